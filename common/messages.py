@@ -1,0 +1,73 @@
+"""The only contract between the scheduler and the workers: what to run, and how it went.
+
+Both messages are frozen and versioned. A worker receives a :class:`TaskDispatch` (as the
+Celery task's single argument, serialised to JSON) and answers with a :class:`TaskResult`
+addressed by the same ``attempt_id``; the scheduler ignores results for attempts that are
+not current, so redelivered or duplicated messages are harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MESSAGE_VERSION: Literal[1] = 1
+
+
+class Outcome(StrEnum):
+    """How an attempt ended, as reported by the worker (or by the scheduler's timers)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+class ErrorInfo(BaseModel):
+    """A failure as users see it in ``task.<name>.error``: a type name and a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+    details: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.details:
+            data["details"] = self.details
+        return data
+
+
+class TaskDispatch(BaseModel):
+    """Run one attempt of one task (or one with_items item or batch) on a worker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = MESSAGE_VERSION
+    attempt_id: str
+    run_id: str
+    task: str
+    execution: int
+    item_index: int | None = None
+    attempt: int = Field(ge=1)
+    action_ref: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float | None = None
+
+
+class TaskResult(BaseModel):
+    """What happened to one attempt. ``result`` is set on success, ``error`` otherwise."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = MESSAGE_VERSION
+    attempt_id: str
+    outcome: Outcome
+    result: Any = None
+    error: ErrorInfo | None = None
+    worker: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

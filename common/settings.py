@@ -1,0 +1,34 @@
+"""Settings as data: every knob Treadle reads from ``TREADLE_*`` environment variables.
+
+The model is declared here so that the scheduler, the worker and the CLI agree on names
+and defaults; it is instantiated only at the edges (the CLI, the services), which is where
+the environment is read. Invalid values fail at start with the variable's name.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from treadle.common.limits import Limits
+
+DEFAULT_DATABASE_URL = "sqlite:///.treadle/treadle.db"
+
+
+class Settings(BaseSettings):
+    """Treadle's configuration. Nested values use ``__``: ``TREADLE_LIMITS__MAX_DEPTH=5``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TREADLE_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    pack_paths: list[str] = Field(default_factory=list)
+    default_queue: str = "treadle.tasks"
+    results_queue: str = "treadle.results"
+    shell_enabled: bool = False
+    worker_threads: int = Field(default=8, ge=1, le=256)
+    limits: Limits = Field(default_factory=Limits)
+    api_token: str | None = None
+    log_level: str = "INFO"

@@ -1,0 +1,227 @@
+"""Typed models of what users write: workflows, tasks, transitions, actions and packs.
+
+The loader turns YAML (Attune layouts) or JSON (workflows/v1, AOS plans) into these models;
+everything downstream — validation, graph compilation, the scheduler core — reads only these.
+Legacy Attune fields (``on_success``, ``decision`` ...) are already converted to ``next``
+transitions here, so the rest of the engine knows one shape.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from treadle.common.source import Path, SourceMap
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+class TaskType(StrEnum):
+    """What a task does: call an action, run nested tasks side by side, or start a workflow."""
+
+    ACTION = "action"
+    PARALLEL = "parallel"
+    WORKFLOW = "workflow"
+
+
+class Backoff(StrEnum):
+    """How retry delays grow: ``delay``, ``delay * n``, or ``delay * 2**(n-1)``."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
+class RunnerType(StrEnum):
+    """How an action is executed.
+
+    ``python``, ``shell`` and ``http`` run on a worker; ``inquiry`` is handled by the
+    scheduler (it asks a person); ``workflow`` starts a child run.
+    """
+
+    PYTHON = "python"
+    SHELL = "shell"
+    HTTP = "http"
+    INQUIRY = "inquiry"
+    WORKFLOW = "workflow"
+
+
+class ParameterSpec(_Frozen):
+    """One declared input of a workflow or action, in the flat schema style.
+
+    ``schema_`` is the JSON Schema of the value (``type``, ``enum``, ``items``, ``minimum`` ...)
+    without the flat-style extras ``required``, ``secret`` and ``default``, which have fields.
+    """
+
+    name: str
+    schema_: dict[str, Any] = Field(default_factory=dict)
+    required: bool = False
+    secret: bool = False
+    has_default: bool = False
+    default: Any = None
+    description: str | None = None
+
+
+class RetrySpec(_Frozen):
+    """Retries after the first attempt: ``count`` more tries, spaced by ``delay`` and ``backoff``."""
+
+    count: int = Field(default=0, ge=0)
+    delay: timedelta = timedelta(0)
+    backoff: Backoff = Backoff.CONSTANT
+    max_delay: timedelta | None = None
+
+
+class PublishSpec(_Frozen):
+    """Assign a workflow variable when a transition fires; ``value`` may be a template."""
+
+    name: str
+    value: Any = None
+
+
+class TransitionSpec(_Frozen):
+    """After a task ends: if ``when`` holds (``None`` means always), publish, then start ``do``.
+
+    ``path`` locates the transition in the source (for legacy fields, the legacy key).
+    """
+
+    when: str | None = None
+    publish: tuple[PublishSpec, ...] = ()
+    do: tuple[str, ...] = ()
+    path: Path = ()
+
+
+class InquirySpec(_Frozen):
+    """A question to a person: the answer must satisfy ``schema`` (JSON Schema)."""
+
+    prompt: Any = None
+    schema_: dict[str, Any] | None = None
+    assigned_to: Any = None
+    timeout: timedelta | None = None
+
+
+class EventWaitSpec(_Frozen):
+    """An outside event to wait for: its ``type``, optional ``subject`` and ``filter`` expression."""
+
+    type: str
+    subject: str | None = None
+    filter: str | None = None
+
+
+class WaitForSpec(_Frozen):
+    """Hold a task until a person answers or an event arrives (or ``timeout`` passes).
+
+    ``inquiry`` is either a question Treadle asks when the task is reached, or a template
+    giving the id of an inquiry that already exists.
+    """
+
+    inquiry: InquirySpec | str | None = None
+    event: EventWaitSpec | None = None
+    timeout: timedelta | None = None
+
+
+class CompensationSpec(_Frozen):
+    """The action that undoes a task, run when the run is compensated."""
+
+    action: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskSpec(_Frozen):
+    """One node of a workflow.
+
+    ``join`` is ``"all"`` or a count of inbound transitions; ``None`` runs the task each time
+    an inbound transition fires. ``tasks`` holds the nested tasks of a ``parallel`` task.
+    """
+
+    name: str
+    type: TaskType = TaskType.ACTION
+    action: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    next: tuple[TransitionSpec, ...] = ()
+    with_items: str | list[Any] | None = None
+    batch_size: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)
+    retry: RetrySpec | None = None
+    timeout: timedelta | None = None
+    delay: timedelta | None = None
+    join: Literal["all"] | int | None = None
+    when: str | None = None
+    wait_for: WaitForSpec | None = None
+    tasks: tuple[TaskSpec, ...] = ()
+    compensate: CompensationSpec | None = None
+    queue: str | None = None
+    path: Path = ()
+
+
+class TriggerSpec(_Frozen):
+    """What starts runs of a definition on its own: an event type (and filter) or a schedule."""
+
+    type: Literal["event", "cron", "webhook"]
+    event_type: str | None = None
+    subject: str | None = None
+    filter: str | None = None
+    cron: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowSpec(_Frozen):
+    """A whole workflow definition, as loaded from any supported dialect."""
+
+    ref: str
+    label: str | None = None
+    description: str | None = None
+    version: str | None = None
+    parameters: tuple[ParameterSpec, ...] = ()
+    output_schema: dict[str, Any] | None = None
+    vars: tuple[PublishSpec, ...] = ()
+    tasks: tuple[TaskSpec, ...] = ()
+    output_map: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerSpec | None = None
+    timeout: timedelta | None = None
+    dialect: str = "attune"
+    source: SourceMap = Field(default_factory=lambda: SourceMap("<memory>"))
+
+    @property
+    def pack(self) -> str:
+        """The pack part of ``ref`` (``examples`` in ``examples.hello``)."""
+        return self.ref.split(".", 1)[0] if "." in self.ref else ""
+
+
+class ActionSpec(_Frozen):
+    """An action a task can call, from a pack's ``actions/<name>.yaml``.
+
+    ``base_dir`` is the folder of the action file; ``entry_point`` (``file.py:function``)
+    is relative to it. ``queue`` routes the action's tasks to a separate worker pool.
+    """
+
+    ref: str
+    description: str | None = None
+    runner_type: RunnerType = RunnerType.PYTHON
+    entry_point: str | None = None
+    parameters: tuple[ParameterSpec, ...] = ()
+    output_schema: dict[str, Any] | None = None
+    queue: str | None = None
+    enabled: bool = True
+    base_dir: str | None = None
+    workflow_file: str | None = None
+    source: SourceMap = Field(default_factory=lambda: SourceMap("<memory>"))
+
+    @property
+    def pack(self) -> str:
+        return self.ref.split(".", 1)[0]
+
+
+class PackSpec(_Frozen):
+    """A folder of actions and workflows with a ``pack.yaml`` and optional configuration."""
+
+    ref: str
+    version: str | None = None
+    description: str | None = None
+    config_schema: tuple[ParameterSpec, ...] = ()
+    config: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = None

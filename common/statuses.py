@@ -1,0 +1,166 @@
+"""The states of runs, tasks, items, attempts and inquiries, and which moves are allowed.
+
+States are enums, never bare strings; the tables below are the single source of truth for
+which transitions the core may make, and tests check every move the core makes against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a workflow run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    CANCELING = "canceling"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in RUN_TERMINAL
+
+
+RUN_TERMINAL = frozenset(
+    {
+        RunStatus.CANCELED,
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.COMPENSATED,
+    }
+)
+
+RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELED}),
+    RunStatus.RUNNING: frozenset(
+        {
+            RunStatus.PAUSING,
+            RunStatus.PAUSED,
+            RunStatus.CANCELING,
+            RunStatus.CANCELED,
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.TIMED_OUT,
+        }
+    ),
+    RunStatus.PAUSING: frozenset(
+        {
+            RunStatus.PAUSED,
+            RunStatus.RUNNING,
+            RunStatus.CANCELING,
+            RunStatus.CANCELED,
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.TIMED_OUT,
+        }
+    ),
+    RunStatus.PAUSED: frozenset({RunStatus.RUNNING, RunStatus.CANCELING, RunStatus.CANCELED}),
+    RunStatus.CANCELING: frozenset({RunStatus.CANCELED}),
+    RunStatus.CANCELED: frozenset({RunStatus.COMPENSATING, RunStatus.RUNNING}),
+    RunStatus.SUCCEEDED: frozenset({RunStatus.COMPENSATING}),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.COMPENSATING}),
+    RunStatus.TIMED_OUT: frozenset({RunStatus.RUNNING, RunStatus.COMPENSATING}),
+    RunStatus.COMPENSATING: frozenset({RunStatus.COMPENSATED, RunStatus.FAILED}),
+    RunStatus.COMPENSATED: frozenset(),
+}
+
+
+class TaskStatus(StrEnum):
+    """Lifecycle of one execution of a task (a task in a cycle has several executions).
+
+    ``scheduled`` waits on the task's ``delay``; ``waiting`` waits on a person or an event;
+    ``running`` covers dispatched attempts and the back-off between retries.
+    """
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+    COMPENSATED = "compensated"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TASK_TERMINAL
+
+    @property
+    def is_unsuccessful(self) -> bool:
+        return self in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+
+
+TASK_TERMINAL = frozenset(
+    {
+        TaskStatus.SUCCEEDED,
+        TaskStatus.FAILED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.CANCELED,
+        TaskStatus.SKIPPED,
+        TaskStatus.COMPENSATED,
+    }
+)
+
+TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.SCHEDULED: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.WAITING, TaskStatus.CANCELED, TaskStatus.FAILED}
+    ),
+    TaskStatus.WAITING: frozenset(
+        {
+            TaskStatus.RUNNING,
+            TaskStatus.SUCCEEDED,
+            TaskStatus.FAILED,
+            TaskStatus.TIMED_OUT,
+            TaskStatus.CANCELED,
+        }
+    ),
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELED}
+    ),
+    TaskStatus.SUCCEEDED: frozenset({TaskStatus.COMPENSATED}),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.TIMED_OUT: frozenset(),
+    TaskStatus.CANCELED: frozenset(),
+    TaskStatus.SKIPPED: frozenset(),
+    TaskStatus.COMPENSATED: frozenset(),
+}
+
+
+class AttemptStatus(StrEnum):
+    """One try of one task (or one with_items item) on a worker."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING)
+
+
+class InquiryStatus(StrEnum):
+    """A question put to a person."""
+
+    PENDING = "pending"
+    ANSWERED = "answered"
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+
+def can_move(table: Mapping[StrEnum, frozenset[StrEnum]], old: StrEnum, new: StrEnum) -> bool:
+    """Whether ``old -> new`` is allowed by ``table`` (staying put is always allowed)."""
+    return old == new or new in table.get(old, frozenset())

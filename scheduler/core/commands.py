@@ -1,0 +1,116 @@
+"""What the core asks the outside world to do: the outputs of :func:`decide`.
+
+The service turns each command into rows (outbox, timers, inquiries, child runs) in the same
+transaction that saves the new state, so a command is never lost and never applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from treadle.common.messages import TaskDispatch
+from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.scheduler.core.state import TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base of all commands; ``kind`` names the command in logs and golden files."""
+
+    kind: ClassVar[str] = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchTask(Command):
+    """Send one attempt to a worker. ``queue`` is the task's own routing override, if any."""
+
+    kind: ClassVar[str] = "dispatch_task"
+    dispatch: TaskDispatch
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTask(Command):
+    """Stop an attempt that is queued or running (revoke, terminating if it runs)."""
+
+    kind: ClassVar[str] = "cancel_task"
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartChildRun(Command):
+    """Start a nested workflow run; its end is reported back on ``parent_attempt_id``."""
+
+    kind: ClassVar[str] = "start_child_run"
+    child_run_id: str
+    workflow: str
+    parameters: Mapping[str, Any]
+    parent_attempt_id: str
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelChildRun(Command):
+    kind: ClassVar[str] = "cancel_child_run"
+    child_run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer(Command):
+    kind: ClassVar[str] = "schedule_timer"
+    timer_id: str
+    fire_at: datetime
+    timer_kind: TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer(Command):
+    kind: ClassVar[str] = "cancel_timer"
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInquiry(Command):
+    """Ask a person; the answer must satisfy ``schema``. ``deadline`` is ``None`` if unbounded."""
+
+    kind: ClassVar[str] = "open_inquiry"
+    inquiry_id: str
+    attempt_id: str
+    task: str
+    prompt: Any
+    schema: Mapping[str, Any] | None
+    assigned_to: Any
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseInquiry(Command):
+    kind: ClassVar[str] = "close_inquiry"
+    inquiry_id: str
+    status: InquiryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class EmitLifecycleEvent(Command):
+    """Tell observers a task execution changed state (started, waiting, ended)."""
+
+    kind: ClassVar[str] = "lifecycle"
+    task: str
+    execution: int
+    status: TaskStatus
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteRun(Command):
+    """The run reached a final (or waiting) status; tell the parent run, if any."""
+
+    kind: ClassVar[str] = "complete_run"
+    status: RunStatus
+    output: Any = None
+    error: Mapping[str, Any] | None = None
+    parent_attempt_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,131 @@
+"""What can happen to a run: the inputs of :func:`decide`.
+
+Events are facts the service observed (a worker's result, a timer, a person's answer, an
+operator's request). They are appended to the run's event log before being applied, so
+replaying the log through ``decide`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from treadle.scheduler.core.state import RunContext
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events; ``kind`` names the event in the log."""
+
+    kind: ClassVar[str] = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequested(Event):
+    """Start the run with validated parameters and the context fixed at start."""
+
+    kind: ClassVar[str] = "run_requested"
+    context: RunContext = field(default_factory=RunContext)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSucceeded(Event):
+    """An attempt (or a child run, or an answered inquiry) produced ``result``."""
+
+    kind: ClassVar[str] = "task_succeeded"
+    attempt_id: str = ""
+    result: Any = None
+    result_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailed(Event):
+    """An attempt failed with ``error`` (``{type, message}``)."""
+
+    kind: ClassVar[str] = "task_failed"
+    attempt_id: str = ""
+    error: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTimedOut(Event):
+    """An attempt was reported timed out by a worker (time limit) or a reconciler."""
+
+    kind: ClassVar[str] = "task_timed_out"
+    attempt_id: str = ""
+    error: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired(Event):
+    """A timer the run scheduled came due."""
+
+    kind: ClassVar[str] = "timer_fired"
+    timer_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InquiryAnswered(Event):
+    """A person answered an inquiry (the service validated ``response`` against its schema)."""
+
+    kind: ClassVar[str] = "inquiry_answered"
+    inquiry_id: str = ""
+    response: Any = None
+    responder: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceived(Event):
+    """An outside event arrived that the run may be waiting for."""
+
+    kind: ClassVar[str] = "event_received"
+    event_id: str = ""
+    type: str = ""
+    subject: str | None = None
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseRequested(Event):
+    kind: ClassVar[str] = "pause_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequested(Event):
+    kind: ClassVar[str] = "resume_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested(Event):
+    kind: ClassVar[str] = "cancel_requested"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequested(Event):
+    kind: ClassVar[str] = "retry_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class CompensateRequested(Event):
+    kind: ClassVar[str] = "compensate_requested"
+
+
+EVENT_TYPES: Mapping[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunRequested,
+        TaskSucceeded,
+        TaskFailed,
+        TaskTimedOut,
+        TimerFired,
+        InquiryAnswered,
+        EventReceived,
+        PauseRequested,
+        ResumeRequested,
+        CancelRequested,
+        RetryRequested,
+        CompensateRequested,
+    )
+}

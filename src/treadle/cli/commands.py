@@ -1,0 +1,17 @@
+"""Registers each command group's module on the typer app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach every command module; each exposes ``register(app)``."""
+    from importlib import import_module
+
+    for module in ("validate_cmd",):
+        try:
+            import_module(f"treadle.cli.{module}").register(app)
+        except ModuleNotFoundError as exc:  # a command module not written yet
+            if exc.name != f"treadle.cli.{module}":
+                raise

@@ -1,0 +1,29 @@
+"""Entry point of the ``treadle`` command.
+
+Command modules are imported lazily by typer callbacks so that ``treadle --help`` and
+``treadle validate`` start quickly; heavy dependencies (SQLAlchemy, Celery) load only for
+the commands that use them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="treadle",
+    help="Treadle: run YAML workflows from packs, on one machine or across many.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from treadle.cli import commands
+
+    commands.register(app)
+
+
+def main() -> None:
+    _register()
+    app()
