@@ -115,7 +115,9 @@ def _walk(tasks: Iterable[TaskSpec], scope: str | None) -> Iterator[tuple[TaskSp
             yield from _walk(task.tasks, task.name)
 
 
-def build_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> tuple[Graph | None, list[Issue]]:
+def build_graph(
+    spec: WorkflowSpec, kind_of: KindOf | None = None
+) -> tuple[Graph | None, list[Issue]]:
     """Compile ``spec``; return the graph (``None`` if it cannot be built) and every issue."""
     issues: list[Issue] = []
     loc = spec.source.loc
@@ -128,7 +130,7 @@ def build_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> tuple[Grap
     for task, scope in _walk(spec.tasks, None):
         if task.name in specs:
             first = loc(specs[task.name].path)
-            problem(task.path + ("name",), f"task '{task.name}' is defined twice (first at {first})")
+            problem((*task.path, "name"), f"task '{task.name}' is defined twice (first at {first})")
             continue
         specs[task.name] = task
         scope_of[task.name] = scope
@@ -146,7 +148,7 @@ def build_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> tuple[Grap
         for t_index, transition in enumerate(task.next):
             ids: list[int] = []
             for d_index, target in enumerate(transition.do):
-                target_path = transition.path + ("do", d_index)
+                target_path = (*transition.path, "do", d_index)
                 if target not in specs:
                     problem(target_path, _unknown_target(name, target, specs))
                     continue
@@ -171,7 +173,7 @@ def build_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> tuple[Grap
 
     for scope, names in children.items():
         starts = entries_of[scope]
-        where: Path = ("tasks",) if scope is None else specs[scope].path + ("tasks",)
+        where: Path = ("tasks",) if scope is None else (*specs[scope].path, "tasks")
         label = "the workflow" if scope is None else f"parallel task '{scope}'"
         if names and not starts:
             problem(where, f"{label} has no task to start with: every task is a transition target")
@@ -179,13 +181,15 @@ def build_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> tuple[Grap
         reached = _reach(starts, successors)
         for n in names:
             if n not in reached:
-                problem(specs[n].path + ("name",), f"task '{n}' is unreachable from {_starts(starts)}")
+                problem(
+                    (*specs[n].path, "name"), f"task '{n}' is unreachable from {_starts(starts)}"
+                )
 
     for cycle in _unconditional_cycles(specs, edges):
-        first = specs[cycle[0]]
+        first_task = specs[cycle[0]]
         path = " -> ".join([*cycle, cycle[0]])
         problem(
-            first.path + ("name",),
+            (*first_task.path, "name"),
             f"cycle made only of unconditional transitions: {path}; "
             "give one of its transitions a 'when' so the loop can end",
         )

@@ -93,7 +93,10 @@ def check_parameter_schema(param: ParameterSpec) -> list[str]:
     if param.has_default and param.default is not None:
         errors = list(_validator_for(param.schema_).iter_errors(param.default))
         if errors:
-            return [f"parameter '{param.name}': default {param.default!r} is invalid: {errors[0].message}"]
+            return [
+                f"parameter '{param.name}': default {param.default!r} is invalid: "
+                f"{errors[0].message}"
+            ]
     return []
 
 

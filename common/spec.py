@@ -68,7 +68,7 @@ class ParameterSpec(_Frozen):
 
 
 class RetrySpec(_Frozen):
-    """Retries after the first attempt: ``count`` more tries, spaced by ``delay`` and ``backoff``."""
+    """Retries after the first attempt: ``count`` more tries spaced by ``delay`` and ``backoff``."""
 
     count: int = Field(default=0, ge=0)
     delay: timedelta = timedelta(0)
@@ -105,7 +105,7 @@ class InquirySpec(_Frozen):
 
 
 class EventWaitSpec(_Frozen):
-    """An outside event to wait for: its ``type``, optional ``subject`` and ``filter`` expression."""
+    """An outside event to wait for: its ``type``, and optional ``subject`` and ``filter``."""
 
     type: str
     subject: str | None = None
