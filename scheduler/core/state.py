@@ -13,17 +13,44 @@ task, one per item (or batch) for ``with_items``. Each unit is tried in numbered
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from treadle.common.limits import Limits
 from treadle.common.statuses import RunStatus, TaskStatus
 
+_T = TypeVar("_T")
+_FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the slotted state classes, several times faster.
+
+    The core updates units and executions thousands of times per second; the standard
+    ``replace`` re-runs ``__init__`` with keyword checks and costs ~14 µs, this ~2 µs.
+    Unknown field names raise ``TypeError`` like ``replace`` does.
+    """
+    cls = type(obj)
+    known = _FIELDS.get(cls)
+    if known is None:
+        names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        known = _FIELDS[cls] = (names, frozenset(names))
+    names, name_set = known
+    if not changes.keys() <= name_set:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(set(changes) - name_set)}")
+    new = object.__new__(cls)
+    setter = object.__setattr__
+    for name in names:
+        setter(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
+
 #: Scope key of the top level of a workflow; parallel blocks use their execution id (>= 1).
 ROOT_SCOPE = 0
+
 
 class TimerKind(StrEnum):
     """What a timer does when it fires."""
@@ -68,9 +95,85 @@ class Unit:
     result_bytes: int = 0
 
 
+class Units(Sequence["Unit"]):
+    """An immutable list of units stored in fixed-size chunks (a small persistent vector).
+
+    Replacing one unit copies one chunk and the chunk index instead of the whole list, so
+    a 5000-item execution updates in microseconds; unchanged chunks are shared by identity,
+    which lets the store skip them when it writes what changed.
+    """
+
+    __slots__ = ("_chunks", "_length")
+    CHUNK = 64
+
+    def __init__(self, units: Iterable[Unit] = ()) -> None:
+        items = tuple(units)
+        size = self.CHUNK
+        self._chunks: tuple[tuple[Unit, ...], ...] = tuple(
+            items[i : i + size] for i in range(0, len(items), size)
+        )
+        self._length = len(items)
+
+    @property
+    def chunks(self) -> tuple[tuple[Unit, ...], ...]:
+        return self._chunks
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Unit: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Unit, ...]: ...
+    def __getitem__(self, index: int | slice) -> Unit | tuple[Unit, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        return self._chunks[index // self.CHUNK][index % self.CHUNK]
+
+    def __iter__(self) -> Iterator[Unit]:
+        for chunk in self._chunks:
+            yield from chunk
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Units):
+            return self._length == other._length and self._chunks == other._chunks
+        if isinstance(other, tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._chunks)
+
+    def __repr__(self) -> str:
+        return f"Units({list(self)!r})"
+
+    def replaced(self, index: int, unit: Unit) -> Units:
+        """A new list with ``unit`` at ``index``; every other chunk is shared."""
+        chunk_no, offset = divmod(index, self.CHUNK)
+        chunk = self._chunks[chunk_no]
+        new_chunk = (*chunk[:offset], unit, *chunk[offset + 1 :])
+        new = object.__new__(Units)
+        new._chunks = (*self._chunks[:chunk_no], new_chunk, *self._chunks[chunk_no + 1 :])
+        new._length = self._length
+        return new
+
+
+NO_UNITS = Units()
+
+
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One run of one task within a scope (the top level or a parallel execution)."""
+    """One run of one task within a scope (the top level or a parallel execution).
+
+    ``in_flight`` counts units launched and not yet ended, ``done`` units ended; with
+    ``next_unit`` they let the core enforce ``concurrency`` without scanning every unit.
+    A ``wait_for`` task waits at this level (``inquiry_id``, ``timer``) before its units
+    launch; what released it (the answer or the event data) is kept in ``released_with``.
+    """
 
     id: int
     task: str
@@ -78,13 +181,16 @@ class Execution:
     status: TaskStatus
     started_at: datetime
     finished_at: datetime | None = None
-    units: tuple[Unit, ...] = ()
+    units: Units = NO_UNITS
     with_items: bool = False
     next_unit: int = 0
+    in_flight: int = 0
+    done: int = 0
     result: Any = None
     error: Mapping[str, Any] | None = None
     timer: str | None = None
-    handled: bool = False
+    inquiry_id: str | None = None
+    released_with: Any = None
 
     @property
     def is_active(self) -> bool:

@@ -1,0 +1,428 @@
+"""Ending work: units, retries, executions, transitions, scopes and the run itself.
+
+The rules implemented here are the ones ``docs/language.md`` states:
+
+* a unit that fails is retried per the task's ``retry`` policy; expression errors are not
+  retried (they would fail the same way);
+* an execution ends when all its units have; with_items fails if any item failed;
+* transitions are evaluated in order, each fired transition publishes before the next
+  ``when`` is evaluated, and every transition that holds fires;
+* a failure no fired transition handles makes its scope *failing*: nothing new starts there,
+  delayed and waiting tasks are cancelled, running ones finish, then the scope fails;
+* ``join: all`` waits for inbound transitions that can still fire; a count join waits for
+  that many firings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treadle.common.backoff import retry_delay
+from treadle.common.errors import ExpressionError
+from treadle.common.graph import NodeKind
+from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.scheduler.core.commands import (
+    CancelChildRun,
+    CancelTask,
+    CloseInquiry,
+    CompleteRun,
+    EmitLifecycleEvent,
+)
+from treadle.scheduler.core.errors import error_info, expression_failure
+from treadle.scheduler.core.ids import attempt_id, inquiry_id, unit_timer_id
+from treadle.scheduler.core.namespaces import build_context, execution_result
+from treadle.scheduler.core.state import (
+    ROOT_SCOPE,
+    Execution,
+    Failure,
+    TimerKind,
+    Unit,
+    Units,
+    evolve,
+)
+from treadle.scheduler.core.transaction import FillUnits, Relaunch, StartTask, Tx
+
+_ACTIVE_UNIT = (TaskStatus.RUNNING, TaskStatus.WAITING)
+
+
+# -- units -------------------------------------------------------------------------------
+
+
+def unit_succeeded(tx: Tx, execution_id: int, position: int, result: Any, size: int) -> None:
+    execution = tx.execution(execution_id)
+    unit = execution.units[position]
+    tx.cancel_timer(unit.timer)
+    limits = tx.context.limits
+    if size > limits.max_payload_bytes:
+        message = (
+            f"the result of task '{execution.task}' is {size} bytes; "
+            f"the limit is {limits.max_payload_bytes} bytes"
+        )
+        unit_failed(
+            tx,
+            execution_id,
+            position,
+            TaskStatus.FAILED,
+            error_info("PayloadTooLarge", message),
+            retry=False,
+        )
+        return
+    tx.context_bytes += size - unit.result_bytes
+    if tx.context_bytes > limits.max_context_bytes:
+        abort_run(
+            tx,
+            RunStatus.FAILED,
+            error_info(
+                "LimitExceeded",
+                f"the run's results and variables exceed {limits.max_context_bytes} bytes "
+                f"(after task '{execution.task}')",
+            ),
+        )
+        return
+    done = evolve(
+        unit,
+        status=TaskStatus.SUCCEEDED,
+        result=result,
+        error=None,
+        finished_at=tx.now,
+        timer=None,
+        result_bytes=size,
+    )
+    _unit_ended(tx, execution, position, done)
+
+
+def unit_failed(
+    tx: Tx,
+    execution_id: int,
+    position: int,
+    status: TaskStatus,
+    error: dict[str, Any],
+    *,
+    retry: bool = True,
+) -> None:
+    """End a unit's attempt badly; retry it if the policy allows, else end the unit."""
+    execution = tx.execution(execution_id)
+    unit = execution.units[position]
+    tx.cancel_timer(unit.timer)
+    policy = tx.graph.node(execution.task).spec.retry
+    if retry and policy is not None and unit.attempt <= policy.count:
+        delay = retry_delay(policy, unit.attempt)
+        timer = None
+        if delay.total_seconds() > 0:
+            timer = unit_timer_id(TimerKind.RETRY, tx.run_id, execution_id, position, unit.attempt)
+            tx.schedule_in(
+                timer, TimerKind.RETRY, delay, execution_id, unit=position, attempt=unit.attempt
+            )
+        tx.put_unit(
+            execution, position, evolve(unit, status=TaskStatus.RUNNING, error=error, timer=timer)
+        )
+        if timer is None:
+            tx.agenda.append(Relaunch(execution_id, position))
+        return
+    ended = evolve(unit, status=status, error=error, finished_at=tx.now, timer=None)
+    _unit_ended(tx, execution, position, ended)
+
+
+def _unit_ended(tx: Tx, execution: Execution, position: int, unit: Unit) -> None:
+    execution = tx.put_unit(
+        execution, position, unit, in_flight=execution.in_flight - 1, done=execution.done + 1
+    )
+    if execution.done < len(execution.units):
+        tx.agenda.append(FillUnits(execution.id))
+        return
+    _end_from_units(tx, execution)
+
+
+def _end_from_units(tx: Tx, execution: Execution) -> None:
+    units = execution.units
+    if not execution.with_items:
+        only = units[0]
+        end_execution(tx, execution.id, only.status, result=only.result, error=_dict(only.error))
+        return
+    result = execution_result(execution)
+    bad = [u for u in units if u.status.is_unsuccessful]
+    if not bad:
+        end_execution(tx, execution.id, TaskStatus.SUCCEEDED, result=result)
+        return
+    status = (
+        TaskStatus.TIMED_OUT
+        if all(u.status is TaskStatus.TIMED_OUT for u in bad)
+        else TaskStatus.FAILED
+    )
+    first = bad[0]
+    first_message = (first.error or {}).get("message", first.status.value)
+    message = (
+        f"{len(bad)} of {len(units)} items of task '{execution.task}' did not succeed; "
+        f"first: item {first.index}: {first_message}"
+    )
+    end_execution(tx, execution.id, status, result=result, error=error_info("ItemsFailed", message))
+
+
+def stop_unit(tx: Tx, execution: Execution, position: int, *, timed_out: bool) -> None:
+    """Tell the outside world to stop whatever the unit's current attempt is doing."""
+    unit = execution.units[position]
+    if unit.status not in _ACTIVE_UNIT or unit.attempt == 0:
+        return
+    kind = tx.graph.node(execution.task).kind
+    if kind is NodeKind.INQUIRY and unit.inquiry_id is not None:
+        status = InquiryStatus.TIMED_OUT if timed_out else InquiryStatus.CANCELED
+        tx.emit(CloseInquiry(unit.inquiry_id, status))
+    elif kind is NodeKind.WORKFLOW and unit.child_run_id is not None:
+        tx.emit(CancelChildRun(unit.child_run_id))
+    elif not _in_retry_backoff(tx, unit):
+        tx.emit(CancelTask(attempt_id(tx.run_id, execution.id, position, unit.attempt)))
+
+
+def _in_retry_backoff(tx: Tx, unit: Unit) -> bool:
+    timer = tx.timers.get(unit.timer) if unit.timer is not None else None
+    return timer is not None and timer.kind is TimerKind.RETRY
+
+
+# -- executions and transitions ------------------------------------------------------------
+
+
+def end_execution(
+    tx: Tx,
+    execution_id: int,
+    status: TaskStatus,
+    *,
+    result: Any = None,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """Finish an execution, fire its transitions, and note an unhandled failure."""
+    execution = tx.execution(execution_id)
+    if execution.status.is_terminal:
+        return
+    tx.cancel_timer(execution.timer)
+    execution = tx.put(
+        evolve(execution, status=status, finished_at=tx.now, result=result, error=error, timer=None)
+    )
+    tx.deactivate(execution.scope)
+    tx.emit(EmitLifecycleEvent(execution.task, execution.id, status, tx.now))
+    if status is TaskStatus.CANCELED:
+        return
+    fired = fire_transitions(tx, execution)
+    if status.is_unsuccessful and not fired:
+        fail_scope(tx, execution.scope, Failure(execution.task, execution.id, status, error))
+
+
+def fire_transitions(tx: Tx, execution: Execution) -> bool:
+    """Evaluate the task's transitions in order; True if any fired."""
+    node = tx.graph.node(execution.task)
+    fired = False
+    for index, transition in enumerate(node.transitions):
+        context = build_context(tx, current=execution)
+        try:
+            holds = tx.engine.truthy(transition.when, context)
+        except ExpressionError as exc:
+            _transition_error(tx, execution, index, exc, "when")
+            continue
+        if not holds:
+            continue
+        fired = True
+        for publish in transition.publish:
+            try:
+                value = tx.engine.render(publish.value, context)
+            except ExpressionError as exc:
+                _transition_error(tx, execution, index, exc, f"publish '{publish.name}'")
+                continue
+            tx.set_var(publish.name, value)
+        for edge_id in node.out_edges[index]:
+            follow_edge(tx, edge_id, execution.scope)
+    return fired
+
+
+def _transition_error(
+    tx: Tx, execution: Execution, index: int, exc: ExpressionError, part: str
+) -> None:
+    error = expression_failure(exc, f"transition {index + 1} of task '{execution.task}', {part}")
+    fail_scope(tx, execution.scope, Failure(execution.task, execution.id, TaskStatus.FAILED, error))
+
+
+def follow_edge(tx: Tx, edge_id: int, scope: int) -> None:
+    edge = tx.graph.edges[edge_id]
+    target = tx.graph.node(edge.target)
+    if target.spec.join is None:
+        tx.agenda.append(StartTask(target.name, scope))
+    else:
+        tx.record_join(join_key(scope, target.name), edge_id)
+        tx.scopes_to_check.add(scope)
+
+
+def join_key(scope: int, task: str) -> str:
+    return f"{scope}:{task}"
+
+
+def fail_scope(tx: Tx, scope: int, failure: Failure) -> None:
+    """Record an unhandled failure; the first one winds the scope down."""
+    if not tx.add_failure(scope, failure):
+        return
+    for key in [k for k in tx.joins if k.startswith(f"{scope}:")]:
+        tx.drop_join(key)
+    for execution in list(tx.executions.values()):
+        if execution.scope == scope and execution.status in (
+            TaskStatus.SCHEDULED,
+            TaskStatus.WAITING,
+        ):
+            cancel_execution(tx, execution)
+    tx.scopes_to_check.add(scope)
+
+
+def cancel_execution(tx: Tx, execution: Execution) -> None:
+    """Stop an execution and everything it has in flight; it ends ``canceled``."""
+    node = tx.graph.node(execution.task)
+    if node.kind is NodeKind.PARALLEL:
+        for child in list(tx.executions.values()):
+            if child.scope == execution.id and child.is_active:
+                cancel_execution(tx, child)
+    own_inquiry = inquiry_id(tx.run_id, execution.id, 0, 0)
+    if execution.inquiry_id == own_inquiry and not execution.units:
+        tx.emit(CloseInquiry(own_inquiry, InquiryStatus.CANCELED))
+    units = list(execution.units)
+    for position, unit in enumerate(units):
+        if unit.status in _ACTIVE_UNIT:
+            stop_unit(tx, execution, position, timed_out=False)
+            tx.cancel_timer(unit.timer)
+            units[position] = evolve(
+                unit, status=TaskStatus.CANCELED, finished_at=tx.now, timer=None
+            )
+        elif unit.status is TaskStatus.SCHEDULED:
+            units[position] = evolve(unit, status=TaskStatus.CANCELED)
+    tx.put(evolve(execution, units=Units(units), in_flight=0))
+    end_execution(tx, execution.id, TaskStatus.CANCELED)
+
+
+# -- scopes, joins and the run -------------------------------------------------------------
+
+
+def settle_scope(tx: Tx, scope: int) -> None:
+    """Release joins that can no longer gain inbound transitions, then end an idle scope."""
+    if scope != ROOT_SCOPE and tx.execution(scope).status.is_terminal:
+        return
+    if scope == ROOT_SCOPE and tx.status.is_terminal:
+        return
+    if _release_joins(tx, scope):
+        return
+    if tx.active.get(scope, 0) == 0 and not tx.agenda:
+        _complete_scope(tx, scope)
+
+
+def _release_joins(tx: Tx, scope: int) -> bool:
+    prefix = f"{scope}:"
+    pending = sorted((k, v) for k, v in tx.joins.items() if k.startswith(prefix))
+    if not pending:
+        return False
+    graph = tx.graph
+    live = {e.task for e in tx.executions.values() if e.scope == scope and e.is_active}
+    waiting = {key[len(prefix) :] for key, _ in pending}
+    released = False
+    for key, fired in pending:
+        task = key[len(prefix) :]
+        node = graph.node(task)
+        join = node.spec.join
+        if join == "all":
+            fired_edges = set(fired)
+            unfired = {graph.edges[i].source for i in node.in_edges if i not in fired_edges}
+            ready = not unfired or not (
+                unfired & graph.reachable_from(live | (waiting - {task}), avoid=task)
+            )
+        else:
+            ready = isinstance(join, int) and len(fired) >= join
+        if ready:
+            tx.drop_join(key)
+            tx.agenda.append(StartTask(task, scope))
+            released = True
+    if released or tx.active.get(scope, 0) or tx.agenda:
+        return released
+    # Nothing in the scope can run any more: 'all' joins go with what they have, count
+    # joins that can no longer reach their count are dropped.
+    for key, _ in pending:
+        task = key[len(prefix) :]
+        tx.drop_join(key)
+        if graph.node(task).spec.join == "all":
+            tx.agenda.append(StartTask(task, scope))
+            released = True
+    return released
+
+
+def _complete_scope(tx: Tx, scope: int) -> None:
+    if scope == ROOT_SCOPE:
+        complete_run(tx)
+        return
+    parallel = tx.execution(scope)
+    node = tx.graph.node(parallel.task)
+    result = {}
+    for child in node.children:
+        latest = tx.latest.get(child)
+        if latest is not None and tx.executions[latest].scope == scope:
+            result[child] = tx.executions[latest].result
+    failures = tx.failures.get(scope, ())
+    if not failures:
+        end_execution(tx, scope, TaskStatus.SUCCEEDED, result=result)
+        return
+    status, error = _failure_summary(failures, "NestedTaskFailed")
+    end_execution(tx, scope, status, result=result, error=error)
+
+
+def _failure_summary(failures: tuple[Failure, ...], kind: str) -> tuple[TaskStatus, dict[str, Any]]:
+    status = (
+        TaskStatus.TIMED_OUT
+        if all(f.status is TaskStatus.TIMED_OUT for f in failures)
+        else TaskStatus.FAILED
+    )
+    parts = []
+    for failure in failures:
+        what = "timed out" if failure.status is TaskStatus.TIMED_OUT else "failed"
+        detail = (failure.error or {}).get("message")
+        parts.append(f"task '{failure.task}' {what}" + (f": {detail}" if detail else ""))
+    error = error_info(kind, "; ".join(parts), task=failures[0].task)
+    return status, error
+
+
+def complete_run(tx: Tx) -> None:
+    """The top level is idle: the run succeeded (render ``output_map``) or failed."""
+    if tx.status.is_terminal:
+        return
+    failures = tx.failures.get(ROOT_SCOPE, ())
+    if failures:
+        status, error = _failure_summary(failures, "TaskFailed")
+        run_status = RunStatus.TIMED_OUT if status is TaskStatus.TIMED_OUT else RunStatus.FAILED
+        finalize_run(tx, run_status, error=error)
+        return
+    output: dict[str, Any] = {}
+    context = build_context(tx)
+    for key, template in tx.graph.workflow.output_map.items():
+        try:
+            output[key] = tx.engine.render(template, context)
+        except ExpressionError as exc:
+            finalize_run(tx, RunStatus.FAILED, error=expression_failure(exc, f"output_map.{key}"))
+            return
+    finalize_run(tx, RunStatus.SUCCEEDED, output=output)
+
+
+def abort_run(tx: Tx, status: RunStatus, error: dict[str, Any] | None) -> None:
+    """End the run now: stop everything in flight, cancel timers, record ``status``."""
+    for execution in sorted(tx.executions.values(), key=lambda e: e.id):
+        current = tx.execution(execution.id)
+        if current.is_active and current.scope == ROOT_SCOPE:
+            cancel_execution(tx, current)
+    for key in list(tx.joins):
+        tx.drop_join(key)
+    finalize_run(tx, status, error=error)
+
+
+def finalize_run(
+    tx: Tx, status: RunStatus, *, output: Any = None, error: dict[str, Any] | None = None
+) -> None:
+    for timer_id in list(tx.timers):
+        tx.cancel_timer(timer_id)
+    tx.move_run(status)
+    tx.finished_at = tx.now
+    tx.output = output
+    tx.error = error
+    tx.agenda.clear()
+    tx.emit(CompleteRun(status, output, error, tx.context.parent_attempt_id))
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)

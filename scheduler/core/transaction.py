@@ -1,0 +1,207 @@
+"""The working copy of a run's state during one :func:`decide` call.
+
+A :class:`Tx` starts from a frozen :class:`RunState`, copies each mapping the first time it
+is written (copy-on-write), collects the commands produced, and holds an agenda of follow-up
+work so cascades (a skipped task whose successor is skipped ...) run in a loop rather than
+through deep recursion. :meth:`Tx.freeze` produces the next frozen state; everything not
+touched is shared with the previous state by identity.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from treadle.common.expr import TemplateEngine
+from treadle.common.graph import Graph
+from treadle.common.statuses import RunStatus
+from treadle.scheduler.core.commands import CancelTimer, Command, ScheduleTimer
+from treadle.scheduler.core.state import (
+    Execution,
+    Failure,
+    RunState,
+    Timer,
+    TimerKind,
+    Unit,
+    evolve,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StartTask:
+    """Agenda item: start a new execution of ``task`` in ``scope``."""
+
+    task: str
+    scope: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillUnits:
+    """Agenda item: launch more units of an execution, up to its concurrency."""
+
+    execution: int
+
+
+@dataclass(frozen=True, slots=True)
+class Relaunch:
+    """Agenda item: start the next attempt of a unit right away (retry without delay)."""
+
+    execution: int
+    position: int
+
+
+AgendaItem = StartTask | FillUnits | Relaunch
+
+
+class Tx:
+    """Mutable working state for one decision; see the module docstring."""
+
+    def __init__(
+        self, state: RunState, graph: Graph, now: datetime, engine: TemplateEngine
+    ) -> None:
+        self.base = state
+        self.graph = graph
+        self.now = now
+        self.engine = engine
+        self.run_id = state.run_id
+        self.status = state.status
+        self.context = state.context
+        self.started_at = state.started_at
+        self.finished_at = state.finished_at
+        self.output = state.output
+        self.error = state.error
+        self.next_execution = state.next_execution
+        self.uuid_counter = state.uuid_counter
+        self.context_bytes = state.context_bytes
+        self.vars: Mapping[str, Any] = state.vars
+        self.executions: Mapping[int, Execution] = state.executions
+        self.latest: Mapping[str, int] = state.latest
+        self.active: Mapping[int, int] = state.active
+        self.joins: Mapping[str, tuple[int, ...]] = state.joins
+        self.failures: Mapping[int, tuple[Failure, ...]] = state.failures
+        self.timers: Mapping[str, Timer] = state.timers
+        self._owned: set[str] = set()
+        self.commands: list[Command] = []
+        self.agenda: deque[AgendaItem] = deque()
+        self.scopes_to_check: set[int] = set()
+
+    # -- copy-on-write ---------------------------------------------------------------------
+
+    def _own(self, name: str) -> dict[Any, Any]:
+        if name not in self._owned:
+            setattr(self, name, dict(getattr(self, name)))
+            self._owned.add(name)
+        mapping: dict[Any, Any] = getattr(self, name)
+        return mapping
+
+    def set_var(self, name: str, value: Any) -> None:
+        self._own("vars")[name] = value
+
+    def put(self, execution: Execution) -> Execution:
+        self._own("executions")[execution.id] = execution
+        return execution
+
+    def put_unit(
+        self, execution: Execution, position: int, unit: Unit, **changes: Any
+    ) -> Execution:
+        """Replace one unit (and optionally other execution fields); returns the new execution."""
+        return self.put(
+            evolve(execution, units=execution.units.replaced(position, unit), **changes)
+        )
+
+    def execution(self, execution_id: int) -> Execution:
+        return self.executions[execution_id]
+
+    def add_execution(self, execution: Execution) -> None:
+        self.put(execution)
+        self._own("latest")[execution.task] = execution.id
+        active = self._own("active")
+        active[execution.scope] = active.get(execution.scope, 0) + 1
+
+    def deactivate(self, scope: int) -> None:
+        active = self._own("active")
+        remaining = active.get(scope, 0) - 1
+        if remaining > 0:
+            active[scope] = remaining
+        else:
+            active.pop(scope, None)
+        self.scopes_to_check.add(scope)
+
+    def add_failure(self, scope: int, failure: Failure) -> bool:
+        """Record an unhandled failure; True when it is the scope's first."""
+        failures = self._own("failures")
+        existing = failures.get(scope, ())
+        failures[scope] = (*existing, failure)
+        return not existing
+
+    def is_failing(self, scope: int) -> bool:
+        return bool(self.failures.get(scope))
+
+    def record_join(self, key: str, edge: int) -> None:
+        joins = self._own("joins")
+        joins[key] = (*joins.get(key, ()), edge)
+
+    def drop_join(self, key: str) -> None:
+        self._own("joins").pop(key, None)
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def schedule(self, timer: Timer) -> str:
+        self._own("timers")[timer.id] = timer
+        self.emit(ScheduleTimer(timer.id, timer.fire_at, timer.kind))
+        return timer.id
+
+    def schedule_in(
+        self,
+        timer_id: str,
+        kind: TimerKind,
+        after: timedelta,
+        execution: int,
+        *,
+        unit: int | None = None,
+        attempt: int = 0,
+    ) -> str:
+        return self.schedule(Timer(timer_id, kind, self.now + after, execution, unit, attempt))
+
+    def cancel_timer(self, timer_id: str | None) -> None:
+        if timer_id is not None and timer_id in self.timers:
+            self._own("timers").pop(timer_id)
+            self.emit(CancelTimer(timer_id))
+
+    def pop_timer(self, timer_id: str) -> Timer | None:
+        if timer_id not in self.timers:
+            return None
+        timer: Timer = self._own("timers").pop(timer_id)
+        return timer
+
+    # -- output ----------------------------------------------------------------------------
+
+    def emit(self, command: Command) -> None:
+        self.commands.append(command)
+
+    def move_run(self, status: RunStatus) -> None:
+        self.status = status
+
+    def freeze(self) -> RunState:
+        return replace(
+            self.base,
+            status=self.status,
+            context=self.context,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            vars=self.vars,
+            executions=self.executions,
+            latest=self.latest,
+            active=self.active,
+            joins=self.joins,
+            failures=self.failures,
+            timers=self.timers,
+            next_execution=self.next_execution,
+            uuid_counter=self.uuid_counter,
+            context_bytes=self.context_bytes,
+            output=self.output,
+            error=self.error,
+        )
