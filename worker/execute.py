@@ -1,0 +1,166 @@
+"""Runs one task attempt on a worker: a :class:`TaskDispatch` in, a :class:`TaskResult` out.
+
+This is the whole worker-side contract, shared by the embedded runner (a thread pool in
+the ``treadle run`` process) and the Celery task of distributed mode. It never raises for
+anything an action does wrong: an unknown or disabled action, bad input, an exception in
+action code, a result that is not JSON or too big all become a ``failed`` result whose
+error ``type`` workflows can branch on. Parameter values are never written into error
+messages or logs; values of ``secret`` parameters are blanked out of error text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from treadle.common.errors import NotFound, ParameterError
+from treadle.common.messages import Outcome, TaskDispatch, TaskResult
+from treadle.common.params import resolve_parameters
+from treadle.common.spec import ActionSpec, RunnerType
+from treadle.worker.errors import ActionError
+from treadle.worker.payload import to_json_value
+from treadle.worker.redaction import redacted, secret_values, without_secret_values
+from treadle.worker.runners import default_runners
+from treadle.worker.runners.base import RunContext, Runner, RunnerSettings
+from treadle.worker.runners.python import action_code_error
+
+__all__ = ["ActionLookup", "RunnerSettings", "execute", "utc_now"]
+
+logger = logging.getLogger("treadle.worker")
+
+# Runner types the scheduler handles itself; a worker receiving one is a routing bug.
+SCHEDULER_RUNNER_TYPES = frozenset({RunnerType.INQUIRY, RunnerType.WORKFLOW})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ActionLookup(Protocol):
+    """Finds an action by ref; raises :class:`~treadle.common.errors.NotFound` if unknown.
+
+    :class:`treadle.common.catalog.Catalog` satisfies it.
+    """
+
+    def action(self, ref: str) -> ActionSpec: ...
+
+
+def execute(
+    dispatch: TaskDispatch,
+    actions: ActionLookup,
+    settings: RunnerSettings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    runners: Mapping[RunnerType, Runner] | None = None,
+) -> TaskResult:
+    """Run the attempt ``dispatch`` describes and report how it went. Never raises for
+    action problems; ``runners`` defaults to the process-wide registry."""
+    started_at = clock()
+    registry = default_runners() if runners is None else runners
+    runner_bug = False
+    try:
+        result = _run(dispatch, actions, settings, registry)
+    except ActionError as exc:
+        error = exc.info()
+    except Exception as exc:  # a runner bug: still a failed attempt, never a lost one
+        error = action_code_error(exc).info()
+        runner_bug = True
+    else:
+        return TaskResult(
+            attempt_id=dispatch.attempt_id,
+            outcome=Outcome.SUCCEEDED,
+            result=result,
+            worker=settings.worker_name,
+            started_at=started_at,
+            finished_at=clock(),
+        )
+    error = redacted(error, _secrets_of(dispatch, actions))
+    if runner_bug:  # logged only after secret values are blanked out
+        details = error.details or {}
+        logger.error(
+            "attempt %s of %s: the runner failed: %s: %s\n%s",
+            dispatch.attempt_id,
+            dispatch.action_ref,
+            error.type,
+            error.message,
+            details.get("traceback", ""),
+        )
+    return TaskResult(
+        attempt_id=dispatch.attempt_id,
+        outcome=Outcome.FAILED,
+        error=error,
+        worker=settings.worker_name,
+        started_at=started_at,
+        finished_at=clock(),
+    )
+
+
+def _run(
+    dispatch: TaskDispatch,
+    actions: ActionLookup,
+    settings: RunnerSettings,
+    runners: Mapping[RunnerType, Runner],
+) -> Any:
+    action = _resolve_action(dispatch.action_ref, actions)
+    to_json_value(
+        dispatch.input,
+        what=f"input of action '{action.ref}'",
+        error_type="InvalidInput",
+        limit=settings.max_payload_bytes,
+    )
+    params = _validated_input(action, dispatch.input)
+    runner = _runner_for(action, runners)
+    raw = runner.run(action, params, RunContext(dispatch=dispatch, settings=settings))
+    return to_json_value(
+        raw,
+        what=f"result of action '{action.ref}'",
+        error_type="ResultNotSerializable",
+        limit=settings.max_payload_bytes,
+    )
+
+
+def _resolve_action(ref: str, actions: ActionLookup) -> ActionSpec:
+    try:
+        action = actions.action(ref)
+    except NotFound as exc:
+        raise ActionError("UnknownAction", str(exc)) from None
+    if not action.enabled:
+        raise ActionError("ActionDisabled", f"action '{ref}' is disabled")
+    return action
+
+
+def _validated_input(action: ActionSpec, given: dict[str, Any]) -> dict[str, Any]:
+    subject = f"input of action '{action.ref}'"
+    try:
+        return resolve_parameters(action.parameters, given, subject=subject)
+    except ParameterError as exc:
+        problems = without_secret_values(exc.problems, action.parameters, given)
+        raise ActionError(
+            "InvalidInput", f"invalid {subject}: " + "; ".join(problems), {"problems": problems}
+        ) from None
+
+
+def _runner_for(action: ActionSpec, runners: Mapping[RunnerType, Runner]) -> Runner:
+    if action.runner_type in SCHEDULER_RUNNER_TYPES:
+        raise ActionError(
+            "NotWorkerAction",
+            f"action '{action.ref}' has runner type '{action.runner_type}', which the "
+            "scheduler handles; it cannot run on a worker",
+        )
+    runner = runners.get(action.runner_type)
+    if runner is None:
+        raise ActionError(
+            "NotWorkerAction",
+            f"this worker has no '{action.runner_type}' runner for action '{action.ref}'",
+        )
+    return runner
+
+
+def _secrets_of(dispatch: TaskDispatch, actions: ActionLookup) -> tuple[str, ...]:
+    try:
+        params = actions.action(dispatch.action_ref).parameters
+    except NotFound:
+        return ()
+    return secret_values(params, dispatch.input)
