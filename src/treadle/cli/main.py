@@ -18,6 +18,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Keeps ``treadle <command>`` a command group even while only one command is registered."""
+
+
 def _register() -> None:
     from treadle.cli import commands
 
