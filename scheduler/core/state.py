@@ -229,6 +229,7 @@ class RunState:
 
     run_id: str
     workflow: str
+    definition_version: int | None = None
     status: RunStatus = RunStatus.PENDING
     context: RunContext = field(default_factory=RunContext)
     created_at: datetime | None = None
@@ -255,6 +256,17 @@ class RunState:
         return None if execution_id is None else self.executions[execution_id]
 
 
-def initial_state(run_id: str, workflow: str, created_at: datetime) -> RunState:
-    """A run that has been created but not yet requested to start."""
-    return RunState(run_id=run_id, workflow=workflow, created_at=created_at)
+def initial_state(
+    run_id: str, workflow: str, created_at: datetime, definition_version: int | None = None
+) -> RunState:
+    """A run that has been created but not yet requested to start.
+
+    ``definition_version`` pins the run to the definition it started on; the core never
+    reads it, the service uses it to find the run's graph.
+    """
+    return RunState(
+        run_id=run_id,
+        workflow=workflow,
+        definition_version=definition_version,
+        created_at=created_at,
+    )

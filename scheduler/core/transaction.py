@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -186,22 +186,32 @@ class Tx:
         self.status = status
 
     def freeze(self) -> RunState:
-        return replace(
-            self.base,
-            status=self.status,
-            context=self.context,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            vars=self.vars,
-            executions=self.executions,
-            latest=self.latest,
-            active=self.active,
-            joins=self.joins,
-            failures=self.failures,
-            timers=self.timers,
-            next_execution=self.next_execution,
-            uuid_counter=self.uuid_counter,
-            context_bytes=self.context_bytes,
-            output=self.output,
-            error=self.error,
-        )
+        """The next state; the very same object as before when nothing changed."""
+        changes = {
+            name: getattr(self, name)
+            for name in _TRACKED
+            if getattr(self, name) is not getattr(self.base, name)
+        }
+        if not changes:
+            return self.base
+        return evolve(self.base, **changes)
+
+
+_TRACKED = (
+    "status",
+    "context",
+    "started_at",
+    "finished_at",
+    "vars",
+    "executions",
+    "latest",
+    "active",
+    "joins",
+    "failures",
+    "timers",
+    "next_execution",
+    "uuid_counter",
+    "context_bytes",
+    "output",
+    "error",
+)

@@ -1,0 +1,132 @@
+"""Workflow definitions as versions: publish on change, pin runs, compile graphs once.
+
+A definition is stored as its canonical spec (JSON, without source locations) together with
+the runner kind of every action it calls, resolved when it is published. The content hash
+covers both, so editing comments or whitespace does not make a new version, while changing
+the workflow (or what one of its actions is) does. A run is pinned to the version it started
+on; its graph is rebuilt from that stored version only, never from the packs as they are now.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from treadle.common.catalog import Catalog
+from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
+from treadle.common.source import SourceMap
+from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
+from treadle.scheduler.store import Store, UnitOfWork
+
+SPEC_DOCUMENT = "spec.json"
+KINDS_DOCUMENT = "action_kinds.json"
+
+
+@dataclass(frozen=True)
+class PinnedDefinition:
+    """One published version of a workflow and its compiled graph."""
+
+    ref: str
+    version: int
+    spec: WorkflowSpec
+    kinds: Mapping[str, RunnerType]
+    graph: Graph
+
+
+def canonical_spec(spec: WorkflowSpec) -> str:
+    """The spec as stable JSON: what is hashed and stored (source locations excluded)."""
+    data = spec.model_dump(mode="json", exclude={"source"})
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def action_refs(tasks: Iterable[TaskSpec]) -> Iterator[str]:
+    for task in tasks:
+        if task.action:
+            yield task.action
+        if task.compensate is not None:
+            yield task.compensate.action
+        yield from action_refs(task.tasks)
+
+
+class Definitions:
+    """Publishes workflow specs to the store and hands out pinned, compiled versions."""
+
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._pinned: dict[tuple[str, int], PinnedDefinition] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def kinds_for(self, spec: WorkflowSpec) -> dict[str, RunnerType]:
+        kinds: dict[str, RunnerType] = {}
+        for ref in sorted(set(action_refs(spec.tasks))):
+            if ref in INQUIRY_ACTIONS:
+                kinds[ref] = RunnerType.INQUIRY
+                continue
+            kind = self._catalog.kind_of(ref)
+            if kind is not None:
+                kinds[ref] = kind
+        return kinds
+
+    def publish(
+        self,
+        spec: WorkflowSpec,
+        *,
+        at: datetime,
+        author: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> PinnedDefinition:
+        """Register ``spec`` (in ``uow`` if given); unchanged content returns the existing version."""
+        kinds = self.kinds_for(spec)
+        documents = {
+            SPEC_DOCUMENT: canonical_spec(spec),
+            KINDS_DOCUMENT: json.dumps({k: v.value for k, v in kinds.items()}, sort_keys=True),
+        }
+        if uow is None:
+            with self._store.unit_of_work() as own:
+                version = own.register_definition(
+                    spec.ref, documents, dialect=spec.dialect, author=author, at=at
+                )
+        else:
+            version = uow.register_definition(
+                spec.ref, documents, dialect=spec.dialect, author=author, at=at
+            )
+        key = (spec.ref, version.version)
+        if key not in self._pinned:
+            graph = compile_graph(spec, kinds.get)
+            self._pinned[key] = PinnedDefinition(spec.ref, version.version, spec, kinds, graph)
+        return self._pinned[key]
+
+    def publish_ref(self, ref: str, *, at: datetime, uow: UnitOfWork) -> PinnedDefinition:
+        """Publish the catalog's current definition of ``ref`` (for child runs)."""
+        return self.publish(self._catalog.workflow(ref), at=at, uow=uow)
+
+    def pinned(self, ref: str, version: int | None, uow: UnitOfWork | None = None) -> PinnedDefinition:
+        """The stored version a run is pinned to (the latest when ``version`` is None)."""
+        if version is not None and (ref, version) in self._pinned:
+            return self._pinned[(ref, version)]
+        if uow is None:
+            with self._store.unit_of_work() as own:
+                stored = own.get_definition(ref, version)
+        else:
+            stored = uow.get_definition(ref, version)
+        key = (ref, stored.version)
+        if key not in self._pinned:
+            spec = _spec_from_documents(ref, stored.version, stored.documents)
+            raw_kinds: Mapping[str, Any] = json.loads(stored.documents.get(KINDS_DOCUMENT, "{}"))
+            kinds = {k: RunnerType(v) for k, v in raw_kinds.items()}
+            graph = compile_graph(spec, kinds.get)
+            self._pinned[key] = PinnedDefinition(ref, stored.version, spec, kinds, graph)
+        return self._pinned[key]
+
+
+def _spec_from_documents(ref: str, version: int, documents: Mapping[str, str]) -> WorkflowSpec:
+    data = json.loads(documents[SPEC_DOCUMENT])
+    data["source"] = SourceMap(f"{ref}@v{version}")
+    return WorkflowSpec.model_validate(data)

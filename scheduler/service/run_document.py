@@ -1,0 +1,99 @@
+"""The run document: one JSON object describing a run, as ``treadle run --json`` prints it.
+
+Shape (documented in ``docs/cli.md``)::
+
+    {id, workflow, version, status, parameters, output, error, created_at, started_at,
+     finished_at, parent_run,
+     tasks: [{name, status, attempts, result, error, started_at, finished_at,
+              items?: [{index, item, status, attempts, result, error}], child_run?, parallel?}],
+     inquiries: [{id, task, status, prompt, schema, assigned_to}]}
+
+One entry per task *execution*, in the order executions started. Values of secret
+parameters are replaced by ``***`` wherever they appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from treadle.common.redaction import REDACTED, redact, secret_values_of
+from treadle.scheduler.core.namespaces import iso
+from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState, Unit
+from treadle.scheduler.store import InquiryEntry
+
+
+def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dict[str, Any]:
+    """The run as users see it, secrets masked."""
+    context = state.context
+    secrets = secret_values_of([context.parameters.get(name) for name in context.secrets])
+    parameters = {
+        name: (REDACTED if name in context.secrets else value)
+        for name, value in context.parameters.items()
+    }
+    document: dict[str, Any] = {
+        "id": state.run_id,
+        "workflow": state.workflow,
+        "version": state.definition_version,
+        "status": state.status.value,
+        "parameters": parameters,
+        "output": state.output,
+        "error": None if state.error is None else dict(state.error),
+        "created_at": iso(state.created_at),
+        "started_at": iso(state.started_at),
+        "finished_at": iso(state.finished_at),
+        "parent_run": context.parent_run_id,
+        "tasks": [
+            _execution(state, state.executions[i]) for i in sorted(state.executions)
+        ],
+        "inquiries": [_inquiry(entry) for entry in inquiries],
+    }
+    redacted: dict[str, Any] = redact(document, secrets)
+    return redacted
+
+
+def _execution(state: RunState, execution: Execution) -> dict[str, Any]:
+    units = execution.units
+    entry: dict[str, Any] = {
+        "name": execution.task,
+        "status": execution.status.value,
+        "attempts": sum(unit.attempt for unit in units),
+        "result": execution.result,
+        "error": None if execution.error is None else dict(execution.error),
+        "started_at": iso(execution.started_at),
+        "finished_at": iso(execution.finished_at),
+    }
+    if execution.with_items:
+        entry["items"] = [_item(unit) for unit in units]
+    elif units and units[0].child_run_id is not None:
+        entry["child_run"] = units[0].child_run_id
+    if execution.scope != ROOT_SCOPE:
+        entry["parallel"] = state.executions[execution.scope].task
+    if execution.inquiry_id is not None:
+        entry["inquiry"] = execution.inquiry_id
+    return entry
+
+
+def _item(unit: Unit) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "index": unit.index,
+        "item": unit.item,
+        "status": unit.status.value,
+        "attempts": unit.attempt,
+        "result": unit.result,
+        "error": None if unit.error is None else dict(unit.error),
+    }
+    if unit.child_run_id is not None:
+        item["child_run"] = unit.child_run_id
+    return item
+
+
+def _inquiry(entry: InquiryEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "task": entry.task,
+        "status": entry.status.value,
+        "prompt": entry.prompt,
+        "schema": entry.schema,
+        "assigned_to": entry.assigned_to,
+    }

@@ -1,0 +1,318 @@
+"""Apply events to runs: lock, load, ``decide``, save state and commands in one transaction.
+
+This is the impure shell around the pure core, shared by the embedded runner and the
+distributed scheduler. Events are applied in batches grouped by run, so a burst of worker
+results costs one transaction, not one per result. States are cached in memory and reused
+when the stored version still matches (another scheduler process may have moved the run).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from treadle.common.errors import NotFound, ParameterError
+from treadle.common.limits import Limits
+from treadle.common.messages import Outcome, TaskResult
+from treadle.common.params import resolve_parameters, secret_names
+from treadle.common.spec import WorkflowSpec
+from treadle.common.statuses import AttemptStatus, RunStatus
+from treadle.scheduler.core.commands import Command, DispatchTask
+from treadle.scheduler.core.decide import decide
+from treadle.scheduler.core.events import (
+    Event,
+    RunRequested,
+    TaskFailed,
+    TaskSucceeded,
+    TaskTimedOut,
+)
+from treadle.scheduler.core.ids import parse_attempt_id
+from treadle.scheduler.core.state import RunContext, RunState, initial_state
+from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.store import OutboxEntry, Store, UnitOfWork
+
+log = logging.getLogger("treadle.scheduler")
+
+Clock = Callable[[], datetime]
+INTERNAL_KINDS = frozenset({"start_child", "notify_parent", "cancel_child"})
+
+
+def new_run_id() -> str:
+    return f"r-{uuid.uuid4().hex[:16]}"
+
+
+def random_seed() -> int:
+    return uuid.uuid4().int & 0x7FFF_FFFF
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Who starts a run and how: identity, idempotency, and the pinned inputs."""
+
+    identity: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    trigger_event_id: str | None = None
+
+
+def result_event(result: TaskResult) -> Event:
+    """The core event for a worker's result."""
+    if result.outcome is Outcome.SUCCEEDED:
+        return TaskSucceeded(attempt_id=result.attempt_id, result=result.result)
+    error = result.error.as_dict() if result.error is not None else {}
+    if result.outcome is Outcome.TIMED_OUT:
+        return TaskTimedOut(attempt_id=result.attempt_id, error=error)
+    return TaskFailed(attempt_id=result.attempt_id, error=error)
+
+
+class RunService:
+    """Starts runs and applies events to them through the core."""
+
+    def __init__(
+        self,
+        store: Store,
+        definitions: Definitions,
+        *,
+        clock: Clock,
+        limits: Limits | None = None,
+        queue_for: Callable[[DispatchTask], str] | None = None,
+        run_ids: Callable[[], str] = new_run_id,
+        seeds: Callable[[], int] = random_seed,
+        cache_size: int = 2048,
+    ) -> None:
+        self.store = store
+        self.definitions = definitions
+        self.clock = clock
+        self.limits = limits or Limits()
+        self._queue_for = queue_for or (lambda _d: "treadle.tasks")
+        self._run_ids = run_ids
+        self._seeds = seeds
+        self._cache: OrderedDict[str, tuple[RunState, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self.listeners: list[Callable[[RunState, Sequence[Command]], None]] = []
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def prepare_parameters(self, spec: WorkflowSpec, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated parameters with defaults; raises ParameterError and stores nothing."""
+        return resolve_parameters(spec.parameters, parameters, subject=f"parameters of '{spec.ref}'")
+
+    def start(
+        self,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+    ) -> str:
+        """Validate parameters, publish the definition, create the run and start it."""
+        options = options or RunOptions()
+        resolved = self.prepare_parameters(spec, parameters)
+        now = self.clock()
+        pinned = self.definitions.publish(spec, at=now)
+        with self.store.unit_of_work() as uow:
+            if options.idempotency_key is not None:
+                existing = uow.find_run_by_idempotency_key(options.idempotency_key)
+                if existing is not None:
+                    return existing
+            run_id = self._run_ids()
+            state = initial_state(run_id, spec.ref, now, pinned.version)
+            uow.insert_run(
+                state,
+                definition_version=pinned.version,
+                idempotency_key=options.idempotency_key,
+                trigger_event_id=options.trigger_event_id,
+            )
+            context = self._context(uow, spec, resolved, options.identity, depth=0)
+            self._apply_to_run(uow, run_id, [RunRequested(context=context)], now, known=(state, None))
+        return run_id
+
+    def _context(
+        self,
+        uow: UnitOfWork,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any],
+        identity: Mapping[str, Any] | None,
+        *,
+        depth: int,
+        parent_run_id: str | None = None,
+        parent_attempt_id: str | None = None,
+    ) -> RunContext:
+        return RunContext(
+            parameters=dict(parameters),
+            config=self.definitions.catalog.pack_config(spec.pack),
+            keystore=uow.kv_snapshot(),
+            identity=dict(identity or {}),
+            secrets=secret_names(spec.parameters),
+            seed=self._seeds(),
+            limits=self.limits,
+            depth=depth,
+            parent_run_id=parent_run_id,
+            parent_attempt_id=parent_attempt_id,
+        )
+
+    # -- applying events --------------------------------------------------------------------
+
+    def apply(self, events: Sequence[tuple[str, Event]]) -> None:
+        """Apply events (run id, event) in one transaction, grouped by run, in order."""
+        if not events:
+            return
+        with self.store.unit_of_work() as uow:
+            self.apply_in(uow, events)
+
+    def apply_results(self, results: Iterable[TaskResult]) -> None:
+        """Record worker results on their attempts and apply the fresh ones."""
+        with self.store.unit_of_work() as uow:
+            events: list[tuple[str, Event]] = []
+            for result in results:
+                ref = parse_attempt_id(result.attempt_id)
+                if ref is None:
+                    log.warning("ignoring a result for an unknown attempt %r", result.attempt_id)
+                    continue
+                fresh = uow.record_result(
+                    result.attempt_id,
+                    AttemptStatus(result.outcome.value),
+                    worker=result.worker,
+                    started_at=result.started_at,
+                    finished_at=result.finished_at,
+                    error=result.error.as_dict() if result.error else None,
+                )
+                if fresh:
+                    events.append((ref.run_id, result_event(result)))
+            self.apply_in(uow, events)
+
+    def apply_in(self, uow: UnitOfWork, events: Sequence[tuple[str, Event]]) -> None:
+        now = self.clock()
+        by_run: dict[str, list[Event]] = {}
+        for run_id, event in events:
+            by_run.setdefault(run_id, []).append(event)
+        for run_id, run_events in by_run.items():
+            self._apply_to_run(uow, run_id, run_events, now)
+
+    def _apply_to_run(
+        self,
+        uow: UnitOfWork,
+        run_id: str,
+        events: Sequence[Event],
+        now: datetime,
+        *,
+        known: tuple[RunState, int | None] | None = None,
+    ) -> RunState:
+        version = uow.lock_run(run_id)
+        if known is not None:
+            state = known[0]
+        else:
+            cached = self._cache.get(run_id)
+            state = cached[0] if cached is not None and cached[1] == version else uow.load_run(run_id)
+        old = state
+        graph = self.definitions.pinned(state.workflow, state.definition_version, uow).graph
+        commands: list[Command] = []
+        logged: list[tuple[Event, datetime]] = []
+        for event in events:
+            decision = decide(state, event, graph, now)
+            if decision.state is state and not decision.commands:
+                continue  # stale or duplicate: nothing changes, nothing is logged
+            state = decision.state
+            commands.extend(decision.commands)
+            logged.append((event, now))
+        if not logged:
+            return state
+        new_version = uow.save_run(
+            old, state, logged, commands, expected_version=version, queue_for=self._queue_for
+        )
+        self._remember(run_id, state, new_version)
+        for listener in self.listeners:
+            listener(state, commands)
+        return state
+
+    def _remember(self, run_id: str, state: RunState, version: int) -> None:
+        self._cache[run_id] = (state, version)
+        self._cache.move_to_end(run_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def cached(self, run_id: str) -> RunState | None:
+        """The last state this service saved or loaded for ``run_id``, if still cached."""
+        entry = self._cache.get(run_id)
+        return None if entry is None else entry[0]
+
+    def forget(self, run_id: str) -> None:
+        self._cache.pop(run_id, None)
+
+    def load(self, run_id: str) -> RunState:
+        with self.store.unit_of_work() as uow:
+            return uow.load_run(run_id)
+
+    # -- child runs and parents (outbox entries the scheduler handles itself) --------------------
+
+    def handle_internal(self, uow: UnitOfWork, entries: Sequence[OutboxEntry]) -> list[str]:
+        """Carry out start_child / notify_parent / cancel_child; returns child runs started."""
+        started: list[str] = []
+        for entry in entries:
+            payload = entry.payload
+            if entry.kind == "start_child":
+                child = self._start_child(uow, entry.run_id, payload)
+                if child is not None:
+                    started.append(child)
+            elif entry.kind == "notify_parent":
+                self._notify_parent(uow, payload)
+        return started
+
+    def _start_child(self, uow: UnitOfWork, parent_run_id: str, payload: Mapping[str, Any]) -> str | None:
+        child_id = str(payload["child_run_id"])
+        parent_attempt = str(payload["parent_attempt_id"])
+        now = self.clock()
+        try:
+            uow.lock_run(child_id)
+            return None  # already started (the outbox entry was delivered before)
+        except NotFound:
+            pass
+        try:
+            pinned = self.definitions.publish_ref(str(payload["workflow"]), at=now, uow=uow)
+            parameters = self.prepare_parameters(pinned.spec, payload.get("parameters") or {})
+        except (NotFound, ParameterError) as exc:
+            kind = "InvalidInput" if isinstance(exc, ParameterError) else "UnknownWorkflow"
+            error = {"type": kind, "message": str(exc)}
+            self._apply_to_run(uow, parent_run_id, [TaskFailed(attempt_id=parent_attempt, error=error)], now)
+            return None
+        state = initial_state(child_id, pinned.ref, now, pinned.version)
+        uow.insert_run(state, definition_version=pinned.version)
+        parent = self._state_of(uow, parent_run_id)
+        context = self._context(
+            uow,
+            pinned.spec,
+            parameters,
+            parent.context.identity,
+            depth=int(payload.get("depth", 1)),
+            parent_run_id=parent_run_id,
+            parent_attempt_id=parent_attempt,
+        )
+        self._apply_to_run(uow, child_id, [RunRequested(context=context)], now, known=(state, None))
+        return child_id
+
+    def _state_of(self, uow: UnitOfWork, run_id: str) -> RunState:
+        cached = self._cache.get(run_id)
+        return cached[0] if cached is not None else uow.load_run(run_id)
+
+    def _notify_parent(self, uow: UnitOfWork, payload: Mapping[str, Any]) -> None:
+        attempt = str(payload["parent_attempt_id"])
+        ref = parse_attempt_id(attempt)
+        if ref is None:
+            return
+        status = RunStatus(payload["status"])
+        child = str(payload.get("run_id", ""))
+        event: Event
+        if status is RunStatus.SUCCEEDED:
+            event = TaskSucceeded(attempt_id=attempt, result=payload.get("output"))
+        else:
+            error = payload.get("error") or {}
+            detail = error.get("message") if isinstance(error, Mapping) else None
+            message = f"child run {child} ended {status.value}" + (f": {detail}" if detail else "")
+            failure = {"type": "ChildRunFailed", "message": message, "child_run": child}
+            if status is RunStatus.TIMED_OUT:
+                event = TaskTimedOut(attempt_id=attempt, error=failure)
+            else:
+                event = TaskFailed(attempt_id=attempt, error=failure)
+        self._apply_to_run(uow, ref.run_id, [event], self.clock())

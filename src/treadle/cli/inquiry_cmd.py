@@ -1,0 +1,127 @@
+"""``treadle inquiry list|show|respond``: questions runs put to people, and their answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from treadle.cli.support import (
+    ExitCode,
+    fail,
+    identity,
+    load_catalog,
+    load_settings,
+    print_json,
+)
+
+inquiry_app = typer.Typer(help="Answer the questions runs wait on.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(inquiry_app, name="inquiry")
+
+
+def _entry(entry: Any) -> dict[str, Any]:
+    from treadle.scheduler.core.namespaces import iso
+
+    return {
+        "id": entry.id,
+        "run": entry.run_id,
+        "task": entry.task,
+        "status": entry.status.value,
+        "prompt": entry.prompt,
+        "schema": entry.schema,
+        "assigned_to": entry.assigned_to,
+        "deadline": iso(entry.deadline),
+        "response": entry.response,
+        "responder": entry.responder,
+    }
+
+
+@inquiry_app.command("list")
+def list_inquiries(
+    status: Annotated[str | None, typer.Option(help="pending, answered, timed_out, canceled")] = "pending",
+    run: Annotated[str | None, typer.Option(help="Only this run's inquiries.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Inquiries (pending ones by default)."""
+    from treadle.common.statuses import InquiryStatus
+    from treadle.scheduler.store import Store
+
+    try:
+        wanted = InquiryStatus(status) if status and status != "all" else None
+    except ValueError:
+        fail(f"unknown status {status!r}")
+    store = Store.open(load_settings().database_url)
+    try:
+        with store.unit_of_work() as uow:
+            entries = uow.list_inquiries(status=wanted, run_id=run)
+    finally:
+        store.close()
+    if as_json:
+        print_json([_entry(e) for e in entries])
+        return
+    for e in entries:
+        typer.echo(f"{e.id}  {e.status.value:<9}  run {e.run_id}  task {e.task}: {e.prompt}")
+
+
+@inquiry_app.command("show")
+def show_inquiry(inquiry_id: Annotated[str, typer.Argument()]) -> None:
+    """One inquiry as JSON."""
+    from treadle.common.errors import NotFound
+    from treadle.scheduler.store import Store
+
+    store = Store.open(load_settings().database_url)
+    try:
+        with store.unit_of_work() as uow:
+            try:
+                entry = uow.get_inquiry(inquiry_id)
+            except NotFound:
+                fail(f"no inquiry {inquiry_id}")
+    finally:
+        store.close()
+    print_json(_entry(entry))
+
+
+@inquiry_app.command("respond")
+def respond(
+    inquiry_id: Annotated[str, typer.Argument()],
+    data: Annotated[str, typer.Option("--data", help="The answer, as JSON.")],
+    pack_path: Annotated[list[Path] | None, typer.Option("--pack-path")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run document as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Answer an inquiry (checked against its schema), then continue the run here."""
+    from treadle.cli.run_cmd import follow_and_report
+    from treadle.common.errors import ConflictError, NotFound, ParameterError
+    from treadle.embedded import EmbeddedRunner
+
+    try:
+        response = json.loads(data)
+    except ValueError as exc:
+        fail(f"--data is not JSON: {exc}")
+    settings = load_settings()
+    catalog = load_catalog(settings, pack_path or [])
+    with EmbeddedRunner.open(settings, catalog) as runner:
+        try:
+            inquiry = runner.respond(inquiry_id, response, identity().get("login"))
+        except NotFound:
+            fail(f"no inquiry {inquiry_id}")
+        except ParameterError as exc:
+            fail("\n  ".join(["the answer does not fit the inquiry's schema:", *exc.problems]))
+        except ConflictError as exc:
+            fail(str(exc))
+        root = _root_run(runner, inquiry.run_id)
+        outcome = follow_and_report(runner, root, as_json=as_json, quiet=quiet)
+    raise typer.Exit(int(outcome if outcome is not None else ExitCode.OK))
+
+
+def _root_run(runner: Any, run_id: str) -> str:
+    """Follow from the top-level run, so a child's answer carries its parent on."""
+    state = runner.runs.load(run_id)
+    while state.context.parent_run_id is not None:
+        state = runner.runs.load(state.context.parent_run_id)
+    return str(state.run_id)

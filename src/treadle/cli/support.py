@@ -1,0 +1,164 @@
+"""What every command needs: settings, packs, workflow targets, parameters, exit codes.
+
+Exit codes are part of the CLI's contract (``docs/cli.md``): 0 succeeded; 1 failed, timed
+out or canceled; 2 invalid definition, parameters or usage (nothing was started); 3 stopped
+waiting on an inquiry or an event.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+import yaml
+
+import treadle
+from treadle.common.errors import ConfigurationError
+from treadle.common.source import Issue, Severity
+from treadle.common.statuses import RunStatus
+
+if TYPE_CHECKING:  # kept out of start-up: the CLI imports these lazily
+    from treadle.common.catalog import Catalog
+    from treadle.common.settings import Settings
+    from treadle.common.spec import WorkflowSpec
+
+
+class ExitCode(IntEnum):
+    """The process exit codes of ``treadle`` commands."""
+
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    WAITING = 3
+
+
+def exit_code_for(status: RunStatus, *, waiting: bool = False) -> ExitCode:
+    if status is RunStatus.SUCCEEDED:
+        return ExitCode.OK
+    if status.is_terminal:
+        return ExitCode.FAILED
+    return ExitCode.WAITING if waiting else ExitCode.FAILED
+
+
+def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from treadle.common.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid settings: {problems}")
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def shipped_packs() -> Path:
+    return Path(treadle.__file__).parent / "packs"
+
+
+def load_catalog(settings: Settings, extra: Sequence[Path]) -> Catalog:
+    """The shipped packs, then ``TREADLE_PACK_PATHS``, then ``--pack-path`` folders."""
+    from treadle.common.loader import load_packs
+
+    paths = [shipped_packs(), *(Path(p) for p in settings.pack_paths), *extra]
+    for path in paths[1:]:
+        if not path.exists():
+            fail(f"pack path {path} does not exist")
+    catalog = load_packs(paths)
+    for issue in catalog.issues:
+        typer.echo(f"warning: {issue}" if issue.severity is Severity.ERROR else str(issue), err=True)
+    return catalog
+
+
+def resolve_target(target: str, catalog: Catalog) -> WorkflowSpec:
+    """A workflow file path, or the ref of a workflow in the loaded packs."""
+    from treadle.common.errors import DefinitionError
+    from treadle.common.loader import load_workflow_file
+
+    path = Path(target)
+    if path.is_file():
+        try:
+            return load_workflow_file(path)
+        except DefinitionError as exc:
+            print_issues(exc.issues)
+            raise typer.Exit(int(ExitCode.INVALID)) from None
+    if target in catalog.workflows:
+        return catalog.workflows[target]
+    from difflib import get_close_matches
+
+    close = get_close_matches(target, list(catalog.workflows), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    fail(f"'{target}' is neither a workflow file nor the ref of a workflow in the loaded packs{hint}")
+
+
+def check_definition(spec: WorkflowSpec, catalog: Catalog) -> None:
+    """Validate before starting; print every problem and exit 2 if there is an error."""
+    from treadle.common.validate import validate_workflow
+
+    issues = validate_workflow(spec, catalog)
+    errors = [i for i in issues if i.severity is Severity.ERROR]
+    print_issues(issues)
+    if errors:
+        raise typer.Exit(int(ExitCode.INVALID))
+
+
+def print_issues(issues: Iterable[Issue]) -> None:
+    """Definition problems go to stderr, one ``path:line:col: message`` per line."""
+    for issue in issues:
+        typer.echo(str(issue), err=True)
+
+
+def parse_parameters(pairs: Sequence[str], params_file: Path | None) -> dict[str, Any]:
+    """``--params-file`` (JSON or YAML mapping) overlaid with ``-p KEY=VALUE`` pairs.
+
+    A value that parses as JSON is taken as JSON (``-p n=3`` is the number 3,
+    ``-p tags='["a"]'`` a list); anything else is the string as written.
+    """
+    parameters: dict[str, Any] = {}
+    if params_file is not None:
+        try:
+            loaded = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            fail(f"cannot read parameters from {params_file}: {exc}")
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            fail(f"{params_file} must hold a mapping of parameter names to values")
+        parameters.update(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            fail(f"-p expects KEY=VALUE, got {pair!r}")
+        try:
+            parameters[key] = json.loads(raw)
+        except ValueError:
+            parameters[key] = raw
+    return parameters
+
+
+def identity() -> dict[str, Any]:
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return {"login": login, "via": "cli"}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

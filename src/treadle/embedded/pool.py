@@ -1,0 +1,68 @@
+"""A worker pool in the scheduler's process: the embedded stand-in for Celery workers.
+
+Dispatches from the outbox are executed on threads by the worker's own ``execute`` function,
+and results are queued back to the scheduler loop exactly as they would arrive from a
+broker. Python threads cannot be killed, so a cancelled attempt that already started runs
+to its end; its late result is ignored by the core like any stale result.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import SimpleQueue
+
+from treadle.common.messages import ErrorInfo, Outcome, TaskDispatch, TaskResult
+from treadle.scheduler.store import OUTBOX_CANCEL_TASK, OUTBOX_DISPATCH, OutboxEntry
+from treadle.worker.execute import ActionLookup, RunnerSettings, execute
+
+
+class LocalPublisher:
+    """Runs dispatched attempts on a thread pool and queues their results."""
+
+    def __init__(self, actions: ActionLookup, settings: RunnerSettings, threads: int) -> None:
+        self._actions = actions
+        self._settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="treadle-worker")
+        self.results: SimpleQueue[TaskResult] = SimpleQueue()
+        self._futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
+    def publish(self, entries: Sequence[OutboxEntry]) -> None:
+        for entry in entries:
+            if entry.kind == OUTBOX_DISPATCH:
+                dispatch = TaskDispatch.model_validate(entry.payload)
+                with self._lock:
+                    if dispatch.attempt_id in self._futures:
+                        continue  # published again after a crash before commit: already running
+                    self._futures[dispatch.attempt_id] = self._pool.submit(self._run, dispatch)
+            elif entry.kind == OUTBOX_CANCEL_TASK:
+                attempt = str(entry.payload.get("attempt_id", ""))
+                with self._lock:
+                    future = self._futures.get(attempt)
+                    if future is not None and future.cancel():
+                        del self._futures[attempt]
+
+    def _run(self, dispatch: TaskDispatch) -> None:
+        try:
+            result = execute(dispatch, self._actions, self._settings)
+        except BaseException as exc:  # execute never raises for action problems; this is a bug
+            result = TaskResult(
+                attempt_id=dispatch.attempt_id,
+                outcome=Outcome.FAILED,
+                error=ErrorInfo(type="WorkerError", message=f"{type(exc).__name__}: {exc}"),
+            )
+        # Queue the result before the attempt stops counting as in flight: the loop treats
+        # "nothing in flight and nothing queued" as "the run cannot move any more".
+        self.results.put(result)
+        with self._lock:
+            self._futures.pop(dispatch.attempt_id, None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,225 @@
+"""Run workflows to their end in one process: the loop behind ``treadle run``.
+
+The loop repeats: relay the outbox (dispatching to the thread pool, starting child runs),
+apply the results that came back (in batches: one transaction for many results), fire due
+timers, then block until the next result or timer. It returns when the run has ended, or
+when nothing can happen without a person or an outside event (nothing in flight, only
+wait deadlines pending): the CLI then exits 3 and a later ``treadle inquiry respond``
+continues the run from the database.
+
+Timers run on real time here; an overdue timer (say, an inquiry deadline that passed while
+no Treadle process was running) fires as soon as the run is continued.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+
+from treadle.common.catalog import Catalog
+from treadle.common.errors import ConflictError, ParameterError
+from treadle.common.messages import TaskResult
+from treadle.common.settings import Settings
+from treadle.common.spec import WorkflowSpec
+from treadle.common.statuses import InquiryStatus, TaskStatus
+from treadle.embedded.pool import LocalPublisher
+from treadle.scheduler.core.events import InquiryAnswered
+from treadle.scheduler.core.state import RunState, TimerKind
+from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.relay import Relay
+from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.service.timers import fire_due_timers
+from treadle.scheduler.store import InquiryEntry, Store
+from treadle.worker.execute import RunnerSettings
+
+# Results applied per transaction at most; more wait for the next turn of the loop.
+_BATCH = 2000
+# The loop wakes at least this often even when nothing is due, to notice overdue timers.
+_MAX_WAIT_SECONDS = 1.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    """Where following a run stopped: its state, and whether it waits on people or events."""
+
+    state: RunState
+    waiting: bool
+
+
+class EmbeddedRunner:
+    """The scheduler, a worker pool and a SQLite (or any) store in one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        store: Store | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.clock = clock
+        self.store = store or Store.open(settings.database_url)
+        self.definitions = Definitions(self.store, catalog)
+        self.runs = RunService(
+            self.store,
+            self.definitions,
+            clock=clock,
+            limits=settings.limits,
+            queue_for=lambda _d: settings.default_queue,
+        )
+        runner_settings = RunnerSettings.from_settings(settings, worker_name="embedded")
+        self.pool = LocalPublisher(catalog, runner_settings, settings.worker_threads)
+        self.relay = Relay(self.store, self.pool, self.runs, clock=clock)
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings, catalog: Catalog, **kwargs: Any) -> Iterator[EmbeddedRunner]:
+        runner = cls(settings, catalog, **kwargs)
+        try:
+            yield runner
+        finally:
+            runner.close()
+
+    def close(self) -> None:
+        self.pool.close()
+        self.store.close()
+
+    # -- starting and continuing -----------------------------------------------------------
+
+    def start(self, spec: WorkflowSpec, parameters: Mapping[str, Any], options: RunOptions | None = None) -> str:
+        """Create and start a run (raises ParameterError before anything is stored)."""
+        return self.runs.start(spec, parameters, options)
+
+    def respond(self, inquiry_id: str, response: Any, responder: str | None = None) -> InquiryEntry:
+        """Answer an inquiry after checking it against its schema; the run is unchanged if not.
+
+        Overdue timers fire first, so an inquiry whose deadline already passed is closed as
+        timed out rather than answered late.
+        """
+        with self.store.unit_of_work() as uow:
+            inquiry = uow.get_inquiry(inquiry_id)
+        self._fire_timers()
+        with self.store.unit_of_work() as uow:
+            inquiry = uow.get_inquiry(inquiry_id)
+            if inquiry.status is not InquiryStatus.PENDING:
+                raise ConflictError(f"inquiry {inquiry_id} is {inquiry.status.value}, not pending")
+            if inquiry.schema:
+                problems = sorted(
+                    jsonschema.Draft202012Validator(inquiry.schema).iter_errors(response),
+                    key=lambda e: list(e.absolute_path),
+                )
+                if problems:
+                    raise ParameterError(
+                        [_schema_problem(p) for p in problems], subject=f"response to {inquiry_id}"
+                    )
+            uow.answer_inquiry(inquiry_id, response, responder, self.clock())
+            event = InquiryAnswered(inquiry_id=inquiry_id, response=response, responder=responder)
+            self.runs.apply_in(uow, [(inquiry.run_id, event)])
+        return inquiry
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def follow(self, run_id: str, on_change: Callable[[RunState], None] | None = None) -> FollowResult:
+        """Drive ``run_id`` (and its child runs) until it ends or only waits."""
+        tree = {run_id}
+        state = self.runs.load(run_id)
+        while True:
+            self.relay.drain()
+            tree.update(self.relay.child_runs_started)
+            results = self._take_results(block=False)
+            if results:
+                self.runs.apply_results(results)
+                state = self.state_of(run_id)
+                if on_change is not None:
+                    on_change(state)
+                continue
+            if self._fire_timers():
+                state = self.state_of(run_id)
+                if on_change is not None:
+                    on_change(state)
+                continue
+            state = self.state_of(run_id)
+            if state.status.is_terminal:
+                return FollowResult(state, waiting=False)
+            wait = self._seconds_to_next_timer(tree)
+            if wait is None and self.pool.in_flight == 0:
+                # A worker queues its result before it stops counting as in flight, so an
+                # empty queue read *after* seeing nothing in flight means nothing is coming.
+                if not self.pool.results.empty():
+                    continue
+                return FollowResult(state, waiting=_is_waiting(self, tree))
+            results = self._take_results(block=True, timeout=min(wait or _MAX_WAIT_SECONDS, _MAX_WAIT_SECONDS))
+            if results:
+                self.runs.apply_results(results)
+                if on_change is not None:
+                    on_change(self.state_of(run_id))
+
+    def state_of(self, run_id: str) -> RunState:
+        """The freshest state of a run this process knows (cached, else loaded)."""
+        cached = self.runs.cached(run_id)
+        return cached if cached is not None else self.runs.load(run_id)
+
+    def _take_results(self, *, block: bool, timeout: float = 0.0) -> list[TaskResult]:
+        taken: list[TaskResult] = []
+        source = self.pool.results
+        if block:
+            try:
+                taken.append(source.get(timeout=max(timeout, 0.0)))
+            except queue.Empty:
+                return taken
+        while len(taken) < _BATCH:
+            try:
+                taken.append(source.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _fire_timers(self) -> int:
+        return fire_due_timers(self.store, self.runs, clock=self.clock)
+
+    def _seconds_to_next_timer(self, tree: set[str]) -> float | None:
+        """Seconds until the next timer that moves work on (retries, delays, timeouts).
+
+        Deadlines of inquiries and event waits do not count: the loop does not wait for a
+        person. ``None`` when there is no such timer.
+        """
+        upcoming = [
+            timer.fire_at
+            for run_id in tree
+            if (state := self.state_of(run_id)) is not None and not state.status.is_terminal
+            for timer in state.timers.values()
+            if timer.kind is not TimerKind.DEADLINE or timer.execution == 0 and self.pool.in_flight
+        ]
+        if not upcoming:
+            return None
+        return max((min(upcoming) - self.clock()).total_seconds(), 0.0)
+
+
+def _is_waiting(runner: EmbeddedRunner, tree: set[str]) -> bool:
+    for run_id in tree:
+        state = runner.state_of(run_id)
+        if state.status.is_terminal:
+            continue
+        for execution in state.executions.values():
+            if execution.status is TaskStatus.WAITING:
+                return True
+            if any(unit.status is TaskStatus.WAITING for unit in execution.units):
+                return True
+    return False
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> str:
+    where = "".join(f"[{part!r}]" for part in error.absolute_path)
+    return f"response{where}: {error.message}"
