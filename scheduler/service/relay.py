@@ -59,3 +59,5 @@ class Relay:
                     self._publisher.publish(external)
                 uow.mark_outbox_sent([e.id for e in entries], self._clock())
             total += len(entries)
+            if len(entries) < self._batch_size and not internal:
+                return total  # a short batch drained the outbox; internal ones may add rows

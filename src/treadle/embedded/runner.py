@@ -145,7 +145,7 @@ class EmbeddedRunner:
                 if on_change is not None:
                     on_change(state)
                 continue
-            if self._fire_timers():
+            if self._timer_due(tree) and self._fire_timers():
                 state = self.state_of(run_id)
                 if on_change is not None:
                     on_change(state)
@@ -188,6 +188,15 @@ class EmbeddedRunner:
 
     def _fire_timers(self) -> int:
         return fire_due_timers(self.store, self.runs, clock=self.clock)
+
+    def _timer_due(self, tree: set[str]) -> bool:
+        """Whether any timer of the followed runs is due (saves a query per turn)."""
+        now = self.clock()
+        return any(
+            timer.fire_at <= now
+            for run_id in tree
+            for timer in self.state_of(run_id).timers.values()
+        )
 
     def _seconds_to_next_timer(self, tree: set[str]) -> float | None:
         """Seconds until the next timer that moves work on (retries, delays, timeouts).

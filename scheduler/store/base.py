@@ -1,0 +1,69 @@
+"""What every repository of a unit of work shares: one connection (one transaction) and the
+bookkeeping clock, plus the few statements whose SQL differs between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Insert, Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+Clock = Callable[[], datetime]
+
+#: Ids per ``IN (...)`` list; keeps statements well under SQLite's bound-parameter limit.
+CHUNK = 500
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class Repository:
+    """Base of the repositories mixed into :class:`~treadle.scheduler.store.uow.UnitOfWork`."""
+
+    def __init__(self, connection: Connection, clock: Clock) -> None:
+        self._conn = connection
+        self._clock = clock
+        self._postgres = connection.dialect.name == "postgresql"
+
+    @property
+    def connection(self) -> Connection:
+        """The connection of this unit of work (for callers adding their own statements)."""
+        return self._conn
+
+    def _upsert(self, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Insert ``rows``, replacing the non-key columns of rows whose ``keys`` already exist."""
+        if not rows:
+            return
+        stmt: Any = (postgresql.insert if self._postgres else sqlite.insert)(table)
+        columns = [name for name in rows[0] if name not in keys]
+        if columns:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={name: stmt.excluded[name] for name in columns}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        self._conn.execute(stmt, list(rows))
+
+    def _insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            stmt: Insert = table.insert()
+            self._conn.execute(stmt, list(rows))
+
+    @staticmethod
+    def _claim(stmt: Select[Any]) -> Select[Any]:
+        """Lock the selected rows, skipping rows another transaction holds (PostgreSQL).
+
+        SQLite has no row locks; there the unit of work's write lock serialises claimers.
+        """
+        return stmt.with_for_update(skip_locked=True)

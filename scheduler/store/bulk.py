@@ -1,0 +1,88 @@
+"""Updating many rows by primary key in as few round trips as each database allows.
+
+SQLite runs a prepared ``UPDATE`` per row inside the process (``executemany`` is as fast as
+it gets there). On PostgreSQL one statement updates every row: each column's new values
+travel as one array and ``unnest`` turns the arrays back into rows to join on the key.
+The statement's text depends only on the table and columns, so it is built once; the
+server parses and plans it once per save instead of once per row, and SQLAlchemy does not
+recompile a statement with thousands of parameters. That keeps saving 50 changed units of
+a large with_items execution at a couple of milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Table, TextClause, Update, bindparam, text, update
+from sqlalchemy.engine import Dialect
+
+
+def bulk_update(
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Set the non-key columns of each row of ``rows``, found by its ``keys`` columns."""
+    if not rows:
+        return
+    names = tuple(name for name in rows[0] if name not in keys)
+    if connection.dialect.name == "postgresql":
+        statement, processors = _unnest_update(table, keys, names, connection.dialect)
+        columns = (*keys, *names)
+        params = {
+            f"p{i}": _column_values(rows, name, processors[i]) for i, name in enumerate(columns)
+        }
+        connection.execute(statement, params)
+        return
+    connection.execute(
+        _executemany_update(table, keys, names),
+        [{**{f"k_{key}": row[key] for key in keys}, **{n: row[n] for n in names}} for row in rows],
+    )
+
+
+def _column_values(
+    rows: Sequence[Mapping[str, Any]], name: str, processor: Callable[[Any], Any] | None
+) -> list[Any]:
+    if processor is None:
+        return [row[name] for row in rows]
+    return [processor(row[name]) for row in rows]
+
+
+@cache
+def _executemany_update(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Update:
+    # The keys are bound as ``k_<column>``: SQLAlchemy reserves column names for SET.
+    return (
+        update(table)
+        .where(*(table.c[key] == bindparam(f"k_{key}") for key in keys))
+        .values({name: bindparam(name) for name in names})
+    )
+
+
+@cache
+def _unnest_update(
+    table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, tuple[Callable[[Any], Any] | None, ...]]:
+    """``UPDATE t SET c = u.c ... FROM unnest(:p0::type[], ...) u WHERE t.key = u.key``.
+
+    Returns the statement and, per column, the type's bind processor (JSON serialisation,
+    UTC conversion) to apply to each value, since array elements bypass SQLAlchemy's types.
+    """
+    quote = dialect.identifier_preparer.quote
+    columns = (*keys, *names)
+    arrays = ", ".join(
+        f"CAST(:p{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for i, name in enumerate(columns)
+    )
+    assignments = ", ".join(f"{quote(name)} = u.{quote(name)}" for name in names)
+    matches = " AND ".join(f"t.{quote(key)} = u.{quote(key)}" for key in keys)
+    # Only our own table and column names (quoted) go into the text; values are parameters.
+    sql = (
+        f"UPDATE {quote(table.name)} AS t SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays}) AS u({', '.join(quote(c) for c in columns)}) "
+        f"WHERE {matches}"
+    )
+    processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
+    return text(sql), processors

@@ -1,0 +1,134 @@
+"""What the store's queries return: frozen snapshots of rows, never live database objects.
+
+Callers (the embedded runner, the relay, the reconciler, the CLI and the API) get plain
+values they can keep after the transaction ends, pass between threads and compare in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from treadle.common.statuses import AttemptStatus, InquiryStatus, RunStatus
+from treadle.scheduler.core.state import TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One line of ``treadle runs list``."""
+
+    id: str
+    workflow: str
+    status: RunStatus
+    created_at: datetime | None
+    finished_at: datetime | None
+    parent_run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A message to publish. ``kind`` is one of :data:`OUTBOX_KINDS`; ``queue`` for dispatches."""
+
+    id: int
+    run_id: str
+    kind: str
+    payload: Any
+    queue: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerEntry:
+    """A scheduled timer of a run (its id is the core's timer id)."""
+
+    id: str
+    run_id: str
+    kind: TimerKind
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEntry:
+    """One dispatched attempt, as the reconciler and ``runs show`` see it."""
+
+    attempt_id: str
+    run_id: str
+    execution_id: int
+    position: int
+    attempt: int
+    action_ref: str
+    queue: str | None
+    status: AttemptStatus
+    worker: str | None
+    dispatched_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline: datetime | None
+    error: Mapping[str, Any] | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InquiryEntry:
+    """A question put to a person and, once answered, the answer."""
+
+    id: str
+    run_id: str
+    attempt_id: str
+    task: str
+    status: InquiryStatus
+    prompt: Any
+    schema: Mapping[str, Any] | None
+    assigned_to: Any
+    deadline: datetime | None
+    response: Any
+    responder: str | None
+    created_at: datetime
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionVersion:
+    """One published version of a workflow definition.
+
+    ``created`` tells :meth:`register_definition` callers whether this call published it
+    (``False`` when the content was unchanged and the existing version was returned).
+    ``documents`` maps file names to their text.
+    """
+
+    ref: str
+    version: int
+    content_hash: str
+    created_at: datetime
+    author: str | None
+    dialect: str
+    documents: Mapping[str, str] = field(default_factory=dict)
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    """One keystore entry. Show ``value`` only when ``secret`` is false."""
+
+    key: str
+    value: Any
+    secret: bool
+    updated_at: datetime
+
+
+#: Kinds of outbox rows the relay handles.
+OUTBOX_DISPATCH = "dispatch"
+OUTBOX_CANCEL_TASK = "cancel_task"
+OUTBOX_START_CHILD = "start_child"
+OUTBOX_CANCEL_CHILD = "cancel_child"
+OUTBOX_NOTIFY_PARENT = "notify_parent"
+OUTBOX_KINDS = frozenset(
+    {
+        OUTBOX_DISPATCH,
+        OUTBOX_CANCEL_TASK,
+        OUTBOX_START_CHILD,
+        OUTBOX_CANCEL_CHILD,
+        OUTBOX_NOTIFY_PARENT,
+    }
+)

@@ -1,0 +1,249 @@
+"""The tables Treadle keeps, declared once for the repositories and the schema-drift test.
+
+The repositories use SQLAlchemy Core statements on these tables (bulk ``executemany`` is what
+keeps saving a large with_items execution fast); the Alembic revisions in ``migrations/``
+create the same schema, and ``tests/store/test_migrations.py`` proves the two agree.
+Enumerations are stored as their string values (no native database enums: adding a status
+must not need a type migration).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from treadle.scheduler.store.coltypes import JSONValue, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Width of the columns holding an enum value (statuses, kinds).
+ENUM_LEN = 32
+
+
+class Base(DeclarativeBase):
+    """Holds the metadata (with a naming convention, so migrations name constraints alike)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+metadata = Base.metadata
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey("runs.id", ondelete="CASCADE")
+
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("dialect", String(ENUM_LEN), nullable=False),
+    Column("documents", JSONValue, nullable=False),
+    Column("author", String, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("ref", "version"),
+)
+
+packs = Table(
+    "packs",
+    metadata,
+    Column("ref", String, primary_key=True),
+    Column("version", String, nullable=True),
+    Column("path", String, nullable=True),
+    Column("config", JSONValue, nullable=True),
+    Column("registered_at", UTCDateTime, nullable=False),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("ref", String, primary_key=True),
+    Column("pack_ref", String, nullable=False, index=True),
+    Column("runner_type", String(ENUM_LEN), nullable=False),
+    Column("entry_point", String, nullable=True),
+    Column("queue", String, nullable=True),
+    Column("parameters", JSONValue, nullable=True),
+    Column("registered_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("workflow", String, nullable=False),
+    Column("definition_version", Integer, nullable=True),
+    Column("status", String(ENUM_LEN), nullable=False, index=True),
+    Column("depth", Integer, nullable=False),
+    Column("parent_run_id", String, nullable=True, index=True),
+    Column("parent_attempt_id", String, nullable=True),
+    Column("idempotency_key", String, nullable=True, unique=True),
+    Column("trigger_event_id", String, nullable=True, unique=True),
+    Column("context", JSONValue, nullable=True),
+    Column("vars", JSONValue, nullable=True),
+    Column("core", JSONValue, nullable=True),
+    Column("output", JSONValue, nullable=True),
+    Column("error", JSONValue, nullable=True),
+    Column("created_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_runs_workflow_created_at", "workflow", "created_at"),
+    Index("ix_runs_created_at", "created_at"),
+)
+
+task_executions = Table(
+    "task_executions",
+    metadata,
+    Column("run_id", String, _run_fk(), primary_key=True),
+    Column("execution_id", Integer, primary_key=True),
+    Column("task", String, nullable=False),
+    Column("scope", Integer, nullable=False),
+    Column("status", String(ENUM_LEN), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("with_items", Boolean, nullable=False),
+    Column("next_unit", Integer, nullable=False),
+    Column("in_flight", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("unit_count", Integer, nullable=False),
+    Column("result", JSONValue, nullable=True),
+    Column("error", JSONValue, nullable=True),
+    Column("timer", String, nullable=True),
+    Column("inquiry_id", String, nullable=True),
+    Column("released_with", JSONValue, nullable=True),
+)
+
+task_units = Table(
+    "task_units",
+    metadata,
+    Column("run_id", String, _run_fk(), primary_key=True),
+    Column("execution_id", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("item_index", Integer, nullable=True),
+    Column("item", JSONValue, nullable=True),
+    Column("status", String(ENUM_LEN), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("result", JSONValue, nullable=True),
+    Column("error", JSONValue, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("timer", String, nullable=True),
+    Column("inquiry_id", String, nullable=True),
+    Column("child_run_id", String, nullable=True),
+    Column("result_bytes", Integer, nullable=False),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("attempt_id", String, primary_key=True),
+    Column("run_id", String, _run_fk(), nullable=False, index=True),
+    Column("execution_id", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("action_ref", String, nullable=False),
+    Column("queue", String, nullable=True),
+    Column("status", String(ENUM_LEN), nullable=False),
+    Column("worker", String, nullable=True),
+    Column("dispatched_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("deadline", UTCDateTime, nullable=True),
+    Column("error", JSONValue, nullable=True),
+    Column("reason", Text, nullable=True),
+    Index("ix_attempts_status_deadline", "status", "deadline"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", String, _run_fk(), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(ENUM_LEN), nullable=False),
+    Column("payload", JSONValue, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String, nullable=False, index=True),
+    Column("kind", String(ENUM_LEN), nullable=False),
+    Column("payload", JSONValue, nullable=True),
+    Column("queue", String, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("publish_attempts", Integer, nullable=False),
+    Index("ix_outbox_sent_at_id", "sent_at", "id"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("run_id", String, _run_fk(), nullable=False, index=True),
+    Column("kind", String(ENUM_LEN), nullable=False),
+    Column("fire_at", UTCDateTime, nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+inquiries = Table(
+    "inquiries",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("run_id", String, _run_fk(), nullable=False, index=True),
+    Column("attempt_id", String, nullable=False),
+    Column("task", String, nullable=False),
+    Column("status", String(ENUM_LEN), nullable=False, index=True),
+    Column("prompt", JSONValue, nullable=True),
+    Column("schema", JSONValue, nullable=True),
+    Column("assigned_to", JSONValue, nullable=True),
+    Column("deadline", UTCDateTime, nullable=True),
+    Column("response", JSONValue, nullable=True),
+    Column("responder", String, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime, nullable=True),
+)
+
+keystore = Table(
+    "keystore",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", JSONValue, nullable=True),
+    Column("secret", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("type", String, nullable=False),
+    Column("subject", String, nullable=True),
+    Column("data", JSONValue, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_events_type_received_at", "type", "received_at"),
+)

@@ -1,0 +1,82 @@
+"""The entry point of persistence: open a database (upgrading its schema) and work in it.
+
+``Store.open(url)`` is all a process needs: the same code serves the embedded runner on a
+SQLite file and scheduler processes sharing PostgreSQL. The store reads no clock of its
+own except for bookkeeping columns (``recorded_at``, ``updated_at``), and that clock is
+injectable so tests are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from treadle.common.errors import ServiceUnavailable
+from treadle.scheduler.store import migrate
+from treadle.scheduler.store.base import Clock, utc_now
+from treadle.scheduler.store.engine import create_store_engine, safe_url
+from treadle.scheduler.store.uow import UnitOfWork
+
+
+class Store:
+    """A database holding Treadle's runs, definitions and queues."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True, clock: Clock = utc_now) -> Store:
+        """Connect to ``url``; with ``migrate`` bring the schema to the newest revision.
+
+        Raises ConfigurationError for an unusable URL and ServiceUnavailable when the
+        database cannot be reached.
+        """
+        engine = create_store_engine(url)
+        try:
+            if migrate:
+                _upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise ServiceUnavailable(
+                f"cannot reach the database at {safe_url(url)}: {_reason(exc)}"
+            ) from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, clock=clock)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return safe_url(self._engine.url)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self._engine.begin() as connection:
+            yield UnitOfWork(connection, self._clock)
+
+
+def _upgrade(engine: Engine) -> None:
+    migrate.upgrade(engine)
+
+
+def _reason(exc: OperationalError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

@@ -1,0 +1,25 @@
+"""One database transaction with every repository's operations on it.
+
+The embedded runner and the scheduler service do all their reading and writing through a
+unit of work: ``with store.unit_of_work() as uow: ...`` commits when the block ends and
+rolls back if it raises, so a decision's new state, events and commands are stored
+together or not at all. The repositories are mixins so callers see one flat API.
+"""
+
+from __future__ import annotations
+
+from treadle.scheduler.store.definition_repo import DefinitionRepository
+from treadle.scheduler.store.inquiry_repo import InquiryRepository
+from treadle.scheduler.store.keystore_repo import KeystoreRepository
+from treadle.scheduler.store.queue_repo import QueueRepository
+from treadle.scheduler.store.run_repo import RunRepository
+
+
+class UnitOfWork(
+    RunRepository,
+    QueueRepository,
+    InquiryRepository,
+    DefinitionRepository,
+    KeystoreRepository,
+):
+    """Runs, work queues, inquiries, definitions and the keystore, in one transaction."""

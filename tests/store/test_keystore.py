@@ -1,0 +1,40 @@
+"""The keystore holds named values; runs take a snapshot of it when they start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from treadle.common.errors import NotFound
+from treadle.scheduler.store import Store
+
+
+def test_values_are_set_read_replaced_listed_and_snapshotted(store: Store, build) -> None:
+    t0 = build.t0
+    with store.unit_of_work() as uow:
+        uow.kv_set("region", "eu-west-1", secret=False, at=t0)
+        uow.kv_set("limits", {"cpu": 2, "tags": ["a"]}, secret=False, at=t0)
+        uow.kv_set("token", "s3cr3t", secret=True, at=t0)
+        uow.kv_set("region", "us-east-2", secret=False, at=t0 + timedelta(1))
+    with store.unit_of_work() as uow:
+        assert uow.kv_get("region") == "us-east-2"
+        assert uow.kv_get("limits") == {"cpu": 2, "tags": ["a"]}
+        with pytest.raises(NotFound, match="'missing'"):
+            uow.kv_get("missing")
+        entries = uow.kv_list()
+        assert uow.kv_snapshot() == {
+            "limits": {"cpu": 2, "tags": ["a"]},
+            "region": "us-east-2",
+            "token": "s3cr3t",
+        }
+        assert uow.kv_snapshot(["token", "missing"]) == {"token": "s3cr3t"}
+        assert uow.kv_snapshot([]) == {}
+        assert uow.kv_delete("token") is True
+        assert uow.kv_delete("token") is False
+    assert [(e.key, e.secret) for e in entries] == [
+        ("limits", False),
+        ("region", False),
+        ("token", True),
+    ]
+    assert entries[1].updated_at == t0 + timedelta(1)
