@@ -34,7 +34,7 @@ from treadle.scheduler.core.events import (
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunContext, RunState, initial_state
 from treadle.scheduler.service.definitions import Definitions
-from treadle.scheduler.store import OutboxEntry, Store, UnitOfWork
+from treadle.scheduler.store import AttemptOutcome, OutboxEntry, Store, UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -163,24 +163,35 @@ class RunService:
             self.apply_in(uow, events)
 
     def apply_results(self, results: Iterable[TaskResult]) -> None:
-        """Record worker results on their attempts and apply the fresh ones."""
+        """Record worker results on their attempts and apply the fresh ones, in one transaction."""
+        known: list[tuple[str, TaskResult]] = []
+        for result in results:
+            ref = parse_attempt_id(result.attempt_id)
+            if ref is None:
+                log.warning("ignoring a result for an unknown attempt %r", result.attempt_id)
+                continue
+            known.append((ref.run_id, result))
+        if not known:
+            return
         with self.store.unit_of_work() as uow:
+            fresh = uow.record_results(
+                [
+                    AttemptOutcome(
+                        attempt_id=result.attempt_id,
+                        status=AttemptStatus(result.outcome.value),
+                        worker=result.worker,
+                        started_at=result.started_at,
+                        finished_at=result.finished_at,
+                        error=result.error.as_dict() if result.error else None,
+                    )
+                    for _, result in known
+                ]
+            )
             events: list[tuple[str, Event]] = []
-            for result in results:
-                ref = parse_attempt_id(result.attempt_id)
-                if ref is None:
-                    log.warning("ignoring a result for an unknown attempt %r", result.attempt_id)
-                    continue
-                fresh = uow.record_result(
-                    result.attempt_id,
-                    AttemptStatus(result.outcome.value),
-                    worker=result.worker,
-                    started_at=result.started_at,
-                    finished_at=result.finished_at,
-                    error=result.error.as_dict() if result.error else None,
-                )
-                if fresh:
-                    events.append((ref.run_id, result_event(result)))
+            for run_id, result in known:
+                if result.attempt_id in fresh:
+                    fresh.discard(result.attempt_id)  # a second copy in this batch is a duplicate
+                    events.append((run_id, result_event(result)))
             self.apply_in(uow, events)
 
     def apply_in(self, uow: UnitOfWork, events: Sequence[tuple[str, Event]]) -> None:

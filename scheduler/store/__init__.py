@@ -29,6 +29,7 @@ from treadle.scheduler.store.entries import (
     TimerEntry,
 )
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError, StaleRunError
+from treadle.scheduler.store.queue_repo import AttemptOutcome
 from treadle.scheduler.store.run_repo import RecordedEvent
 from treadle.scheduler.store.store import Store
 from treadle.scheduler.store.uow import UnitOfWork
@@ -41,6 +42,7 @@ __all__ = [
     "OUTBOX_NOTIFY_PARENT",
     "OUTBOX_START_CHILD",
     "AttemptEntry",
+    "AttemptOutcome",
     "CodecError",
     "DefinitionVersion",
     "DuplicateRunError",

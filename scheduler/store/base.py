@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Insert, Select, Table
@@ -28,6 +29,21 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+@cache
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Insert:
+    """An ``INSERT ... ON CONFLICT`` for these columns, built once (building it is costly)."""
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if columns:
+        upsert: Insert = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: stmt.excluded[name] for name in columns}
+        )
+        return upsert
+    nothing: Insert = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return nothing
+
+
 class Repository:
     """Base of the repositories mixed into :class:`~treadle.scheduler.store.uow.UnitOfWork`."""
 
@@ -45,20 +61,19 @@ class Repository:
         """Insert ``rows``, replacing the non-key columns of rows whose ``keys`` already exist."""
         if not rows:
             return
-        stmt: Any = (postgresql.insert if self._postgres else sqlite.insert)(table)
-        columns = [name for name in rows[0] if name not in keys]
-        if columns:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={name: stmt.excluded[name] for name in columns}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        columns = tuple(name for name in rows[0] if name not in keys)
+        stmt = _upsert_statement(self._conn.dialect.name, table, tuple(keys), columns)
         self._conn.execute(stmt, list(rows))
 
     def _insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             stmt: Insert = table.insert()
             self._conn.execute(stmt, list(rows))
+
+    @staticmethod
+    def _lock_rows(stmt: Select[Any]) -> Select[Any]:
+        """Lock the selected rows until the transaction ends, waiting for other holders."""
+        return stmt.with_for_update()
 
     @staticmethod
     def _claim(stmt: Select[Any]) -> Select[Any]:

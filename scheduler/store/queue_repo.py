@@ -9,19 +9,53 @@ fires twice. On SQLite one unit of work at a time holds the database's write loc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.state import TimerKind
 from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.bulk import bulk_update
 from treadle.scheduler.store.entries import AttemptEntry, OutboxEntry, TimerEntry
 from treadle.scheduler.store.models import attempts, outbox, timers
 
 _OPEN = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
+
+
+# Built once: constructing statements costs more than running them on SQLite.
+_CLAIM_OUTBOX = Repository._claim(
+    select(outbox.c.id, outbox.c.run_id, outbox.c.kind, outbox.c.payload, outbox.c.queue)
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(sent_at=bindparam("at"), publish_attempts=outbox.c.publish_attempts + 1)
+)
+_OPEN_ATTEMPTS = Repository._lock_rows(
+    select(attempts.c.attempt_id, attempts.c.worker, attempts.c.started_at, attempts.c.reason)
+    .where(attempts.c.attempt_id.in_(bindparam("ids", expanding=True)))
+    .where(attempts.c.status.in_(_OPEN))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How one attempt ended, as :meth:`QueueRepository.record_results` records it."""
+
+    attempt_id: str
+    status: AttemptStatus
+    worker: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: Mapping[str, Any] | None = None
+    reason: str | None = None
 
 
 class QueueRepository(Repository):
@@ -31,14 +65,8 @@ class QueueRepository(Repository):
 
     def claim_outbox(self, limit: int) -> list[OutboxEntry]:
         """Unsent messages, oldest first, locked for this transaction; counts a publish try."""
-        stmt = (
-            select(outbox.c.id, outbox.c.run_id, outbox.c.kind, outbox.c.payload, outbox.c.queue)
-            .where(outbox.c.sent_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        rows = self._conn.execute(self._claim(stmt)).mappings().all()
-        entries = [
+        rows = self._conn.execute(_CLAIM_OUTBOX, {"limit": limit}).mappings().all()
+        return [
             OutboxEntry(
                 id=row["id"],
                 run_id=row["run_id"],
@@ -48,18 +76,11 @@ class QueueRepository(Repository):
             )
             for row in rows
         ]
-        ids = [entry.id for entry in entries]
-        for part in chunks(ids):
-            self._conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(part))
-                .values(publish_attempts=outbox.c.publish_attempts + 1)
-            )
-        return entries
 
     def mark_outbox_sent(self, ids: Sequence[int], at: datetime) -> None:
+        """Mark published entries sent and count the publish (a failed publish rolls back)."""
         for part in chunks(list(ids)):
-            self._conn.execute(update(outbox).where(outbox.c.id.in_(part)).values(sent_at=at))
+            self._conn.execute(_MARK_SENT, {"ids": list(part), "at": at})
 
     def pending_outbox_count(self) -> int:
         count = self._conn.execute(
@@ -149,23 +170,40 @@ class QueueRepository(Repository):
         ``reason`` says why a reconciler, rather than a worker, ended or re-dispatched it.
         ``worker`` and ``started_at`` keep their stored values when ``None`` is given.
         """
-        values: dict[str, Any] = {
-            "status": status.value,
-            "finished_at": finished_at,
-            "error": None if error is None else dict(error),
-        }
-        if worker is not None:
-            values["worker"] = worker
-        if started_at is not None:
-            values["started_at"] = started_at
-        if reason is not None:
-            values["reason"] = reason
-        result = self._conn.execute(
-            update(attempts)
-            .where(attempts.c.attempt_id == attempt_id, attempts.c.status.in_(_OPEN))
-            .values(values)
-        )
-        return result.rowcount == 1
+        outcome = AttemptOutcome(attempt_id, status, worker, started_at, finished_at, error, reason)
+        return bool(self.record_results([outcome]))
+
+    def record_results(self, outcomes: Sequence[AttemptOutcome]) -> set[str]:
+        """Record many attempt endings in two statements; returns the ids that were fresh.
+
+        An attempt that is unknown or already ended (a duplicate delivery, or a second
+        result for the same attempt in this batch) is left as it is and not returned.
+        """
+        wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
+        stored: dict[str, Mapping[Any, Any]] = {}
+        for part in chunks(wanted):
+            for found in self._conn.execute(_OPEN_ATTEMPTS, {"ids": list(part)}).mappings():
+                stored[found["attempt_id"]] = found
+        rows: list[dict[str, Any]] = []
+        fresh: set[str] = set()
+        for o in outcomes:
+            row = stored.get(o.attempt_id)
+            if row is None or o.attempt_id in fresh:
+                continue
+            fresh.add(o.attempt_id)
+            rows.append(
+                {
+                    "attempt_id": o.attempt_id,
+                    "status": o.status.value,
+                    "finished_at": o.finished_at,
+                    "error": None if o.error is None else dict(o.error),
+                    "worker": o.worker if o.worker is not None else row["worker"],
+                    "started_at": o.started_at if o.started_at is not None else row["started_at"],
+                    "reason": o.reason if o.reason is not None else row["reason"],
+                }
+            )
+        bulk_update(self._conn, attempts, ("attempt_id",), rows)
+        return fresh
 
     def mark_attempt_started(self, attempt_id: str, worker: str, at: datetime) -> None:
         """A worker began the attempt (a redelivery to another worker updates the worker)."""

@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from treadle.common.errors import NotFound
@@ -40,6 +41,22 @@ from treadle.scheduler.store.execution_writer import (
     write_executions,
 )
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
+
+# Statements on the hot path are built once: SQLAlchemy spends far longer constructing and
+# keying a statement than SQLite spends running it.
+_LOCK_RUN = select(runs.c.version).where(runs.c.id == bindparam("run_id")).with_for_update()
+_LAST_SEQ = select(func.max(run_events.c.seq)).where(run_events.c.run_id == bindparam("run_id"))
+
+
+@cache
+def _update_run_statement(columns: tuple[str, ...], check_version: bool) -> Any:
+    """``UPDATE runs SET <columns>, version = version + 1 WHERE id = :k_id [AND version = ...]``."""
+    stmt = runs.update().where(runs.c.id == bindparam("k_id"))
+    if check_version:
+        stmt = stmt.where(runs.c.version == bindparam("k_version"))
+    values: dict[str, Any] = {name: bindparam(name) for name in columns}
+    values["version"] = runs.c.version + 1
+    return stmt.values(values).returning(runs.c.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +129,7 @@ class RunRepository(Repository):
 
         On SQLite the unit of work already holds the database's write lock.
         """
-        version = self._conn.execute(
-            select(runs.c.version).where(runs.c.id == run_id).with_for_update()
-        ).scalar_one_or_none()
+        version = self._conn.execute(_LOCK_RUN, {"run_id": run_id}).scalar_one_or_none()
         if version is None:
             raise NotFound(f"run {run_id} not found")
         return int(version)
@@ -195,12 +210,9 @@ class RunRepository(Repository):
             for key in ("workflow", "created_at", "definition_version"):
                 values[key] = row[key]
         values["updated_at"] = self._clock()
-        values["version"] = runs.c.version + 1
-        stmt = runs.update().where(runs.c.id == new.run_id)
-        if expected is not None:
-            stmt = stmt.where(runs.c.version == expected)
+        stmt = _update_run_statement(tuple(values), expected is not None)
         version = self._conn.execute(
-            stmt.values(values).returning(runs.c.version)
+            stmt, {**values, "k_id": new.run_id, "k_version": expected}
         ).scalar_one_or_none()
         if version is None:
             actual = self.run_version(new.run_id)
@@ -212,9 +224,7 @@ class RunRepository(Repository):
     def _append_events(self, run_id: str, events: Sequence[tuple[Event, datetime]]) -> None:
         if not events:
             return
-        last = self._conn.execute(
-            select(func.max(run_events.c.seq)).where(run_events.c.run_id == run_id)
-        ).scalar_one_or_none()
+        last = self._conn.execute(_LAST_SEQ, {"run_id": run_id}).scalar_one_or_none()
         recorded_at = self._clock()
         first = (last or 0) + 1
         self._insert(
