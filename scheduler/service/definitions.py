@@ -82,7 +82,7 @@ class Definitions:
         author: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> PinnedDefinition:
-        """Register ``spec`` (in ``uow`` if given); unchanged content returns the existing version."""
+        """Register ``spec`` (in ``uow`` if given); unchanged content keeps its version."""
         kinds = self.kinds_for(spec)
         documents = {
             SPEC_DOCUMENT: canonical_spec(spec),
@@ -107,7 +107,9 @@ class Definitions:
         """Publish the catalog's current definition of ``ref`` (for child runs)."""
         return self.publish(self._catalog.workflow(ref), at=at, uow=uow)
 
-    def pinned(self, ref: str, version: int | None, uow: UnitOfWork | None = None) -> PinnedDefinition:
+    def pinned(
+        self, ref: str, version: int | None, uow: UnitOfWork | None = None
+    ) -> PinnedDefinition:
         """The stored version a run is pinned to (the latest when ``version`` is None)."""
         if version is not None and (ref, version) in self._pinned:
             return self._pinned[(ref, version)]

@@ -14,7 +14,7 @@ no Treadle process was running) fires as soon as the run is continued.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import InquiryStatus, TaskStatus
 from treadle.embedded.pool import LocalPublisher
 from treadle.scheduler.core.events import InquiryAnswered
-from treadle.scheduler.core.state import RunState, TimerKind
+from treadle.scheduler.core.state import RunState, Timer, TimerKind
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.runs import RunOptions, RunService
@@ -98,7 +98,9 @@ class EmbeddedRunner:
 
     # -- starting and continuing -----------------------------------------------------------
 
-    def start(self, spec: WorkflowSpec, parameters: Mapping[str, Any], options: RunOptions | None = None) -> str:
+    def start(
+        self, spec: WorkflowSpec, parameters: Mapping[str, Any], options: RunOptions | None = None
+    ) -> str:
         """Create and start a run (raises ParameterError before anything is stored)."""
         return self.runs.start(spec, parameters, options)
 
@@ -131,40 +133,50 @@ class EmbeddedRunner:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def follow(self, run_id: str, on_change: Callable[[RunState], None] | None = None) -> FollowResult:
+    def follow(
+        self, run_id: str, on_change: Callable[[RunState], None] | None = None
+    ) -> FollowResult:
         """Drive ``run_id`` (and its child runs) until it ends or only waits."""
-        tree = {run_id}
-        state = self.runs.load(run_id)
+        notify = None if on_change is None else (lambda: on_change(self.state_of(run_id)))
+        return self.follow_all([run_id], notify)[run_id]
+
+    def follow_all(
+        self, run_ids: Sequence[str], on_change: Callable[[], None] | None = None
+    ) -> dict[str, FollowResult]:
+        """Drive several runs (and their child runs) until each ends or only waits."""
+        roots = list(run_ids)
+        tree = set(roots)
         while True:
             self.relay.drain()
             tree.update(self.relay.child_runs_started)
             results = self._take_results(block=False)
-            if results:
-                self.runs.apply_results(results)
-                state = self.state_of(run_id)
+            if results or (self._timer_due(tree) and self._fire_timers()):
+                if results:
+                    self.runs.apply_results(results)
                 if on_change is not None:
-                    on_change(state)
+                    on_change()
                 continue
-            if self._timer_due(tree) and self._fire_timers():
-                state = self.state_of(run_id)
-                if on_change is not None:
-                    on_change(state)
-                continue
-            state = self.state_of(run_id)
-            if state.status.is_terminal:
-                return FollowResult(state, waiting=False)
+            states = {run_id: self.state_of(run_id) for run_id in roots}
+            if all(state.status.is_terminal for state in states.values()):
+                return {run_id: FollowResult(state, False) for run_id, state in states.items()}
             wait = self._seconds_to_next_timer(tree)
             if wait is None and self.pool.in_flight == 0:
                 # A worker queues its result before it stops counting as in flight, so an
                 # empty queue read *after* seeing nothing in flight means nothing is coming.
                 if not self.pool.results.empty():
                     continue
-                return FollowResult(state, waiting=_is_waiting(self, tree))
-            results = self._take_results(block=True, timeout=min(wait or _MAX_WAIT_SECONDS, _MAX_WAIT_SECONDS))
+                waiting = _is_waiting(self, tree)
+                return {
+                    run_id: FollowResult(state, waiting and not state.status.is_terminal)
+                    for run_id, state in states.items()
+                }
+            results = self._take_results(
+                block=True, timeout=min(wait or _MAX_WAIT_SECONDS, _MAX_WAIT_SECONDS)
+            )
             if results:
                 self.runs.apply_results(results)
                 if on_change is not None:
-                    on_change(self.state_of(run_id))
+                    on_change()
 
     def state_of(self, run_id: str) -> RunState:
         """The freshest state of a run this process knows (cached, else loaded)."""
@@ -204,16 +216,27 @@ class EmbeddedRunner:
         Deadlines of inquiries and event waits do not count: the loop does not wait for a
         person. ``None`` when there is no such timer.
         """
+        in_flight = self.pool.in_flight > 0
         upcoming = [
             timer.fire_at
             for run_id in tree
-            if (state := self.state_of(run_id)) is not None and not state.status.is_terminal
+            if not (state := self.state_of(run_id)).status.is_terminal
             for timer in state.timers.values()
-            if timer.kind is not TimerKind.DEADLINE or timer.execution == 0 and self.pool.in_flight
+            if _moves_work(timer, in_flight=in_flight)
         ]
         if not upcoming:
             return None
         return max((min(upcoming) - self.clock()).total_seconds(), 0.0)
+
+
+def _moves_work(timer: Timer, *, in_flight: bool) -> bool:
+    """Retries, delays and timeouts move a run on; deadlines of waits only end them.
+
+    A run's own deadline counts while work is in flight (it may cut that work short).
+    """
+    if timer.kind is not TimerKind.DEADLINE:
+        return True
+    return timer.execution == 0 and in_flight
 
 
 def _is_waiting(runner: EmbeddedRunner, tree: set[str]) -> bool:
