@@ -209,7 +209,11 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """Inputs fixed when the run starts: everything templates may read besides results."""
+    """Inputs fixed when the run starts: everything templates may read besides results.
+
+    ``secrets`` names what must never be shown: secret parameter names, and
+    ``keystore.<key>`` for secret keystore entries.
+    """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)

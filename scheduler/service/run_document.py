@@ -26,7 +26,7 @@ from treadle.scheduler.store import InquiryEntry
 def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dict[str, Any]:
     """The run as users see it, secrets masked."""
     context = state.context
-    secrets = secret_values_of([context.parameters.get(name) for name in context.secrets])
+    secrets = secret_values_of([_secret_value(state, name) for name in context.secrets])
     parameters = {
         name: (REDACTED if name in context.secrets else value)
         for name, value in context.parameters.items()
@@ -43,13 +43,18 @@ def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dic
         "started_at": iso(state.started_at),
         "finished_at": iso(state.finished_at),
         "parent_run": context.parent_run_id,
-        "tasks": [
-            _execution(state, state.executions[i]) for i in sorted(state.executions)
-        ],
+        "tasks": [_execution(state, state.executions[i]) for i in sorted(state.executions)],
         "inquiries": [_inquiry(entry) for entry in inquiries],
     }
     redacted: dict[str, Any] = redact(document, secrets)
     return redacted
+
+
+def _secret_value(state: RunState, name: str) -> object:
+    """A secret's value: ``name`` is a parameter name or ``keystore.<key>``."""
+    if name.startswith("keystore."):
+        return state.context.keystore.get(name.removeprefix("keystore."))
+    return state.context.parameters.get(name)
 
 
 def _execution(state: RunState, execution: Execution) -> dict[str, Any]:

@@ -97,9 +97,13 @@ class RunService:
 
     # -- starting ----------------------------------------------------------------------------
 
-    def prepare_parameters(self, spec: WorkflowSpec, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    def prepare_parameters(
+        self, spec: WorkflowSpec, parameters: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Validated parameters with defaults; raises ParameterError and stores nothing."""
-        return resolve_parameters(spec.parameters, parameters, subject=f"parameters of '{spec.ref}'")
+        return resolve_parameters(
+            spec.parameters, parameters, subject=f"parameters of '{spec.ref}'"
+        )
 
     def start(
         self,
@@ -126,7 +130,9 @@ class RunService:
                 trigger_event_id=options.trigger_event_id,
             )
             context = self._context(uow, spec, resolved, options.identity, depth=0)
-            self._apply_to_run(uow, run_id, [RunRequested(context=context)], now, known=(state, None))
+            self._apply_to_run(
+                uow, run_id, [RunRequested(context=context)], now, known=(state, None)
+            )
         return run_id
 
     def _context(
@@ -140,12 +146,14 @@ class RunService:
         parent_run_id: str | None = None,
         parent_attempt_id: str | None = None,
     ) -> RunContext:
+        entries = uow.kv_list()
+        secret_keys = tuple(f"keystore.{e.key}" for e in entries if e.secret)
         return RunContext(
             parameters=dict(parameters),
             config=self.definitions.catalog.pack_config(spec.pack),
-            keystore=uow.kv_snapshot(),
+            keystore={e.key: e.value for e in entries},
             identity=dict(identity or {}),
-            secrets=secret_names(spec.parameters),
+            secrets=secret_names(spec.parameters) + secret_keys,
             seed=self._seeds(),
             limits=self.limits,
             depth=depth,
@@ -216,7 +224,9 @@ class RunService:
             state = known[0]
         else:
             cached = self._cache.get(run_id)
-            state = cached[0] if cached is not None and cached[1] == version else uow.load_run(run_id)
+            state = (
+                cached[0] if cached is not None and cached[1] == version else uow.load_run(run_id)
+            )
         old = state
         graph = self.definitions.pinned(state.workflow, state.definition_version, uow).graph
         commands: list[Command] = []
@@ -271,7 +281,9 @@ class RunService:
                 self._notify_parent(uow, payload)
         return started
 
-    def _start_child(self, uow: UnitOfWork, parent_run_id: str, payload: Mapping[str, Any]) -> str | None:
+    def _start_child(
+        self, uow: UnitOfWork, parent_run_id: str, payload: Mapping[str, Any]
+    ) -> str | None:
         child_id = str(payload["child_run_id"])
         parent_attempt = str(payload["parent_attempt_id"])
         now = self.clock()
@@ -286,7 +298,9 @@ class RunService:
         except (NotFound, ParameterError) as exc:
             kind = "InvalidInput" if isinstance(exc, ParameterError) else "UnknownWorkflow"
             error = {"type": kind, "message": str(exc)}
-            self._apply_to_run(uow, parent_run_id, [TaskFailed(attempt_id=parent_attempt, error=error)], now)
+            self._apply_to_run(
+                uow, parent_run_id, [TaskFailed(attempt_id=parent_attempt, error=error)], now
+            )
             return None
         state = initial_state(child_id, pinned.ref, now, pinned.version)
         uow.insert_run(state, definition_version=pinned.version)
