@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jsonschema.validators import Draft202012Validator
+
 from treadle.common.spec import ParameterSpec
 
 REDACTED = "***"
@@ -57,3 +59,33 @@ def redact(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v, secrets) for v in value]
     return value
+
+
+def without_secret_values(
+    problems: Sequence[str], params: Sequence[ParameterSpec], given: dict[str, Any]
+) -> list[str]:
+    """The problems, with those about ``secret`` parameters rewritten to name the rule
+    broken but not the value (jsonschema messages quote the value)."""
+    secret = {p.name: p for p in params if p.secret}
+    cleaned: list[str] = []
+    for problem in problems:
+        name = next(
+            (n for n in secret if problem.startswith((f"parameter '{n}'", f"parameter '{n}["))),
+            None,
+        )
+        if name is None:
+            cleaned.append(problem)
+            continue
+        rules = sorted(
+            {
+                str(error.validator)
+                for error in Draft202012Validator(secret[name].schema_).iter_errors(given.get(name))
+            }
+        )
+        broken = f" (breaks: {', '.join(rules)})" if rules else ""
+        entry = (
+            f"parameter '{name}': invalid value, not shown because the parameter is secret{broken}"
+        )
+        if entry not in cleaned:
+            cleaned.append(entry)
+    return cleaned

@@ -18,11 +18,11 @@ from typing import Any, Protocol
 from treadle.common.errors import NotFound, ParameterError
 from treadle.common.messages import Outcome, TaskDispatch, TaskResult
 from treadle.common.params import resolve_parameters
-from treadle.common.redaction import secret_values
+from treadle.common.redaction import secret_values, without_secret_values
 from treadle.common.spec import ActionSpec, RunnerType
 from treadle.worker.errors import ActionError
 from treadle.worker.payload import to_json_value
-from treadle.worker.redaction import redacted, without_secret_values
+from treadle.worker.redaction import redacted
 from treadle.worker.runners import default_runners
 from treadle.worker.runners.base import RunContext, Runner, RunnerSettings
 from treadle.worker.runners.python import action_code_error

@@ -8,7 +8,7 @@ commands for the service to carry out, in a deterministic order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -238,9 +238,21 @@ def _on_inquiry_answered(tx: Tx, event: InquiryAnswered) -> None:
         for position, unit in enumerate(execution.units):
             if unit.inquiry_id == event.inquiry_id and unit.status is TaskStatus.WAITING:
                 tx.emit(CloseInquiry(event.inquiry_id, InquiryStatus.ANSWERED))
-                result = {"response": event.response}
+                result = inquiry_result(event.response)
                 finish.unit_succeeded(tx, execution.id, position, result, json_size(result))
                 return
+
+
+def inquiry_result(response: Any) -> Any:
+    """An answered inquiry's result: ``{"response": answer}``, plus the answer's own fields.
+
+    Attune workflows read ``task.ask.result.approved``; the issue's contract is
+    ``result.response``. Both work: a mapping answer's keys are merged in beside
+    ``response`` (which always holds the whole answer).
+    """
+    if isinstance(response, Mapping):
+        return {**response, "response": response}
+    return {"response": response}
 
 
 _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {

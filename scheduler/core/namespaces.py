@@ -139,7 +139,7 @@ class InquiryNamespace(_View):
             return {"response": execution.released_with}
         result = execution.result
         if isinstance(result, Mapping) and "response" in result and not execution.with_items:
-            return result
+            return {"response": result["response"]}
         return None
 
     def __getitem__(self, key: str) -> Any:

@@ -58,6 +58,8 @@ class Definitions:
         self._store = store
         self._catalog = catalog
         self._pinned: dict[tuple[str, int], PinnedDefinition] = {}
+        # Graphs by stored content, so publishing an unchanged spec compiles it only once.
+        self._compiled: dict[tuple[str, str], Graph] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -82,12 +84,21 @@ class Definitions:
         author: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> PinnedDefinition:
-        """Register ``spec`` (in ``uow`` if given); unchanged content keeps its version."""
+        """Register ``spec`` (in ``uow`` if given); unchanged content keeps its version.
+
+        The graph is compiled first: a definition that cannot run (``DefinitionError``) is
+        never stored as a version.
+        """
         kinds = self.kinds_for(spec)
         documents = {
             SPEC_DOCUMENT: canonical_spec(spec),
             KINDS_DOCUMENT: json.dumps({k: v.value for k, v in kinds.items()}, sort_keys=True),
         }
+        content = (documents[SPEC_DOCUMENT], documents[KINDS_DOCUMENT])
+        graph = self._compiled.get(content)
+        if graph is None:
+            graph = compile_graph(spec, kinds.get)
+            self._compiled[content] = graph
         if uow is None:
             with self._store.unit_of_work() as own:
                 version = own.register_definition(
@@ -99,7 +110,6 @@ class Definitions:
             )
         key = (spec.ref, version.version)
         if key not in self._pinned:
-            graph = compile_graph(spec, kinds.get)
             self._pinned[key] = PinnedDefinition(spec.ref, version.version, spec, kinds, graph)
         return self._pinned[key]
 

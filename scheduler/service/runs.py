@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from treadle.common.errors import NotFound, ParameterError
+from treadle.common.errors import DefinitionError, NotFound, ParameterError
 from treadle.common.limits import Limits
 from treadle.common.messages import Outcome, TaskResult
 from treadle.common.params import resolve_parameters, secret_names
+from treadle.common.redaction import without_secret_values
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.scheduler.core.commands import Command, DispatchTask
@@ -40,6 +41,12 @@ log = logging.getLogger("treadle.scheduler")
 
 Clock = Callable[[], datetime]
 INTERNAL_KINDS = frozenset({"start_child", "notify_parent", "cancel_child"})
+# Error types of a task whose child run could not start, by what stopped it.
+_CHILD_START_ERRORS: dict[type[Exception], str] = {
+    ParameterError: "InvalidInput",
+    NotFound: "UnknownWorkflow",
+    DefinitionError: "InvalidWorkflow",
+}
 
 
 def new_run_id() -> str:
@@ -100,10 +107,19 @@ class RunService:
     def prepare_parameters(
         self, spec: WorkflowSpec, parameters: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Validated parameters with defaults; raises ParameterError and stores nothing."""
-        return resolve_parameters(
-            spec.parameters, parameters, subject=f"parameters of '{spec.ref}'"
-        )
+        """Validated parameters with defaults; raises ParameterError and stores nothing.
+
+        A problem with a ``secret`` parameter names the rule its value breaks, never the
+        value: the message is printed by the CLI and kept in a parent task's error.
+        """
+        subject = f"parameters of '{spec.ref}'"
+        try:
+            return resolve_parameters(spec.parameters, parameters, subject=subject)
+        except ParameterError as exc:
+            if not any(p.secret for p in spec.parameters):
+                raise
+            problems = without_secret_values(exc.problems, spec.parameters, dict(parameters))
+            raise ParameterError(problems, subject=subject) from None
 
     def start(
         self,
@@ -295,8 +311,10 @@ class RunService:
         try:
             pinned = self.definitions.publish_ref(str(payload["workflow"]), at=now, uow=uow)
             parameters = self.prepare_parameters(pinned.spec, payload.get("parameters") or {})
-        except (NotFound, ParameterError) as exc:
-            kind = "InvalidInput" if isinstance(exc, ParameterError) else "UnknownWorkflow"
+        except (NotFound, ParameterError, DefinitionError) as exc:
+            # The child cannot start: its task fails (and the outbox entry is done with),
+            # rather than the error escaping and the entry being retried for ever.
+            kind = next(k for cls, k in _CHILD_START_ERRORS.items() if isinstance(exc, cls))
             error = {"type": kind, "message": str(exc)}
             self._apply_to_run(
                 uow, parent_run_id, [TaskFailed(attempt_id=parent_attempt, error=error)], now

@@ -41,9 +41,27 @@ def _entry(entry: Any) -> dict[str, Any]:
     }
 
 
+def _shown(uow: Any, entries: list[Any]) -> list[dict[str, Any]]:
+    """The entries as printed: values of their run's secret parameters masked, as in the
+    run document (a prompt or a schema may have been rendered from one)."""
+    from treadle.common.redaction import redact, secret_values_of
+
+    secrets: dict[str, tuple[str, ...]] = {}
+    shown: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.run_id not in secrets:
+            context = uow.load_run(entry.run_id).context
+            values = [context.parameters.get(name) for name in context.secrets]
+            secrets[entry.run_id] = secret_values_of(values)
+        shown.append(redact(_entry(entry), secrets[entry.run_id]))
+    return shown
+
+
 @inquiry_app.command("list")
 def list_inquiries(
-    status: Annotated[str | None, typer.Option(help="pending, answered, timed_out, canceled")] = "pending",
+    status: Annotated[
+        str | None, typer.Option(help="pending, answered, timed_out, canceled")
+    ] = "pending",
     run: Annotated[str | None, typer.Option(help="Only this run's inquiries.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -58,14 +76,14 @@ def list_inquiries(
     store = Store.open(load_settings().database_url)
     try:
         with store.unit_of_work() as uow:
-            entries = uow.list_inquiries(status=wanted, run_id=run)
+            entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
     finally:
         store.close()
     if as_json:
-        print_json([_entry(e) for e in entries])
+        print_json(entries)
         return
     for e in entries:
-        typer.echo(f"{e.id}  {e.status.value:<9}  run {e.run_id}  task {e.task}: {e.prompt}")
+        typer.echo(f"{e['id']}  {e['status']:<9}  run {e['run']}  task {e['task']}: {e['prompt']}")
 
 
 @inquiry_app.command("show")
@@ -78,12 +96,12 @@ def show_inquiry(inquiry_id: Annotated[str, typer.Argument()]) -> None:
     try:
         with store.unit_of_work() as uow:
             try:
-                entry = uow.get_inquiry(inquiry_id)
+                [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
             except NotFound:
                 fail(f"no inquiry {inquiry_id}")
     finally:
         store.close()
-    print_json(_entry(entry))
+    print_json(entry)
 
 
 @inquiry_app.command("respond")
@@ -91,7 +109,9 @@ def respond(
     inquiry_id: Annotated[str, typer.Argument()],
     data: Annotated[str, typer.Option("--data", help="The answer, as JSON.")],
     pack_path: Annotated[list[Path] | None, typer.Option("--pack-path")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run document as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run document as JSON.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Answer an inquiry (checked against its schema), then continue the run here."""
@@ -113,10 +133,28 @@ def respond(
         except ParameterError as exc:
             fail("\n  ".join(["the answer does not fit the inquiry's schema:", *exc.problems]))
         except ConflictError as exc:
-            fail(str(exc))
+            typer.echo(f"error: {exc}", err=True)
+            _carry_on_without_the_answer(runner, inquiry_id)
+            raise typer.Exit(int(ExitCode.INVALID)) from None
         root = _root_run(runner, inquiry.run_id)
         outcome = follow_and_report(runner, root, as_json=as_json, quiet=quiet)
     raise typer.Exit(int(outcome if outcome is not None else ExitCode.OK))
+
+
+def _carry_on_without_the_answer(runner: Any, inquiry_id: str) -> None:
+    """An answer that came after the deadline fired the inquiry's timeout just now: the run
+    took its ``timed_out()`` branch, which nothing else would run in embedded mode."""
+    from treadle.common.statuses import InquiryStatus
+
+    with runner.store.unit_of_work() as uow:
+        inquiry = uow.get_inquiry(inquiry_id)
+    if inquiry.status is not InquiryStatus.TIMED_OUT:
+        return
+    root = _root_run(runner, inquiry.run_id)
+    if runner.state_of(root).status.is_terminal:
+        return
+    result = runner.follow(root)
+    typer.echo(f"run {root} went on without the answer: {result.state.status.value}", err=True)
 
 
 def _root_run(runner: Any, run_id: str) -> str:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from treadle.common.redaction import redact, secret_values_of
 from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.state import Execution, RunState
 
@@ -38,6 +39,12 @@ def _items(execution: Execution) -> str:
     return f"{execution.done}/{len(execution.units)}"
 
 
+def _secrets(state: RunState) -> tuple[str, ...]:
+    """Values of the run's secret parameters: never printed, as in the run document."""
+    context = state.context
+    return secret_values_of([context.parameters.get(name) for name in context.secrets])
+
+
 def _elapsed(execution: Execution, now: datetime) -> str:
     end = execution.finished_at or now
     return f"{(end - execution.started_at).total_seconds():.2f}s"
@@ -55,7 +62,9 @@ class LineProgress:
         self._stream.flush()
 
     def update(self, state: RunState) -> None:
-        now = state.finished_at or datetime.now(tz=state.created_at.tzinfo if state.created_at else None)
+        now = state.finished_at or datetime.now(
+            tz=state.created_at.tzinfo if state.created_at else None
+        )
         for execution_id in sorted(state.executions):
             execution = state.executions[execution_id]
             if self._seen.get(execution_id) is execution.status:
@@ -68,13 +77,14 @@ class LineProgress:
             if execution.status.is_terminal:
                 line += f" in {_elapsed(execution, now)}"
             if execution.error and execution.status.is_unsuccessful:
-                line += f": {execution.error.get('message', '')}"
+                line += f": {redact(execution.error.get('message', ''), _secrets(state))}"
             self._stream.write(line + "\n")
         self._stream.flush()
 
-    def finish(self, state: RunState) -> None:
+    def finish(self, state: RunState, *, waiting: bool = False) -> None:
         self.update(state)
-        self._stream.write(f"run {state.run_id} {state.status.value}\n")
+        status = "waiting" if waiting else state.status.value
+        self._stream.write(f"run {state.run_id} {status}\n")
         self._stream.flush()
 
 
@@ -98,15 +108,20 @@ class LiveProgress:
         self._last = moment
         self._live.update(self._table(state))
 
-    def finish(self, state: RunState) -> None:
+    def finish(self, state: RunState, *, waiting: bool = False) -> None:
+        del waiting  # the table shows each task's status, waiting ones included
         self.update(state, force=True)
         self._live.stop()
 
     def _table(self, state: RunState) -> Table:
-        table = Table(title=f"{self._title}  {state.status.value}", title_justify="left", expand=False)
+        table = Table(
+            title=f"{self._title}  {state.status.value}", title_justify="left", expand=False
+        )
         for column in ("task", "status", "attempts", "items", "time"):
             table.add_column(column)
-        now = state.finished_at or datetime.now(tz=state.created_at.tzinfo if state.created_at else None)
+        now = state.finished_at or datetime.now(
+            tz=state.created_at.tzinfo if state.created_at else None
+        )
         for execution_id in sorted(state.executions):
             execution = state.executions[execution_id]
             mark, style = _MARKS[execution.status]

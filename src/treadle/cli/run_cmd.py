@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    target: Annotated[str, typer.Argument(help="A workflow file, or the ref of a workflow in the packs.")],
+    target: Annotated[
+        str, typer.Argument(help="A workflow file, or the ref of a workflow in the packs.")
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="KEY=VALUE; the value is JSON when it parses as JSON."),
@@ -38,7 +40,9 @@ def run(
     pack_path: Annotated[
         list[Path] | None, typer.Option("--pack-path", help="Another folder of packs (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run document as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run document as JSON.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Run a workflow on this machine (SQLite, an in-process worker pool, no servers)."""
@@ -69,11 +73,13 @@ def follow_and_report(runner: Any, run_id: str, *, as_json: bool, quiet: bool) -
     state = runner.runs.load(run_id)
     if progress is not None:
         progress.start(run_id, state.workflow)
+    result = None
     try:
         result = runner.follow(run_id, on_change=progress.update if progress else None)
     finally:
         if progress is not None:
-            progress.finish(runner.state_of(run_id))
+            waiting = result is not None and result.waiting
+            progress.finish(runner.state_of(run_id), waiting=waiting)
     with runner.store.unit_of_work() as uow:
         inquiries = uow.list_inquiries(run_id=run_id)
     document = run_document(result.state, inquiries)

@@ -59,7 +59,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
         )
         fail(f"invalid settings: {problems}")
     except ConfigurationError as exc:
@@ -80,29 +81,42 @@ def load_catalog(settings: Settings, extra: Sequence[Path]) -> Catalog:
             fail(f"pack path {path} does not exist")
     catalog = load_packs(paths)
     for issue in catalog.issues:
-        typer.echo(f"warning: {issue}" if issue.severity is Severity.ERROR else str(issue), err=True)
+        typer.echo(
+            f"{issue} (that file is skipped)" if issue.severity is Severity.ERROR else str(issue),
+            err=True,
+        )
     return catalog
 
 
 def resolve_target(target: str, catalog: Catalog) -> WorkflowSpec:
-    """A workflow file path, or the ref of a workflow in the loaded packs."""
-    from treadle.common.errors import DefinitionError
-    from treadle.common.loader import load_workflow_file
+    """A workflow file path, or the ref of a workflow in the loaded packs.
+
+    A file that does not load is reported as ``treadle validate`` would: the loader's
+    errors together with what validating the rest of the file finds, in file order.
+    """
+    from treadle.common.loader import read_workflow_file
 
     path = Path(target)
     if path.is_file():
-        try:
-            return load_workflow_file(path)
-        except DefinitionError as exc:
-            print_issues(exc.issues)
-            raise typer.Exit(int(ExitCode.INVALID)) from None
+        spec, issues = read_workflow_file(str(path))
+        if spec is not None and not any(i.severity is Severity.ERROR for i in issues):
+            return spec
+        if spec is not None:
+            from treadle.common.validate import validate_workflow
+
+            issues = [*issues, *validate_workflow(spec, catalog)]
+        unique = dict.fromkeys(issues)
+        print_issues(sorted(unique, key=lambda i: (i.loc.file, i.loc.line, i.loc.col, i.message)))
+        raise typer.Exit(int(ExitCode.INVALID))
     if target in catalog.workflows:
         return catalog.workflows[target]
     from difflib import get_close_matches
 
     close = get_close_matches(target, list(catalog.workflows), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    fail(f"'{target}' is neither a workflow file nor the ref of a workflow in the loaded packs{hint}")
+    fail(
+        f"'{target}' is neither a workflow file nor the ref of a workflow in the loaded packs{hint}"
+    )
 
 
 def check_definition(spec: WorkflowSpec, catalog: Catalog) -> None:

@@ -145,7 +145,7 @@ class EmbeddedRunner:
     ) -> dict[str, FollowResult]:
         """Drive several runs (and their child runs) until each ends or only waits."""
         roots = list(run_ids)
-        tree = set(roots)
+        tree = {*roots, *self._descendants(roots)}
         while True:
             self.relay.drain()
             tree.update(self.relay.child_runs_started)
@@ -177,6 +177,18 @@ class EmbeddedRunner:
                 self.runs.apply_results(results)
                 if on_change is not None:
                     on_change()
+
+    def _descendants(self, run_ids: Sequence[str]) -> list[str]:
+        """Child runs already started, e.g. before a restart: their timers (retries,
+        delays) move the followed runs on as much as the runs' own do."""
+        found: list[str] = []
+        pending = list(run_ids)
+        with self.store.unit_of_work() as uow:
+            while pending:
+                children = uow.child_runs(pending.pop())
+                found.extend(children)
+                pending.extend(children)
+        return found
 
     def state_of(self, run_id: str) -> RunState:
         """The freshest state of a run this process knows (cached, else loaded)."""
