@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import TypeVar
 
 
 class RunStatus(StrEnum):
@@ -114,7 +115,13 @@ TASK_TERMINAL = frozenset(
 
 TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.SCHEDULED: frozenset(
-        {TaskStatus.RUNNING, TaskStatus.WAITING, TaskStatus.CANCELED, TaskStatus.FAILED}
+        {
+            TaskStatus.RUNNING,
+            TaskStatus.WAITING,
+            TaskStatus.CANCELED,
+            TaskStatus.FAILED,
+            TaskStatus.SKIPPED,  # its ``when`` guard was false
+        }
     ),
     TaskStatus.WAITING: frozenset(
         {
@@ -161,6 +168,9 @@ class InquiryStatus(StrEnum):
     CANCELED = "canceled"
 
 
-def can_move(table: Mapping[StrEnum, frozenset[StrEnum]], old: StrEnum, new: StrEnum) -> bool:
+_S = TypeVar("_S", bound=StrEnum)
+
+
+def can_move(table: Mapping[_S, frozenset[_S]], old: _S, new: _S) -> bool:
     """Whether ``old -> new`` is allowed by ``table`` (staying put is always allowed)."""
     return old == new or new in table.get(old, frozenset())

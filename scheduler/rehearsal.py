@@ -53,11 +53,21 @@ class Outcome:
 
     @classmethod
     def parse(cls, data: Any) -> Outcome:
-        """From scenario YAML: ``{result: x}``, ``{error: "msg"}``, ``{hang: true}``."""
+        """From scenario YAML: ``{result: x}``, ``{error: "msg"}``, ``{hang: true}``.
+
+        A mapping with any other key is refused: ``{n: 1}`` meant as a result would
+        otherwise quietly become a ``null`` result (write ``{result: {n: 1}}``).
+        """
         if isinstance(data, Outcome):
             return data
         if not isinstance(data, Mapping):
             return cls(result=data)
+        unknown = set(data) - _OUTCOME_KEYS
+        if unknown:
+            raise ValueError(
+                f"an outcome takes {sorted(_OUTCOME_KEYS)}, not {sorted(map(str, unknown))}; "
+                "write a mapping result as {result: {...}}"
+            )
         duration = timedelta(seconds=float(data.get("seconds", 0)))
         if data.get("hang") or data.get("timeout"):
             return cls(hang=True, duration=duration)
@@ -68,6 +78,8 @@ class Outcome:
             return cls(error=dict(error), duration=duration)
         return cls(result=data.get("result"), duration=duration)
 
+
+_OUTCOME_KEYS = frozenset({"result", "error", "hang", "timeout", "seconds"})
 
 Script = Callable[[str, int | None, int, Mapping[str, Any]], Outcome]
 """Answers ``(task, item_index, attempt, input) -> Outcome`` for each dispatch."""

@@ -67,18 +67,6 @@ def unit_succeeded(tx: Tx, execution_id: int, position: int, result: Any, size: 
             retry=False,
         )
         return
-    tx.context_bytes += size - unit.result_bytes
-    if tx.context_bytes > limits.max_context_bytes:
-        abort_run(
-            tx,
-            RunStatus.FAILED,
-            error_info(
-                "LimitExceeded",
-                f"the run's results and variables exceed {limits.max_context_bytes} bytes "
-                f"(after task '{execution.task}')",
-            ),
-        )
-        return
     done = evolve(
         unit,
         status=TaskStatus.SUCCEEDED,
@@ -88,6 +76,22 @@ def unit_succeeded(tx: Tx, execution_id: int, position: int, result: Any, size: 
         timer=None,
         result_bytes=size,
     )
+    tx.context_bytes += size - unit.result_bytes
+    if tx.context_bytes > limits.max_context_bytes:
+        # Keep the record of this success, then stop the run: nothing more may be added.
+        tx.put_unit(
+            execution, position, done, in_flight=execution.in_flight - 1, done=execution.done + 1
+        )
+        abort_run(
+            tx,
+            RunStatus.FAILED,
+            error_info(
+                "LimitExceeded",
+                f"the run's task results exceed {limits.max_context_bytes} bytes "
+                f"(after task '{execution.task}')",
+            ),
+        )
+        return
     _unit_ended(tx, execution, position, done)
 
 
@@ -240,6 +244,10 @@ def _transition_error(
 
 
 def follow_edge(tx: Tx, edge_id: int, scope: int) -> None:
+    if tx.is_failing(scope):
+        # Nothing new starts in a failing scope, so a join arrival there counts for nothing;
+        # recording it would leave a join that is released into a start that never happens.
+        return
     edge = tx.graph.edges[edge_id]
     target = tx.graph.node(edge.target)
     if target.spec.join is None:
@@ -260,10 +268,12 @@ def fail_scope(tx: Tx, scope: int, failure: Failure) -> None:
     for key in [k for k in tx.joins if k.startswith(f"{scope}:")]:
         tx.drop_join(key)
     for execution in list(tx.executions.values()):
-        if execution.scope == scope and execution.status in (
-            TaskStatus.SCHEDULED,
-            TaskStatus.WAITING,
-        ):
+        if execution.scope != scope or not execution.is_active:
+            continue
+        # Delayed and waiting tasks are cancelled; so are with_items inquiries, whose items
+        # wait on people: a failing scope ends once running work has ended, not people.
+        asking = tx.graph.node(execution.task).kind is NodeKind.INQUIRY
+        if execution.status in (TaskStatus.SCHEDULED, TaskStatus.WAITING) or asking:
             cancel_execution(tx, execution)
     tx.scopes_to_check.add(scope)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from treadle.common.errors import ExpressionError
 from treadle.common.graph import NodeKind
+from treadle.common.loader.durations import DurationError, parse_duration
 from treadle.common.messages import TaskDispatch
 from treadle.common.spec import InquirySpec, TaskSpec
 from treadle.common.statuses import RunStatus, TaskStatus
@@ -108,16 +109,20 @@ def run_body(tx: Tx, execution_id: int) -> None:
     units = _make_units(tx, execution, spec)
     if units is None:
         return
+    # A single inquiry goes straight to ``waiting`` when it opens (TASK_TRANSITIONS has no
+    # running -> waiting); with_items inquiries run, their units wait.
+    asks = node.kind is NodeKind.INQUIRY and spec.with_items is None
     execution = tx.put(
         evolve(
             execution,
-            status=TaskStatus.RUNNING,
+            status=execution.status if asks else TaskStatus.RUNNING,
             timer=None,
             units=units,
             with_items=spec.with_items is not None,
         )
     )
-    _lifecycle(tx, execution_id, TaskStatus.RUNNING)
+    if not asks:
+        _lifecycle(tx, execution_id, TaskStatus.RUNNING)
     if not units:
         finish.end_execution(tx, execution_id, TaskStatus.SUCCEEDED, result=[])
         return
@@ -222,8 +227,28 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
         return
     parameters: dict[str, Any] = dict(rendered) if isinstance(rendered, Mapping) else {}
     if node.kind is NodeKind.INQUIRY:
+        try:
+            timeout = _inquiry_timeout(parameters.get("timeout"))
+        except DurationError as exc:
+            tx.put_unit(execution, position, unit)
+            message = f"the timeout of inquiry task '{execution.task}': {exc}"
+            finish.unit_failed(
+                tx,
+                execution_id,
+                position,
+                TaskStatus.FAILED,
+                error_info("InvalidInput", message),
+                retry=False,
+            )
+            return
         unit = _open_inquiry(
-            tx, execution_id, position, attempt=attempt, unit=unit, parameters=parameters
+            tx,
+            execution_id,
+            position,
+            attempt=attempt,
+            unit=unit,
+            parameters=parameters,
+            timeout=timeout,
         )
     elif node.kind is NodeKind.WORKFLOW:
         depth = tx.context.depth + 1
@@ -275,11 +300,11 @@ def _open_inquiry(
     attempt: int,
     unit: Unit,
     parameters: Mapping[str, Any],
+    timeout: timedelta | None,
 ) -> Unit:
     iq = inquiry_id(tx.run_id, execution_id, position, attempt)
     execution = tx.execution(execution_id)
     schema = parameters.get("schema") or parameters.get("response_schema")
-    timeout = _seconds(parameters.get("timeout"))
     deadline = tx.now + timeout if timeout else None
     tx.emit(
         OpenInquiry(
@@ -350,10 +375,12 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
     _lifecycle(tx, execution.id, TaskStatus.WAITING)
 
 
-def _seconds(value: Any) -> timedelta | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+def _inquiry_timeout(value: Any) -> timedelta | None:
+    """An inquiry's ``timeout`` input: seconds or a duration text; absent or 0 = no deadline."""
+    if value is None:
         return None
-    return timedelta(seconds=float(value))
+    duration = parse_duration(value)
+    return duration if duration.total_seconds() > 0 else None
 
 
 def _lifecycle(tx: Tx, execution_id: int, status: TaskStatus) -> None:

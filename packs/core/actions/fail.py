@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 
-class ActionFailed(Exception):  # noqa: N818 - the name users branch on
+class ActionFailed(Exception):
     """The error ``core.fail`` raises; workflows see ``error.type == "ActionFailed"``."""
 
 
