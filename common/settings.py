@@ -30,5 +30,10 @@ class Settings(BaseSettings):
     shell_enabled: bool = False
     worker_threads: int = Field(default=8, ge=1, le=256)
     limits: Limits = Field(default_factory=Limits)
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+    redis_visibility_timeout: int = Field(default=6 * 3600, ge=60)
+    result_batch_size: int = Field(default=500, ge=1, le=10_000)
+    reconcile_interval: float = Field(default=30.0, gt=0)
+    worker_lost_after: float = Field(default=60.0, gt=0)
     api_token: str | None = None
     log_level: str = "INFO"

@@ -22,6 +22,7 @@ from treadle.scheduler.core import finish, launch
 from treadle.scheduler.core.commands import CloseInquiry, Command
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
+    CancelRequested,
     Event,
     InquiryAnswered,
     RunRequested,
@@ -159,7 +160,14 @@ def _on_task_failed(tx: Tx, event: TaskFailed | TaskTimedOut) -> None:
     execution, position = found
     status = TaskStatus.TIMED_OUT if isinstance(event, TaskTimedOut) else TaskStatus.FAILED
     error = dict(event.error) or error_info(status.value, f"task '{execution.task}' {status.value}")
-    finish.unit_failed(tx, execution.id, position, status, error)
+    retry = not isinstance(event, TaskFailed) or event.retryable
+    finish.unit_failed(tx, execution.id, position, status, error, retry=retry)
+
+
+def _on_cancel(tx: Tx, event: CancelRequested) -> None:
+    """Stop the run: revoke attempts, close inquiries and timers, cancel child runs."""
+    reason = event.reason or "canceled on request"
+    finish.abort_run(tx, RunStatus.CANCELED, error_info("Canceled", reason))
 
 
 def _on_timer(tx: Tx, event: TimerFired) -> None:
@@ -262,4 +270,5 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     TaskTimedOut: _on_task_failed,
     TimerFired: _on_timer,
     InquiryAnswered: _on_inquiry_answered,
+    CancelRequested: _on_cancel,
 }

@@ -41,11 +41,16 @@ class TaskSucceeded(Event):
 
 @dataclass(frozen=True, slots=True)
 class TaskFailed(Event):
-    """An attempt failed with ``error`` (``{type, message}``)."""
+    """An attempt failed with ``error`` (``{type, message}``).
+
+    ``retryable`` is false when trying again cannot help (a task that killed its worker up
+    to the broker's delivery limit): the task's retry policy is then not applied.
+    """
 
     kind: ClassVar[str] = "task_failed"
     attempt_id: str = ""
     error: Mapping[str, Any] = field(default_factory=dict)
+    retryable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

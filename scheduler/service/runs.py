@@ -8,6 +8,7 @@ when the stored version still matches (another scheduler process may have moved 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.scheduler.core.commands import Command, DispatchTask
 from treadle.scheduler.core.decide import decide
 from treadle.scheduler.core.events import (
+    CancelRequested,
     Event,
     RunRequested,
     TaskFailed,
@@ -270,6 +272,14 @@ class RunService:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def cancel(self, run_id: str, reason: str | None = None) -> RunState:
+        """Cancel a run (and, through the outbox, its child runs); a no-op once it ended."""
+        with self.store.unit_of_work() as uow:
+            return self._cancel_in(uow, run_id, reason)
+
+    def _cancel_in(self, uow: UnitOfWork, run_id: str, reason: str | None) -> RunState:
+        return self._apply_to_run(uow, run_id, [CancelRequested(reason=reason)], self.clock())
+
     def cached(self, run_id: str) -> RunState | None:
         """The last state this service saved or loaded for ``run_id``, if still cached."""
         entry = self._cache.get(run_id)
@@ -295,6 +305,12 @@ class RunService:
                     started.append(child)
             elif entry.kind == "notify_parent":
                 self._notify_parent(uow, payload)
+            elif entry.kind == "cancel_child":
+                # The outbox is relayed in order, so a child's start came first; a child
+                # that never started (its start failed) has nothing to cancel.
+                reason = f"its parent run {entry.run_id} canceled it"
+                with contextlib.suppress(NotFound):
+                    self._cancel_in(uow, str(payload["child_run_id"]), reason)
         return started
 
     def _start_child(

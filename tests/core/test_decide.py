@@ -378,3 +378,47 @@ def test_a_success_that_crosses_the_context_limit_is_still_recorded() -> None:
     assert unit.result == "y" * 2000
     cancels = [c for batch in result.commands for c in batch if isinstance(c, CancelTask)]
     assert cancels == []  # nothing to cancel: the attempt had already finished
+
+
+def test_a_failure_marked_not_retryable_skips_the_retry_policy() -> None:
+    driver = Driver(graph_of(ONE), parameters={"n": 1})
+    error = {"type": "DeliveryLimitExceeded", "message": "the task killed its worker 5 times"}
+    driver.send(TaskFailed(attempt_id="r-1/1/0/1", error=error, retryable=False))
+    assert driver.state.status is RunStatus.FAILED
+    assert driver.state.executions[1].status is TaskStatus.FAILED
+    assert driver.state.executions[1].error == error
+    assert driver.of(DispatchTask) == []  # retry: {count: 2} was not applied
+
+
+CANCELLABLE = """\
+ref: test.cancel
+tasks:
+  - {name: work, action: core.noop, timeout: 30}
+  - {name: ask, action: core.ask, input: {prompt: "go?", timeout: 600}}
+  - {name: later, action: core.noop, delay: 60}
+  - {name: child, action: sub.flow}
+"""
+
+
+def test_cancel_stops_attempts_inquiries_timers_and_child_runs() -> None:
+    graph = graph_of(CANCELLABLE, {"sub.flow": RunnerType.WORKFLOW})
+    driver = Driver(graph)
+    (child,) = driver.of(StartChildRun)
+    (opened,) = driver.of(OpenInquiry)
+    assert isinstance(child, StartChildRun)
+    assert isinstance(opened, OpenInquiry)
+    driver.send(CancelRequested(reason="operator said so"), after=1)
+    kinds = {type(c).__name__ for c in driver.commands}
+    assert {"CancelTask", "CloseInquiry", "CancelChildRun", "CancelTimer", "CompleteRun"} <= kinds
+    assert driver.of(CancelTask) == [CancelTask("r-1/1/0/1")]
+    assert driver.of(CloseInquiry) == [CloseInquiry(opened.inquiry_id, "canceled")]  # type: ignore[arg-type]
+    (done,) = driver.of(CompleteRun)
+    assert isinstance(done, CompleteRun)
+    assert done.status is RunStatus.CANCELED
+    assert done.error == {"type": "Canceled", "message": "operator said so"}
+    assert driver.state.status is RunStatus.CANCELED
+    assert not driver.state.timers
+    assert {e.status for e in driver.state.executions.values()} == {TaskStatus.CANCELED}
+    late = decide(driver.state, TaskSucceeded(attempt_id="r-1/1/0/1", result=1), graph, driver.now)
+    assert late.state is driver.state
+    assert late.commands == ()

@@ -142,3 +142,33 @@ def test_a_child_workflow_that_cannot_compile_fails_the_task(harness: Any) -> No
     with runner.store.unit_of_work() as uow:
         assert uow.child_runs(run_id) == []
         assert uow.list_definition_versions("tests.dangling_child") == []
+
+
+def test_canceling_a_parent_cancels_its_running_child(harness: Any) -> None:
+    runner = harness.runner()
+    harness.workflow(
+        """
+        ref: tests.slow_child
+        tasks:
+          - {name: later, action: core.noop, delay: 3600}
+        """
+    )
+    parent = harness.workflow(
+        """
+        ref: tests.parent_of_slow
+        tasks:
+          - {name: call, action: tests.slow_child}
+        """
+    )
+    run_id = runner.start(parent, {})
+    runner.relay.drain()  # starts the child, which waits on its delay
+    (child_id,) = runner.relay.child_runs_started
+    canceled = runner.runs.cancel(run_id, "not needed any more")
+    assert canceled.status.value == "canceled"
+    assert canceled.error == {"type": "Canceled", "message": "not needed any more"}
+    runner.relay.drain()  # carries the cancellation to the child
+    child = runner.runs.load(child_id)
+    assert child.status.value == "canceled"
+    assert child.error == {"type": "Canceled", "message": f"its parent run {run_id} canceled it"}
+    assert not child.timers
+    assert harness.document(runner, run_id)["tasks"][0]["status"] == "canceled"
