@@ -10,28 +10,20 @@ database on ``TREADLE_TEST_POSTGRES_URL`` (default: the local server, user postg
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
-
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core.state import Execution, RunState, Unit, initial_state
 from treadle.scheduler.store import Store
+from treadle.testing import throwaway_postgres_database
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
-ADMIN_URL = os.environ.get(
-    "TREADLE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def big_state(items: int) -> RunState:
@@ -106,23 +98,8 @@ def measure(label: str, url: str, items: int, changed: int, saves: int) -> None:
 
 
 def with_postgres(run: Callable[[str], None]) -> None:
-    name = f"treadle_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        run(make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with throwaway_postgres_database("treadle_bench") as url:
+        run(url)
 
 
 def main() -> None:

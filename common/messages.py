@@ -71,3 +71,37 @@ class TaskResult(BaseModel):
     worker: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class AttemptStarted(BaseModel):
+    """A worker began an attempt: who runs it (for the reconciler) and how often it was tried.
+
+    Sent on the results queue before the action runs. A task that keeps killing its worker
+    is started again and again; the scheduler counts these notices per attempt.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = MESSAGE_VERSION
+    attempt_id: str
+    worker: str
+    at: datetime
+
+
+class WorkerReport(BaseModel):
+    """What travels on the results queue: either a started notice or a result.
+
+    One envelope with a ``kind`` tag keeps the queue's contract explicit and versioned.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["started", "result"]
+    started: AttemptStarted | None = None
+    result: TaskResult | None = None
+
+    @classmethod
+    def of(cls, message: AttemptStarted | TaskResult) -> WorkerReport:
+        if isinstance(message, TaskResult):
+            return cls(kind="result", result=message)
+        return cls(kind="started", started=message)

@@ -65,6 +65,15 @@ class Definitions:
     def catalog(self) -> Catalog:
         return self._catalog
 
+    def pack_config(self, pack: str, uow: UnitOfWork) -> dict[str, object]:
+        """A pack's configuration: from the loaded packs, else as the scheduler registered it.
+
+        Clients start runs without loading packs; they read what the scheduler registered.
+        """
+        if pack in self._catalog.packs:
+            return self._catalog.pack_config(pack)
+        return uow.pack_config(pack)
+
     def kinds_for(self, spec: WorkflowSpec) -> dict[str, RunnerType]:
         kinds: dict[str, RunnerType] = {}
         for ref in sorted(set(action_refs(spec.tasks))):

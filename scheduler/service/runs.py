@@ -24,7 +24,14 @@ from treadle.common.params import resolve_parameters, secret_names
 from treadle.common.redaction import without_secret_values
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import AttemptStatus, RunStatus
-from treadle.scheduler.core.commands import Command, DispatchTask
+from treadle.scheduler.core.commands import (
+    CancelChildRun,
+    CancelTask,
+    Command,
+    CompleteRun,
+    DispatchTask,
+    StartChildRun,
+)
 from treadle.scheduler.core.decide import decide
 from treadle.scheduler.core.events import (
     CancelRequested,
@@ -36,8 +43,14 @@ from treadle.scheduler.core.events import (
 )
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunContext, RunState, initial_state
-from treadle.scheduler.service.definitions import Definitions
-from treadle.scheduler.store import AttemptOutcome, OutboxEntry, Store, UnitOfWork
+from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
+from treadle.scheduler.store import (
+    AttemptOutcome,
+    DuplicateRunError,
+    OutboxEntry,
+    Store,
+    UnitOfWork,
+)
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -49,6 +62,10 @@ _CHILD_START_ERRORS: dict[type[Exception], str] = {
     NotFound: "UnknownWorkflow",
     DefinitionError: "InvalidWorkflow",
 }
+
+
+#: Commands that become outbox rows for the scheduler's relay.
+_OUTBOX_COMMANDS = (DispatchTask, CancelTask, StartChildRun, CancelChildRun, CompleteRun)
 
 
 def new_run_id() -> str:
@@ -92,6 +109,7 @@ class RunService:
         run_ids: Callable[[], str] = new_run_id,
         seeds: Callable[[], int] = random_seed,
         cache_size: int = 2048,
+        notify_outbox: bool = False,
     ) -> None:
         self.store = store
         self.definitions = definitions
@@ -102,6 +120,7 @@ class RunService:
         self._seeds = seeds
         self._cache: OrderedDict[str, tuple[RunState, int]] = OrderedDict()
         self._cache_size = cache_size
+        self._notify_outbox = notify_outbox
         self.listeners: list[Callable[[RunState, Sequence[Command]], None]] = []
 
     # -- starting ----------------------------------------------------------------------------
@@ -130,27 +149,47 @@ class RunService:
         options: RunOptions | None = None,
     ) -> str:
         """Validate parameters, publish the definition, create the run and start it."""
+        self.prepare_parameters(spec, parameters)  # refuse bad parameters before publishing
+        pinned = self.definitions.publish(spec, at=self.clock())
+        return self.start_pinned(pinned, parameters, options)
+
+    def start_pinned(
+        self,
+        pinned: PinnedDefinition,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+    ) -> str:
+        """Create and start a run of a published definition version.
+
+        Parameters are checked first: a refused request stores nothing. Starting twice with
+        one idempotency key returns the first run's id, even when both starts race.
+        """
         options = options or RunOptions()
+        spec = pinned.spec
         resolved = self.prepare_parameters(spec, parameters)
         now = self.clock()
-        pinned = self.definitions.publish(spec, at=now)
-        with self.store.unit_of_work() as uow:
-            if options.idempotency_key is not None:
-                existing = uow.find_run_by_idempotency_key(options.idempotency_key)
-                if existing is not None:
-                    return existing
-            run_id = self._run_ids()
-            state = initial_state(run_id, spec.ref, now, pinned.version)
-            uow.insert_run(
-                state,
-                definition_version=pinned.version,
-                idempotency_key=options.idempotency_key,
-                trigger_event_id=options.trigger_event_id,
-            )
-            context = self._context(uow, spec, resolved, options.identity, depth=0)
-            self._apply_to_run(
-                uow, run_id, [RunRequested(context=context)], now, known=(state, None)
-            )
+        try:
+            with self.store.unit_of_work() as uow:
+                if options.idempotency_key is not None:
+                    existing = uow.find_run_by_idempotency_key(options.idempotency_key)
+                    if existing is not None:
+                        return existing
+                run_id = self._run_ids()
+                state = initial_state(run_id, spec.ref, now, pinned.version)
+                uow.insert_run(
+                    state,
+                    definition_version=pinned.version,
+                    idempotency_key=options.idempotency_key,
+                    trigger_event_id=options.trigger_event_id,
+                )
+                context = self._context(uow, spec, resolved, options.identity, depth=0)
+                self._apply_to_run(
+                    uow, run_id, [RunRequested(context=context)], now, known=(state, None)
+                )
+        except DuplicateRunError as exc:
+            if exc.existing_run_id is None:
+                raise
+            return exc.existing_run_id
         return run_id
 
     def _context(
@@ -168,7 +207,7 @@ class RunService:
         secret_keys = tuple(f"keystore.{e.key}" for e in entries if e.secret)
         return RunContext(
             parameters=dict(parameters),
-            config=self.definitions.catalog.pack_config(spec.pack),
+            config=self.definitions.pack_config(spec.pack, uow),
             keystore={e.key: e.value for e in entries},
             identity=dict(identity or {}),
             secrets=secret_names(spec.parameters) + secret_keys,
@@ -261,6 +300,8 @@ class RunService:
         new_version = uow.save_run(
             old, state, logged, commands, expected_version=version, queue_for=self._queue_for
         )
+        if self._notify_outbox and any(isinstance(c, _OUTBOX_COMMANDS) for c in commands):
+            uow.notify_outbox()  # a client wrote work for the scheduler: wake it now
         self._remember(run_id, state, new_version)
         for listener in self.listeners:
             listener(state, commands)

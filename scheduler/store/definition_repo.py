@@ -170,6 +170,13 @@ class DefinitionRepository(Repository):
         self._upsert(packs, pack_rows, ("ref",))
         self._upsert(actions, list(action_rows.values()), ("ref",))
 
+    def pack_config(self, ref: str) -> dict[str, Any]:
+        """The configuration registered for pack ``ref`` (empty when it is not registered)."""
+        config = self._conn.execute(
+            select(packs.c.config).where(packs.c.ref == ref)
+        ).scalar_one_or_none()
+        return dict(config) if isinstance(config, dict) else {}
+
     def registered_actions(self) -> list[dict[str, Any]]:
         """The registry's actions as plain rows, by ref."""
         rows = self._conn.execute(select(actions).order_by(actions.c.ref)).mappings()

@@ -67,6 +67,7 @@ class AttemptEntry:
     deadline: datetime | None
     error: Mapping[str, Any] | None
     reason: str | None
+    deliveries: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,7 @@ attempts = Table(
     Column("deadline", UTCDateTime, nullable=True),
     Column("error", JSONValue, nullable=True),
     Column("reason", Text, nullable=True),
+    Column("deliveries", Integer, nullable=False, server_default="0"),
     Index("ix_attempts_status_deadline", "status", "deadline"),
 )
 

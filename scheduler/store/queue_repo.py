@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
@@ -24,6 +24,9 @@ from treadle.scheduler.store.entries import AttemptEntry, OutboxEntry, TimerEntr
 from treadle.scheduler.store.models import attempts, outbox, timers
 
 _OPEN = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
+
+#: The PostgreSQL channel :meth:`QueueRepository.notify_outbox` notifies.
+OUTBOX_CHANNEL = "treadle_outbox"
 
 
 # Built once: constructing statements costs more than running them on SQLite.
@@ -37,6 +40,17 @@ _MARK_SENT = (
     update(outbox)
     .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
     .values(sent_at=bindparam("at"), publish_attempts=outbox.c.publish_attempts + 1)
+)
+_MARK_STARTED = (
+    update(attempts)
+    .where(attempts.c.attempt_id == bindparam("k_attempt_id"), attempts.c.status.in_(_OPEN))
+    .values(
+        status=AttemptStatus.RUNNING.value,
+        worker=bindparam("k_worker"),
+        started_at=bindparam("k_at"),
+        deliveries=attempts.c.deliveries + 1,
+    )
+    .returning(attempts.c.deliveries)
 )
 _OPEN_ATTEMPTS = Repository._lock_rows(
     select(attempts.c.attempt_id, attempts.c.worker, attempts.c.started_at, attempts.c.reason)
@@ -76,6 +90,16 @@ class QueueRepository(Repository):
             )
             for row in rows
         ]
+
+    def notify_outbox(self) -> None:
+        """Wake schedulers waiting for new outbox rows (PostgreSQL ``NOTIFY`` at commit).
+
+        A client that starts a run writes its first dispatches to the outbox; the notice
+        lets a listening scheduler relay them at once instead of at its next poll. On
+        SQLite there is nobody to notify.
+        """
+        if self._postgres:
+            self._conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
 
     def mark_outbox_sent(self, ids: Sequence[int], at: datetime) -> None:
         """Mark published entries sent and count the publish (a failed publish rolls back)."""
@@ -205,13 +229,17 @@ class QueueRepository(Repository):
         bulk_update(self._conn, attempts, ("attempt_id",), rows)
         return fresh
 
-    def mark_attempt_started(self, attempt_id: str, worker: str, at: datetime) -> None:
-        """A worker began the attempt (a redelivery to another worker updates the worker)."""
-        self._conn.execute(
-            update(attempts)
-            .where(attempts.c.attempt_id == attempt_id, attempts.c.status.in_(_OPEN))
-            .values(status=AttemptStatus.RUNNING.value, worker=worker, started_at=at)
-        )
+    def mark_attempt_started(self, attempt_id: str, worker: str, at: datetime) -> int | None:
+        """A worker began the attempt; returns how many times it has been started.
+
+        A redelivery (the first worker died) updates the worker and counts again, which is
+        how a task that keeps killing its worker is noticed on brokers without a delivery
+        limit. ``None`` when the attempt is unknown or already ended.
+        """
+        started = self._conn.execute(
+            _MARK_STARTED, {"k_attempt_id": attempt_id, "k_worker": worker, "k_at": at}
+        ).scalar_one_or_none()
+        return None if started is None else int(started)
 
 
 def _attempt(row: Mapping[Any, Any]) -> AttemptEntry:
@@ -231,4 +259,5 @@ def _attempt(row: Mapping[Any, Any]) -> AttemptEntry:
         deadline=row["deadline"],
         error=row["error"],
         reason=row["reason"],
+        deliveries=row["deliveries"],
     )

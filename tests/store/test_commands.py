@@ -373,3 +373,47 @@ def test_concurrent_timer_claims_never_share_a_row_on_postgresql(pg_store: Store
         b = second.due_timers(t0 + timedelta(minutes=1), 10)
     assert [t.id for t in a] == [f"run-1/{i}/retry" for i in range(4)]
     assert [t.id for t in b] == [f"run-1/{i}/retry" for i in range(4, 10)]
+
+
+def test_each_start_of_an_attempt_is_counted(store: Store, build, run) -> None:
+    run(build.dispatch("run-1", 2, 1, item_index=1))
+    attempt_id = "run-1/2/1/1"
+    t0 = build.t0
+    with store.unit_of_work() as uow:
+        first = uow.mark_attempt_started(attempt_id, "worker-a", t0)
+        # worker-a died; the broker redelivered the message to worker-b
+        second = uow.mark_attempt_started(attempt_id, "worker-b", t0 + timedelta(seconds=5))
+        entry = uow.get_attempt(attempt_id)
+        unknown = uow.mark_attempt_started("run-1/9/9/9", "worker-a", t0)
+    assert (first, second, unknown) == (1, 2, None)
+    assert entry.deliveries == 2
+    assert entry.worker == "worker-b"
+    with store.unit_of_work() as uow:
+        uow.record_result(
+            attempt_id,
+            AttemptStatus.SUCCEEDED,
+            worker=None,
+            started_at=None,
+            finished_at=t0 + timedelta(seconds=6),
+            error=None,
+        )
+        late = uow.mark_attempt_started(attempt_id, "worker-c", t0 + timedelta(seconds=7))
+    assert late is None  # an ended attempt is not started again
+
+
+def test_a_new_outbox_row_wakes_a_listening_scheduler_on_postgresql(pg_store: Store) -> None:
+    import select as select_module
+
+    raw = pg_store.engine.raw_connection()
+    try:
+        listener = raw.driver_connection  # psycopg2 connection
+        listener.autocommit = True
+        listener.cursor().execute("LISTEN treadle_outbox")
+        with pg_store.unit_of_work() as uow:
+            uow.notify_outbox()
+        ready, _, _ = select_module.select([listener], [], [], 5)
+        assert ready, "no notification within 5 s"
+        listener.poll()
+        assert [n.channel for n in listener.notifies] == ["treadle_outbox"]
+    finally:
+        raw.close()

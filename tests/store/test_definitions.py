@@ -107,3 +107,15 @@ def test_the_catalog_is_registered_and_refreshed_per_pack(store: Store, build) -
     assert set(rows) == {"core.noop", "ops.deploy", "ops.release"}  # ops.check is gone
     assert rows["ops.deploy"]["registered_at"] == t0 + timedelta(1)
     assert rows["core.noop"]["registered_at"] == t0
+
+
+def test_a_registered_packs_configuration_can_be_read_back(store: Store, clock) -> None:
+    from treadle.common.catalog import Catalog
+    from treadle.common.spec import PackSpec
+
+    catalog = Catalog(packs={"deploy": PackSpec(ref="deploy", config={"registry": "r.example"})})
+    with store.unit_of_work() as uow:
+        uow.register_catalog(catalog, clock())
+    with store.unit_of_work() as uow:
+        assert uow.pack_config("deploy") == {"registry": "r.example"}
+        assert uow.pack_config("nope") == {}
