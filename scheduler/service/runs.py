@@ -48,6 +48,7 @@ from treadle.scheduler.store import (
     AttemptOutcome,
     DuplicateRunError,
     OutboxEntry,
+    RunChange,
     Store,
     UnitOfWork,
 )
@@ -260,12 +261,12 @@ class RunService:
             self.apply_in(uow, events)
 
     def apply_in(self, uow: UnitOfWork, events: Sequence[tuple[str, Event]]) -> None:
-        now = self.clock()
+        """Apply events (run id, event), in order per run, as one batch in ``uow``."""
         by_run: dict[str, list[Event]] = {}
         for run_id, event in events:
             by_run.setdefault(run_id, []).append(event)
-        for run_id, run_events in by_run.items():
-            self._apply_to_run(uow, run_id, run_events, now)
+        if by_run:
+            self._apply_batch(uow, by_run, self.clock())
 
     def _apply_to_run(
         self,
@@ -276,36 +277,70 @@ class RunService:
         *,
         known: tuple[RunState, int | None] | None = None,
     ) -> RunState:
-        version = uow.lock_run(run_id)
-        if known is not None:
-            state = known[0]
-        else:
-            cached = self._cache.get(run_id)
-            state = (
-                cached[0] if cached is not None and cached[1] == version else uow.load_run(run_id)
+        preset = {} if known is None else {run_id: known[0]}
+        return self._apply_batch(uow, {run_id: events}, now, known=preset)[run_id]
+
+    def _apply_batch(
+        self,
+        uow: UnitOfWork,
+        by_run: Mapping[str, Sequence[Event]],
+        now: datetime,
+        *,
+        known: Mapping[str, RunState] | None = None,
+    ) -> dict[str, RunState]:
+        """Lock the runs (in id order), decide each run's events, save all in one go.
+
+        The batch costs one statement per table however many runs it touches; states come
+        from the cache when the locked version matches, else from the database.
+        """
+        versions = uow.lock_runs(list(by_run))
+        missing = [run_id for run_id in by_run if run_id not in versions]
+        if missing:
+            raise NotFound(f"run {missing[0]} not found")
+        states: dict[str, RunState] = {}
+        changes: list[RunChange] = []
+        for run_id, events in by_run.items():
+            state = self._state_at(uow, run_id, versions[run_id], known)
+            old = state
+            graph = self.definitions.pinned(state.workflow, state.definition_version, uow).graph
+            commands: list[Command] = []
+            logged: list[tuple[Event, datetime]] = []
+            for event in events:
+                decision = decide(state, event, graph, now)
+                if decision.state is state and not decision.commands:
+                    continue  # stale or duplicate: nothing changes, nothing is logged
+                state = decision.state
+                commands.extend(decision.commands)
+                logged.append((event, now))
+            states[run_id] = state
+            if logged:
+                changes.append(RunChange(old, state, logged, commands))
+        new_versions = uow.save_runs(changes, versions, queue_for=self._queue_for)
+        wrote_outbox = False
+        for change in changes:
+            self._remember(change.new.run_id, change.new, new_versions[change.new.run_id])
+            wrote_outbox = wrote_outbox or any(
+                isinstance(c, _OUTBOX_COMMANDS) for c in change.commands
             )
-        old = state
-        graph = self.definitions.pinned(state.workflow, state.definition_version, uow).graph
-        commands: list[Command] = []
-        logged: list[tuple[Event, datetime]] = []
-        for event in events:
-            decision = decide(state, event, graph, now)
-            if decision.state is state and not decision.commands:
-                continue  # stale or duplicate: nothing changes, nothing is logged
-            state = decision.state
-            commands.extend(decision.commands)
-            logged.append((event, now))
-        if not logged:
-            return state
-        new_version = uow.save_run(
-            old, state, logged, commands, expected_version=version, queue_for=self._queue_for
-        )
-        if self._notify_outbox and any(isinstance(c, _OUTBOX_COMMANDS) for c in commands):
+            for listener in self.listeners:
+                listener(change.new, change.commands)
+        if self._notify_outbox and wrote_outbox:
             uow.notify_outbox()  # a client wrote work for the scheduler: wake it now
-        self._remember(run_id, state, new_version)
-        for listener in self.listeners:
-            listener(state, commands)
-        return state
+        return states
+
+    def _state_at(
+        self,
+        uow: UnitOfWork,
+        run_id: str,
+        version: int,
+        known: Mapping[str, RunState] | None,
+    ) -> RunState:
+        if known is not None and run_id in known:
+            return known[run_id]
+        cached = self._cache.get(run_id)
+        if cached is not None and cached[1] == version:
+            return cached[0]
+        return uow.load_run(run_id)
 
     def _remember(self, run_id: str, state: RunState, version: int) -> None:
         self._cache[run_id] = (state, version)

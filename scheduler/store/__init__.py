@@ -31,6 +31,7 @@ from treadle.scheduler.store.entries import (
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError, StaleRunError
 from treadle.scheduler.store.queue_repo import AttemptOutcome
 from treadle.scheduler.store.run_repo import RecordedEvent
+from treadle.scheduler.store.run_writer import RunChange
 from treadle.scheduler.store.store import Store
 from treadle.scheduler.store.uow import UnitOfWork
 
@@ -50,6 +51,7 @@ __all__ = [
     "KeyValue",
     "OutboxEntry",
     "RecordedEvent",
+    "RunChange",
     "RunSummary",
     "StaleRunError",
     "Store",

@@ -61,13 +61,11 @@ class CommandWriter(Repository):
         self,
         connection: Connection,
         clock: Callable[[], datetime],
-        state: RunState,
-        now: datetime,
         queue_for: QueueFor,
     ) -> None:
         super().__init__(connection, clock)
-        self._state = state
-        self._now = now
+        self._state: RunState | None = None
+        self._now = clock()
         self._queue_for = queue_for
         self._outbox: list[dict[str, Any]] = []
         self._attempts: list[dict[str, Any]] = []
@@ -77,15 +75,33 @@ class CommandWriter(Repository):
         self._closed: list[dict[str, Any]] = []
         self._positions: dict[int, dict[int | None, int]] = {}
 
-    def write(self, commands: Sequence[cmd.Command]) -> None:
+    @property
+    def _current(self) -> RunState:
+        if self._state is None:
+            raise RuntimeError("add() a run's commands before writing them")
+        return self._state
+
+    def add(self, state: RunState, now: datetime, commands: Sequence[cmd.Command]) -> None:
+        """Collect the rows for ``commands`` of the run saved as ``state`` at ``now``."""
+        self._state = state
+        self._now = now
+        self._positions = {}
         for command in commands:
             self._collect(command)
+
+    def write(self, commands: Sequence[cmd.Command], state: RunState, now: datetime) -> None:
+        """Collect and write the rows of one run's commands."""
+        self.add(state, now, commands)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every collected row: one statement per table."""
         self._flush()
 
     # --- collecting ---------------------------------------------------------------------
 
     def _collect(self, command: cmd.Command) -> None:
-        run_id = self._state.run_id
+        run_id = self._current.run_id
         match command:
             case cmd.DispatchTask():
                 self._dispatch(command)
@@ -146,7 +162,7 @@ class CommandWriter(Repository):
     def _message(self, kind: str, payload: Mapping[str, Any], queue: str | None = None) -> None:
         self._outbox.append(
             {
-                "run_id": self._state.run_id,
+                "run_id": self._current.run_id,
                 "kind": kind,
                 "payload": dict(payload),
                 "queue": queue,
@@ -196,7 +212,7 @@ class CommandWriter(Repository):
         execution_id, item_index = dispatch.execution, dispatch.item_index
         positions = self._positions.get(execution_id)
         if positions is None:
-            execution = self._state.executions.get(execution_id)
+            execution = self._current.executions.get(execution_id)
             units = () if execution is None else execution.units
             positions = {unit.index: position for position, unit in enumerate(units)}
             self._positions[execution_id] = positions
@@ -207,8 +223,8 @@ class CommandWriter(Repository):
 
     def _notify_parent(self, command: cmd.CompleteRun) -> None:
         payload: dict[str, Any] = {
-            "run_id": self._state.run_id,
-            "parent_run_id": self._state.context.parent_run_id,
+            "run_id": self._current.run_id,
+            "parent_run_id": self._current.context.parent_run_id,
             "parent_attempt_id": command.parent_attempt_id,
             "status": command.status.value,
             "output": encode_value(command.output),

@@ -33,9 +33,12 @@ class ExecutionChanges:
     update_executions: list[dict[str, Any]] = field(default_factory=list)
     insert_units: list[dict[str, Any]] = field(default_factory=list)
     update_units: list[dict[str, Any]] = field(default_factory=list)
-    #: (execution id, first position to delete) for executions whose unit list shrank
-    truncate_units: list[tuple[int, int]] = field(default_factory=list)
-    delete_executions: list[int] = field(default_factory=list)
+    #: (run id, execution id, first position to delete) for unit lists that shrank
+    truncate_units: list[tuple[str, int, int]] = field(default_factory=list)
+    #: (run id, execution id) of executions that no longer exist
+    delete_executions: list[tuple[str, int]] = field(default_factory=list)
+    #: runs whose executions are rewritten wholesale (saved without an old state)
+    replace_runs: list[str] = field(default_factory=list)
 
     def add_new(self, run_id: str, execution: Execution) -> None:
         self.insert_executions.append(execution_to_row(run_id, execution))
@@ -53,7 +56,7 @@ class ExecutionChanges:
             row = unit_to_row(run_id, new.id, position, new.units[position])
             (self.insert_units if position >= kept else self.update_units).append(row)
         if kept > len(new.units):
-            self.truncate_units.append((new.id, len(new.units)))
+            self.truncate_units.append((run_id, new.id, len(new.units)))
 
 
 def _changed_positions(old: Sequence[Unit], new: Sequence[Unit]) -> Iterator[int]:
@@ -81,10 +84,17 @@ def _changed_positions(old: Sequence[Unit], new: Sequence[Unit]) -> Iterator[int
 
 
 def diff_executions(
-    run_id: str, old: Mapping[int, Execution], new: Mapping[int, Execution]
+    run_id: str,
+    old: Mapping[int, Execution],
+    new: Mapping[int, Execution],
+    changes: ExecutionChanges | None = None,
 ) -> ExecutionChanges:
-    """What to write to go from ``old`` to ``new`` (both the ``executions`` of a run state)."""
-    changes = ExecutionChanges()
+    """What to write to go from ``old`` to ``new`` (both the ``executions`` of a run state).
+
+    Pass ``changes`` to add to rows collected for other runs: one bulk statement per kind
+    then serves a whole batch of runs.
+    """
+    changes = changes if changes is not None else ExecutionChanges()
     if old is new:
         return changes
     for execution_id, execution in new.items():
@@ -95,28 +105,34 @@ def diff_executions(
             changes.add_new(run_id, execution)
         else:
             changes.add_changed(run_id, previous, execution)
-    changes.delete_executions.extend(eid for eid in old if eid not in new)
+    changes.delete_executions.extend((run_id, eid) for eid in old if eid not in new)
     return changes
 
 
-def write_executions(connection: Connection, old: RunState | None, new: RunState) -> None:
-    """Bring the executions and units of ``new.run_id`` in the database in line with ``new``.
+def collect_executions(
+    old: RunState | None, new: RunState, changes: ExecutionChanges
+) -> ExecutionChanges:
+    """Add what ``new`` needs written to ``changes``.
 
     With ``old`` (the state ``new`` was derived from, as stored) only changes are written.
     Without it, the run's executions are replaced wholesale.
     """
-    run_id = new.run_id
     if old is None:
+        changes.replace_runs.append(new.run_id)
+        return diff_executions(new.run_id, {}, new.executions, changes)
+    return diff_executions(new.run_id, old.executions, new.executions, changes)
+
+
+def write_executions(connection: Connection, old: RunState | None, new: RunState) -> None:
+    """Bring the executions and units of ``new.run_id`` in the database in line with ``new``."""
+    apply_changes(connection, collect_executions(old, new, ExecutionChanges()))
+
+
+def apply_changes(connection: Connection, changes: ExecutionChanges) -> None:
+    for run_id in changes.replace_runs:
         connection.execute(delete(task_units).where(task_units.c.run_id == run_id))
         connection.execute(delete(task_executions).where(task_executions.c.run_id == run_id))
-        changes = diff_executions(run_id, {}, new.executions)
-    else:
-        changes = diff_executions(run_id, old.executions, new.executions)
-    apply_changes(connection, run_id, changes)
-
-
-def apply_changes(connection: Connection, run_id: str, changes: ExecutionChanges) -> None:
-    for execution_id in changes.delete_executions:
+    for run_id, execution_id in changes.delete_executions:
         connection.execute(
             delete(task_units).where(
                 task_units.c.run_id == run_id, task_units.c.execution_id == execution_id
@@ -128,7 +144,7 @@ def apply_changes(connection: Connection, run_id: str, changes: ExecutionChanges
                 task_executions.c.execution_id == execution_id,
             )
         )
-    for execution_id, first in changes.truncate_units:
+    for run_id, execution_id, first in changes.truncate_units:
         connection.execute(
             delete(task_units).where(
                 task_units.c.run_id == run_id,

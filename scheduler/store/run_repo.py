@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from treadle.common.errors import NotFound
@@ -26,26 +26,27 @@ from treadle.scheduler.core.state import Execution, RunState, Unit
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import (
     decode_event,
-    encode_event,
     execution_from_row,
     run_from_row,
     run_to_row,
     unit_from_row,
 )
-from treadle.scheduler.store.command_writer import CommandWriter, QueueFor, default_queue_for
+from treadle.scheduler.store.command_writer import QueueFor, default_queue_for
 from treadle.scheduler.store.entries import RunSummary
 from treadle.scheduler.store.errors import DuplicateRunError, StaleRunError
-from treadle.scheduler.store.execution_writer import (
-    apply_changes,
-    diff_executions,
-    write_executions,
-)
+from treadle.scheduler.store.execution_writer import apply_changes, diff_executions
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
+from treadle.scheduler.store.run_writer import RunChange, RunWriter, run_row_values
 
 # Statements on the hot path are built once: SQLAlchemy spends far longer constructing and
 # keying a statement than SQLite spends running it.
 _LOCK_RUN = select(runs.c.version).where(runs.c.id == bindparam("run_id")).with_for_update()
-_LAST_SEQ = select(func.max(run_events.c.seq)).where(run_events.c.run_id == bindparam("run_id"))
+_LOCK_RUNS = (
+    select(runs.c.id, runs.c.version)
+    .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
+    .order_by(runs.c.id)
+    .with_for_update()
+)
 
 
 @cache
@@ -96,7 +97,7 @@ class RunRepository(Repository):
         except IntegrityError:
             raise self._duplicate(state.run_id, idempotency_key, trigger_event_id) from None
         changes = diff_executions(state.run_id, {}, state.executions)
-        apply_changes(self._conn, state.run_id, changes)
+        apply_changes(self._conn, changes)
 
     def _duplicate(
         self, run_id: str, idempotency_key: str | None, trigger_event_id: str | None
@@ -181,66 +182,44 @@ class RunRepository(Repository):
         all of them. Returns the run's new version; raises StaleRunError when
         ``expected_version`` is given and the stored version differs.
         """
-        now = events[-1][1] if events else self._clock()
-        version = self._update_run_row(old, new, expected_version)
-        write_executions(self._conn, old, new)
-        self._append_events(new.run_id, events)
-        CommandWriter(self._conn, self._clock, new, now, queue_for).write(commands)
-        return version
-
-    def _update_run_row(self, old: RunState | None, new: RunState, expected: int | None) -> int:
-        row = run_to_row(new)
-        values: dict[str, Any] = {
-            key: row[key] for key in ("status", "core", "started_at", "finished_at")
-        }
-        if old is None or old.context is not new.context:
-            for key in ("context", "depth", "parent_run_id", "parent_attempt_id"):
-                values[key] = row[key]
-        if old is None or old.vars is not new.vars:
-            values["vars"] = row["vars"]
-        if old is None or old.output is not new.output or old.error is not new.error:
-            values["output"] = row["output"]
-            values["error"] = row["error"]
-        if (
-            old is None
-            or old.workflow != new.workflow
-            or old.created_at != new.created_at
-            or old.definition_version != new.definition_version
-        ):
-            for key in ("workflow", "created_at", "definition_version"):
-                values[key] = row[key]
-        values["updated_at"] = self._clock()
-        stmt = _update_run_statement(tuple(values), expected is not None)
+        values = run_row_values(old, new, self._clock())
+        stmt = _update_run_statement(tuple(values), expected_version is not None)
         version = self._conn.execute(
-            stmt, {**values, "k_id": new.run_id, "k_version": expected}
+            stmt, {**values, "k_id": new.run_id, "k_version": expected_version}
         ).scalar_one_or_none()
         if version is None:
             actual = self.run_version(new.run_id)
             if actual is None:
                 raise NotFound(f"run {new.run_id} not found")
-            raise StaleRunError(new.run_id, expected or 0, actual)
+            raise StaleRunError(new.run_id, expected_version or 0, actual)
+        writer = RunWriter(self._conn, self._clock, queue_for)
+        writer.write_contents([RunChange(old, new, events, commands)])
         return int(version)
 
-    def _append_events(self, run_id: str, events: Sequence[tuple[Event, datetime]]) -> None:
-        if not events:
-            return
-        last = self._conn.execute(_LAST_SEQ, {"run_id": run_id}).scalar_one_or_none()
-        recorded_at = self._clock()
-        first = (last or 0) + 1
-        self._insert(
-            run_events,
-            [
-                {
-                    "run_id": run_id,
-                    "seq": first + offset,
-                    "kind": event.kind,
-                    "payload": encode_event(event),
-                    "at": at,
-                    "recorded_at": recorded_at,
-                }
-                for offset, (event, at) in enumerate(events)
-            ],
-        )
+    def lock_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Hold several runs until the transaction ends; returns each found run's version.
+
+        Rows are locked in id order, so schedulers locking overlapping batches cannot
+        deadlock. Runs that do not exist are missing from the result.
+        """
+        if not run_ids:
+            return {}
+        rows = self._conn.execute(_LOCK_RUNS, {"run_ids": sorted(set(run_ids))}).all()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def save_runs(
+        self, changes: Sequence[RunChange], versions: Mapping[str, int], *, queue_for: QueueFor
+    ) -> dict[str, int]:
+        """Persist a batch of runs locked by :meth:`lock_runs` at ``versions``.
+
+        One statement per table for the whole batch. Returns the runs' new versions.
+        """
+        if not changes:
+            return {}
+        writer = RunWriter(self._conn, self._clock, queue_for)
+        new_versions = writer.write_locked_rows(changes, versions)
+        writer.write_contents(changes)
+        return new_versions
 
     def list_events(self, run_id: str, *, after_seq: int = 0) -> list[RecordedEvent]:
         """The run's event log in order (for replay, audit and golden files)."""

@@ -52,6 +52,6 @@ def test_removed_executions_and_shrunk_unit_lists_are_deleted() -> None:
     gone = Execution(2, "g", 0, TaskStatus.SUCCEEDED, T0)
     new = replace(old, units=Units(list(units)[:4]))
     changes = diff_executions("r", {1: old, 2: gone}, {1: new})
-    assert changes.truncate_units == [(1, 4)]
-    assert changes.delete_executions == [2]
+    assert changes.truncate_units == [("r", 1, 4)]
+    assert changes.delete_executions == [("r", 2)]
     assert changes.update_units == []
