@@ -63,3 +63,15 @@ class ConfigurationError(TreadleError):
 
 class ServiceUnavailable(TreadleError):
     """A database or broker could not be reached within the allowed time."""
+
+
+class WaitTimeout(TreadleError):
+    """A caller stopped waiting for a run before it ended; the run itself goes on.
+
+    Carries the run's id and the status it had when the wait gave up.
+    """
+
+    def __init__(self, message: str, *, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(message)

@@ -9,7 +9,17 @@ def register(app: typer.Typer) -> None:
     """Attach every command module; each exposes ``register(app)``."""
     from importlib import import_module
 
-    for module in ("validate_cmd", "db_cmd", "run_cmd", "runs_cmd", "inquiry_cmd", "kv_cmd"):
+    for module in (
+        "validate_cmd",
+        "db_cmd",
+        "run_cmd",
+        "runs_cmd",
+        "inquiry_cmd",
+        "kv_cmd",
+        "workflows_cmd",
+        "worker_cmd",
+        "scheduler_cmd",
+    ):
         try:
             import_module(f"treadle.cli.{module}").register(app)
         except ModuleNotFoundError as exc:  # a command module not written yet

@@ -1,9 +1,16 @@
-"""``treadle run``: validate a workflow, start it in embedded mode and follow it to its end."""
+"""``treadle run``: validate a workflow, start it and follow it to its end.
+
+Embedded by default (this process runs the scheduler and a worker pool on SQLite). With
+``--distributed`` the definition is published to ``TREADLE_DATABASE_URL`` and the run is
+started through :class:`treadle.Client` for the ``treadle scheduler`` and ``treadle worker``
+services to run; this command only follows it by polling the database. Either way the
+output and the exit codes are the same.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,9 +24,17 @@ from treadle.cli.support import (
     load_catalog,
     load_settings,
     parse_parameters,
+    print_issues,
     print_json,
     resolve_target,
 )
+
+if TYPE_CHECKING:  # imported lazily below: the CLI starts fast
+    from treadle.client import Client
+    from treadle.common.catalog import Catalog
+    from treadle.common.settings import Settings
+    from treadle.common.spec import WorkflowSpec
+    from treadle.scheduler.core.state import RunState
 
 
 def register(app: typer.Typer) -> None:
@@ -44,13 +59,44 @@ def run(
         bool, typer.Option("--json", help="Print the run document as JSON.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Publish the workflow to TREADLE_DATABASE_URL and start the run there for "
+            "`treadle scheduler` and `treadle worker` to run; follow it from the database.",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            min=0,
+            help="With --distributed: stop following after this many seconds (exit 1); "
+            "the run goes on.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run a workflow on this machine (SQLite, an in-process worker pool, no servers)."""
+    """Run a workflow here (SQLite, in-process workers), or with --distributed on the services."""
+    if wait_timeout is not None and not distributed:
+        fail("--wait-timeout applies only with --distributed")
     settings = load_settings()
     catalog = load_catalog(settings, pack_path or [])
     spec = resolve_target(target, catalog)
     check_definition(spec, catalog)
     parameters = parse_parameters(param or [], params_file)
+    if distributed:
+        code = run_distributed(
+            settings,
+            catalog,
+            spec,
+            parameters,
+            as_json=as_json,
+            quiet=quiet,
+            wait_timeout=wait_timeout,
+        )
+        raise typer.Exit(int(code))
 
     from treadle.common.errors import ParameterError
     from treadle.embedded import EmbeddedRunner
@@ -83,11 +129,112 @@ def follow_and_report(runner: Any, run_id: str, *, as_json: bool, quiet: bool) -
     with runner.store.unit_of_work() as uow:
         inquiries = uow.list_inquiries(run_id=run_id)
     document = run_document(result.state, inquiries)
+    return report_run(document, waiting=result.waiting, as_json=as_json)
+
+
+def report_run(document: dict[str, Any], *, waiting: bool, as_json: bool) -> ExitCode:
+    """Print where a followed run stopped (stdout: output or document) and its exit code."""
+    from treadle.common.statuses import RunStatus
+
     if as_json:
         print_json(document)
     else:
-        _print_summary(document, waiting=result.waiting)
-    return exit_code_for(result.state.status, waiting=result.waiting)
+        _print_summary(document, waiting=waiting)
+    return exit_code_for(RunStatus(document["status"]), waiting=waiting)
+
+
+def run_distributed(
+    settings: Settings,
+    catalog: Catalog,
+    spec: WorkflowSpec,
+    parameters: dict[str, Any],
+    *,
+    as_json: bool,
+    quiet: bool,
+    wait_timeout: float | None,
+) -> ExitCode:
+    """Publish ``spec``, start it through the client, follow it in the database, report."""
+    from treadle.client import Client
+    from treadle.common.errors import (
+        ConfigurationError,
+        DefinitionError,
+        ParameterError,
+        ServiceUnavailable,
+    )
+
+    try:
+        client = Client(settings=settings, identity=identity())
+    except ConfigurationError as exc:
+        fail(str(exc))
+    with client:
+        try:
+            run_id = client.start_spec(spec, parameters, catalog=catalog)
+        except ParameterError as exc:
+            fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
+        except DefinitionError as exc:
+            print_issues(exc.issues)
+            raise typer.Exit(int(ExitCode.INVALID)) from None
+        except ConfigurationError as exc:
+            fail(str(exc))
+        except ServiceUnavailable as exc:
+            fail(str(exc), ExitCode.FAILED)
+        try:
+            return _follow_in_database(client, run_id, spec.ref, as_json, quiet, wait_timeout)
+        except ServiceUnavailable as exc:
+            fail(f"{exc} (run {run_id} goes on without this command)", ExitCode.FAILED)
+
+
+def _follow_in_database(
+    client: Client,
+    run_id: str,
+    workflow: str,
+    as_json: bool,
+    quiet: bool,
+    wait_timeout: float | None,
+) -> ExitCode:
+    from treadle.cli.follow_db import DatabaseFollower, Followed, stall_hint_after
+    from treadle.clientlib.connection import reaching
+    from treadle.scheduler.service.run_document import run_document
+
+    progress = progress_for(quiet=quiet)
+    if progress is not None:
+        progress.start(run_id, workflow)
+    shown: list[RunState] = []
+
+    def show(state: RunState) -> None:
+        shown[:] = [state]
+        if progress is not None:
+            progress.update(state)
+
+    follower = DatabaseFollower(client.store, database=client.database)
+    followed: Followed | None = None
+    try:
+        followed = follower.follow(
+            run_id,
+            on_change=show,
+            on_stall=lambda hint: typer.echo(f"hint: {hint}", err=True),
+            wait_timeout=wait_timeout,
+            stall_after=stall_hint_after(wait_timeout),
+        )
+    except KeyboardInterrupt:
+        typer.echo(
+            f"stopped following run {run_id}; it goes on: treadle runs show {run_id}", err=True
+        )
+        raise typer.Exit(130) from None
+    finally:
+        if progress is not None and shown:
+            waiting = followed is not None and followed.waiting
+            progress.finish(followed.state if followed else shown[0], waiting=waiting)
+    if followed.gave_up:
+        fail(
+            f"run {run_id} is still {followed.state.status.value} after {wait_timeout:g} s "
+            f"(--wait-timeout); it goes on without this command: treadle runs show {run_id}",
+            ExitCode.FAILED,
+        )
+    with reaching(client.store), client.store.unit_of_work() as uow:
+        inquiries = uow.list_inquiries(run_id=run_id)
+    document = run_document(followed.state, inquiries)
+    return report_run(document, waiting=followed.waiting, as_json=as_json)
 
 
 def _print_summary(document: dict[str, Any], *, waiting: bool) -> None:

@@ -1,0 +1,367 @@
+"""The Python client applications use to start, follow and cancel runs.
+
+A client talks only to the database: starting a run writes the run and its first
+dispatches in one transaction and wakes the schedulers (PostgreSQL ``NOTIFY``); the
+``treadle scheduler`` processes and the workers do the rest. So an application needs no
+broker connection and no packs, only ``TREADLE_DATABASE_URL``::
+
+    from treadle import Client
+
+    with Client("postgresql+psycopg2://treadle@db:5432/treadle") as client:
+        run_id = client.start("examples.hello_world", {"name": "Ada"}, idempotency_key="order-42")
+        info = client.wait(run_id, timeout=60)
+        print(info.status, info.output)
+
+Runs start from the definition versions published in the database (by the scheduler from
+its packs, by ``treadle workflows register``, or by :meth:`Client.register`). A client is
+safe to share between threads; each call uses its own short transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from treadle.clientlib.connection import check_schema, database_location, open_client_store
+from treadle.clientlib.connection import reaching as _reaching
+from treadle.clientlib.registry import action_queues, queue_router, registry_catalog
+from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
+from treadle.common.catalog import Catalog
+from treadle.common.errors import (
+    ConfigurationError,
+    DefinitionError,
+    NotFound,
+    ParameterError,
+    ServiceUnavailable,
+    WaitTimeout,
+)
+from treadle.common.settings import Settings
+from treadle.common.source import Severity
+from treadle.common.spec import WorkflowSpec
+from treadle.scheduler.core.commands import DispatchTask
+from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
+from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.store import Store, UnitOfWork
+
+__all__ = [
+    "Client",
+    "DefinitionError",
+    "InquiryInfo",
+    "ItemInfo",
+    "NotFound",
+    "ParameterError",
+    "Registered",
+    "RunInfo",
+    "ServiceUnavailable",
+    "TaskInfo",
+    "WaitTimeout",
+]
+
+log = logging.getLogger("treadle.client")
+
+#: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
+MAX_POLL_INTERVAL = 0.5
+MIN_POLL_INTERVAL = 0.01
+#: How long the registry's action queues are reused before they are read again.
+ROUTES_TTL_SECONDS = 30.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_identity() -> dict[str, Any]:
+    """Who starts runs unless told otherwise: the OS login, via the client."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return {"login": login, "via": "client"}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One published definition: its ref, version number, and whether this call made it."""
+
+    ref: str
+    version: int
+    new: bool
+
+
+class Client:
+    """Starts runs of published workflows and reads them back; see the module docstring.
+
+    ``database_url`` defaults to ``settings.database_url`` (``TREADLE_DATABASE_URL``).
+    Nothing connects until the first call; every call raises ``ServiceUnavailable`` within
+    about ``connect_timeout`` seconds when the database cannot be reached.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        connect_timeout: float = 5.0,
+        identity: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._settings = settings if settings is not None else _settings_from_environment()
+        url = database_url or self._settings.database_url
+        self._store = open_client_store(url, connect_timeout)
+        self._definitions = Definitions(self._store, Catalog())
+        self._identity = dict(identity) if identity is not None else default_identity()
+        self._schema_checked = False
+        self._lock = threading.Lock()
+        self._routes: tuple[float, dict[str, str]] | None = None
+
+    # -- context -----------------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        """Where runs are stored (``host:port/database``), for messages."""
+        return database_location(self._store.engine.url)
+
+    @property
+    def store(self) -> Store:
+        """The store underneath, for Treadle's own commands; applications need not use it."""
+        return self._store
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Connection failures inside become ServiceUnavailable; the schema is checked once."""
+        with _reaching(self._store):
+            if not self._schema_checked:
+                with self._lock:
+                    if not self._schema_checked:
+                        check_schema(self._store)
+                        self._schema_checked = True
+            yield
+
+    # -- starting runs -----------------------------------------------------------------------
+
+    def start(
+        self,
+        ref: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """Start a run of the published workflow ``ref`` (its latest version, or ``version``).
+
+        Raises NotFound when nothing is published under ``ref``, and ParameterError (naming
+        every bad parameter, storing nothing) when the parameters do not fit. With an
+        ``idempotency_key`` already used, returns that run's id and starts nothing.
+        """
+        with self._session():
+            pinned = self._pinned(ref, version)
+            run_id = self._start_pinned(pinned, parameters or {}, idempotency_key)
+        log.info("run %s of %s v%d started", run_id, ref, pinned.version)
+        return run_id
+
+    def start_spec(
+        self,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        catalog: Catalog | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Publish ``spec`` (a new version only if it changed) and start a run of it.
+
+        Parameters are checked before anything is published or stored.
+        """
+        with self._session():
+            self._runs().prepare_parameters(spec, parameters or {})
+            [registered] = self.register_all([spec], catalog=catalog)
+            pinned = self._pinned(spec.ref, registered.version)
+            run_id = self._start_pinned(pinned, parameters or {}, idempotency_key)
+        log.info("run %s of %s v%d started", run_id, spec.ref, pinned.version)
+        return run_id
+
+    def _pinned(self, ref: str, version: int | None) -> PinnedDefinition:
+        try:
+            return self._definitions.pinned(ref, version)
+        except NotFound:
+            raise NotFound(self._unknown_message(ref, version)) from None
+
+    def _unknown_message(self, ref: str, version: int | None) -> str:
+        with self._store.unit_of_work() as uow:
+            versions = [v.version for v in uow.list_definition_versions(ref)]
+        if versions and version is not None:
+            listed = ", ".join(str(v) for v in versions)
+            return (
+                f"workflow '{ref}' has no version {version} in {self.database} "
+                f"(published versions: {listed})"
+            )
+        return (
+            f"workflow '{ref}' has no published version in {self.database}; start "
+            "`treadle scheduler` with its packs, or `treadle workflows register FILE`"
+        )
+
+    def _start_pinned(
+        self, pinned: PinnedDefinition, parameters: Mapping[str, Any], key: str | None
+    ) -> str:
+        options = RunOptions(identity=self._identity, idempotency_key=key)
+        return self._runs().start_pinned(pinned, parameters, options)
+
+    def _runs(self) -> RunService:
+        # One service per call: its cache of run states is not shared between threads.
+        return RunService(
+            self._store,
+            self._definitions,
+            clock=_utc_now,
+            limits=self._settings.limits,
+            queue_for=self._queue_for(),
+            notify_outbox=True,
+        )
+
+    def _queue_for(self) -> Callable[[DispatchTask], str]:
+        now = time.monotonic()
+        cached = self._routes
+        if cached is None or now - cached[0] > ROUTES_TTL_SECONDS:
+            with self._store.unit_of_work() as uow:
+                cached = (now, action_queues(uow.registered_actions()))
+            self._routes = cached
+        return queue_router(cached[1], self._settings.default_queue)
+
+    # -- reading runs ------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunInfo:
+        """The run as it is now (NotFound for an unknown id)."""
+        with self._session(), self._store.unit_of_work() as uow:
+            return _info(uow, run_id)
+
+    def wait(
+        self, run_id: str, timeout: float | None = None, *, poll_interval: float = 0.05
+    ) -> RunInfo:
+        """Poll until the run ends and return it; WaitTimeout after ``timeout`` seconds.
+
+        Polls start every ``poll_interval`` seconds and back off to 0.5 s while the run does
+        not change. A run that waits on an inquiry is not ended: it is waited for.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poll_interval = max(poll_interval, MIN_POLL_INTERVAL)
+        interval = poll_interval
+        seen: int | None = None
+        status = "unknown"
+        while True:
+            with self._session(), self._store.unit_of_work() as uow:
+                version = uow.run_version(run_id)
+                if version is None:
+                    raise NotFound(f"run {run_id} not found")
+                if version != seen:
+                    seen, interval = version, poll_interval
+                    state = uow.load_run(run_id)
+                    status = state.status.value
+                    if state.status.is_terminal:
+                        return RunInfo.from_document(
+                            run_document(state, uow.list_inquiries(run_id=run_id))
+                        )
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(
+                    f"run {run_id} is still {status} after {timeout:g} s of waiting; "
+                    "it goes on (wait again, or cancel it)",
+                    run_id=run_id,
+                    status=status,
+                )
+            time.sleep(interval if remaining is None else min(interval, remaining))
+            interval = min(interval * 2, max(MAX_POLL_INTERVAL, poll_interval))
+
+    # -- changing runs -----------------------------------------------------------------------
+
+    def cancel(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Cancel the run (and its child runs); a run that already ended is left as it is.
+
+        Returns the run afterwards. Attempts in flight are revoked; whatever they report
+        later is recorded and ignored.
+        """
+        with self._session():
+            self._runs().cancel(run_id, reason)
+            with self._store.unit_of_work() as uow:
+                return _info(uow, run_id)
+
+    # -- publishing definitions ----------------------------------------------------------------
+
+    def register(self, spec: WorkflowSpec, *, catalog: Catalog | None = None) -> int:
+        """Publish ``spec`` as the next version of its ref unless unchanged; returns the version.
+
+        See :meth:`register_all` for ``catalog`` and validation.
+        """
+        [registered] = self.register_all([spec], catalog=catalog)
+        return registered.version
+
+    def register_all(
+        self, specs: Sequence[WorkflowSpec], *, catalog: Catalog | None = None
+    ) -> list[Registered]:
+        """Publish several definitions in one transaction: all of them, or none.
+
+        Each is validated against the actions the scheduler registered, ``catalog`` (e.g.
+        loaded packs; it wins on clashes) and the specs themselves; any error raises
+        DefinitionError with every problem and publishes nothing. Unknown actions are
+        allowed (a worker may know them), and run as Python actions.
+        """
+        author = str(self._identity.get("login") or "") or None
+        with self._session(), self._store.unit_of_work() as uow:
+            known = registry_catalog(uow.registered_actions())
+            known = known.merged(catalog or Catalog())
+            known = known.merged(Catalog(workflows={s.ref: s for s in specs}))
+            _validate(specs, known)
+            definitions = Definitions(self._store, known)
+            registered: list[Registered] = []
+            for spec in specs:
+                before = [v.version for v in uow.list_definition_versions(spec.ref)]
+                pinned = definitions.publish(spec, at=_utc_now(), author=author, uow=uow)
+                new = pinned.version not in before
+                registered.append(Registered(spec.ref, pinned.version, new))
+        for item in registered:
+            log.info("%s v%d %s", item.ref, item.version, "published" if item.new else "unchanged")
+        return registered
+
+
+def _info(uow: UnitOfWork, run_id: str) -> RunInfo:
+    state = uow.load_run(run_id)
+    return RunInfo.from_document(run_document(state, uow.list_inquiries(run_id=run_id)))
+
+
+def _validate(specs: Sequence[WorkflowSpec], catalog: Catalog) -> None:
+    from treadle.common.validate import validate_workflow
+
+    errors = [
+        issue
+        for spec in specs
+        for issue in validate_workflow(spec, catalog)
+        if issue.severity is Severity.ERROR
+    ]
+    if errors:
+        raise DefinitionError(errors)
+
+
+def _settings_from_environment() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -1,0 +1,104 @@
+"""What the client returns about a run: typed, read-only views of the run document.
+
+The run document (``treadle run --json``, ``treadle runs show``) is the one description of a
+run users see; these models give applications the same content with real types (statuses
+as enums, times as ``datetime``) instead of a dict to dig through. They are snapshots:
+call :meth:`treadle.Client.get` again for news.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from treadle.common.errors import NotFound
+from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class ItemInfo(_View):
+    """One item (or batch) of a ``with_items`` task."""
+
+    index: int | None
+    item: Any = None
+    status: TaskStatus
+    attempts: int = 0
+    result: Any = None
+    error: dict[str, Any] | None = None
+    child_run: str | None = None
+
+
+class TaskInfo(_View):
+    """One execution of a task (a task in a loop has one per pass)."""
+
+    name: str
+    status: TaskStatus
+    attempts: int = 0
+    result: Any = None
+    error: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    items: tuple[ItemInfo, ...] | None = None
+    child_run: str | None = None
+    parallel: str | None = None
+    inquiry: str | None = None
+
+
+class InquiryInfo(_View):
+    """A question the run put to a person; answer it with ``treadle inquiry respond``."""
+
+    id: str
+    task: str
+    status: InquiryStatus
+    prompt: Any = None
+    response_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    assigned_to: Any = None
+
+
+class RunInfo(_View):
+    """A run as the run document describes it (secret parameter values appear as ``***``)."""
+
+    id: str
+    workflow: str
+    version: int | None = None
+    status: RunStatus
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+    error: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    parent_run: str | None = None
+    tasks: tuple[TaskInfo, ...] = ()
+    inquiries: tuple[InquiryInfo, ...] = ()
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> RunInfo:
+        return cls.model_validate(dict(document))
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run reached a final status (succeeded, failed, timed out, canceled...)."""
+        return self.status.is_terminal
+
+    @property
+    def pending_inquiries(self) -> tuple[InquiryInfo, ...]:
+        """Questions still waiting for an answer."""
+        return tuple(i for i in self.inquiries if i.status is InquiryStatus.PENDING)
+
+    def task(self, name: str) -> TaskInfo:
+        """The latest execution of task ``name``; NotFound if it has not started."""
+        for info in reversed(self.tasks):
+            if info.name == name:
+                return info
+        raise NotFound(f"run {self.id} has no execution of task '{name}'")
