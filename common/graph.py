@@ -20,6 +20,7 @@ from treadle.common.spec import RunnerType, TaskSpec, TaskType, TransitionSpec, 
 INQUIRY_ACTIONS = frozenset({"core.ask", "core.inquiry"})
 
 KindOf = Callable[[str], RunnerType | None]
+QueueOf = Callable[[str], str | None]
 
 
 class NodeKind(StrEnum):
@@ -44,7 +45,11 @@ class Edge:
 
 @dataclass(frozen=True)
 class Node:
-    """A task in the compiled graph. ``scope`` is the enclosing parallel task, if any."""
+    """A task in the compiled graph. ``scope`` is the enclosing parallel task, if any.
+
+    ``queue`` is where the task's attempts go: the task's own ``queue``, else its action's,
+    else ``None`` (the deployment's default queue).
+    """
 
     name: str
     spec: TaskSpec
@@ -54,6 +59,7 @@ class Node:
     in_edges: tuple[int, ...]
     children: tuple[str, ...] = ()
     entries: tuple[str, ...] = ()
+    queue: str | None = None
 
     @property
     def transitions(self) -> tuple[TransitionSpec, ...]:
@@ -116,7 +122,7 @@ def _walk(tasks: Iterable[TaskSpec], scope: str | None) -> Iterator[tuple[TaskSp
 
 
 def build_graph(
-    spec: WorkflowSpec, kind_of: KindOf | None = None
+    spec: WorkflowSpec, kind_of: KindOf | None = None, queue_of: QueueOf | None = None
 ) -> tuple[Graph | None, list[Issue]]:
     """Compile ``spec``; return the graph (``None`` if it cannot be built) and every issue."""
     issues: list[Issue] = []
@@ -206,6 +212,7 @@ def build_graph(
             in_edges=tuple(in_edges[name]),
             children=tuple(children.get(name, ())),
             entries=entries_of.get(name, ()),
+            queue=task.queue or (queue_of(task.action) if queue_of and task.action else None),
         )
         for name, task in specs.items()
     }
@@ -213,9 +220,11 @@ def build_graph(
     return graph, issues
 
 
-def compile_graph(spec: WorkflowSpec, kind_of: KindOf | None = None) -> Graph:
+def compile_graph(
+    spec: WorkflowSpec, kind_of: KindOf | None = None, queue_of: QueueOf | None = None
+) -> Graph:
     """Compile ``spec`` or raise :class:`DefinitionError` with every structural problem."""
-    graph, issues = build_graph(spec, kind_of)
+    graph, issues = build_graph(spec, kind_of, queue_of)
     errors = [i for i in issues if i.severity == "error"]
     if errors or graph is None:
         raise DefinitionError(errors)

@@ -282,7 +282,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
             input=parameters,
             timeout_seconds=spec.timeout.total_seconds() if spec.timeout else None,
         )
-        tx.emit(DispatchTask(dispatch, spec.queue))
+        tx.emit(DispatchTask(dispatch, node.queue))
     if spec.timeout and node.kind is not NodeKind.INQUIRY:
         timer = unit_timer_id(TimerKind.TIMEOUT, tx.run_id, execution_id, position, attempt)
         tx.schedule_in(

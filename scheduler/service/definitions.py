@@ -1,9 +1,9 @@
 """Workflow definitions as versions: publish on change, pin runs, compile graphs once.
 
 A definition is stored as its canonical spec (JSON, without source locations) together with
-the runner kind of every action it calls, resolved when it is published. The content hash
-covers both, so editing comments or whitespace does not make a new version, while changing
-the workflow (or what one of its actions is) does. A run is pinned to the version it started
+the route of every action it calls (runner kind and queue), resolved when it is published.
+The content hash covers both, so editing comments or whitespace does not make a new version,
+while changing the workflow (or what one of its actions is, or where it runs) does. A run is pinned to the version it started
 on; its graph is rebuilt from that stored version only, never from the packs as they are now.
 """
 
@@ -22,7 +22,18 @@ from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
 from treadle.scheduler.store import Store, UnitOfWork
 
 SPEC_DOCUMENT = "spec.json"
-KINDS_DOCUMENT = "action_kinds.json"
+ROUTES_DOCUMENT = "action_routes.json"
+
+
+@dataclass(frozen=True)
+class ActionRoute:
+    """How a definition's action is run: its runner kind and the queue its attempts go to."""
+
+    runner: RunnerType
+    queue: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"runner": self.runner.value, "queue": self.queue}
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,12 @@ class PinnedDefinition:
     ref: str
     version: int
     spec: WorkflowSpec
-    kinds: Mapping[str, RunnerType]
+    routes: Mapping[str, ActionRoute]
     graph: Graph
+
+    @property
+    def kinds(self) -> dict[str, RunnerType]:
+        return {ref: route.runner for ref, route in self.routes.items()}
 
 
 def canonical_spec(spec: WorkflowSpec) -> str:
@@ -74,16 +89,19 @@ class Definitions:
             return self._catalog.pack_config(pack)
         return uow.pack_config(pack)
 
-    def kinds_for(self, spec: WorkflowSpec) -> dict[str, RunnerType]:
-        kinds: dict[str, RunnerType] = {}
+    def routes_for(self, spec: WorkflowSpec) -> dict[str, ActionRoute]:
+        """The runner kind and queue of every action ``spec`` calls, as the packs say now."""
+        routes: dict[str, ActionRoute] = {}
         for ref in sorted(set(action_refs(spec.tasks))):
             if ref in INQUIRY_ACTIONS:
-                kinds[ref] = RunnerType.INQUIRY
+                routes[ref] = ActionRoute(RunnerType.INQUIRY)
                 continue
             kind = self._catalog.kind_of(ref)
-            if kind is not None:
-                kinds[ref] = kind
-        return kinds
+            if kind is None:
+                continue
+            action = self._catalog.actions.get(ref)
+            routes[ref] = ActionRoute(kind, action.queue if action is not None else None)
+        return routes
 
     def publish(
         self,
@@ -98,15 +116,17 @@ class Definitions:
         The graph is compiled first: a definition that cannot run (``DefinitionError``) is
         never stored as a version.
         """
-        kinds = self.kinds_for(spec)
+        routes = self.routes_for(spec)
         documents = {
             SPEC_DOCUMENT: canonical_spec(spec),
-            KINDS_DOCUMENT: json.dumps({k: v.value for k, v in kinds.items()}, sort_keys=True),
+            ROUTES_DOCUMENT: json.dumps(
+                {ref: route.as_json() for ref, route in routes.items()}, sort_keys=True
+            ),
         }
-        content = (documents[SPEC_DOCUMENT], documents[KINDS_DOCUMENT])
+        content = (documents[SPEC_DOCUMENT], documents[ROUTES_DOCUMENT])
         graph = self._compiled.get(content)
         if graph is None:
-            graph = compile_graph(spec, kinds.get)
+            graph = _compile(spec, routes)
             self._compiled[content] = graph
         if uow is None:
             with self._store.unit_of_work() as own:
@@ -119,7 +139,7 @@ class Definitions:
             )
         key = (spec.ref, version.version)
         if key not in self._pinned:
-            self._pinned[key] = PinnedDefinition(spec.ref, version.version, spec, kinds, graph)
+            self._pinned[key] = PinnedDefinition(spec.ref, version.version, spec, routes, graph)
         return self._pinned[key]
 
     def publish_ref(self, ref: str, *, at: datetime, uow: UnitOfWork) -> PinnedDefinition:
@@ -140,11 +160,28 @@ class Definitions:
         key = (ref, stored.version)
         if key not in self._pinned:
             spec = _spec_from_documents(ref, stored.version, stored.documents)
-            raw_kinds: Mapping[str, Any] = json.loads(stored.documents.get(KINDS_DOCUMENT, "{}"))
-            kinds = {k: RunnerType(v) for k, v in raw_kinds.items()}
-            graph = compile_graph(spec, kinds.get)
-            self._pinned[key] = PinnedDefinition(ref, stored.version, spec, kinds, graph)
+            raw: Mapping[str, Any] = json.loads(stored.documents.get(ROUTES_DOCUMENT, "{}"))
+            routes = {
+                action: ActionRoute(RunnerType(route["runner"]), route.get("queue"))
+                for action, route in raw.items()
+            }
+            graph = _compile(spec, routes)
+            self._pinned[key] = PinnedDefinition(ref, stored.version, spec, routes, graph)
         return self._pinned[key]
+
+
+def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:
+    """The graph of ``spec`` with each action's kind and queue as pinned in ``routes``."""
+
+    def kind_of(ref: str) -> RunnerType | None:
+        route = routes.get(ref)
+        return None if route is None else route.runner
+
+    def queue_of(ref: str) -> str | None:
+        route = routes.get(ref)
+        return None if route is None else route.queue
+
+    return compile_graph(spec, kind_of, queue_of)
 
 
 def _spec_from_documents(ref: str, version: int, documents: Mapping[str, str]) -> WorkflowSpec:

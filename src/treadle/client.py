@@ -23,7 +23,7 @@ import getpass
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from typing import Any
 
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
-from treadle.clientlib.registry import action_queues, queue_router, registry_catalog
+from treadle.clientlib.registry import registry_catalog
 from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
 from treadle.common.catalog import Catalog
 from treadle.common.errors import (
@@ -45,7 +45,6 @@ from treadle.common.errors import (
 from treadle.common.settings import Settings
 from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
-from treadle.scheduler.core.commands import DispatchTask
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.service.runs import RunOptions, RunService
@@ -70,9 +69,6 @@ log = logging.getLogger("treadle.client")
 #: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
 MAX_POLL_INTERVAL = 0.5
 MIN_POLL_INTERVAL = 0.01
-#: How long the registry's action queues are reused before they are read again.
-ROUTES_TTL_SECONDS = 30.0
-
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -119,7 +115,6 @@ class Client:
         self._identity = dict(identity) if identity is not None else default_identity()
         self._schema_checked = False
         self._lock = threading.Lock()
-        self._routes: tuple[float, dict[str, str]] | None = None
 
     # -- context -----------------------------------------------------------------------------
 
@@ -228,18 +223,11 @@ class Client:
             self._definitions,
             clock=_utc_now,
             limits=self._settings.limits,
-            queue_for=self._queue_for(),
+            # An action's queue is pinned in the published definition and travels on the
+            # dispatch; tasks of actions without one go to the deployment's default queue.
+            queue_for=lambda _dispatch: self._settings.default_queue,
             notify_outbox=True,
         )
-
-    def _queue_for(self) -> Callable[[DispatchTask], str]:
-        now = time.monotonic()
-        cached = self._routes
-        if cached is None or now - cached[0] > ROUTES_TTL_SECONDS:
-            with self._store.unit_of_work() as uow:
-                cached = (now, action_queues(uow.registered_actions()))
-            self._routes = cached
-        return queue_router(cached[1], self._settings.default_queue)
 
     # -- reading runs ------------------------------------------------------------------------
 
