@@ -1,0 +1,229 @@
+"""The worker's Celery app, built by a factory from :class:`Settings` (no import-time app).
+
+:func:`create_celery_app` configures an app from the shared wire contract
+(:mod:`treadle.common.transport`): reliable delivery settings, the work queues with their
+broker arguments (quorum, delivery limit, dead-lettering on RabbitMQ; plain on Redis),
+and the declarations a worker makes when it connects: the results queue it reports to,
+and the dead-letter exchange and queue its work queues point at.
+:func:`create_worker_app` adds the ``treadle.run.*`` tasks and the packs they serve.
+
+Celery 5.5+ sets up "native delayed delivery" (28 extra exchanges and queues per vhost,
+quorum by default, with every work queue bound to them) as soon as it sees a quorum
+queue. That machinery exists only for ETA/countdown tasks, which Treadle never sends
+(delays are scheduler timers in the database), so the worker's consumer leaves that
+step out (:class:`WorkerConsumer`): the broker holds only Treadle's own queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from celery import Celery, bootsteps
+from celery.worker.consumer import Consumer
+from kombu.entity import Exchange, Queue
+
+from treadle.common.errors import ConfigurationError
+from treadle.common.settings import Settings
+from treadle.common.transport import (
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_QUEUE,
+    QueueDeclaration,
+    celery_settings,
+    is_rabbitmq,
+    plain_queue,
+    task_queue,
+)
+from treadle.worker.catalog_loader import PackCatalog, pack_folders
+from treadle.worker.execute import RunnerSettings
+from treadle.worker.reports import ReportPublisher
+from treadle.worker.tasks import WorkerIdentity, WorkerRuntime, register_tasks
+
+__all__ = [
+    "WorkerConsumer",
+    "create_celery_app",
+    "create_worker_app",
+    "dead_letter_queue",
+    "results_queue",
+    "work_queue",
+]
+
+_DELAYED_DELIVERY_STEP = "celery.worker.consumer.delayed_delivery:DelayedDelivery"
+
+
+# -- queues as kombu declares them ------------------------------------------------------
+
+
+def _kombu_queue(declaration: QueueDeclaration, exchange: Exchange, routing_key: str) -> Queue:
+    return Queue(  # type: ignore[no-untyped-call]
+        declaration.name,
+        exchange,
+        routing_key=routing_key,
+        durable=True,
+        queue_arguments=dict(declaration.arguments) or None,
+    )
+
+
+def work_queue(name: str, settings: Settings) -> Queue:
+    """A work queue: bound to a durable direct exchange of its own name (what Celery's
+    router creates for ``send_task(queue=name)``), routing key = its name."""
+    declaration = task_queue(name, settings.broker_url, settings.delivery_limit)
+    exchange = Exchange(name, type="direct", durable=True)  # type: ignore[no-untyped-call]
+    return _kombu_queue(declaration, exchange, name)
+
+
+def results_queue(settings: Settings) -> Queue:
+    """The queue workers report to: reports are published to the default exchange with
+    the queue's name as routing key, so it needs no exchange binding of its own."""
+    declaration = plain_queue(settings.results_queue, settings.broker_url)
+    default_exchange = Exchange("")  # type: ignore[no-untyped-call]
+    return _kombu_queue(declaration, default_exchange, settings.results_queue)
+
+
+def dead_letter_queue(settings: Settings) -> Queue | None:
+    """The dead-letter queue, bound to the durable direct dead-letter exchange with
+    routing key ``DEAD_LETTER_QUEUE``; ``None`` on brokers without dead-lettering."""
+    if not is_rabbitmq(settings.broker_url):
+        return None
+    declaration = plain_queue(DEAD_LETTER_QUEUE, settings.broker_url)
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)  # type: ignore[no-untyped-call]
+    return _kombu_queue(declaration, exchange, DEAD_LETTER_QUEUE)
+
+
+def broker_declarations(settings: Settings) -> tuple[Queue, ...]:
+    """What a worker declares on connecting, besides its work queues."""
+    dead = dead_letter_queue(settings)
+    return (results_queue(settings),) if dead is None else (results_queue(settings), dead)
+
+
+# -- the consumer -----------------------------------------------------------------------
+
+
+class _WorkerBlueprint(Consumer.Blueprint):  # type: ignore[misc]  # Celery is untyped
+    default_steps = [s for s in Consumer.Blueprint.default_steps if s != _DELAYED_DELIVERY_STEP]
+
+
+class WorkerConsumer(Consumer):  # type: ignore[misc]
+    """Celery's consumer without native delayed delivery (Treadle never sends ETAs)."""
+
+    Blueprint = _WorkerBlueprint
+
+
+class DeclareBrokerEntities(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Declares the results queue and the dead-letter exchange and queue each time the
+    consumer connects (idempotent; the work queues are declared by Celery itself).
+
+    An existing queue declared with other arguments fails the worker's start with a
+    :class:`ConfigurationError` naming the queue, instead of a bare broker error.
+    """
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+    declarations: tuple[Queue, ...] = ()
+
+    def start(self, c: Any) -> None:
+        channel = c.connection.channel()
+        try:
+            for queue in self.declarations:
+                try:
+                    queue.bind(channel).declare()  # type: ignore[no-untyped-call]
+                except c.connection.channel_errors as exc:
+                    arguments = dict(getattr(queue, "queue_arguments", None) or {})
+                    raise ConfigurationError(
+                        f"cannot declare queue '{queue.name}' with arguments {arguments}: "
+                        f"{exc}. A queue or exchange of that name exists with other "
+                        "arguments: delete it, or align the settings (broker URL, "
+                        "TREADLE_DELIVERY_LIMIT) with the other Treadle processes"
+                    ) from exc
+        finally:
+            channel.close()
+
+
+class RecordWorkerName(bootsteps.Step):  # type: ignore[misc]
+    """Records the worker's node name in the tasks' :class:`WorkerIdentity` when the
+    worker is built (before a prefork pool forks, so its children inherit it)."""
+
+    identity: WorkerIdentity | None = None
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        if self.identity is not None:
+            self.identity.name = str(parent.hostname)
+        super().__init__(parent, **kwargs)
+
+
+def _declaring_step(declarations: Sequence[Queue]) -> type[DeclareBrokerEntities]:
+    return type(
+        "DeclareTreadleQueues",
+        (DeclareBrokerEntities,),
+        {"declarations": tuple(declarations), "__module__": __name__},
+    )
+
+
+# -- the apps ---------------------------------------------------------------------------
+
+
+def create_celery_app(
+    settings: Settings, *, name: str = "treadle", queues: Iterable[str] = ()
+) -> Celery:
+    """A Celery app configured for Treadle's workers, not yet holding any task.
+
+    ``queues`` are work queues besides ``settings.default_queue`` (all declared with the
+    same arguments); a worker consumes whichever of them it is told to.
+    """
+    app = Celery(name, set_as_current=False)
+    app.conf.update(
+        celery_settings(
+            settings.broker_url,
+            default_queue=settings.default_queue,
+            visibility_timeout=settings.redis_visibility_timeout,
+        )
+    )
+    names = list(dict.fromkeys([settings.default_queue, *queues]))
+    app.conf.update(
+        task_queues=[work_queue(queue, settings) for queue in names],
+        # Keep retrying an unreachable broker for as long as it takes, logging each try.
+        broker_connection_max_retries=None,
+        worker_consumer=f"{WorkerConsumer.__module__}:{WorkerConsumer.__qualname__}",
+    )
+    app.steps["consumer"].add(_declaring_step(broker_declarations(settings)))
+    return app
+
+
+def create_worker_app(
+    settings: Settings,
+    *,
+    name: str = "treadle",
+    queues: Iterable[str] = (),
+    catalog: PackCatalog | None = None,
+) -> Celery:
+    """:func:`create_celery_app` with the ``treadle.run.*`` tasks registered.
+
+    The tasks serve ``catalog`` (default: the shipped packs and ``settings.pack_paths``),
+    loaded lazily in each worker process.
+    """
+    app = create_celery_app(settings, name=name, queues=queues)
+    packs = catalog if catalog is not None else PackCatalog(pack_folders(settings))
+
+    @cache
+    def runner_settings_for(hostname: str) -> RunnerSettings:
+        return RunnerSettings.from_settings(settings, worker_name=hostname)
+
+    runtime = WorkerRuntime(
+        load_actions=packs.catalog,
+        runner_settings_for=runner_settings_for,
+        # No heartbeats on the report connection: it is idle between tasks and nothing
+        # would answer them; a connection the broker dropped fails the next publish,
+        # which reconnects (kombu's bounded retry).
+        reports=ReportPublisher(
+            lambda: app.connection_for_write(heartbeat=0), results_queue(settings)
+        ),
+    )
+    register_tasks(app, runtime)
+    app.steps["worker"].add(
+        type(
+            "RecordTreadleWorkerName",
+            (RecordWorkerName,),
+            {"identity": runtime.identity, "__module__": __name__},
+        )
+    )
+    return app
