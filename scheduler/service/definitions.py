@@ -3,8 +3,9 @@
 A definition is stored as its canonical spec (JSON, without source locations) together with
 the route of every action it calls (runner kind and queue), resolved when it is published.
 The content hash covers both, so editing comments or whitespace does not make a new version,
-while changing the workflow (or what one of its actions is, or where it runs) does. A run is pinned to the version it started
-on; its graph is rebuilt from that stored version only, never from the packs as they are now.
+while changing the workflow (or what one of its actions is, or where it runs) does. A run is
+pinned to the version it started on; its graph is rebuilt from that stored version only,
+never from the packs as they are now.
 """
 
 from __future__ import annotations

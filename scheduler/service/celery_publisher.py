@@ -1,0 +1,372 @@
+"""Publish outbox dispatches as Celery tasks, confirmed by the broker before the rows are marked.
+
+The relay calls :meth:`CeleryPublisher.publish` inside the transaction that claimed the
+outbox rows and marks them sent only after it returns, so ``publish`` must not return until
+the broker holds every message. On RabbitMQ that means publisher confirms; rather than wait
+for one confirm per message (about 2 ms each on a quorum queue, which fsyncs), the channel
+is put in confirm mode, the whole batch is written, and then the broker's (usually
+cumulative) acknowledgements are awaited once. A nack or a broken connection raises: the
+transaction rolls back and the rows are published again later (duplicates are harmless).
+
+The scheduler builds its own Celery app from the shared wire settings
+(:func:`treadle.common.transport.celery_settings`); it never imports the worker. Each
+message follows the wire contract: task ``treadle.run.<runner>``, the dispatch as its only
+argument, ``task_id`` = attempt id, the ``treadle-attempt`` header, Celery soft/hard time
+limits from the task's timeout, routed to the outbox row's queue as declared by
+:func:`~treadle.common.transport.task_queue`. The message's ``argsrepr`` (what Flower and
+worker logs show as the arguments) names the action and attempt, never the input, which may
+hold secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from celery import Celery
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
+
+from treadle.common.errors import ConfigurationError, TreadleError
+from treadle.common.settings import Settings
+from treadle.common.spec import RunnerType
+from treadle.common.transport import (
+    ATTEMPT_HEADER,
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_QUEUE,
+    WORKER_RUNNERS,
+    QueueDeclaration,
+    celery_settings,
+    is_rabbitmq,
+    plain_queue,
+    task_name,
+    task_queue,
+)
+from treadle.scheduler.store import OUTBOX_CANCEL_TASK, OUTBOX_DISPATCH, OutboxEntry
+
+log = logging.getLogger("treadle.scheduler")
+
+#: Seconds between a task's soft time limit (its timeout) and Celery's hard kill.
+HARD_LIMIT_GRACE_SECONDS = 5
+
+
+class PublishNotConfirmed(TreadleError):
+    """The broker refused (nacked) a message, or did not confirm it in time."""
+
+
+def make_celery_app(settings: Settings) -> Celery:
+    """The scheduler's own Celery app (never the current app), from the shared settings."""
+    app = Celery("treadle-scheduler", set_as_current=False)
+    app.conf.update(
+        celery_settings(
+            settings.broker_url,
+            default_queue=settings.default_queue,
+            visibility_timeout=settings.redis_visibility_timeout,
+        )
+    )
+    return app
+
+
+def kombu_queue(declaration: QueueDeclaration, exchange: Exchange | None = None) -> Queue:
+    """A durable kombu queue with the declaration's arguments, bound to ``exchange``.
+
+    Without ``exchange`` the queue is only declared (no binding). Either way messages are
+    published through the default exchange with the queue's name as routing key, which is
+    how Celery sends to a direct-routed queue and how workers send their reports.
+    """
+    return Queue(
+        declaration.name,
+        exchange if exchange is not None else Exchange(""),
+        routing_key=declaration.name,
+        queue_arguments=dict(declaration.arguments) or None,
+        durable=True,
+    )
+
+
+def dead_letter_queue(broker_url: str) -> Queue:
+    """The dead-letter queue, bound to the durable direct dead-letter exchange."""
+    return kombu_queue(
+        plain_queue(DEAD_LETTER_QUEUE, broker_url),
+        Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True),
+    )
+
+
+def declare(queue: Queue, channel: Any, connection: Connection | None) -> None:
+    """Declare ``queue`` (and its exchange and binding) on ``channel``.
+
+    A queue that exists with other arguments (another delivery limit, or a classic queue
+    where a quorum queue is expected) is a configuration problem, not an outage: it raises
+    ConfigurationError naming the queue instead of being retried.
+    """
+    errors: tuple[type[BaseException], ...] = (
+        tuple(connection.channel_errors) if connection is not None else ()
+    )
+    try:
+        queue.bind(channel).declare()
+    except errors as exc:
+        arguments = dict(getattr(queue, "queue_arguments", None) or {})
+        raise ConfigurationError(
+            f"queue '{queue.name}' exists on the broker with other arguments than "
+            f"{arguments}: {exc}. Delete it, or use the settings it was declared with "
+            "(TREADLE_DELIVERY_LIMIT, the broker type)"
+        ) from exc
+
+
+class PublishConfirms:
+    """Counts publishes on a channel in confirm mode and waits for the broker to confirm them.
+
+    The broker numbers a channel's publishes 1, 2, 3 ... and acknowledges them singly or
+    cumulatively (``multiple``); ``confirmed`` is the highest number below which every
+    publish is acknowledged.
+    """
+
+    def __init__(self, channel: Any) -> None:
+        channel.confirm_select()
+        self._published = 0
+        self.confirmed = 0
+        self._singles: set[int] = set()
+        self._nacked = 0
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        send = channel.basic_publish
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._published += 1
+            return send(*args, **kwargs)
+
+        # Celery's and kombu's producers publish through this attribute (py-amqp itself
+        # swaps it the same way for its one-confirm-per-message mode).
+        channel.basic_publish = counted
+
+    @property
+    def outstanding(self) -> int:
+        return self._published - self.confirmed
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            if tag > self.confirmed:
+                self.confirmed = tag
+                self._singles = {t for t in self._singles if t > tag}
+        else:
+            self._singles.add(tag)
+        while self.confirmed + 1 in self._singles:
+            self.confirmed += 1
+            self._singles.remove(self.confirmed)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._nacked += 1
+        self._on_ack(tag, multiple)
+
+    def wait(self, connection: Connection, timeout: float) -> None:
+        """Return once every publish so far is acknowledged; raise if one was nacked."""
+        deadline = time.monotonic() + timeout
+        while self.confirmed < self._published:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishNotConfirmed(
+                    f"the broker did not confirm {self.outstanding} message(s) within {timeout:g} s"
+                )
+            try:
+                connection.drain_events(timeout=remaining)
+            except TimeoutError:  # socket.timeout: loop to report the deadline
+                continue
+        if self._nacked:
+            nacked, self._nacked = self._nacked, 0
+            raise PublishNotConfirmed(f"the broker refused {nacked} message(s)")
+
+
+class CeleryPublisher:
+    """Sends ``dispatch`` rows as Celery tasks and ``cancel_task`` rows as revokes.
+
+    One connection and producer are kept open between batches; a failure drops them, and
+    the next call reconnects. ``kind_of`` maps an action ref to its runner (the catalog's
+    ``kind_of``); unknown actions run as python.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        broker_url: str,
+        delivery_limit: int,
+        default_queue: str,
+        kind_of: Callable[[str], RunnerType | None],
+        confirm_timeout: float = 30.0,
+    ) -> None:
+        self.app = app
+        self._broker_url = broker_url
+        self._delivery_limit = delivery_limit
+        self._default_queue = default_queue
+        self._kind_of = kind_of
+        self._confirm_timeout = confirm_timeout
+        self._rabbitmq = is_rabbitmq(broker_url)
+        self._queues: dict[str, Queue] = {}
+        self._connection: Connection | None = None
+        self._channel: Any = None
+        self._producer: Any = None
+        self._confirms: PublishConfirms | None = None
+        self._declared: set[str] = set()
+        self.published = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, kind_of: Callable[[str], RunnerType | None]
+    ) -> CeleryPublisher:
+        return cls(
+            make_celery_app(settings),
+            broker_url=settings.broker_url,
+            delivery_limit=settings.delivery_limit,
+            default_queue=settings.default_queue,
+            kind_of=kind_of,
+        )
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the publishing connection (if not open) and declare the dead-letter route."""
+        if self._connection is not None:
+            return
+        # Confirms are managed here per batch, so py-amqp's per-message mode is turned off;
+        # heartbeats are off too: an idle publisher reads nothing, and a dead connection
+        # shows at the next publish, which then rolls back and retries.
+        connection = self.app.connection_for_write(
+            transport_options={"confirm_publish": False}, heartbeat=0
+        )
+        try:
+            connection.ensure_connection(max_retries=0)  # the caller decides on retries
+            channel = connection.channel()
+            confirms = PublishConfirms(channel) if self._rabbitmq else None
+            if self._rabbitmq:
+                declare(dead_letter_queue(self._broker_url), channel, connection)
+        except BaseException:
+            connection.release()
+            raise
+        self._connection = connection
+        self._channel = channel
+        self._confirms = confirms
+        self._producer = self.app.amqp.Producer(channel, auto_declare=False)
+        self._declared = set()
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        self._channel = self._producer = self._confirms = None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # already broken: nothing more to release
+                log.debug("error while closing the publishing connection", exc_info=True)
+
+    def close(self) -> None:
+        self._disconnect()
+        self.app.close()
+
+    def queue(self, name: str) -> Queue:
+        """The kombu queue ``name`` as workers declare it (built once, declared per connection)."""
+        queue = self._queues.get(name)
+        if queue is None:
+            # As the workers declare it: bound to a durable direct exchange of its own
+            # name (what Celery's router creates for a queue), routing key = its name.
+            queue = kombu_queue(
+                task_queue(name, self._broker_url, self._delivery_limit),
+                Exchange(name, type="direct", durable=True),
+            )
+            self._queues[name] = queue
+        if name not in self._declared and self._channel is not None:
+            declare(queue, self._channel, self._connection)
+            self._declared.add(name)
+        return queue
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, entries: Sequence[OutboxEntry]) -> None:
+        """Publish dispatches (confirmed) and revoke cancelled attempts; raises on failure."""
+        dispatches = [e for e in entries if e.kind == OUTBOX_DISPATCH]
+        cancels = [str(e.payload["attempt_id"]) for e in entries if e.kind == OUTBOX_CANCEL_TASK]
+        for entry in entries:
+            if entry.kind not in (OUTBOX_DISPATCH, OUTBOX_CANCEL_TASK):
+                log.warning(
+                    "the publisher ignores outbox entry %s of kind %r", entry.id, entry.kind
+                )
+        if dispatches:
+            self.connect()
+            try:
+                for entry in dispatches:
+                    self._send(entry)
+                if self._confirms is not None and self._connection is not None:
+                    self._confirms.wait(self._connection, self._confirm_timeout)
+            except BaseException:
+                self._disconnect()
+                raise
+            self.published += len(dispatches)
+        if cancels:
+            self.revoke(cancels)
+
+    def _runner(self, action_ref: str) -> RunnerType:
+        kind = self._kind_of(action_ref)
+        return kind if kind in WORKER_RUNNERS else RunnerType.PYTHON
+
+    def _send(self, entry: OutboxEntry) -> None:
+        payload = entry.payload
+        attempt_id = str(payload["attempt_id"])
+        action_ref = str(payload.get("action_ref", ""))
+        options: dict[str, Any] = {}
+        timeout = payload.get("timeout_seconds")
+        if timeout is not None:
+            options["soft_time_limit"] = timeout
+            options["time_limit"] = timeout + HARD_LIMIT_GRACE_SECONDS
+        self.app.send_task(
+            task_name(self._runner(action_ref)),
+            args=[payload],
+            task_id=attempt_id,
+            queue=self.queue(entry.queue or self._default_queue),
+            producer=self._producer,
+            declare=(),  # declared once per connection by queue()
+            retry=False,  # a failure fails the batch; the relay publishes it again
+            headers={ATTEMPT_HEADER: attempt_id},
+            argsrepr=f"[{action_ref} attempt {attempt_id}: input not shown]",
+            kwargsrepr="{}",
+            **options,
+        )
+
+    def revoke(self, attempt_ids: Iterable[str]) -> None:
+        """Tell every worker to discard (or, if running, terminate) these attempts.
+
+        Best effort: workers that are down miss it, and a late result of a revoked attempt
+        is ignored by the core anyway.
+        """
+        ids = sorted(set(attempt_ids))
+        if not ids:
+            return
+        try:
+            self.app.control.revoke(ids, terminate=True)
+        except Exception as exc:
+            log.warning("could not revoke %d attempt(s): %s", len(ids), exc)
+
+    def ping(self, workers: Sequence[str], timeout: float) -> set[str]:
+        """The workers among ``workers`` that answer a Celery ping within ``timeout`` s.
+
+        Raises the broker's error when the ping cannot be sent: a scheduler that cannot
+        reach the broker must not conclude that the workers are gone.
+        """
+        if not workers:
+            return set()
+        replies = self.app.control.ping(
+            destination=list(workers), timeout=timeout, limit=len(workers)
+        )
+        answered: set[str] = set()
+        for reply in replies or ():
+            answered.update(reply)
+        return answered
+
+
+__all__ = [
+    "HARD_LIMIT_GRACE_SECONDS",
+    "CeleryPublisher",
+    "PublishConfirms",
+    "PublishNotConfirmed",
+    "dead_letter_queue",
+    "kombu_queue",
+    "make_celery_app",
+]

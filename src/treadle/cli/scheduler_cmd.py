@@ -1,0 +1,88 @@
+"""``treadle scheduler``: the service that moves distributed runs forward.
+
+It connects to ``TREADLE_DATABASE_URL`` and ``TREADLE_BROKER_URL`` (retrying while either is
+unreachable, logging why), registers the packs it loads and publishes their workflows, then
+loops: apply worker reports, dispatch what follows, fire timers, reconcile. Run as many as
+you like against one database. SIGTERM or SIGINT finishes the current step, closes the
+connections and exits 0; exit 1 when the database or broker stays unreachable at start,
+2 for invalid settings or pack paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from treadle.cli.support import ExitCode, fail, load_catalog, load_settings
+
+log = logging.getLogger("treadle.scheduler")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scheduler")(scheduler)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr, with time, level and logger name."""
+    name = level.upper()
+    if name not in logging.getLevelNamesMapping():
+        fail(f"TREADLE_LOG_LEVEL {level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)")
+    logging.basicConfig(
+        level=name,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def scheduler(
+    pack_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pack-path",
+            help="Another folder of packs to register, besides the shipped packs and "
+            "TREADLE_PACK_PATHS (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
+    from treadle.common.errors import ConfigurationError, ServiceUnavailable
+    from treadle.scheduler.service.process import SchedulerProcess
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    catalog = load_catalog(settings, pack_path or [])
+    process = SchedulerProcess(settings, catalog)
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+        process.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        try:
+            process.start(stop)
+        except ServiceUnavailable as exc:
+            if stop.is_set():
+                log.info("stopped (%s) before start-up finished", ", ".join(received))
+                raise typer.Exit(int(ExitCode.OK)) from None
+            log.error("cannot start: %s", exc)
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+        except ConfigurationError as exc:
+            fail(str(exc))
+        process.run(stop)
+        log.info("stopping (%s): the current step finished", ", ".join(received) or "stop")
+    finally:
+        process.close()
+    log.info("scheduler stopped")
