@@ -20,7 +20,7 @@ from treadle.common.catalog import Catalog
 from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
 from treadle.common.source import SourceMap
 from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
-from treadle.scheduler.store import Store, UnitOfWork
+from treadle.scheduler.store import DefinitionVersion, Store, UnitOfWork
 
 SPEC_DOCUMENT = "spec.json"
 ROUTES_DOCUMENT = "action_routes.json"
@@ -134,14 +134,24 @@ class Definitions:
                 version = own.register_definition(
                     spec.ref, documents, dialect=spec.dialect, author=author, at=at
                 )
-        else:
-            version = uow.register_definition(
-                spec.ref, documents, dialect=spec.dialect, author=author, at=at
-            )
-        key = (spec.ref, version.version)
-        if key not in self._pinned:
-            self._pinned[key] = PinnedDefinition(spec.ref, version.version, spec, routes, graph)
-        return self._pinned[key]
+                return self._pin(
+                    own, PinnedDefinition(spec.ref, version.version, spec, routes, graph)
+                )
+        version = uow.register_definition(
+            spec.ref, documents, dialect=spec.dialect, author=author, at=at
+        )
+        return self._pin(uow, PinnedDefinition(spec.ref, version.version, spec, routes, graph))
+
+    def _pin(self, uow: UnitOfWork, pinned: PinnedDefinition) -> PinnedDefinition:
+        """Remember ``pinned`` once ``uow`` commits (a rolled-back version number may be
+        reused by another process for other content)."""
+        key = (pinned.ref, pinned.version)
+
+        def remember() -> None:
+            self._pinned.setdefault(key, pinned)
+
+        uow.after_commit(remember)
+        return self._pinned.get(key, pinned)
 
     def publish_ref(self, ref: str, *, at: datetime, uow: UnitOfWork) -> PinnedDefinition:
         """Publish the catalog's current definition of ``ref`` (for child runs)."""
@@ -155,20 +165,22 @@ class Definitions:
             return self._pinned[(ref, version)]
         if uow is None:
             with self._store.unit_of_work() as own:
-                stored = own.get_definition(ref, version)
-        else:
-            stored = uow.get_definition(ref, version)
-        key = (ref, stored.version)
-        if key not in self._pinned:
-            spec = _spec_from_documents(ref, stored.version, stored.documents)
-            raw: Mapping[str, Any] = json.loads(stored.documents.get(ROUTES_DOCUMENT, "{}"))
-            routes = {
-                action: ActionRoute(RunnerType(route["runner"]), route.get("queue"))
-                for action, route in raw.items()
-            }
+                return self._pin(own, self._from_stored(ref, own.get_definition(ref, version)))
+        return self._pin(uow, self._from_stored(ref, uow.get_definition(ref, version)))
+
+    def _from_stored(self, ref: str, stored: DefinitionVersion) -> PinnedDefinition:
+        content = (stored.documents[SPEC_DOCUMENT], stored.documents.get(ROUTES_DOCUMENT, "{}"))
+        raw: Mapping[str, Any] = json.loads(content[1])
+        routes = {
+            action: ActionRoute(RunnerType(route["runner"]), route.get("queue"))
+            for action, route in raw.items()
+        }
+        spec = _spec_from_documents(ref, stored.version, stored.documents)
+        graph = self._compiled.get(content)
+        if graph is None:
             graph = _compile(spec, routes)
-            self._pinned[key] = PinnedDefinition(ref, stored.version, spec, routes, graph)
-        return self._pinned[key]
+            self._compiled[content] = graph
+        return PinnedDefinition(ref, stored.version, spec, routes, graph)
 
 
 def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:

@@ -26,17 +26,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from treadle.common.errors import NotFound
 from treadle.common.messages import TaskResult
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.events import Event, TaskFailed, TaskTimedOut
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunState
-from treadle.scheduler.service.runs import RunService, result_event
+from treadle.scheduler.service.runs import (
+    AttemptEnding,
+    RunService,
+    result_event,
+    result_outcome,
+)
 from treadle.scheduler.store import AttemptEntry, AttemptOutcome, Store, UnitOfWork
-from treadle.scheduler.store.models import attempts
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -87,53 +89,18 @@ def end_attempts(
     """Record ``endings`` (and worker ``results``) on attempts still open and apply the
     events of those that were; returns the endings applied.
 
-    For results this is what :meth:`RunService.apply_results` does, inside the caller's
-    transaction, so a batch of reports costs one transaction. A result wins over an
-    ending for the same attempt (the task did finish); a second copy of either is ignored.
+    A result wins over an ending for the same attempt (the task did finish): results come
+    first, and a second copy of either is ignored (see :meth:`RunService.settle_attempts`).
     """
-    known: list[tuple[str, TaskResult | Ending]] = []
-    items: list[TaskResult | Ending] = [*results, *endings]
-    for item in items:
-        ref = parse_attempt_id(item.attempt_id)
-        if ref is None:
-            log.warning("ignoring a report for %r: not an attempt id", item.attempt_id)
-            continue
-        known.append((ref.run_id, item))
-    if not known:
-        return []
-    fresh = uow.record_results(
+    settled = runs.settle_attempts(
+        uow,
         [
-            item.outcome(now) if isinstance(item, Ending) else result_outcome(item)
-            for _, item in known
-        ]
+            *(AttemptEnding(result_outcome(r), result_event(r)) for r in results),
+            *(AttemptEnding(e.outcome(now), e.event()) for e in endings),
+        ],
     )
-    events: list[tuple[str, Event]] = []
-    applied: list[Ending] = []
-    for run_id, item in known:
-        if item.attempt_id not in fresh:
-            continue  # unknown, already ended, or a second copy in this batch
-        fresh.discard(item.attempt_id)
-        if isinstance(item, Ending):
-            applied.append(item)
-            event = item.event()
-            if event is not None:
-                events.append((run_id, event))
-        else:
-            events.append((run_id, result_event(item)))
-    runs.apply_in(uow, events)
-    return applied
-
-
-def result_outcome(result: TaskResult) -> AttemptOutcome:
-    """How a worker's result is recorded on its attempt (as ``apply_results`` records it)."""
-    return AttemptOutcome(
-        attempt_id=result.attempt_id,
-        status=AttemptStatus(result.outcome.value),
-        worker=result.worker,
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-        error=result.error.as_dict() if result.error else None,
-    )
+    result_ids = {r.attempt_id for r in results}
+    return [e for e in endings if e.attempt_id in settled and e.attempt_id not in result_ids]
 
 
 class WorkerLiveness:
@@ -177,29 +144,6 @@ class Reconciliation:
 
     def __bool__(self) -> bool:
         return bool(self.timed_out or self.lost or self.closed)
-
-
-@dataclass(frozen=True, slots=True)
-class RunningAttempt:
-    """An attempt a worker said it started and has not reported on."""
-
-    attempt_id: str
-    worker: str
-    started_at: datetime | None
-
-
-def running_attempts(connection: Connection, limit: int) -> list[RunningAttempt]:
-    """Attempts in ``running`` with a worker, oldest start first (a read, no locks)."""
-    rows = connection.execute(
-        select(attempts.c.attempt_id, attempts.c.worker, attempts.c.started_at)
-        .where(
-            attempts.c.status == AttemptStatus.RUNNING.value,
-            attempts.c.worker.is_not(None),
-        )
-        .order_by(attempts.c.started_at, attempts.c.attempt_id)
-        .limit(limit)
-    ).mappings()
-    return [RunningAttempt(r["attempt_id"], r["worker"], r["started_at"]) for r in rows]
 
 
 def is_current(state: RunState, attempt_id: str) -> bool:
@@ -316,8 +260,8 @@ class Reconciler:
         if self._ping is None:
             return []
         with self._store.unit_of_work() as uow:
-            running = running_attempts(uow.connection, self._limit)
-        workers = sorted({a.worker for a in running})
+            running = uow.running_attempts(self._limit)
+        workers = sorted({a.worker for a in running if a.worker})
         if not workers:
             return []
         try:
@@ -329,7 +273,8 @@ class Reconciler:
             self.liveness.seen(worker, now)
         endings = []
         for attempt in running:
-            silent = now - self.liveness.last_seen(attempt.worker, attempt.started_at)
+            worker = attempt.worker or ""
+            silent = now - self.liveness.last_seen(worker, attempt.started_at)
             if silent > self.worker_lost_after:
                 endings.append(
                     Ending(

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from treadle.common.messages import AttemptStarted, TaskResult, WorkerReport
 from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, is_rabbitmq, plain_queue
+from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, declare, kombu_queue
 from treadle.scheduler.service.reconciler import Ending, WorkerLiveness, end_attempts
 from treadle.scheduler.service.runs import RunService
@@ -441,6 +442,8 @@ class ReportApplier:
         # a statement for nothing (the result records its worker and start time).
         finishing = {result.attempt_id for result in batch.results}
         with self._store.unit_of_work() as uow:
+            # Runs first, then their attempt rows: the lock order every transaction keeps.
+            uow.lock_runs(sorted(_runs_of(batch)))
             endings: list[Ending] = []
             for started in batch.started:
                 if started.attempt_id in finishing:
@@ -461,3 +464,14 @@ class ReportApplier:
             failed=[e.attempt_id for e in failed],
             revoke=[e.attempt_id for e in failed if e.attempt_id not in dead],
         )
+
+
+def _runs_of(batch: ReportBatch) -> set[str]:
+    """The runs whose attempts a batch touches."""
+    attempts = [
+        *(s.attempt_id for s in batch.started),
+        *(r.attempt_id for r in batch.results),
+        *(d.attempt_id for d in batch.dead_letters),
+    ]
+    refs = (parse_attempt_id(attempt) for attempt in attempts)
+    return {ref.run_id for ref in refs if ref is not None}

@@ -86,6 +86,26 @@ class RunOptions:
     trigger_event_id: str | None = None
 
 
+@dataclass(frozen=True)
+class AttemptEnding:
+    """How an attempt ended (its row's new state) and the event to apply if it was open."""
+
+    outcome: AttemptOutcome
+    event: Event | None
+
+
+def result_outcome(result: TaskResult) -> AttemptOutcome:
+    """How a worker's result is recorded on its attempt row."""
+    return AttemptOutcome(
+        attempt_id=result.attempt_id,
+        status=AttemptStatus(result.outcome.value),
+        worker=result.worker,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        error=result.error.as_dict() if result.error else None,
+    )
+
+
 def result_event(result: TaskResult) -> Event:
     """The core event for a worker's result."""
     if result.outcome is Outcome.SUCCEEDED:
@@ -120,6 +140,7 @@ class RunService:
         self._run_ids = run_ids
         self._seeds = seeds
         self._cache: OrderedDict[str, tuple[RunState, int]] = OrderedDict()
+        self._uncommitted: dict[str, tuple[RunState, int, UnitOfWork]] = {}
         self._cache_size = cache_size
         self._notify_outbox = notify_outbox
         self.listeners: list[Callable[[RunState, Sequence[Command]], None]] = []
@@ -230,35 +251,49 @@ class RunService:
 
     def apply_results(self, results: Iterable[TaskResult]) -> None:
         """Record worker results on their attempts and apply the fresh ones, in one transaction."""
-        known: list[tuple[str, TaskResult]] = []
-        for result in results:
-            ref = parse_attempt_id(result.attempt_id)
+        results = list(results)
+        if results:
+            with self.store.unit_of_work() as uow:
+                self.apply_results_in(uow, results)
+
+    def apply_results_in(self, uow: UnitOfWork, results: Sequence[TaskResult]) -> set[str]:
+        """:meth:`apply_results` inside the caller's transaction; returns the fresh ids."""
+        return self.settle_attempts(
+            uow, [AttemptEnding(result_outcome(r), result_event(r)) for r in results]
+        )
+
+    def settle_attempts(self, uow: UnitOfWork, endings: Sequence[AttemptEnding]) -> set[str]:
+        """Record how attempts ended and apply the events of those that were still open.
+
+        The runs are locked before their attempt rows are touched: every transaction takes
+        locks in that order (runs in id order, then attempts), so two schedulers cannot
+        deadlock. An attempt that is unknown, already ended, or ended twice in this batch
+        is recorded once and its event applied once. Returns the ids that were fresh.
+        """
+        known: list[tuple[str, AttemptEnding]] = []
+        for ending in endings:
+            ref = parse_attempt_id(ending.outcome.attempt_id)
             if ref is None:
-                log.warning("ignoring a result for an unknown attempt %r", result.attempt_id)
+                log.warning(
+                    "ignoring an ending of %r: not an attempt id", ending.outcome.attempt_id
+                )
                 continue
-            known.append((ref.run_id, result))
+            known.append((ref.run_id, ending))
         if not known:
-            return
-        with self.store.unit_of_work() as uow:
-            fresh = uow.record_results(
-                [
-                    AttemptOutcome(
-                        attempt_id=result.attempt_id,
-                        status=AttemptStatus(result.outcome.value),
-                        worker=result.worker,
-                        started_at=result.started_at,
-                        finished_at=result.finished_at,
-                        error=result.error.as_dict() if result.error else None,
-                    )
-                    for _, result in known
-                ]
-            )
-            events: list[tuple[str, Event]] = []
-            for run_id, result in known:
-                if result.attempt_id in fresh:
-                    fresh.discard(result.attempt_id)  # a second copy in this batch is a duplicate
-                    events.append((run_id, result_event(result)))
-            self.apply_in(uow, events)
+            return set()
+        uow.lock_runs(sorted({run_id for run_id, _ in known}))
+        fresh = uow.record_results([ending.outcome for _, ending in known])
+        applied = set(fresh)
+        events: list[tuple[str, Event]] = []
+        for run_id, ending in known:
+            attempt = ending.outcome.attempt_id
+            if attempt not in fresh:
+                continue  # unknown, already ended, or a second copy in this batch
+            fresh.discard(attempt)
+            if ending.event is not None:
+                events.append((run_id, ending.event))
+        self.apply_in(uow, events)
+        return applied
 
     def apply_in(self, uow: UnitOfWork, events: Sequence[tuple[str, Event]]) -> None:
         """Apply events (run id, event), in order per run, as one batch in ``uow``."""
@@ -318,7 +353,7 @@ class RunService:
         new_versions = uow.save_runs(changes, versions, queue_for=self._queue_for)
         wrote_outbox = False
         for change in changes:
-            self._remember(change.new.run_id, change.new, new_versions[change.new.run_id])
+            self._hold(uow, change.new.run_id, change.new, new_versions[change.new.run_id])
             wrote_outbox = wrote_outbox or any(
                 isinstance(c, _OUTBOX_COMMANDS) for c in change.commands
             )
@@ -337,10 +372,31 @@ class RunService:
     ) -> RunState:
         if known is not None and run_id in known:
             return known[run_id]
+        held = self._uncommitted.get(run_id)
+        if held is not None:
+            if held[2] is uow and held[1] == version:
+                return held[0]  # written earlier in this same transaction
+            del self._uncommitted[run_id]  # left by a transaction that rolled back
         cached = self._cache.get(run_id)
         if cached is not None and cached[1] == version:
             return cached[0]
         return uow.load_run(run_id)
+
+    def _hold(self, uow: UnitOfWork, run_id: str, state: RunState, version: int) -> None:
+        """Keep a saved state for this transaction; it joins the cache only once committed.
+
+        Caching before commit would be wrong: after a rollback another scheduler may reach
+        the same version of the run with different content.
+        """
+        self._uncommitted[run_id] = (state, version, uow)
+
+        def promote() -> None:
+            held = self._uncommitted.get(run_id)
+            if held is not None and held[2] is uow:
+                del self._uncommitted[run_id]
+                self._remember(run_id, held[0], held[1])
+
+        uow.after_commit(promote)
 
     def _remember(self, run_id: str, state: RunState, version: int) -> None:
         self._cache[run_id] = (state, version)
@@ -357,7 +413,7 @@ class RunService:
         return self._apply_to_run(uow, run_id, [CancelRequested(reason=reason)], self.clock())
 
     def cached(self, run_id: str) -> RunState | None:
-        """The last state this service saved or loaded for ``run_id``, if still cached."""
+        """The last committed state this service saved for ``run_id``, if still cached."""
         entry = self._cache.get(run_id)
         return None if entry is None else entry[0]
 

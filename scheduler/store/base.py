@@ -48,6 +48,7 @@ class Repository:
     """Base of the repositories mixed into :class:`~treadle.scheduler.store.uow.UnitOfWork`."""
 
     def __init__(self, connection: Connection, clock: Clock) -> None:
+        self._after_commit: list[Callable[[], None]] = []
         self._conn = connection
         self._clock = clock
         self._postgres = connection.dialect.name == "postgresql"

@@ -52,6 +52,12 @@ _MARK_STARTED = (
     )
     .returning(attempts.c.deliveries)
 )
+_RUNNING_ATTEMPTS = (
+    select(attempts)
+    .where(attempts.c.status == AttemptStatus.RUNNING.value, attempts.c.worker.is_not(None))
+    .order_by(attempts.c.started_at, attempts.c.attempt_id)
+    .limit(bindparam("limit"))
+)
 _OPEN_ATTEMPTS = Repository._lock_rows(
     select(attempts.c.attempt_id, attempts.c.worker, attempts.c.started_at, attempts.c.reason)
     .where(attempts.c.attempt_id.in_(bindparam("ids", expanding=True)))
@@ -228,6 +234,11 @@ class QueueRepository(Repository):
             )
         bulk_update(self._conn, attempts, ("attempt_id",), rows)
         return fresh
+
+    def running_attempts(self, limit: int) -> list[AttemptEntry]:
+        """Attempts a worker has started and not finished, oldest start first (no locks)."""
+        rows = self._conn.execute(_RUNNING_ATTEMPTS, {"limit": limit}).mappings()
+        return [_attempt(row) for row in rows]
 
     def mark_attempt_started(self, attempt_id: str, worker: str, at: datetime) -> int | None:
         """A worker began the attempt; returns how many times it has been started.

@@ -69,9 +69,15 @@ class Store:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Callbacks registered with :meth:`UnitOfWork.after_commit` run once the commit has
+        succeeded (never after a rollback): caches of what was written update there.
+        """
         with self._engine.begin() as connection:
-            yield UnitOfWork(connection, self._clock)
+            uow = UnitOfWork(connection, self._clock)
+            yield uow
+        uow.committed()
 
 
 def _upgrade(engine: Engine) -> None:

@@ -8,6 +8,8 @@ together or not at all. The repositories are mixins so callers see one flat API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from treadle.scheduler.store.definition_repo import DefinitionRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
@@ -23,3 +25,18 @@ class UnitOfWork(
     KeystoreRepository,
 ):
     """Runs, work queues, inquiries, definitions and the keystore, in one transaction."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (not if it rolls back).
+
+        In-memory caches of what a transaction writes must only see committed data:
+        another process may reach the same run version with different content after a
+        rollback here.
+        """
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """Called by the store after the commit: runs the registered callbacks, in order."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
