@@ -124,3 +124,22 @@ class ReportPublisher:
         self._lock = threading.Lock()
         self._connection = None
         self._producer = None
+
+
+class SplitReports:
+    """Results are published with confirms; ``started`` notices without.
+
+    A lost result would leave an attempt running until the reconciler steps in, so it is
+    confirmed. A lost started notice only misses one count of the attempt's deliveries, and
+    waiting for its confirm cost as much as the action itself for short tasks. The two go on
+    separate connections, so a notice may arrive after its result; the scheduler ignores a
+    notice for an attempt that has ended.
+    """
+
+    def __init__(self, confirmed: ReportPublisher, unconfirmed: ReportPublisher) -> None:
+        self._confirmed = confirmed
+        self._unconfirmed = unconfirmed
+
+    def publish(self, report: WorkerReport) -> None:
+        publisher = self._unconfirmed if report.kind == "started" else self._confirmed
+        publisher.publish(report)

@@ -66,6 +66,10 @@ def make_celery_app(settings: Settings) -> Celery:
             visibility_timeout=settings.redis_visibility_timeout,
         )
     )
+    # No task-sent events: each would be one more confirmed publish per dispatch (about a
+    # sixth of the scheduler's time under load). Flower still sees every task from the
+    # workers' events (received, started, succeeded/failed).
+    app.conf.task_send_sent_event = False
     return app
 
 
