@@ -7,12 +7,21 @@ events to the wrong state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from treadle.scheduler.core.events import CancelRequested
+
+
+def _rolled_back(runner: Any, work: Callable[[Any], object]) -> None:
+    """Run ``work`` in a unit of work that then fails, so it rolls back."""
+    with runner.store.unit_of_work() as uow:
+        work(uow)
+        raise RuntimeError("the transaction is rolled back after the work")
+
 
 FLOW = """\
 ref: tests.visible
@@ -27,9 +36,10 @@ def test_a_rolled_back_run_state_is_not_cached(harness: Any) -> None:
     run_id = runner.start(spec, {})
     committed = runner.runs.cached(run_id)
     assert committed is not None
-    with pytest.raises(RuntimeError), runner.store.unit_of_work() as uow:
-        runner.runs.apply_in(uow, [(run_id, CancelRequested(reason="rolled back"))])
-        raise RuntimeError("the transaction fails after the decision")
+    with pytest.raises(RuntimeError, match="rolled back"):
+        _rolled_back(
+            runner, lambda uow: runner.runs.apply_in(uow, [(run_id, CancelRequested("x"))])
+        )
     assert runner.runs.cached(run_id) is committed
     assert runner.runs.load(run_id).status.value == "running"
     # The next decision starts from the committed state, not the rolled-back one.
@@ -42,9 +52,12 @@ def test_a_rolled_back_definition_version_is_not_pinned(harness: Any) -> None:
     runner = harness.runner()
     spec = harness.workflow(FLOW)
     at = datetime.now(UTC)
-    with pytest.raises(RuntimeError), runner.store.unit_of_work() as uow:
-        first = runner.definitions.publish(spec, at=at, uow=uow)
-        raise RuntimeError("roll back the publication")
+    published: list[Any] = []
+    with pytest.raises(RuntimeError, match="rolled back"):
+        _rolled_back(
+            runner, lambda uow: published.append(runner.definitions.publish(spec, at=at, uow=uow))
+        )
+    (first,) = published
     changed = spec.model_copy(update={"description": "another workflow under the same ref"})
     again = runner.definitions.publish(changed, at=at)
     assert again.version == first.version  # the number was free again
