@@ -18,6 +18,11 @@ from treadle.common.spec import RunnerType, TaskSpec, TaskType, TransitionSpec, 
 
 #: Actions the scheduler itself handles by asking a person.
 INQUIRY_ACTIONS = frozenset({"core.ask", "core.inquiry"})
+#: Actions the scheduler itself handles by waiting for an outside event.
+EVENT_ACTIONS = frozenset({"core.wait_for_event"})
+#: Suffix of the hidden node that runs a task's compensation (no task name can contain ``~``
+#: and be reached by a transition: compensation nodes have no edges).
+COMPENSATION_SUFFIX = "~compensate"
 
 KindOf = Callable[[str], RunnerType | None]
 QueueOf = Callable[[str], str | None]
@@ -28,6 +33,7 @@ class NodeKind(StrEnum):
 
     ACTION = "action"
     INQUIRY = "inquiry"
+    EVENT = "event"
     WORKFLOW = "workflow"
     PARALLEL = "parallel"
 
@@ -48,7 +54,8 @@ class Node:
     """A task in the compiled graph. ``scope`` is the enclosing parallel task, if any.
 
     ``queue`` is where the task's attempts go: the task's own ``queue``, else its action's,
-    else ``None`` (the deployment's default queue).
+    else ``None`` (the deployment's default queue). A ``hidden`` node runs another task's
+    compensation: it has no edges and starts only when the run is compensated.
     """
 
     name: str
@@ -60,6 +67,7 @@ class Node:
     children: tuple[str, ...] = ()
     entries: tuple[str, ...] = ()
     queue: str | None = None
+    hidden: bool = False
 
     @property
     def transitions(self) -> tuple[TransitionSpec, ...]:
@@ -75,6 +83,7 @@ class Graph:
     edges: tuple[Edge, ...]
     entries: tuple[str, ...]
     successors: Mapping[str, frozenset[str]] = field(repr=False)
+    compensation_of: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -106,6 +115,8 @@ def node_kind(task: TaskSpec, kind_of: KindOf | None) -> NodeKind:
     action = task.action or ""
     if action in INQUIRY_ACTIONS:
         return NodeKind.INQUIRY
+    if action in EVENT_ACTIONS:
+        return NodeKind.EVENT
     runner = kind_of(action) if kind_of is not None and action else None
     if task.type is TaskType.WORKFLOW or runner is RunnerType.WORKFLOW:
         return NodeKind.WORKFLOW
@@ -216,7 +227,30 @@ def build_graph(
         )
         for name, task in specs.items()
     }
-    graph = Graph(spec, nodes, tuple(edges), entries_of.get(None, ()), successors)
+    compensation_of: dict[str, str] = {}
+    for name, task in specs.items():
+        if task.compensate is None:
+            continue
+        hidden = name + COMPENSATION_SUFFIX
+        undo = TaskSpec(
+            name=hidden,
+            action=task.compensate.action,
+            input=task.compensate.input,
+            path=(*task.path, "compensate"),
+        )
+        action = task.compensate.action
+        nodes[hidden] = Node(
+            name=hidden,
+            spec=undo,
+            kind=node_kind(undo, kind_of),
+            scope=None,
+            out_edges=(),
+            in_edges=(),
+            queue=queue_of(action) if queue_of else None,
+            hidden=True,
+        )
+        compensation_of[name] = hidden
+    graph = Graph(spec, nodes, tuple(edges), entries_of.get(None, ()), successors, compensation_of)
     return graph, issues
 
 

@@ -151,9 +151,14 @@ def rehearse(
     run_id: str = "r-rehearsal",
     start: datetime = EPOCH,
     depth: int = 0,
+    controls: Sequence[tuple[float, Event]] = (),
     max_steps: int = 100_000,
 ) -> Rehearsal:
     """Run ``graph`` to its end (or until it only waits on people) with scripted outcomes.
+
+    ``controls`` are events delivered at a number of seconds after the start: operator
+    requests (pause, resume, cancel, retry, compensate) and outside events; the rehearsal
+    goes on until they have all been delivered.
 
     ``answers`` maps a task name to the response its inquiry gets (omit to leave it
     waiting); ``child_outcomes`` maps a task name to the outcome of the child run it starts.
@@ -170,6 +175,10 @@ def rehearse(
     live_timers: set[str] = set()
     results: list[tuple[datetime, int, Event]] = []
     counter = 0
+    for seconds, control in controls:
+        counter += 1
+        heapq.heappush(results, (start + timedelta(seconds=seconds), -counter, control))
+    undelivered = {id(control) for _, control in controls}
     steps = 0
     while True:
         steps += 1
@@ -183,6 +192,7 @@ def rehearse(
             clock = max(clock, at)
             pending.append((clock, event))
         at, event = pending.popleft()
+        undelivered.discard(id(event))
         decision = decide(state, event, graph, clock)
         state = decision.state
         record.events.append((event, clock))
@@ -232,7 +242,7 @@ def rehearse(
                 heapq.heappush(results, (clock + outcome.duration, counter, child))
             elif isinstance(command, CompleteRun):
                 pass
-        if state.status.is_terminal and not pending:
+        if state.status.is_terminal and not pending and not undelivered:
             break
     record.state = state
     return record

@@ -114,3 +114,46 @@ class CompleteRun(Command):
     error: Mapping[str, Any] | None = None
     parent_attempt_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitEvent(Command):
+    """Something in the run now waits for an outside event matching these patterns.
+
+    The service keeps an index of waits so an arriving event reaches the runs that may
+    want it; the core then checks the wait's ``filter`` itself. ``wait_id`` is the attempt
+    id of the waiting unit (or ``run/execution/0/0`` for a ``wait_for`` guard).
+    """
+
+    kind: ClassVar[str] = "await_event"
+    wait_id: str
+    event_type: str
+    subject: str | None
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StopAwaitingEvent(Command):
+    kind: ClassVar[str] = "stop_awaiting_event"
+    wait_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PauseChildRun(Command):
+    kind: ClassVar[str] = "pause_child_run"
+    child_run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeChildRun(Command):
+    kind: ClassVar[str] = "resume_child_run"
+    child_run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatusChanged(Command):
+    """The run moved to ``status`` (for watchers and lifecycle events)."""
+
+    kind: ClassVar[str] = "run_status"
+    status: RunStatus
+    at: datetime

@@ -18,13 +18,18 @@ from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.payload import json_size
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
-from treadle.scheduler.core import finish, launch
-from treadle.scheduler.core.commands import CloseInquiry, Command
+from treadle.scheduler.core import finish, launch, lifecycle, waiting
+from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
     CancelRequested,
+    CompensateRequested,
     Event,
+    EventReceived,
     InquiryAnswered,
+    PauseRequested,
+    ResumeRequested,
+    RetryRequested,
     RunRequested,
     TaskFailed,
     TaskSucceeded,
@@ -34,7 +39,7 @@ from treadle.scheduler.core.events import (
 from treadle.scheduler.core.ids import inquiry_id, parse_attempt_id, run_timer_id
 from treadle.scheduler.core.namespaces import build_context
 from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState, TimerKind, evolve
-from treadle.scheduler.core.transaction import FillUnits, Relaunch, StartTask, Tx
+from treadle.scheduler.core.transaction import Begin, FillUnits, Relaunch, StartTask, Tx
 
 
 class Decision(NamedTuple):
@@ -58,7 +63,7 @@ def decide(
     engine: TemplateEngine | None = None,
 ) -> Decision:
     """Apply ``event`` to ``state``. Pure: same inputs, same decision; inputs are not changed."""
-    if state.status.is_terminal:
+    if state.status.is_terminal and not isinstance(event, RetryRequested | CompensateRequested):
         return Decision(state, ())
     handler = _HANDLERS.get(type(event))
     if handler is None:
@@ -73,13 +78,18 @@ def _settle(tx: Tx) -> None:
     while True:
         while tx.agenda:
             item = tx.agenda.popleft()
-            if isinstance(item, StartTask):
+            if tx.holding:
+                lifecycle.defer(tx, item)
+            elif isinstance(item, StartTask):
                 launch.start_task(tx, item.task, item.scope)
             elif isinstance(item, FillUnits):
                 launch.fill_units(tx, item.execution)
             elif isinstance(item, Relaunch):
                 _relaunch(tx, item.execution, item.position)
+            elif isinstance(item, Begin):
+                _begin(tx, item.execution)
         if not tx.scopes_to_check:
+            lifecycle.settle_pause(tx)
             return
         # Innermost scopes first: a parallel block ends before its enclosing scope is judged.
         scope = max(tx.scopes_to_check)
@@ -90,8 +100,18 @@ def _settle(tx: Tx) -> None:
 def _relaunch(tx: Tx, execution_id: int, position: int) -> None:
     execution = tx.execution(execution_id)
     unit = execution.units[position]
-    if execution.is_active and unit.status is TaskStatus.RUNNING and tx.status is RunStatus.RUNNING:
+    if (
+        execution.is_active
+        and unit.status is TaskStatus.RUNNING
+        and launch.may_launch(tx, execution)
+    ):
         launch.launch_attempt(tx, execution_id, position)
+
+
+def _begin(tx: Tx, execution_id: int) -> None:
+    execution = tx.execution(execution_id)
+    if execution.status is TaskStatus.SCHEDULED and tx.status is RunStatus.RUNNING:
+        launch.begin(tx, execution_id)
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -191,8 +211,7 @@ def _on_timer(tx: Tx, event: TimerFired) -> None:
         return
     execution = tx.put_unit(execution, position, evolve(unit, timer=None))
     if timer.kind is TimerKind.RETRY:
-        if tx.status is RunStatus.RUNNING:
-            launch.launch_attempt(tx, execution.id, position)
+        tx.agenda.append(Relaunch(execution.id, position))  # deferred if the run is paused
     elif timer.kind is TimerKind.TIMEOUT:
         timeout = tx.graph.node(execution.task).spec.timeout
         seconds = timeout.total_seconds() if timeout else 0
@@ -220,11 +239,13 @@ def _on_timer(tx: Tx, event: TimerFired) -> None:
 def _on_execution_timer(tx: Tx, execution: Execution, kind: TimerKind) -> None:
     execution = tx.put(evolve(execution, timer=None))
     if kind is TimerKind.DELAY and execution.status is TaskStatus.SCHEDULED:
-        launch.begin(tx, execution.id)
+        tx.agenda.append(Begin(execution.id))  # deferred if the run is paused
     elif kind is TimerKind.DEADLINE and execution.status is TaskStatus.WAITING:
         own = inquiry_id(tx.run_id, execution.id, 0, 0)
         if execution.inquiry_id == own:
             tx.emit(CloseInquiry(own, InquiryStatus.TIMED_OUT))
+        if execution.waits_for is not None:
+            tx.emit(StopAwaitingEvent(waiting.execution_wait_id(tx, execution.id)))
         message = f"task '{execution.task}' waited past its timeout"
         finish.end_execution(
             tx, execution.id, TaskStatus.TIMED_OUT, error=error_info("Timeout", message)
@@ -239,7 +260,8 @@ def _on_inquiry_answered(tx: Tx, event: InquiryAnswered) -> None:
             if execution.inquiry_id == event.inquiry_id:
                 tx.cancel_timer(execution.timer)
                 tx.emit(CloseInquiry(event.inquiry_id, InquiryStatus.ANSWERED))
-                tx.put(evolve(execution, released_with=event.response, timer=None))
+                released = {"response": event.response}
+                tx.put(evolve(execution, released_with=released, timer=None))
                 launch.run_body(tx, execution.id)
                 return
             continue
@@ -263,7 +285,17 @@ def inquiry_result(response: Any) -> Any:
     return {"response": response}
 
 
+def _on_event(tx: Tx, event: EventReceived) -> None:
+    if not tx.status.is_terminal:
+        waiting.on_event(tx, event)
+
+
 _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
+    PauseRequested: lambda tx, _e: lifecycle.pause(tx),
+    ResumeRequested: lambda tx, _e: lifecycle.resume(tx),
+    RetryRequested: lambda tx, _e: lifecycle.retry(tx),
+    CompensateRequested: lambda tx, _e: lifecycle.compensate(tx),
+    EventReceived: _on_event,
     RunRequested: _on_run_requested,
     TaskSucceeded: _on_task_succeeded,
     TaskFailed: _on_task_failed,

@@ -27,12 +27,14 @@ from treadle.scheduler.core.commands import (
     CloseInquiry,
     CompleteRun,
     EmitLifecycleEvent,
+    StopAwaitingEvent,
 )
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.ids import attempt_id, inquiry_id, unit_timer_id
 from treadle.scheduler.core.namespaces import build_context, execution_result
 from treadle.scheduler.core.state import (
     ROOT_SCOPE,
+    DeferredKind,
     Execution,
     Failure,
     TimerKind,
@@ -127,6 +129,16 @@ def unit_failed(
     _unit_ended(tx, execution, position, ended)
 
 
+def unit_refused(tx: Tx, execution_id: int, position: int, error: dict[str, Any]) -> None:
+    """Fail a unit for good: trying again would fail the same way (no retry)."""
+    unit_failed(tx, execution_id, position, TaskStatus.FAILED, error, retry=False)
+
+
+def execution_refused(tx: Tx, execution_id: int, error: dict[str, Any]) -> None:
+    """End an execution failed before its work began (a guard, wait or item problem)."""
+    end_execution(tx, execution_id, TaskStatus.FAILED, error=error)
+
+
 def _unit_ended(tx: Tx, execution: Execution, position: int, unit: Unit) -> None:
     execution = tx.put_unit(
         execution, position, unit, in_flight=execution.in_flight - 1, done=execution.done + 1
@@ -173,6 +185,8 @@ def stop_unit(tx: Tx, execution: Execution, position: int, *, timed_out: bool) -
         tx.emit(CloseInquiry(unit.inquiry_id, status))
     elif kind is NodeKind.WORKFLOW and unit.child_run_id is not None:
         tx.emit(CancelChildRun(unit.child_run_id))
+    elif kind is NodeKind.EVENT and unit.waits_for is not None:
+        tx.emit(StopAwaitingEvent(attempt_id(tx.run_id, execution.id, position, unit.attempt)))
     elif not _in_retry_backoff(tx, unit):
         tx.emit(CancelTask(attempt_id(tx.run_id, execution.id, position, unit.attempt)))
 
@@ -204,6 +218,11 @@ def end_execution(
     tx.deactivate(execution.scope)
     tx.emit(EmitLifecycleEvent(execution.task, execution.id, status, tx.now))
     if status is TaskStatus.CANCELED:
+        return
+    if execution.compensates is not None:
+        from treadle.scheduler.core.lifecycle import compensation_ended
+
+        compensation_ended(tx, execution)
         return
     fired = fire_transitions(tx, execution)
     if status.is_unsuccessful and not fired:
@@ -288,6 +307,8 @@ def cancel_execution(tx: Tx, execution: Execution) -> None:
     own_inquiry = inquiry_id(tx.run_id, execution.id, 0, 0)
     if execution.inquiry_id == own_inquiry and not execution.units:
         tx.emit(CloseInquiry(own_inquiry, InquiryStatus.CANCELED))
+    if execution.waits_for is not None and not execution.units:
+        tx.emit(StopAwaitingEvent(attempt_id(tx.run_id, execution.id, 0, 0)))
     units = list(execution.units)
     for position, unit in enumerate(units):
         if unit.status in _ACTIVE_UNIT:
@@ -309,8 +330,10 @@ def settle_scope(tx: Tx, scope: int) -> None:
     """Release joins that can no longer gain inbound transitions, then end an idle scope."""
     if scope != ROOT_SCOPE and tx.execution(scope).status.is_terminal:
         return
-    if scope == ROOT_SCOPE and tx.status.is_terminal:
+    if scope == ROOT_SCOPE and (tx.status.is_terminal or tx.status is RunStatus.COMPENSATING):
         return
+    if any(d.kind is DeferredKind.START and d.scope == scope for d in tx.deferred):
+        return  # paused with work still to start here: the scope is not idle
     if _release_joins(tx, scope):
         return
     if tx.active.get(scope, 0) == 0 and not tx.agenda:
@@ -430,6 +453,8 @@ def finalize_run(
     tx.finished_at = tx.now
     tx.output = output
     tx.error = error
+    tx.deferred = ()
+    tx.compensation = ()
     tx.agenda.clear()
     tx.emit(CompleteRun(status, output, error, tx.context.parent_attempt_id))
 

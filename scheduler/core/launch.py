@@ -17,8 +17,9 @@ from treadle.common.loader.durations import DurationError, parse_duration
 from treadle.common.messages import TaskDispatch
 from treadle.common.spec import InquirySpec, TaskSpec
 from treadle.common.statuses import RunStatus, TaskStatus
-from treadle.scheduler.core import finish
+from treadle.scheduler.core import finish, waiting
 from treadle.scheduler.core.commands import (
+    AwaitEvent,
     DispatchTask,
     EmitLifecycleEvent,
     OpenInquiry,
@@ -33,7 +34,15 @@ from treadle.scheduler.core.ids import (
     unit_timer_id,
 )
 from treadle.scheduler.core.namespaces import build_context
-from treadle.scheduler.core.state import Execution, TimerKind, Unit, Units, evolve
+from treadle.scheduler.core.state import (
+    Deferred,
+    DeferredKind,
+    Execution,
+    TimerKind,
+    Unit,
+    Units,
+    evolve,
+)
 from treadle.scheduler.core.transaction import StartTask, Tx
 
 
@@ -68,9 +77,7 @@ def start_task(tx: Tx, task: str, scope: int) -> None:
         try:
             allowed = tx.engine.truthy(spec.when, build_context(tx, current=execution))
         except ExpressionError as exc:
-            finish.end_execution(
-                tx, execution.id, TaskStatus.FAILED, error=expression_failure(exc, "when")
-            )
+            finish.execution_refused(tx, execution.id, expression_failure(exc, "when"))
             return
         if not allowed:
             finish.end_execution(tx, execution.id, TaskStatus.SKIPPED)
@@ -90,6 +97,9 @@ def begin(tx: Tx, execution_id: int) -> None:
     spec = tx.graph.node(execution.task).spec
     if spec.wait_for is not None and spec.wait_for.inquiry is not None:
         _wait_for_inquiry(tx, execution, spec)
+        return
+    if spec.wait_for is not None and spec.wait_for.event is not None:
+        waiting.wait_for_event(tx, execution, spec.wait_for.event, spec.wait_for.timeout)
         return
     run_body(tx, execution_id)
 
@@ -138,16 +148,13 @@ def _make_units(tx: Tx, execution: Execution, spec: TaskSpec) -> Units | None:
         else:
             items = tx.engine.render(list(spec.with_items), build_context(tx, current=execution))
     except ExpressionError as exc:
-        finish.end_execution(
-            tx, execution.id, TaskStatus.FAILED, error=expression_failure(exc, "with_items")
-        )
+        finish.execution_refused(tx, execution.id, expression_failure(exc, "with_items"))
         return None
     if isinstance(items, Mapping) or not isinstance(items, list | tuple):
-        finish.end_execution(
+        finish.execution_refused(
             tx,
             execution.id,
-            TaskStatus.FAILED,
-            error=error_info(
+            error_info(
                 "InvalidItems",
                 f"with_items of task '{execution.task}' must give a list, "
                 f"got {type(items).__name__}",
@@ -156,11 +163,10 @@ def _make_units(tx: Tx, execution: Execution, spec: TaskSpec) -> Units | None:
         return None
     limit = tx.context.limits.max_items
     if len(items) > limit:
-        finish.end_execution(
+        finish.execution_refused(
             tx,
             execution.id,
-            TaskStatus.FAILED,
-            error=error_info(
+            error_info(
                 "LimitExceeded",
                 f"with_items of task '{execution.task}' gave {len(items)} items; "
                 f"the limit is {limit}",
@@ -179,16 +185,33 @@ def concurrency_of(tx: Tx, spec: TaskSpec) -> int:
     return min(spec.concurrency, cap) if spec.concurrency else cap
 
 
+def may_launch(tx: Tx, execution: Execution) -> bool:
+    """Attempts launch while the run runs, and compensations while it compensates."""
+    if tx.status is RunStatus.RUNNING:
+        return True
+    return tx.status is RunStatus.COMPENSATING and execution.compensates is not None
+
+
 def fill_units(tx: Tx, execution_id: int) -> None:
-    """Launch not-yet-started units while the execution is below its concurrency."""
-    if tx.status not in (RunStatus.RUNNING,):
-        return
+    """Launch waiting units while the execution is below its concurrency.
+
+    Units are taken in order from ``next_unit``; ones that are not waiting to start (a
+    retried run reopens only its failed items) are passed over. A paused run defers this.
+    """
     execution = tx.execution(execution_id)
     if execution.status.is_terminal:
+        return
+    if tx.holding:
+        tx.defer(Deferred(DeferredKind.FILL, execution=execution_id))
+        return
+    if not may_launch(tx, execution):
         return
     cap = concurrency_of(tx, tx.graph.node(execution.task).spec)
     while execution.in_flight < cap and execution.next_unit < len(execution.units):
         position = execution.next_unit
+        if execution.units[position].status is not TaskStatus.SCHEDULED:
+            execution = tx.put(evolve(execution, next_unit=position + 1))
+            continue
         execution = tx.put(
             evolve(execution, next_unit=position + 1, in_flight=execution.in_flight + 1)
         )
@@ -213,43 +236,41 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
     )
     context = build_context(tx, current=execution, item=unit.item, index=unit.index)
     try:
-        rendered = tx.engine.render(spec.input, context)
+        raw_input = spec.input
+        if node.kind is NodeKind.EVENT:  # the filter is evaluated per event, later
+            raw_input = {k: v for k, v in raw_input.items() if k != "filter"}
+        rendered = tx.engine.render(raw_input, context)
     except ExpressionError as exc:
         tx.put_unit(execution, position, unit)
-        finish.unit_failed(
-            tx,
-            execution_id,
-            position,
-            TaskStatus.FAILED,
-            expression_failure(exc, "input"),
-            retry=False,
-        )
+        finish.unit_refused(tx, execution_id, position, expression_failure(exc, "input"))
         return
     parameters: dict[str, Any] = dict(rendered) if isinstance(rendered, Mapping) else {}
-    if node.kind is NodeKind.INQUIRY:
+    if node.kind in (NodeKind.INQUIRY, NodeKind.EVENT):
         try:
-            timeout = _inquiry_timeout(parameters.get("timeout"))
+            timeout = _wait_timeout(parameters.get("timeout"))
         except DurationError as exc:
             tx.put_unit(execution, position, unit)
-            message = f"the timeout of inquiry task '{execution.task}': {exc}"
-            finish.unit_failed(
+            what = "inquiry" if node.kind is NodeKind.INQUIRY else "event wait"
+            message = f"the timeout of {what} task '{execution.task}': {exc}"
+            finish.unit_refused(tx, execution_id, position, error_info("InvalidInput", message))
+            return
+        if node.kind is NodeKind.EVENT:
+            waited = _await_event(
+                tx, execution_id, position, unit=unit, parameters=parameters, timeout=timeout
+            )
+            if waited is None:
+                return
+            unit = waited
+        else:
+            unit = _open_inquiry(
                 tx,
                 execution_id,
                 position,
-                TaskStatus.FAILED,
-                error_info("InvalidInput", message),
-                retry=False,
+                attempt=attempt,
+                unit=unit,
+                parameters=parameters,
+                timeout=timeout,
             )
-            return
-        unit = _open_inquiry(
-            tx,
-            execution_id,
-            position,
-            attempt=attempt,
-            unit=unit,
-            parameters=parameters,
-            timeout=timeout,
-        )
     elif node.kind is NodeKind.WORKFLOW:
         depth = tx.context.depth + 1
         if depth > tx.context.limits.max_depth:
@@ -258,14 +279,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
                 f"starting workflow '{spec.action}' from task '{execution.task}' would nest runs "
                 f"{depth} deep; the limit is {tx.context.limits.max_depth}"
             )
-            finish.unit_failed(
-                tx,
-                execution_id,
-                position,
-                TaskStatus.FAILED,
-                error_info("LimitExceeded", message),
-                retry=False,
-            )
+            finish.unit_refused(tx, execution_id, position, error_info("LimitExceeded", message))
             return
         child = child_run_id(tx.run_id, execution_id, position, attempt)
         tx.emit(StartChildRun(child, spec.action or "", parameters, aid, depth))
@@ -330,6 +344,42 @@ def _open_inquiry(
     return unit
 
 
+def _await_event(
+    tx: Tx,
+    execution_id: int,
+    position: int,
+    *,
+    unit: Unit,
+    parameters: Mapping[str, Any],
+    timeout: timedelta | None,
+) -> Unit | None:
+    """A ``core.wait_for_event`` unit: wait for an event (its ``filter`` is not rendered
+    now but for each candidate event). ``None`` when the wait could not begin."""
+    execution = tx.execution(execution_id)
+    raw = tx.graph.node(execution.task).spec.input
+    wait = {**parameters, "filter": raw.get("filter")}
+    try:
+        waits = waiting.render_wait(tx, execution, wait)
+    except ExpressionError as exc:
+        tx.put_unit(execution, position, unit)
+        finish.unit_refused(tx, execution_id, position, expression_failure(exc, "input"))
+        return None
+    wait_id = attempt_id(tx.run_id, execution_id, position, unit.attempt)
+    deadline = tx.now + timeout if timeout else None
+    tx.emit(AwaitEvent(wait_id, waits["type"], waits["subject"], deadline))
+    unit = evolve(unit, status=TaskStatus.WAITING, waits_for=waits)
+    if timeout:
+        timer = unit_timer_id(TimerKind.DEADLINE, tx.run_id, execution_id, position, unit.attempt)
+        tx.schedule_in(
+            timer, TimerKind.DEADLINE, timeout, execution_id, unit=position, attempt=unit.attempt
+        )
+        unit = evolve(unit, timer=timer)
+    if not execution.with_items:
+        tx.put(evolve(tx.execution(execution_id), status=TaskStatus.WAITING))
+        _lifecycle(tx, execution_id, TaskStatus.WAITING)
+    return unit
+
+
 def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
     """``wait_for: {inquiry: ...}``: ask (or await an existing inquiry) before running."""
     wait = spec.wait_for
@@ -342,9 +392,7 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
             prompt = tx.engine.render(question.prompt, context)
             assigned = tx.engine.render(question.assigned_to, context)
         except ExpressionError as exc:
-            finish.end_execution(
-                tx, execution.id, TaskStatus.FAILED, error=expression_failure(exc, "wait_for")
-            )
+            finish.execution_refused(tx, execution.id, expression_failure(exc, "wait_for"))
             return
         iq = inquiry_id(tx.run_id, execution.id, 0, 0)
         timeout = question.timeout or timeout
@@ -363,9 +411,7 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
         try:
             iq = str(tx.engine.evaluate(str(question), context))
         except ExpressionError as exc:
-            finish.end_execution(
-                tx, execution.id, TaskStatus.FAILED, error=expression_failure(exc, "wait_for")
-            )
+            finish.execution_refused(tx, execution.id, expression_failure(exc, "wait_for"))
             return
     timer = None
     if timeout:
@@ -375,8 +421,8 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
     _lifecycle(tx, execution.id, TaskStatus.WAITING)
 
 
-def _inquiry_timeout(value: Any) -> timedelta | None:
-    """An inquiry's ``timeout`` input: seconds or a duration text; absent or 0 = no deadline."""
+def _wait_timeout(value: Any) -> timedelta | None:
+    """A wait's ``timeout`` input: seconds or a duration text; absent or 0 = no deadline."""
     if value is None:
         return None
     duration = parse_duration(value)

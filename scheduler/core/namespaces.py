@@ -60,7 +60,11 @@ class _View(Mapping[str, Any]):
 
 
 class TaskView(_View):
-    """``task.<name>``: the latest execution of one task."""
+    """``task.<name>``: the latest execution of one task.
+
+    ``event`` is there when a ``wait_for: {event}`` released the task: ``{id, type,
+    subject, data}``.
+    """
 
     __slots__ = ("_execution",)
     _KEYS: tuple[str, ...] = (
@@ -80,7 +84,13 @@ class TaskView(_View):
         keys = self._KEYS
         if self._execution.inquiry_id is not None:
             keys = (*keys, "inquiry_id")
+        if self._event() is not None:
+            keys = (*keys, "event")
         return keys
+
+    def _event(self) -> Any:
+        released = self._execution.released_with
+        return released.get("event") if isinstance(released, Mapping) else None
 
     def __getitem__(self, key: str) -> Any:
         execution = self._execution
@@ -98,6 +108,8 @@ class TaskView(_View):
             return iso(execution.finished_at)
         if key == "inquiry_id" and execution.inquiry_id is not None:
             return execution.inquiry_id
+        if key == "event" and self._event() is not None:
+            return self._event()
         raise KeyError(key)
 
 
@@ -135,8 +147,9 @@ class InquiryNamespace(_View):
         if execution_id is None:
             return None
         execution = self._tx.executions[execution_id]
-        if execution.released_with is not None:
-            return {"response": execution.released_with}
+        released = execution.released_with
+        if isinstance(released, Mapping) and "response" in released:
+            return {"response": released["response"]}
         result = execution.result
         if isinstance(result, Mapping) and "response" in result and not execution.with_items:
             return {"response": result["response"]}

@@ -78,7 +78,8 @@ class Unit:
     """One call of a task: the whole task, or one with_items item or batch.
 
     ``index`` is ``None`` for a plain task. ``attempt`` counts attempts started (0 before the
-    first). ``wait`` names what a waiting unit waits for (an inquiry id or a child run id).
+    first). A unit of ``core.wait_for_event`` keeps the rendered event it waits for in
+    ``waits_for`` (``{type, subject, filter}``).
     """
 
     index: int | None
@@ -93,6 +94,7 @@ class Unit:
     inquiry_id: str | None = None
     child_run_id: str | None = None
     result_bytes: int = 0
+    waits_for: Mapping[str, Any] | None = None
 
 
 class Units(Sequence["Unit"]):
@@ -171,8 +173,10 @@ class Execution:
 
     ``in_flight`` counts units launched and not yet ended, ``done`` units ended; with
     ``next_unit`` they let the core enforce ``concurrency`` without scanning every unit.
-    A ``wait_for`` task waits at this level (``inquiry_id``, ``timer``) before its units
-    launch; what released it (the answer or the event data) is kept in ``released_with``.
+    A ``wait_for`` task waits at this level (``inquiry_id`` or ``waits_for``, ``timer``)
+    before its units launch; what released it (the answer, or the event) is kept in
+    ``released_with``. A compensation execution names the execution it undoes in
+    ``compensates``.
     """
 
     id: int
@@ -191,10 +195,32 @@ class Execution:
     timer: str | None = None
     inquiry_id: str | None = None
     released_with: Any = None
+    waits_for: Mapping[str, Any] | None = None
+    compensates: int | None = None
 
     @property
     def is_active(self) -> bool:
         return not self.status.is_terminal
+
+
+class DeferredKind(StrEnum):
+    """Work a paused run holds back until it resumes."""
+
+    START = "start"  # start a new execution of ``task`` in ``scope``
+    BEGIN = "begin"  # an execution's delay ended: begin it
+    FILL = "fill"  # launch more units of ``execution``
+    RELAUNCH = "relaunch"  # the next attempt of unit ``position`` of ``execution``
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """One piece of held-back work (see :class:`DeferredKind`)."""
+
+    kind: DeferredKind
+    task: str = ""
+    scope: int = 0
+    execution: int = 0
+    position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +255,11 @@ class RunContext:
 
 @dataclass(frozen=True, slots=True)
 class RunState:
-    """All a run's state. ``decide`` returns a new one; it never mutates this one."""
+    """All a run's state. ``decide`` returns a new one; it never mutates this one.
+
+    ``deferred`` is work held back while the run is paused; ``compensation`` the executions
+    still to compensate (next first) while it is compensating.
+    """
 
     run_id: str
     workflow: str
@@ -251,6 +281,8 @@ class RunState:
     context_bytes: int = 0
     output: Any = None
     error: Mapping[str, Any] | None = None
+    deferred: tuple[Deferred, ...] = ()
+    compensation: tuple[int, ...] = ()
 
     def execution(self, execution_id: int) -> Execution:
         return self.executions[execution_id]

@@ -18,8 +18,9 @@ from typing import Any
 from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.core.commands import CancelTimer, Command, ScheduleTimer
+from treadle.scheduler.core.commands import CancelTimer, Command, RunStatusChanged, ScheduleTimer
 from treadle.scheduler.core.state import (
+    Deferred,
     Execution,
     Failure,
     RunState,
@@ -46,6 +47,13 @@ class FillUnits:
 
 
 @dataclass(frozen=True, slots=True)
+class Begin:
+    """Agenda item: an execution's delay ended (or it is reopened): begin its work."""
+
+    execution: int
+
+
+@dataclass(frozen=True, slots=True)
 class Relaunch:
     """Agenda item: start the next attempt of a unit right away (retry without delay)."""
 
@@ -53,7 +61,7 @@ class Relaunch:
     position: int
 
 
-AgendaItem = StartTask | FillUnits | Relaunch
+AgendaItem = StartTask | FillUnits | Relaunch | Begin
 
 
 class Tx:
@@ -83,6 +91,8 @@ class Tx:
         self.joins: Mapping[str, tuple[int, ...]] = state.joins
         self.failures: Mapping[int, tuple[Failure, ...]] = state.failures
         self.timers: Mapping[str, Timer] = state.timers
+        self.deferred: tuple[Deferred, ...] = state.deferred
+        self.compensation: tuple[int, ...] = state.compensation
         self._owned: set[str] = set()
         self.commands: list[Command] = []
         self.agenda: deque[AgendaItem] = deque()
@@ -120,6 +130,14 @@ class Tx:
         self._own("latest")[execution.task] = execution.id
         active = self._own("active")
         active[execution.scope] = active.get(execution.scope, 0) + 1
+
+    def activate(self, scope: int) -> None:
+        """One more execution is active in ``scope`` (a reopened one)."""
+        active = self._own("active")
+        active[scope] = active.get(scope, 0) + 1
+
+    def clear_failures(self, scope: int) -> None:
+        self._own("failures").pop(scope, None)
 
     def deactivate(self, scope: int) -> None:
         active = self._own("active")
@@ -183,7 +201,17 @@ class Tx:
         self.commands.append(command)
 
     def move_run(self, status: RunStatus) -> None:
-        self.status = status
+        if status is not self.status:
+            self.status = status
+            self.emit(RunStatusChanged(status, self.now))
+
+    @property
+    def holding(self) -> bool:
+        """Whether new work is held back (the run is pausing or paused)."""
+        return self.status in (RunStatus.PAUSING, RunStatus.PAUSED)
+
+    def defer(self, item: Deferred) -> None:
+        self.deferred = (*self.deferred, item)
 
     def freeze(self) -> RunState:
         """The next state; the very same object as before when nothing changed."""
@@ -214,4 +242,6 @@ _TRACKED = (
     "context_bytes",
     "output",
     "error",
+    "deferred",
+    "compensation",
 )

@@ -35,7 +35,11 @@ from treadle.scheduler.core.commands import (
 from treadle.scheduler.core.decide import decide
 from treadle.scheduler.core.events import (
     CancelRequested,
+    CompensateRequested,
     Event,
+    PauseRequested,
+    ResumeRequested,
+    RetryRequested,
     RunRequested,
     TaskFailed,
     TaskSucceeded,
@@ -56,7 +60,9 @@ from treadle.scheduler.store import (
 log = logging.getLogger("treadle.scheduler")
 
 Clock = Callable[[], datetime]
-INTERNAL_KINDS = frozenset({"start_child", "notify_parent", "cancel_child"})
+INTERNAL_KINDS = frozenset(
+    {"start_child", "notify_parent", "cancel_child", "pause_child", "resume_child"}
+)
 # Error types of a task whose child run could not start, by what stopped it.
 _CHILD_START_ERRORS: dict[type[Exception], str] = {
     ParameterError: "InvalidInput",
@@ -404,6 +410,30 @@ class RunService:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def control(self, run_id: str, *events: Event) -> RunState:
+        """Apply operator events (pause, resume, retry, compensate...) to one run."""
+        with self.store.unit_of_work() as uow:
+            return self._apply_to_run(uow, run_id, list(events), self.clock())
+
+    def pause(self, run_id: str) -> RunState:
+        """Start nothing new; the run is ``paused`` once running attempts have finished."""
+        return self.control(run_id, PauseRequested())
+
+    def resume(self, run_id: str) -> RunState:
+        return self.control(run_id, ResumeRequested())
+
+    def retry(self, run_id: str) -> RunState:
+        """Re-run what failed, timed out or was cancelled in an ended run."""
+        return self.control(run_id, RetryRequested())
+
+    def compensate(self, run_id: str, reason: str | None = None) -> RunState:
+        """Undo the run's completed work (a run still going is cancelled first)."""
+        return self.control(
+            run_id,
+            CancelRequested(reason=reason or "canceled to compensate"),
+            CompensateRequested(),
+        )
+
     def cancel(self, run_id: str, reason: str | None = None) -> RunState:
         """Cancel a run (and, through the outbox, its child runs); a no-op once it ended."""
         with self.store.unit_of_work() as uow:
@@ -437,6 +467,12 @@ class RunService:
                     started.append(child)
             elif entry.kind == "notify_parent":
                 self._notify_parent(uow, payload)
+            elif entry.kind in ("pause_child", "resume_child"):
+                control: Event = (
+                    PauseRequested() if entry.kind == "pause_child" else ResumeRequested()
+                )
+                with contextlib.suppress(NotFound):
+                    self._apply_to_run(uow, str(payload["child_run_id"]), [control], self.clock())
             elif entry.kind == "cancel_child":
                 # The outbox is relayed in order, so a child's start came first; a child
                 # that never started (its start failed) has nothing to cancel.

@@ -25,6 +25,8 @@ from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import EVENT_TYPES, Event
 from treadle.scheduler.core.state import (
+    Deferred,
+    DeferredKind,
     Execution,
     Failure,
     RunContext,
@@ -228,6 +230,8 @@ class CoreFields:
     next_execution: int
     uuid_counter: int
     context_bytes: int
+    deferred: tuple[Deferred, ...] = ()
+    compensation: tuple[int, ...] = ()
 
 
 def encode_core(core: CoreFields) -> JSONDict:
@@ -243,6 +247,17 @@ def encode_core(core: CoreFields) -> JSONDict:
         "next_execution": core.next_execution,
         "uuid_counter": core.uuid_counter,
         "context_bytes": core.context_bytes,
+        "deferred": [
+            {
+                "kind": d.kind.value,
+                "task": d.task,
+                "scope": d.scope,
+                "execution": d.execution,
+                "position": d.position,
+            }
+            for d in core.deferred
+        ],
+        "compensation": list(core.compensation),
     }
 
 
@@ -259,6 +274,17 @@ def decode_core(data: Mapping[str, Any]) -> CoreFields:
         next_execution=int(data.get("next_execution", 1)),
         uuid_counter=int(data.get("uuid_counter", 0)),
         context_bytes=int(data.get("context_bytes", 0)),
+        deferred=tuple(
+            Deferred(
+                DeferredKind(d["kind"]),
+                task=d.get("task", ""),
+                scope=int(d.get("scope", 0)),
+                execution=int(d.get("execution", 0)),
+                position=int(d.get("position", 0)),
+            )
+            for d in data.get("deferred") or ()
+        ),
+        compensation=tuple(int(i) for i in data.get("compensation") or ()),
     )
 
 
@@ -272,6 +298,8 @@ def core_fields(state: RunState) -> CoreFields:
         next_execution=state.next_execution,
         uuid_counter=state.uuid_counter,
         context_bytes=state.context_bytes,
+        deferred=state.deferred,
+        compensation=state.compensation,
     )
 
 
@@ -348,6 +376,8 @@ def execution_to_row(run_id: str, execution: Execution) -> JSONDict:
         "timer": execution.timer,
         "inquiry_id": execution.inquiry_id,
         "released_with": execution.released_with,
+        "waits_for": _opt_dict(execution.waits_for),
+        "compensates": execution.compensates,
     }
 
 
@@ -369,6 +399,7 @@ def unit_to_row(run_id: str, execution_id: int, position: int, unit: Unit) -> JS
         "inquiry_id": unit.inquiry_id,
         "child_run_id": unit.child_run_id,
         "result_bytes": unit.result_bytes,
+        "waits_for": _opt_dict(unit.waits_for),
     }
 
 
@@ -386,6 +417,7 @@ def unit_from_row(row: Mapping[Any, Any]) -> Unit:
         inquiry_id=row["inquiry_id"],
         child_run_id=row["child_run_id"],
         result_bytes=row["result_bytes"],
+        waits_for=row["waits_for"],
     )
 
 
@@ -407,6 +439,8 @@ def execution_from_row(row: Mapping[Any, Any], units: Iterable[Unit]) -> Executi
         timer=row["timer"],
         inquiry_id=row["inquiry_id"],
         released_with=row["released_with"],
+        waits_for=row["waits_for"],
+        compensates=row["compensates"],
     )
 
 

@@ -26,10 +26,12 @@ from treadle.scheduler.store.entries import (
     OUTBOX_CANCEL_TASK,
     OUTBOX_DISPATCH,
     OUTBOX_NOTIFY_PARENT,
+    OUTBOX_PAUSE_CHILD,
+    OUTBOX_RESUME_CHILD,
     OUTBOX_START_CHILD,
 )
 from treadle.scheduler.store.errors import CodecError
-from treadle.scheduler.store.models import attempts, inquiries, outbox, timers
+from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
 
 QueueFor = Callable[[cmd.DispatchTask], str]
 DEFAULT_QUEUE = "treadle.tasks"
@@ -71,6 +73,7 @@ class CommandWriter(Repository):
         self._attempts: list[dict[str, Any]] = []
         self._canceled: list[dict[str, Any]] = []
         self._timers: dict[str, dict[str, Any] | None] = {}
+        self._waits: dict[str, dict[str, Any] | None] = {}
         self._inquiries: list[dict[str, Any]] = []
         self._closed: list[dict[str, Any]] = []
         self._positions: dict[int, dict[int | None, int]] = {}
@@ -154,8 +157,27 @@ class CommandWriter(Repository):
             case cmd.CompleteRun():
                 if command.parent_attempt_id is not None:
                     self._notify_parent(command)
-            case cmd.EmitLifecycleEvent():
-                pass  # observers come later; nothing to persist
+            case cmd.EmitLifecycleEvent() | cmd.RunStatusChanged():
+                pass  # observed by listeners of the run service; nothing to persist
+            case cmd.AwaitEvent():
+                self._waits[command.wait_id] = {
+                    "wait_id": command.wait_id,
+                    "run_id": run_id,
+                    "event_type": command.event_type,
+                    "subject": command.subject,
+                    "deadline": command.deadline,
+                    "created_at": self._now,
+                }
+            case cmd.StopAwaitingEvent(wait_id=wait_id):
+                self._waits[wait_id] = None
+            case cmd.PauseChildRun(child_run_id=child_run_id):
+                self._message(
+                    OUTBOX_PAUSE_CHILD, {"child_run_id": child_run_id, "parent_run_id": run_id}
+                )
+            case cmd.ResumeChildRun(child_run_id=child_run_id):
+                self._message(
+                    OUTBOX_RESUME_CHILD, {"child_run_id": child_run_id, "parent_run_id": run_id}
+                )
             case _:
                 raise CodecError(f"the store cannot persist command {command.kind!r}")
 
@@ -241,6 +263,11 @@ class CommandWriter(Repository):
         self._upsert(attempts, self._attempts, ("attempt_id",))
         if self._canceled:
             self._conn.execute(_CANCEL_ATTEMPT, self._canceled)
+        awaited = [row for row in self._waits.values() if row is not None]
+        self._upsert(event_waits, awaited, ("wait_id",))
+        released = [wait_id for wait_id, row in self._waits.items() if row is None]
+        for ids in chunks(released):
+            self._conn.execute(delete(event_waits).where(event_waits.c.wait_id.in_(ids)))
         scheduled = [row for row in self._timers.values() if row is not None]
         self._upsert(timers, scheduled, ("id",))
         dropped = [timer_id for timer_id, row in self._timers.items() if row is None]

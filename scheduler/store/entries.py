@@ -124,8 +124,12 @@ OUTBOX_CANCEL_TASK = "cancel_task"
 OUTBOX_START_CHILD = "start_child"
 OUTBOX_CANCEL_CHILD = "cancel_child"
 OUTBOX_NOTIFY_PARENT = "notify_parent"
+OUTBOX_PAUSE_CHILD = "pause_child"
+OUTBOX_RESUME_CHILD = "resume_child"
 OUTBOX_KINDS = frozenset(
     {
+        OUTBOX_PAUSE_CHILD,
+        OUTBOX_RESUME_CHILD,
         OUTBOX_DISPATCH,
         OUTBOX_CANCEL_TASK,
         OUTBOX_START_CHILD,

@@ -97,7 +97,7 @@ runs = Table(
     Column("parent_run_id", String, nullable=True, index=True),
     Column("parent_attempt_id", String, nullable=True),
     Column("idempotency_key", String, nullable=True, unique=True),
-    Column("trigger_event_id", String, nullable=True, unique=True),
+    Column("trigger_event_id", String, nullable=True),
     Column("context", JSONValue, nullable=True),
     Column("vars", JSONValue, nullable=True),
     Column("core", JSONValue, nullable=True),
@@ -110,6 +110,7 @@ runs = Table(
     Column("version", Integer, nullable=False),
     Index("ix_runs_workflow_created_at", "workflow", "created_at"),
     Index("ix_runs_created_at", "created_at"),
+    UniqueConstraint("trigger_event_id", "workflow", name="uq_runs_trigger_event_id_workflow"),
 )
 
 task_executions = Table(
@@ -132,6 +133,8 @@ task_executions = Table(
     Column("timer", String, nullable=True),
     Column("inquiry_id", String, nullable=True),
     Column("released_with", JSONValue, nullable=True),
+    Column("waits_for", JSONValue, nullable=True),
+    Column("compensates", Integer, nullable=True),
 )
 
 task_units = Table(
@@ -152,6 +155,7 @@ task_units = Table(
     Column("inquiry_id", String, nullable=True),
     Column("child_run_id", String, nullable=True),
     Column("result_bytes", Integer, nullable=False),
+    Column("waits_for", JSONValue, nullable=True),
 )
 
 attempts = Table(
@@ -174,6 +178,17 @@ attempts = Table(
     Column("reason", Text, nullable=True),
     Column("deliveries", Integer, nullable=False, server_default="0"),
     Index("ix_attempts_status_deadline", "status", "deadline"),
+)
+
+event_waits = Table(
+    "event_waits",
+    metadata,
+    Column("wait_id", String, primary_key=True),
+    Column("run_id", String, _run_fk(), nullable=False, index=True),
+    Column("event_type", String, nullable=False, index=True),
+    Column("subject", String, nullable=True),
+    Column("deadline", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 run_events = Table(

@@ -95,13 +95,14 @@ class RunRepository(Repository):
             with self._conn.begin_nested():
                 self._conn.execute(runs.insert(), row)
         except IntegrityError:
-            raise self._duplicate(state.run_id, idempotency_key, trigger_event_id) from None
+            raise self._duplicate(state, idempotency_key, trigger_event_id) from None
         changes = diff_executions(state.run_id, {}, state.executions)
         apply_changes(self._conn, changes)
 
     def _duplicate(
-        self, run_id: str, idempotency_key: str | None, trigger_event_id: str | None
+        self, state: RunState, idempotency_key: str | None, trigger_event_id: str | None
     ) -> DuplicateRunError:
+        run_id = state.run_id
         if idempotency_key is not None:
             existing = self.find_run_by_idempotency_key(idempotency_key)
             if existing is not None:
@@ -111,14 +112,27 @@ class RunRepository(Repository):
                 )
         if trigger_event_id is not None:
             existing = self._conn.execute(
-                select(runs.c.id).where(runs.c.trigger_event_id == trigger_event_id)
+                select(runs.c.id).where(
+                    runs.c.trigger_event_id == trigger_event_id,
+                    runs.c.workflow == state.workflow,
+                )
             ).scalar_one_or_none()
             if existing is not None:
                 return DuplicateRunError(
-                    f"event {trigger_event_id!r} already started run {existing}",
+                    f"event {trigger_event_id!r} already started run {existing} "
+                    f"of {state.workflow}",
                     existing_run_id=existing,
                 )
         return DuplicateRunError(f"run {run_id} already exists", existing_run_id=run_id)
+
+    def find_run_by_trigger(self, trigger_event_id: str, workflow: str) -> str | None:
+        """The run ``trigger_event_id`` started of ``workflow``, if any (one per pair)."""
+        found: str | None = self._conn.execute(
+            select(runs.c.id).where(
+                runs.c.trigger_event_id == trigger_event_id, runs.c.workflow == workflow
+            )
+        ).scalar_one_or_none()
+        return found
 
     def find_run_by_idempotency_key(self, key: str) -> str | None:
         return self._conn.execute(

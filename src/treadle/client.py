@@ -70,6 +70,7 @@ log = logging.getLogger("treadle.client")
 MAX_POLL_INTERVAL = 0.5
 MIN_POLL_INTERVAL = 0.01
 
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -33,7 +33,6 @@ from treadle.scheduler.core.events import (
     CancelRequested,
     Event,
     InquiryAnswered,
-    PauseRequested,
     RunRequested,
     TaskFailed,
     TaskSucceeded,
@@ -115,7 +114,6 @@ def test_stale_and_duplicate_events_return_the_very_same_state() -> None:
         TimerFired(timer_id="r-1/1/0/1/timeout"),  # cancelled when the attempt failed
         TimerFired(timer_id="nonsense"),
         InquiryAnswered(inquiry_id="iq_nothing", response=1),
-        PauseRequested(),  # not handled by this core
     ]
     for event in ignored:
         decision = decide(backoff, event, driver.graph, T0 + timedelta(seconds=1))

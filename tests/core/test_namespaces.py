@@ -138,7 +138,7 @@ def test_the_inquiry_namespace_holds_answers() -> None:
     context = build_context(tx_with(answered))
     assert context["inquiry"]["fetch"] == {"response": {"ok": True}}
     assert ENGINE.render("{{ inquiry.fetch.response.ok }}", context) is True
-    released = done(result=None, released_with={"go": 1})
+    released = done(result=None, released_with={"response": {"go": 1}})
     assert build_context(tx_with(released))["inquiry"]["fetch"] == {"response": {"go": 1}}
     plain = build_context(tx_with(done()))["inquiry"]
     assert list(plain) == []

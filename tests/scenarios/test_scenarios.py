@@ -10,7 +10,7 @@ sleeps, no database. ``README.md`` in this folder describes the format.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,15 @@ from treadle.common.graph import compile_graph
 from treadle.common.limits import Limits
 from treadle.common.loader import load_workflow_text
 from treadle.common.spec import RunnerType
+from treadle.scheduler.core.events import (
+    CancelRequested,
+    CompensateRequested,
+    Event,
+    EventReceived,
+    PauseRequested,
+    ResumeRequested,
+    RetryRequested,
+)
 from treadle.scheduler.rehearsal import EPOCH, Rehearsal, rehearse, replay, scripted
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +46,7 @@ TOP_LEVEL = {
     "children",
     "seed",
     "depth",
+    "controls",
     "expect",
 }
 EXPECT_KEYS = {
@@ -53,6 +63,7 @@ EXPECT_KEYS = {
     "vars",
     "commands",
     "inputs",
+    "statuses",
 }
 
 
@@ -85,8 +96,33 @@ def rehearse_scenario(path: Path, data: Mapping[str, Any]) -> tuple[Rehearsal, A
         limits=limits,
         seed=int(data.get("seed", 0)),
         depth=int(data.get("depth", 0)),
+        controls=[parse_control(c) for c in data.get("controls") or ()],
     )
     return record, graph
+
+
+_CONTROLS: dict[str, Callable[[], Event]] = {
+    "pause": PauseRequested,
+    "resume": ResumeRequested,
+    "cancel": CancelRequested,
+    "retry": RetryRequested,
+    "compensate": CompensateRequested,
+}
+
+
+def parse_control(data: Mapping[str, Any]) -> tuple[float, Event]:
+    """``{at: seconds, do: pause|resume|cancel|retry|compensate}`` or
+    ``{at: seconds, event: {id, type, subject, data}}`` (an outside event)."""
+    at = float(data["at"])
+    if "event" in data:
+        event = data["event"]
+        return at, EventReceived(
+            event_id=str(event.get("id", f"ev-{at}")),
+            type=str(event["type"]),
+            subject=event.get("subject"),
+            data=event.get("data"),
+        )
+    return at, _CONTROLS[str(data["do"])]()
 
 
 def check_expectations(record: Rehearsal, expect: Mapping[str, Any]) -> None:
@@ -96,6 +132,12 @@ def check_expectations(record: Rehearsal, expect: Mapping[str, Any]) -> None:
         assert record.status.value == expect["status"], state.error
     if "sequence" in expect:
         assert record.sequence == expect["sequence"]
+    if "statuses" in expect:
+        # every status the run went through, in order (from its run_status commands)
+        moves = [
+            c.status.value for batch in record.commands for c in batch if c.kind == "run_status"
+        ]
+        assert moves == expect["statuses"]
     for task, status in (expect.get("tasks") or {}).items():
         assert record.task_status(task) == status, f"status of task '{task}'"
     for task, attempts in (expect.get("attempts") or {}).items():
