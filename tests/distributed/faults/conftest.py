@@ -1,0 +1,720 @@
+"""Fixtures for the fault-injection suite: real ``treadle`` processes on throwaway services.
+
+A :class:`Deployment` is one throwaway PostgreSQL database and RabbitMQ vhost (or Redis
+database) with the settings every process of it shares; it starts ``treadle scheduler``
+and ``treadle worker`` processes (:class:`treadle.testing.processes.ServiceProcess`: own
+session, output in a log file, stopped by pid) and reads what they stored. The ``faults``
+pack, written to a temporary folder, holds the actions the tests need: a sleeper that
+sleeps only on its first attempt, an action that SIGKILLs its own worker process, a
+module that does not import, a result that is not JSON, a result over the payload limit.
+
+When a test fails, the last lines of the log of every process it used are attached to
+the report (see ``pytest_runtest_makereport``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import textwrap
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu.connection import Connection
+from kombu.messaging import Producer
+from sqlalchemy import text
+
+from treadle.client import Client
+from treadle.common.messages import WorkerReport
+from treadle.common.settings import Settings
+from treadle.common.statuses import RunStatus
+from treadle.common.transport import ATTEMPT_HEADER
+from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.store import OUTBOX_DISPATCH, AttemptEntry, Store
+from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.processes import (
+    SCHEDULER_READY,
+    WORKER_READY,
+    ServiceProcess,
+    stop_all,
+    treadle_environment,
+    wait_until,
+)
+
+#: Every process this test process started, for the logs of a failed test.
+STARTED: list[ServiceProcess] = []
+
+#: The payload limit of the deployments (bytes of JSON an action may return).
+PAYLOAD_LIMIT = 4096
+
+PACK_FILES = {
+    "pack.yaml": """
+        ref: faults
+        version: "1.0.0"
+        description: Actions and workflows that misbehave, for the fault-injection tests.
+    """,
+    "actions/work.yaml": """
+        name: work
+        description: Sleeps the given seconds, then returns its tag.
+        runner_type: python
+        entry_point: actions.py:work
+        parameters:
+          seconds: {type: number, default: 0}
+          tag: {type: string, required: true}
+    """,
+    "actions/nap_once.yaml": """
+        name: nap_once
+        description: >-
+          On its first attempt (no marker file yet) creates the marker and sleeps; on any
+          later attempt returns at once.
+        runner_type: python
+        entry_point: actions.py:nap_once
+        parameters:
+          marker: {type: string, required: true}
+          seconds: {type: number, required: true}
+    """,
+    "actions/kill_worker.yaml": """
+        name: kill_worker
+        description: Kills the worker process running it, every time.
+        runner_type: python
+        entry_point: actions.py:kill_worker
+    """,
+    "actions/broken.yaml": """
+        name: broken
+        description: Its module does not import.
+        runner_type: python
+        entry_point: broken.py:run
+    """,
+    "actions/not_json.yaml": """
+        name: not_json
+        description: Returns a datetime, which JSON cannot hold.
+        runner_type: python
+        entry_point: actions.py:not_json
+    """,
+    "actions/too_big.yaml": """
+        name: too_big
+        description: Returns a string of the given size.
+        runner_type: python
+        entry_point: actions.py:too_big
+        parameters:
+          size: {type: integer, required: true}
+    """,
+    "actions/actions.py": """
+        import datetime
+        import os
+        import signal
+        import time
+
+
+        def work(tag, seconds=0):
+            if seconds:
+                time.sleep(seconds)
+            return {"tag": tag}
+
+
+        def nap_once(marker, seconds):
+            if os.path.exists(marker):
+                return {"napped": False}
+            open(marker, "w").close()
+            time.sleep(seconds)
+            return {"napped": True}
+
+
+        def kill_worker():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+        def not_json():
+            return {"when": datetime.datetime(2024, 1, 1, 12, 0)}
+
+
+        def too_big(size):
+            return {"blob": "x" * size}
+    """,
+    "actions/broken.py": """
+        import treadle_faults_no_such_module  # noqa: F401  (the point: this fails)
+
+
+        def run():
+            return {}
+    """,
+    "workflows/nap.yaml": """
+        ref: faults.nap
+        parameters:
+          seconds: {type: number, default: 2}
+        tasks:
+          - name: nap
+            action: faults.work
+            input:
+              seconds: "{{ parameters.seconds }}"
+              tag: napped
+        output_map:
+          tag: "{{ task.nap.result.tag }}"
+    """,
+    "workflows/chain.yaml": """
+        ref: faults.chain
+        parameters:
+          pause: {type: number, default: 0}
+        tasks:
+""",
+    "workflows/fan_out.yaml": """
+        ref: faults.fan_out
+        parameters:
+          count: {type: integer, default: 50}
+          pause: {type: number, default: 0}
+        tasks:
+          - name: each
+            action: faults.work
+            with_items: "{{ range(parameters.count) | list }}"
+            input:
+              seconds: "{{ parameters.pause }}"
+              tag: "item {{ item }}"
+        output_map:
+          tags: "{{ task.each.results | map(attribute='tag') | list }}"
+    """,
+    "workflows/timeout_retry.yaml": """
+        ref: faults.timeout_retry
+        parameters:
+          marker: {type: string, required: true}
+        tasks:
+          - name: slow
+            action: faults.nap_once
+            timeout: 1
+            retry:
+              count: 2
+              delay: 0
+            input:
+              marker: "{{ parameters.marker }}"
+              seconds: 10
+        output_map:
+          napped: "{{ task.slow.result.napped }}"
+    """,
+    "workflows/killer.yaml": """
+        ref: faults.killer
+        tasks:
+          - name: crash
+            action: faults.kill_worker
+            retry:
+              count: 2
+              delay: 0
+            next:
+              - when: "{{ failed() }}"
+                do: [recover]
+          - name: recover
+            action: core.echo
+            input:
+              message: "recovered from {{ task.crash.error.type }}"
+        output_map:
+          recovered: "{{ task.recover.result.message }}"
+    """,
+    "workflows/bad_actions.yaml": f"""
+        ref: faults.bad_actions
+        tasks:
+          - name: normal
+            action: core.echo
+            input:
+              message: all well
+          - name: broken
+            action: faults.broken
+            next:
+              - when: "{{{{ failed() }}}}"
+                do: [note_broken]
+          - name: not_json
+            action: faults.not_json
+            next:
+              - when: "{{{{ failed() }}}}"
+                do: [note_not_json]
+          - name: too_big
+            action: faults.too_big
+            input:
+              size: {PAYLOAD_LIMIT * 2}
+            next:
+              - when: "{{{{ failed() }}}}"
+                do: [note_too_big]
+          - name: note_broken
+            action: core.echo
+            input:
+              message: "{{{{ task.broken.error.type }}}}"
+          - name: note_not_json
+            action: core.echo
+            input:
+              message: "{{{{ task.not_json.error.type }}}}"
+          - name: note_too_big
+            action: core.echo
+            input:
+              message: "{{{{ task.too_big.error.type }}}}"
+        output_map:
+          normal: "{{{{ task.normal.result.message }}}}"
+          handled:
+            - "{{{{ task.note_broken.result.message }}}}"
+            - "{{{{ task.note_not_json.result.message }}}}"
+            - "{{{{ task.note_too_big.result.message }}}}"
+    """,
+}
+
+#: Steps of ``faults.chain``.
+CHAIN_STEPS = [f"s{n}" for n in range(1, 11)]
+
+
+def _chain_tasks() -> str:
+    lines = []
+    for index, step in enumerate(CHAIN_STEPS):
+        lines += [
+            f"  - name: {step}",
+            "    action: faults.work",
+            "    input:",
+            '      seconds: "{{ parameters.pause }}"',
+            f"      tag: {step}",
+        ]
+        if index + 1 < len(CHAIN_STEPS):
+            lines.append(f"    on_success: {CHAIN_STEPS[index + 1]}")
+    lines += ["output_map:", f'  last: "{{{{ task.{CHAIN_STEPS[-1]}.result.tag }}}}"']
+    return "\n".join(lines) + "\n"
+
+
+def write_faults_pack(folder: Path) -> Path:
+    """The ``faults`` pack under ``folder`` (a folder of packs); returns ``folder``."""
+    for name, body in PACK_FILES.items():
+        path = folder / "faults" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content = textwrap.dedent(body).lstrip()
+        if name == "workflows/chain.yaml":
+            content += _chain_tasks()
+        path.write_text(content, encoding="utf-8")
+    return folder
+
+
+# -- reading what the services stored ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of ``run_events``: its kind and the attempt it is about (if any)."""
+
+    run_id: str
+    seq: int
+    kind: str
+    attempt_id: str | None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    run_id: str
+    kind: str
+    attempt_id: str | None
+    sent: bool
+
+
+@dataclass
+class Deployment:
+    """One database and broker, the processes started on them, and ways to read the store."""
+
+    database_url: str
+    broker_url: str
+    logs: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    processes: list[ServiceProcess] = field(default_factory=list)
+    _store: Store | None = None
+
+    # -- processes -------------------------------------------------------------------------
+
+    def environment(self, **overrides: Any) -> dict[str, str]:
+        values = {
+            "database_url": self.database_url,
+            "broker_url": self.broker_url,
+            "log_level": "INFO",
+            **self.settings,
+            **overrides,
+        }
+        return treadle_environment(**values)
+
+    def _start(
+        self, name: str, args: Callable[[str], list[str]], overrides: dict[str, Any]
+    ) -> ServiceProcess:
+        unique = f"{name}-{uuid.uuid4().hex[:6]}"
+        process = ServiceProcess(
+            unique, args(unique), self.environment(**overrides), self.logs / f"{unique}.log"
+        )
+        self.processes.append(process)
+        STARTED.append(process)
+        return process
+
+    def scheduler(self, name: str = "scheduler", **overrides: Any) -> ServiceProcess:
+        """Start ``treadle scheduler`` (not waiting for it to be ready)."""
+        return self._start(name, lambda _unique: ["scheduler"], overrides)
+
+    def worker(
+        self, name: str = "worker", *, concurrency: int = 2, **overrides: Any
+    ) -> ServiceProcess:
+        """Start ``treadle worker`` (prefork pool) named ``<name>-<random>@<host>``."""
+        return self._start(
+            name,
+            lambda unique: [
+                "worker",
+                "--hostname",
+                f"{unique}@%h",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+            ],
+            overrides,
+        )
+
+    def started(self, *processes: ServiceProcess, timeout: float = 45.0) -> None:
+        """Wait until each process logged that it is ready."""
+        for process in processes:
+            ready = WORKER_READY if process.args[0] == "worker" else SCHEDULER_READY
+            process.wait_for_log(ready, timeout)
+
+    @contextmanager
+    def test_scope(self) -> Iterator[Deployment]:
+        """Processes started inside are stopped on exit (those started before live on)."""
+        before = len(self.processes)
+        try:
+            yield self
+        finally:
+            own = self.processes[before:]
+            del self.processes[before:]
+            stop_all(own)
+
+    def close(self) -> None:
+        try:
+            stop_all(self.processes)
+        finally:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- the store ---------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.database_url, migrate=False)
+        return self._store
+
+    def client(self, **options: Any) -> Client:
+        return Client(self.database_url, settings=Settings(**self.client_settings()), **options)
+
+    def client_settings(self) -> dict[str, Any]:
+        limit = self.settings.get("limits__max_payload_bytes")
+        return {"limits": {"max_payload_bytes": limit}} if limit else {}
+
+    def statuses(self, run_ids: Iterable[str]) -> dict[str, RunStatus]:
+        ids = list(run_ids)
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, status FROM runs WHERE id = ANY(:ids)"), {"ids": ids}
+            ).all()
+        return {row.id: RunStatus(row.status) for row in rows}
+
+    def wait_for_runs(self, run_ids: Iterable[str], timeout: float = 60.0) -> None:
+        """Wait until every run ended (succeeded or not)."""
+        ids = list(run_ids)
+
+        def ended() -> bool:
+            statuses = self.statuses(ids)
+            return len(statuses) == len(ids) and all(s.is_terminal for s in statuses.values())
+
+        def seen() -> str:
+            counts: dict[str, int] = {}
+            for status in self.statuses(ids).values():
+                counts[status.value] = counts.get(status.value, 0) + 1
+            return f"run statuses {counts}"
+
+        wait_until(ended, timeout, f"the end of {len(ids)} run(s)", describe=seen, interval=0.1)
+
+    def document(self, run_id: str) -> dict[str, Any]:
+        with self.store.unit_of_work() as uow:
+            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+
+    def attempts(self, run_id: str) -> list[AttemptEntry]:
+        with self.store.unit_of_work() as uow:
+            return uow.list_attempts(run_id)
+
+    def count_attempts(self, run_ids: Iterable[str], status: str) -> int:
+        with self.store.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM attempts WHERE run_id = ANY(:ids) AND status = :s"),
+                    {"ids": list(run_ids), "s": status},
+                ).scalar_one()
+            )
+
+    def events(self, run_ids: Iterable[str]) -> list[StoredEvent]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT run_id, seq, kind, payload->>'attempt_id' AS attempt_id "
+                    "FROM run_events WHERE run_id = ANY(:ids) ORDER BY run_id, seq"
+                ),
+                {"ids": list(run_ids)},
+            ).all()
+        return [StoredEvent(r.run_id, r.seq, r.kind, r.attempt_id) for r in rows]
+
+    def outbox(self, run_ids: Iterable[str]) -> list[OutboxRow]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT run_id, kind, payload->>'attempt_id' AS attempt_id, "
+                    "sent_at IS NOT NULL AS sent FROM outbox WHERE run_id = ANY(:ids) "
+                    "ORDER BY id"
+                ),
+                {"ids": list(run_ids)},
+            ).all()
+        return [OutboxRow(r.run_id, r.kind, r.attempt_id, bool(r.sent)) for r in rows]
+
+    # -- the broker --------------------------------------------------------------------------
+
+    def queue_depths(self) -> dict[str, int]:
+        """``{queue: messages ready or unacknowledged}`` of the deployment's vhost (RabbitMQ)."""
+        vhost = self.broker_url.rsplit("/", 1)[1]
+        tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+        listed = subprocess.run(
+            [tool, "-q", "list_queues", "-p", vhost, "name", "messages"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        rows = (line.split("\t") for line in listed.splitlines()[1:] if line.strip())
+        return {name: int(count) for name, count in rows}
+
+    def publish_reports(self, reports: Iterable[WorkerReport]) -> None:
+        """Publish reports to the results queue exactly as a worker does (the wire contract:
+        default exchange, routing key = results queue, JSON, persistent, confirmed)."""
+        results_queue = str(self.settings.get("results_queue", Settings().results_queue))
+        confirmed = {"confirm_publish": True}
+        with Connection(self.broker_url, transport_options=confirmed) as connection:  # type: ignore[no-untyped-call]
+            producer = Producer(connection.channel())  # type: ignore[no-untyped-call]
+            for report in reports:
+                attempt = (report.started or report.result).attempt_id  # type: ignore[union-attr]
+                producer.publish(  # type: ignore[no-untyped-call]
+                    report.model_dump_json(),
+                    exchange="",
+                    routing_key=results_queue,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    headers={ATTEMPT_HEADER: attempt},
+                )
+
+
+def assert_each_attempt_ran_once(services: Deployment, run_ids: Sequence[str]) -> int:
+    """Every attempt of the runs succeeded at its first try, was dispatched by exactly one
+    outbox row, and has exactly one outcome event (``task_succeeded``) in its run's log.
+
+    Returns how many attempts there were.
+    """
+    attempts = [a for run_id in run_ids for a in services.attempts(run_id)]
+    ids = [a.attempt_id for a in attempts]
+    assert len(ids) == len(set(ids))
+    wrong = [
+        (a.attempt_id, a.status.value, a.attempt)
+        for a in attempts
+        if a.status.value != "succeeded" or a.attempt != 1
+    ]
+    assert wrong == [], "attempts that did not succeed at their first try"
+
+    dispatches = Counter(
+        row.attempt_id for row in services.outbox(run_ids) if row.kind == OUTBOX_DISPATCH
+    )
+    twice = {attempt: n for attempt, n in dispatches.items() if n != 1}
+    assert twice == {}, "attempts dispatched by more than one outbox row"
+    assert set(dispatches) == set(ids), "dispatch rows and attempts differ"
+    unsent = [row for row in services.outbox(run_ids) if not row.sent]
+    assert unsent == []
+
+    outcomes = Counter(
+        (event.kind, event.attempt_id)
+        for event in services.events(run_ids)
+        if event.attempt_id is not None
+    )
+    repeated = {key: n for key, n in outcomes.items() if n != 1}
+    assert repeated == {}, "an attempt's outcome applied more than once"
+    assert set(outcomes) == {("task_succeeded", attempt) for attempt in ids}
+    return len(ids)
+
+
+def node_name(process: ServiceProcess) -> str:
+    """The Celery node name a worker started by :meth:`Deployment.worker` reports under."""
+    return f"{process.name}@{socket.gethostname()}"
+
+
+@contextmanager
+def deployment(
+    logs: Path, *, broker_url: str | None = None, **settings: Any
+) -> Iterator[Deployment]:
+    """A throwaway database and vhost (or the given broker), stopped processes afterwards."""
+    with ExitStack() as stack:
+        database_url = stack.enter_context(throwaway_postgres_database("treadle_faults"))
+        if broker_url is None:
+            broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_faults"))
+        made = Deployment(database_url, broker_url, logs, settings)
+        try:
+            yield made
+        finally:
+            made.close()
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def faults_packs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of packs holding the ``faults`` pack."""
+    return write_faults_pack(tmp_path_factory.mktemp("packs"))
+
+
+def base_settings(packs: Path, **settings: Any) -> dict[str, Any]:
+    """Settings every process of a deployment shares (as ``TREADLE_*`` names)."""
+    values: dict[str, Any] = {
+        "pack_paths": [str(packs)],
+        "limits__max_payload_bytes": PAYLOAD_LIMIT,
+        "reconcile_interval": 2,
+    }
+    values.update(settings)
+    return values
+
+
+@pytest.fixture(scope="session")
+def shared_deployment(
+    faults_packs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """A scheduler and a worker that stay up for the tests that do not kill anything."""
+    with deployment(tmp_path_factory.mktemp("shared"), **base_settings(faults_packs)) as made:
+        scheduler = made.scheduler()
+        worker = made.worker(concurrency=2)
+        made.started(scheduler, worker)
+        yield made
+
+
+@pytest.fixture(scope="module")
+def module_deployment_factory(
+    faults_packs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Deployment]]:
+    """Makes deployments (database, vhost, settings) that last for the test module."""
+    with ExitStack() as stack:
+
+        def make(**settings: Any) -> Deployment:
+            logs = tmp_path_factory.mktemp("deployment")
+            return stack.enter_context(deployment(logs, **base_settings(faults_packs, **settings)))
+
+        yield make
+
+
+# -- a port that refuses connections until told to forward them -----------------------------
+
+
+class PortForwarder:
+    """A local TCP port that is closed until :meth:`open` and then forwards to ``target``.
+
+    It stands for a database or broker that is down when the services start and comes up
+    later: connections are refused while it is closed, as by a server that is not there.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._server: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def open(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, daemon=True, name="forwarder").start()
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pipe, args=(source, sink), daemon=True, name="pipe"
+                ).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._server is not None:
+            with suppress(OSError):
+                self._server.close()
+        with self._lock:
+            for sock in self._sockets:
+                with suppress(OSError):
+                    sock.close()
+            self._sockets.clear()
+
+
+@pytest.fixture
+def forwarder() -> Iterator[Callable[[tuple[str, int]], PortForwarder]]:
+    made: list[PortForwarder] = []
+
+    def make(target: tuple[str, int]) -> PortForwarder:
+        forwarder = PortForwarder(target)
+        made.append(forwarder)
+        return forwarder
+
+    yield make
+    for forwarder in made:
+        forwarder.close()
+
+
+# -- logs of the processes a failed test used -------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when not in ("setup", "call") or not report.failed:
+        return
+    for process in STARTED:
+        if process.started_at > call.stop:
+            continue
+        if process.closed_at is not None and process.closed_at < call.start - 1:
+            continue  # stopped before this test
+        state = "running" if process.running else f"exited with {process.returncode}"
+        report.sections.append(
+            (
+                f"log of {process.name} (pid {process.pid}, {state}; {process.log})",
+                process.tail(200),
+            )
+        )
