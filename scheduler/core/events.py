@@ -91,14 +91,20 @@ class EventReceived(Event):
     data: Any = None
 
 
+# The operator controls carry an optional ``reason``: the core ignores it (cancel uses it in
+# the run's error); it is kept in the run's event log, the audit trail of who did what why.
+
+
 @dataclass(frozen=True, slots=True)
 class PauseRequested(Event):
     kind: ClassVar[str] = "pause_requested"
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ResumeRequested(Event):
     kind: ClassVar[str] = "resume_requested"
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +116,13 @@ class CancelRequested(Event):
 @dataclass(frozen=True, slots=True)
 class RetryRequested(Event):
     kind: ClassVar[str] = "retry_requested"
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CompensateRequested(Event):
     kind: ClassVar[str] = "compensate_requested"
+    reason: str | None = None
 
 
 EVENT_TYPES: Mapping[str, type[Event]] = {

@@ -4,11 +4,17 @@ Shape (documented in ``docs/cli.md``)::
 
     {id, workflow, version, status, parameters, output, error, created_at, started_at,
      finished_at, parent_run,
-     tasks: [{name, status, attempts, result, error, started_at, finished_at,
-              items?: [{index, item, status, attempts, result, error}], child_run?, parallel?}],
-     inquiries: [{id, task, status, prompt, schema, assigned_to}]}
+     tasks: [{name, execution, status, attempts, result, error, started_at, finished_at,
+              items?: [{index, item, status, attempts, result, error}], child_run?, parallel?,
+              compensates?}],
+     inquiries: [{id, task, status, prompt, schema, assigned_to}],
+     held_back?: [task names], compensation_pending?: [task names]}
 
-One entry per task *execution*, in the order executions started. Values of secret
+One entry per task *execution*, in the order executions started; ``execution`` numbers
+them. A compensation appears as a task named ``<task>~compensate`` whose ``compensates``
+is the number of the execution it undoes. While a run is pausing or paused,
+``held_back`` names the tasks whose work waits for the resume; while it is compensating,
+``compensation_pending`` names the tasks still to undo, next first. Values of secret
 parameters are replaced by ``***`` wherever they appear.
 """
 
@@ -19,7 +25,7 @@ from typing import Any
 
 from treadle.common.redaction import REDACTED, redact, secret_values_of
 from treadle.scheduler.core.namespaces import iso
-from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState, Unit
+from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
 from treadle.scheduler.store import InquiryEntry
 
 
@@ -46,6 +52,12 @@ def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dic
         "tasks": [_execution(state, state.executions[i]) for i in sorted(state.executions)],
         "inquiries": [_inquiry(entry) for entry in inquiries],
     }
+    if state.deferred:
+        document["held_back"] = _held_back(state)
+    if state.compensation:
+        document["compensation_pending"] = [
+            state.executions[e].task for e in state.compensation if e in state.executions
+        ]
     redacted: dict[str, Any] = redact(document, secrets)
     return redacted
 
@@ -61,6 +73,7 @@ def _execution(state: RunState, execution: Execution) -> dict[str, Any]:
     units = execution.units
     entry: dict[str, Any] = {
         "name": execution.task,
+        "execution": execution.id,
         "status": execution.status.value,
         "attempts": sum(unit.attempt for unit in units),
         "result": execution.result,
@@ -76,7 +89,24 @@ def _execution(state: RunState, execution: Execution) -> dict[str, Any]:
         entry["parallel"] = state.executions[execution.scope].task
     if execution.inquiry_id is not None:
         entry["inquiry"] = execution.inquiry_id
+    if execution.compensates is not None:
+        entry["compensates"] = execution.compensates
     return entry
+
+
+def _held_back(state: RunState) -> list[str]:
+    """The tasks whose work a pausing or paused run holds back, each once, in order."""
+    names: list[str] = []
+    for deferred in state.deferred:
+        if deferred.kind is DeferredKind.START:
+            name = deferred.task
+        elif deferred.execution in state.executions:
+            name = state.executions[deferred.execution].task
+        else:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _item(unit: Unit) -> dict[str, Any]:

@@ -178,7 +178,9 @@ class RunService:
     ) -> str:
         """Validate parameters, publish the definition, create the run and start it."""
         self.prepare_parameters(spec, parameters)  # refuse bad parameters before publishing
-        pinned = self.definitions.publish(spec, at=self.clock())
+        identity = (options.identity if options is not None else None) or {}
+        author = str(identity.get("login") or "") or None  # who published this version
+        pinned = self.definitions.publish(spec, at=self.clock(), author=author)
         return self.start_pinned(pinned, parameters, options)
 
     def start_pinned(
@@ -356,6 +358,10 @@ class RunService:
             states[run_id] = state
             if logged:
                 changes.append(RunChange(old, state, logged, commands))
+            elif known is None or run_id not in known:
+                # Nothing changed, but the state read may be newer than the cached one
+                # (another process moved the run): the cache must not keep the old one.
+                self._hold(uow, run_id, state, versions[run_id])
         new_versions = uow.save_runs(changes, versions, queue_for=self._queue_for)
         wrote_outbox = False
         for change in changes:

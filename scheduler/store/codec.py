@@ -350,6 +350,8 @@ def run_from_row(row: Mapping[Any, Any], executions: Mapping[int, Execution]) ->
         context_bytes=core.context_bytes,
         output=row["output"],
         error=row["error"],
+        deferred=core.deferred,
+        compensation=core.compensation,
     )
 
 

@@ -31,7 +31,9 @@ from typing import Any
 
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
+from treadle.clientlib.controls import Control, ControlRefused, apply_control
 from treadle.clientlib.registry import registry_catalog
+from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
 from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
 from treadle.common.catalog import Catalog
 from treadle.common.errors import (
@@ -46,13 +48,18 @@ from treadle.common.settings import Settings
 from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
+from treadle.scheduler.service.events import EventOutcome
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import Store, UnitOfWork
 
 __all__ = [
     "Client",
+    "Control",
+    "ControlRefused",
     "DefinitionError",
+    "EventOutcome",
     "InquiryInfo",
     "ItemInfo",
     "NotFound",
@@ -61,6 +68,7 @@ __all__ = [
     "RunInfo",
     "ServiceUnavailable",
     "TaskInfo",
+    "VersionInfo",
     "WaitTimeout",
 ]
 
@@ -113,6 +121,7 @@ class Client:
         url = database_url or self._settings.database_url
         self._store = open_client_store(url, connect_timeout)
         self._definitions = Definitions(self._store, Catalog())
+        self._triggers = TriggerIndex()
         self._identity = dict(identity) if identity is not None else default_identity()
         self._schema_checked = False
         self._lock = threading.Lock()
@@ -275,6 +284,51 @@ class Client:
             interval = min(interval * 2, max(MAX_POLL_INTERVAL, poll_interval))
 
     # -- changing runs -----------------------------------------------------------------------
+    #
+    # Each control is checked and applied in one transaction with the run locked; the
+    # scheduler is woken (NOTIFY) to carry out what it starts. A control that does not fit
+    # the run's status raises ControlRefused (a ConflictError) and changes nothing.
+
+    def control(self, run_id: str, control: Control | str, reason: str | None = None) -> RunInfo:
+        """Apply ``control`` (pause, resume, cancel, retry, compensate); returns the run after.
+
+        Raises NotFound for an unknown run and ControlRefused, explaining why, when the
+        control does not apply to the run as it is (nothing is changed then).
+        """
+        wanted = Control(control)
+        with self._session():
+            apply_control(self._runs(), run_id, wanted, reason=reason)
+            with self._store.unit_of_work() as uow:
+                info = _info(uow, run_id)
+        log.info("run %s: %s applied, now %s", run_id, wanted.value, info.status.value)
+        return info
+
+    def pause(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Start nothing new; the run is ``paused`` once its running tasks have finished.
+
+        Its child runs are paused too. Only a running run can be paused.
+        """
+        return self.control(run_id, Control.PAUSE, reason)
+
+    def resume(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Continue a paused (or pausing) run exactly where it stopped, child runs included."""
+        return self.control(run_id, Control.RESUME, reason)
+
+    def retry(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Re-run what failed, timed out or was cancelled in an ended run.
+
+        Succeeded tasks (and succeeded items of with_items tasks) and the variables they
+        published are kept. Only failed, timed out or canceled runs can be retried.
+        """
+        return self.control(run_id, Control.RETRY, reason)
+
+    def compensate(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Undo the run's completed work with the tasks' ``compensate`` actions, newest first.
+
+        A run still going is cancelled first (``reason`` is its cancel reason). The run
+        ends ``compensated``, or ``failed`` naming the compensation that failed.
+        """
+        return self.control(run_id, Control.COMPENSATE, reason)
 
     def cancel(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Cancel the run (and its child runs); a run that already ended is left as it is.
@@ -282,10 +336,79 @@ class Client:
         Returns the run afterwards. Attempts in flight are revoked; whatever they report
         later is recorded and ignored.
         """
+        try:
+            return self.control(run_id, Control.CANCEL, reason)
+        except ControlRefused:
+            return self.get(run_id)
+
+    # -- definition versions -----------------------------------------------------------------
+
+    def versions(self, ref: str) -> list[VersionInfo]:
+        """Every published version of ``ref``, oldest first: hash, author, time, run count.
+
+        Raises NotFound when nothing is published under ``ref``.
+        """
+        with self._session(), self._store.unit_of_work() as uow:
+            return list_versions(uow, ref)
+
+    def definition_text(
+        self, ref: str, version: int | None = None, *, as_json: bool = False
+    ) -> str:
+        """Version ``version`` of ``ref`` (the latest when None) as readable YAML or JSON."""
         with self._session():
-            self._runs().cancel(run_id, reason)
-            with self._store.unit_of_work() as uow:
-                return _info(uow, run_id)
+            try:
+                with self._store.unit_of_work() as uow:
+                    stored = uow.get_definition(ref, version)
+            except NotFound:
+                raise NotFound(self._unknown_message(ref, version)) from None
+        return definition_text(stored.documents, as_json=as_json)
+
+    # -- people and outside events -----------------------------------------------------------
+
+    def respond(
+        self, inquiry_id: str, response: Any, *, responder: str | None = None
+    ) -> InquiryInfo:
+        """Answer a pending inquiry; the schedulers carry the run on from there.
+
+        The answer is checked against the inquiry's schema first: ParameterError (naming
+        every problem) leaves the run unchanged. NotFound for an unknown id; ConflictError
+        when the inquiry was already answered, timed out or canceled. ``responder``
+        defaults to this client's login. Returns the inquiry, now answered.
+        """
+        from treadle.scheduler.service.inquiries import answer_inquiry
+
+        who = responder if responder is not None else self._identity.get("login")
+        with self._session():
+            entry = answer_inquiry(self._runs(), inquiry_id, response, who)
+        log.info("inquiry %s of run %s answered", inquiry_id, entry.run_id)
+        return InquiryInfo(
+            id=entry.id,
+            task=entry.task,
+            status=entry.status,
+            prompt=entry.prompt,
+            schema=entry.schema,
+            assigned_to=entry.assigned_to,
+        )
+
+    def send_event(
+        self,
+        event_type: str,
+        *,
+        subject: str | None = None,
+        data: Any = None,
+        event_id: str | None = None,
+    ) -> EventOutcome:
+        """Send an outside event: start the runs it triggers, release the waits it matches.
+
+        The same ``event_id`` twice: the second is a duplicate and changes nothing (without
+        an id, a new one is made). Only waits that began before the event count. Raises
+        ParameterError for an event that is not text type / JSON data.
+        """
+        from treadle.scheduler.service.events import EventRouter
+
+        with self._session():
+            router = EventRouter(self._runs(), self._triggers, identity=self._identity)
+            return router.send(event_type, subject=subject, data=data, event_id=event_id)
 
     # -- publishing definitions ----------------------------------------------------------------
 

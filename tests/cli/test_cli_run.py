@@ -28,7 +28,16 @@ RUN_KEYS = {
     "tasks",
     "inquiries",
 }
-TASK_KEYS = {"name", "status", "attempts", "result", "error", "started_at", "finished_at"}
+TASK_KEYS = {
+    "name",
+    "execution",
+    "status",
+    "attempts",
+    "result",
+    "error",
+    "started_at",
+    "finished_at",
+}
 
 ECHO_PARAMETERS = """\
 ref: demo.echo_parameters

@@ -1,14 +1,23 @@
-"""``treadle runs list|show``: read runs from the database the embedded runner writes."""
+"""``treadle runs ...``: list, show and watch runs; pause, resume, cancel, retry, compensate.
+
+Reading commands work on whatever TREADLE_DATABASE_URL holds. The controls are checked
+against the run's status first (a control that does not apply exits 2 and changes
+nothing), then applied: in this process by default, which then continues the run as
+``treadle run`` does (progress, result, exit codes; a paused run exits 3); or with
+``--distributed`` only written to the database for ``treadle scheduler`` to carry out.
+See ``docs/lifecycle.md``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from treadle.cli.support import fail, load_settings, print_json
 
-runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, inspect, watch and control runs.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -77,3 +86,149 @@ def show_run(
     finally:
         store.close()
     print_json(run_document(state, inquiries))
+
+
+# -- lifecycle controls ----------------------------------------------------------------------
+
+ReasonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        help="Why (kept in the run's event log; a cancel's reason is the run's error).",
+        show_default=False,
+    ),
+]
+DistributedOption = Annotated[
+    bool,
+    typer.Option(
+        "--distributed",
+        help="Apply it in TREADLE_DATABASE_URL for `treadle scheduler` to carry out, print "
+        "the run's state and return, instead of continuing the run in this process.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the run document as JSON.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+PackPathOption = Annotated[
+    list[Path] | None,
+    typer.Option("--pack-path", help="Another folder of packs (repeatable).", show_default=False),
+]
+RunIdArgument = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
+
+
+@runs_app.command("pause")
+def pause_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+) -> None:
+    """Pause a running run (and its child runs): nothing new starts; running tasks finish.
+
+    Exit 3 once it is paused (or still pausing while tasks finish elsewhere).
+    """
+    _control("pause", run_id, reason, distributed, as_json, quiet, pack_path)
+
+
+@runs_app.command("resume")
+def resume_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+) -> None:
+    """Resume a paused run exactly where it stopped, and continue it."""
+    _control("resume", run_id, reason, distributed, as_json, quiet, pack_path)
+
+
+@runs_app.command("cancel")
+def cancel_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+) -> None:
+    """Cancel a run: revoke running tasks, close its timers and inquiries, cancel child runs."""
+    _control("cancel", run_id, reason, distributed, as_json, quiet, pack_path)
+
+
+@runs_app.command("retry")
+def retry_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+) -> None:
+    """Re-run the failed and not-yet-run tasks of an ended run; succeeded work is kept."""
+    _control("retry", run_id, reason, distributed, as_json, quiet, pack_path)
+
+
+@runs_app.command("compensate")
+def compensate_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+) -> None:
+    """Undo a run's completed tasks with their `compensate` actions, newest first.
+
+    A run still going is cancelled first. Exit 0 once it is compensated.
+    """
+    _control("compensate", run_id, reason, distributed, as_json, quiet, pack_path)
+
+
+def _control(
+    name: str,
+    run_id: str,
+    reason: str | None,
+    distributed: bool,
+    as_json: bool,
+    quiet: bool,
+    pack_path: list[Path] | None,
+) -> None:
+    from treadle.cli.controls import apply_distributed, apply_embedded
+    from treadle.clientlib.controls import Control
+
+    control = Control(name)
+    settings = load_settings()
+    if distributed:
+        code = apply_distributed(settings, run_id, control, reason, as_json=as_json)
+    else:
+        code = apply_embedded(
+            settings, run_id, control, reason, as_json=as_json, quiet=quiet, pack_path=pack_path
+        )
+    raise typer.Exit(int(code))
+
+
+@runs_app.command("watch")
+def watch_run(
+    run_id: RunIdArgument,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Read TREADLE_DATABASE_URL as a client does (bounded connection time, no "
+            "schema changes); the services move the run.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, help="Seconds between looks, at most.")
+    ] = 0.5,
+) -> None:
+    """Show a run live as a tree (tasks, items, parallel blocks, child runs) until it ends.
+
+    On a terminal the tree is redrawn in place; otherwise one line per change. Ctrl-C stops
+    watching (the run goes on). Exit codes as `treadle run`: 0 succeeded, 1 otherwise.
+    """
+    from treadle.cli.watch import watch_command
+
+    raise typer.Exit(int(watch_command(load_settings(), run_id, distributed, interval)))

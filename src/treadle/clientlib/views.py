@@ -38,6 +38,7 @@ class TaskInfo(_View):
     """One execution of a task (a task in a loop has one per pass)."""
 
     name: str
+    execution: int | None = None
     status: TaskStatus
     attempts: int = 0
     result: Any = None
@@ -48,6 +49,7 @@ class TaskInfo(_View):
     child_run: str | None = None
     parallel: str | None = None
     inquiry: str | None = None
+    compensates: int | None = None
 
 
 class InquiryInfo(_View):
@@ -77,6 +79,8 @@ class RunInfo(_View):
     parent_run: str | None = None
     tasks: tuple[TaskInfo, ...] = ()
     inquiries: tuple[InquiryInfo, ...] = ()
+    held_back: tuple[str, ...] = ()
+    compensation_pending: tuple[str, ...] = ()
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> RunInfo:

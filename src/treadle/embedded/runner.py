@@ -165,6 +165,11 @@ class EmbeddedRunner:
                 # empty queue read *after* seeing nothing in flight means nothing is coming.
                 if not self.pool.results.empty():
                     continue
+                # Another process (``treadle runs cancel``) may have moved the runs; a late
+                # result of a revoked attempt is dropped unread, so the cache may be old.
+                for run_id in tree:
+                    self.runs.forget(run_id)
+                states = {run_id: self.state_of(run_id) for run_id in roots}
                 waiting = _is_waiting(self, tree)
                 return {
                     run_id: FollowResult(state, waiting and not state.status.is_terminal)

@@ -1,0 +1,206 @@
+"""Carry out ``treadle runs pause|resume|cancel|retry|compensate ID`` and report the outcome.
+
+Embedded (the default): the control is checked and applied to the database, then this
+process continues the run exactly as ``treadle inquiry respond`` does, from the top-level
+run so a child's control carries its parent on, with the same progress, output and exit
+codes as ``treadle run`` (a paused or pausing run exits 3, like a waiting one; a
+compensated run exits 0 for ``compensate``). Distributed (``--distributed``): the control
+is written through the client, the scheduler is woken, and the run's state right after is
+printed; the services do the rest. A control that does not apply exits 2 and changes
+nothing, saying why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from treadle.cli.progress import progress_for
+from treadle.cli.support import (
+    ExitCode,
+    exit_code_for,
+    fail,
+    identity,
+    load_catalog,
+    print_json,
+)
+from treadle.clientlib.controls import Control
+from treadle.common.statuses import RunStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from treadle.common.settings import Settings
+    from treadle.embedded import EmbeddedRunner
+
+__all__ = ["apply_distributed", "apply_embedded", "describe", "exit_code"]
+
+
+def apply_embedded(
+    settings: Settings,
+    run_id: str,
+    control: Control,
+    reason: str | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+    pack_path: list[Path] | None,
+) -> ExitCode:
+    """Apply ``control`` here, continue the run in this process, print where it stopped."""
+    from treadle.clientlib.controls import ControlRefused, apply_control
+    from treadle.common.errors import NotFound
+    from treadle.embedded import EmbeddedRunner
+
+    catalog = load_catalog(settings, pack_path or [])
+    with EmbeddedRunner.open(settings, catalog) as runner:
+        try:
+            apply_control(runner.runs, run_id, control, reason=_reason(control, reason))
+        except NotFound:
+            fail(f"no run {run_id}")
+        except ControlRefused as exc:
+            fail(str(exc))
+        root = _root_run(runner, run_id)
+        waiting = _follow(runner, root, quiet=quiet)
+        document = _document(runner.store, run_id)
+    if run_id != root:
+        waiting = waiting and document["status"] not in _ENDED
+    if as_json:
+        print_json(document)
+    else:
+        _print_outcome(document, control, waiting=waiting)
+    return exit_code(document, control, waiting=waiting)
+
+
+def apply_distributed(
+    settings: Settings, run_id: str, control: Control, reason: str | None, *, as_json: bool
+) -> ExitCode:
+    """Write ``control`` for the scheduler to carry out; print the run's state right after."""
+    from treadle.client import Client
+    from treadle.clientlib.connection import reaching
+    from treadle.clientlib.controls import ControlRefused
+    from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
+
+    try:
+        client = Client(settings=settings, identity=identity())
+    except ConfigurationError as exc:
+        fail(str(exc))
+    with client:
+        try:
+            client.control(run_id, control, _reason(control, reason))
+            with reaching(client.store):
+                document = _document(client.store, run_id)
+        except NotFound:
+            fail(f"no run {run_id} in {client.database}")
+        except ControlRefused as exc:
+            fail(str(exc))
+        except ConfigurationError as exc:
+            fail(str(exc))
+        except ServiceUnavailable as exc:
+            fail(str(exc), ExitCode.FAILED)
+    if as_json:
+        print_json(document)
+    else:
+        typer.echo(describe(document, control))
+    return ExitCode.OK
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+_ENDED = frozenset(status.value for status in RunStatus if status.is_terminal)
+_HOLDING = frozenset({RunStatus.PAUSING.value, RunStatus.PAUSED.value})
+
+
+def exit_code(document: dict[str, Any], control: Control, *, waiting: bool) -> ExitCode:
+    """0 succeeded (or compensated, for compensate); 3 paused, pausing or waiting; else 1."""
+    status = RunStatus(document["status"])
+    if status is RunStatus.COMPENSATED and control is Control.COMPENSATE:
+        return ExitCode.OK
+    if status.value in _HOLDING:
+        return ExitCode.WAITING
+    return exit_code_for(status, waiting=waiting)
+
+
+def describe(document: dict[str, Any], control: Control) -> str:
+    """One line on where the run stands after ``control``, naming what is going on."""
+    run_id, status = document["id"], document["status"]
+    running = _names(document, TaskStatus.RUNNING)
+    if status == RunStatus.PAUSING.value:
+        return (
+            f"run {run_id} is pausing: {_count(running, 'running task')} "
+            f"({', '.join(running)}) finish first; nothing new starts"
+        )
+    if status == RunStatus.PAUSED.value:
+        return f"run {run_id} is paused; resume it with: treadle runs resume {run_id}"
+    if status == RunStatus.COMPENSATING.value:
+        undoing = [*running, *document.get("compensation_pending", [])]
+        return f"run {run_id} is compensating: undoing {', '.join(undoing) or 'nothing'}"
+    if status == RunStatus.COMPENSATED.value:
+        undone = _names(document, TaskStatus.COMPENSATED)
+        return f"run {run_id} is compensated: undid {', '.join(undone) or 'nothing'}"
+    if status in _ENDED:
+        message = (document.get("error") or {}).get("message")
+        return f"run {run_id} is {status}" + (f": {message}" if message else "")
+    if control is Control.RETRY:
+        return f"run {run_id} is {status} again: re-running {', '.join(running) or 'its tasks'}"
+    return f"run {run_id} is {status}" + (f": {', '.join(running)} running" if running else "")
+
+
+def _print_outcome(document: dict[str, Any], control: Control, *, waiting: bool) -> None:
+    from treadle.cli.run_cmd import report_run
+
+    status = document["status"]
+    if status in _HOLDING or status == RunStatus.COMPENSATED.value:
+        typer.echo(describe(document, control), err=True)
+        return
+    report_run(document, waiting=waiting, as_json=False)
+
+
+def _names(document: dict[str, Any], status: TaskStatus) -> list[str]:
+    names: list[str] = []
+    for task in document["tasks"]:
+        if task["status"] == status.value and task["name"] not in names:
+            names.append(task["name"])
+    return names
+
+
+def _count(names: list[str], what: str) -> str:
+    return f"{len(names)} {what}" + ("" if len(names) == 1 else "s")
+
+
+# -- the embedded side ----------------------------------------------------------------------
+
+
+def _reason(control: Control, reason: str | None) -> str | None:
+    """The reason recorded: as given; a cancel without one names who asked for it."""
+    if reason is None and control is Control.CANCEL:
+        return f"canceled by {identity()['login']}"
+    return reason
+
+
+def _follow(runner: EmbeddedRunner, run_id: str, *, quiet: bool) -> bool:
+    """Continue ``run_id`` with progress on stderr; whether it stopped waiting on people."""
+    progress = progress_for(quiet=quiet)
+    if progress is not None:
+        progress.start(run_id, runner.state_of(run_id).workflow)
+    result = None
+    try:
+        result = runner.follow(run_id, on_change=progress.update if progress else None)
+    finally:
+        if progress is not None:
+            progress.finish(runner.state_of(run_id), waiting=result is not None and result.waiting)
+    return result.waiting
+
+
+def _root_run(runner: EmbeddedRunner, run_id: str) -> str:
+    """The top-level run above ``run_id``: following it moves its child runs too."""
+    state = runner.runs.load(run_id)
+    while state.context.parent_run_id is not None:
+        state = runner.runs.load(state.context.parent_run_id)
+    return state.run_id
+
+
+def _document(store: Any, run_id: str) -> dict[str, Any]:
+    from treadle.scheduler.service.run_document import run_document
+
+    with store.unit_of_work() as uow:
+        return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))

@@ -1,0 +1,138 @@
+"""Lifecycle controls of a run: which statuses each applies to, and applying one safely.
+
+The core ignores a control that does not fit the run (resuming a run that is not paused
+changes nothing), which is right for an event log but useless to the person who asked:
+they must be told why nothing happened. So the client and the CLI check first, and the
+check and the change happen in one transaction with the run locked: a run that ends
+between the check and the change cannot slip through, and a refused control stores
+nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from sqlalchemy import select
+
+from treadle.common.errors import ConflictError
+from treadle.common.statuses import RunStatus
+from treadle.scheduler.core.events import (
+    CancelRequested,
+    CompensateRequested,
+    Event,
+    PauseRequested,
+    ResumeRequested,
+    RetryRequested,
+)
+from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.store.models import runs as runs_table
+
+__all__ = ["APPLIES_TO", "Control", "ControlRefused", "apply_control", "refusal"]
+
+
+class Control(StrEnum):
+    """What an operator may ask of a run."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    COMPENSATE = "compensate"
+
+
+_STILL_GOING = frozenset(
+    {
+        RunStatus.PENDING,
+        RunStatus.RUNNING,
+        RunStatus.PAUSING,
+        RunStatus.PAUSED,
+        RunStatus.CANCELING,
+    }
+)
+
+#: The run statuses each control applies to.
+APPLIES_TO: Mapping[Control, frozenset[RunStatus]] = {
+    Control.PAUSE: frozenset({RunStatus.RUNNING}),
+    Control.RESUME: frozenset({RunStatus.PAUSING, RunStatus.PAUSED}),
+    Control.CANCEL: _STILL_GOING,
+    Control.RETRY: frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELED}),
+    # A run still going is cancelled first, then compensated.
+    Control.COMPENSATE: _STILL_GOING
+    | {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELED},
+}
+
+#: What each control needs, as the refusal explains it.
+_NEEDS: Mapping[Control, str] = {
+    Control.PAUSE: "only running runs can be paused",
+    Control.RESUME: "only paused (or pausing) runs can be resumed",
+    Control.CANCEL: "only runs that have not ended can be canceled",
+    Control.RETRY: "only failed, timed out or canceled runs can be retried",
+    Control.COMPENSATE: "a run is compensated once, after its compensation has ended",
+}
+
+
+class ControlRefused(ConflictError):
+    """A control that does not apply to the run as it is; nothing was changed."""
+
+    def __init__(self, message: str, *, run_id: str, control: Control, status: RunStatus) -> None:
+        self.run_id = run_id
+        self.control = control
+        self.status = status
+        super().__init__(message)
+
+
+def refusal(control: Control, run_id: str, status: RunStatus) -> str | None:
+    """Why ``control`` does not apply to a run in ``status``; None when it does."""
+    if status in APPLIES_TO[control]:
+        return None
+    if control is Control.PAUSE and status in (RunStatus.PAUSING, RunStatus.PAUSED):
+        return f"run {run_id} is {status.value} already"
+    if control is Control.COMPENSATE and status is RunStatus.COMPENSATING:
+        return f"run {run_id} is compensating already; wait for it to end"
+    if control is Control.COMPENSATE and status is RunStatus.COMPENSATED:
+        return f"run {run_id} is compensated already; there is nothing left to undo"
+    if control is Control.CANCEL and status is RunStatus.COMPENSATING:
+        return f"run {run_id} is compensating; a compensation runs to its end"
+    return f"run {run_id} is {status.value}; {_NEEDS[control]}"
+
+
+def events_for(control: Control, reason: str | None = None) -> list[Event]:
+    """The core events that carry out ``control``."""
+    if control is Control.PAUSE:
+        return [PauseRequested(reason=reason)]
+    if control is Control.RESUME:
+        return [ResumeRequested(reason=reason)]
+    if control is Control.CANCEL:
+        return [CancelRequested(reason=reason)]
+    if control is Control.RETRY:
+        return [RetryRequested(reason=reason)]
+    return [
+        CancelRequested(reason=reason or "canceled to compensate"),
+        CompensateRequested(reason=reason),
+    ]
+
+
+def apply_control(
+    runs: RunService, run_id: str, control: Control, *, reason: str | None = None
+) -> RunState:
+    """Check and apply ``control`` to ``run_id`` in one transaction; returns the new state.
+
+    Raises NotFound for an unknown run and :class:`ControlRefused` (storing nothing) when
+    the control does not apply to the run's status. Whatever the control starts (attempts,
+    child-run controls) is written to the outbox for a relay to carry out.
+    """
+    with runs.store.unit_of_work() as uow:
+        uow.lock_run(run_id)  # NotFound for an unknown run
+        status = RunStatus(
+            uow.connection.execute(
+                select(runs_table.c.status).where(runs_table.c.id == run_id)
+            ).scalar_one()
+        )
+        why = refusal(control, run_id, status)
+        if why is not None:
+            raise ControlRefused(why, run_id=run_id, control=control, status=status)
+        runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason)])
+    cached = runs.cached(run_id)
+    return cached if cached is not None else runs.load(run_id)

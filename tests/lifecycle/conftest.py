@@ -1,0 +1,478 @@
+"""Fixtures for the lifecycle tests: a pack of observable actions, both ways of running.
+
+The ``lifecycle`` pack (written to a temporary folder) holds actions that leave traces a
+test can read: each appends a line to a log file when it starts and ends (``step``), an
+item fails while a marker file exists (``item``: delete the file and a retry succeeds), a
+compensation records what it undoes and fails when told to (``undo``), and ``slow_write``
+records its process id, sleeps, then writes a file (a terminated attempt never writes it).
+
+Embedded tests use :class:`Embedded`: runners on one SQLite file with the shipped packs and
+this pack. Distributed tests share one module-scoped :class:`Services`: a throwaway
+PostgreSQL database and RabbitMQ vhost with a real ``treadle scheduler`` and ``treadle
+worker`` (stopped by pid at the end), and clients and ``treadle`` commands pointed at them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from treadle.client import Client
+from treadle.common.catalog import Catalog
+from treadle.common.loader import load_packs, load_workflow_text
+from treadle.common.settings import Settings
+from treadle.common.spec import WorkflowSpec
+from treadle.embedded import EmbeddedRunner
+from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.store import Store
+from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.processes import ServiceProcess, stop_all, treadle_environment, wait_until
+
+PACKS = Path(__file__).resolve().parents[2] / "packs"
+TREADLE = Path(sys.executable).parent / "treadle"
+
+PACK_FILES = {
+    "pack.yaml": """
+        ref: lifecycle
+        version: "1.0.0"
+        description: Actions that leave traces, for the lifecycle tests.
+    """,
+    "actions/step.yaml": """
+        name: step
+        description: Logs "start NAME", sleeps, logs "end NAME"; returns the name.
+        runner_type: python
+        entry_point: actions.py:step
+        parameters:
+          name: {type: string, required: true}
+          log: {type: string, required: true}
+          seconds: {type: number, default: 0}
+    """,
+    "actions/item.yaml": """
+        name: item
+        description: Logs "item N"; fails for N = 2 while the file BROKEN exists; returns N * 10.
+        runner_type: python
+        entry_point: actions.py:item
+        parameters:
+          n: {type: integer, required: true}
+          log: {type: string, required: true}
+          broken: {type: string, required: true}
+    """,
+    "actions/undo.yaml": """
+        name: undo
+        description: Logs "undo WHAT"; fails when WHAT equals FAIL_ON.
+        runner_type: python
+        entry_point: actions.py:undo
+        parameters:
+          what: {type: string, required: true}
+          log: {type: string, required: true}
+          fail_on: {type: string, default: ""}
+    """,
+    "actions/slow_write.yaml": """
+        name: slow_write
+        description: Writes its pid to PATH.pid, sleeps, then writes PATH.
+        runner_type: python
+        entry_point: actions.py:slow_write
+        parameters:
+          path: {type: string, required: true}
+          seconds: {type: number, default: 3}
+    """,
+    "actions/actions.py": """
+        import os
+        import time
+
+
+        def _log(log, line):
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(line + "\\n")
+
+
+        def step(name, log, seconds=0):
+            _log(log, f"start {name}")
+            if seconds:
+                time.sleep(seconds)
+            _log(log, f"end {name}")
+            return {"name": name}
+
+
+        def item(n, log, broken):
+            _log(log, f"item {n}")
+            if n == 2 and os.path.exists(broken):
+                raise RuntimeError(f"item {n} is broken")
+            return n * 10
+
+
+        def undo(what, log, fail_on=""):
+            _log(log, f"undo {what}")
+            if what == fail_on:
+                raise RuntimeError(f"cannot undo {what}")
+            return {"undone": what}
+
+
+        def slow_write(path, seconds=3):
+            with open(path + ".pid", "w", encoding="utf-8") as handle:
+                handle.write(str(os.getpid()))
+            time.sleep(seconds)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write("written")
+            return {"written": path}
+    """,
+    "workflows/steps.yaml": """
+        ref: lifecycle.steps
+        parameters:
+          log: {type: string, required: true}
+          seconds: {type: number, default: 0}
+        tasks:
+          - name: first
+            action: lifecycle.step
+            input: {name: first, log: "{{ parameters.log }}", seconds: "{{ parameters.seconds }}"}
+            next: [{when: "{{ succeeded() }}", do: [second]}]
+          - name: second
+            action: lifecycle.step
+            input: {name: second, log: "{{ parameters.log }}"}
+            next: [{when: "{{ succeeded() }}", do: [third]}]
+          - name: third
+            action: lifecycle.step
+            input: {name: third, log: "{{ parameters.log }}"}
+        output_map:
+          last: "{{ task.third.result.name }}"
+    """,
+    "workflows/parent.yaml": """
+        ref: lifecycle.parent
+        parameters:
+          log: {type: string, required: true}
+          seconds: {type: number, default: 0}
+        tasks:
+          - name: call
+            action: lifecycle.steps
+            input: {log: "{{ parameters.log }}", seconds: "{{ parameters.seconds }}"}
+            next: [{when: "{{ succeeded() }}", do: [after]}]
+          - name: after
+            action: lifecycle.step
+            input: {name: after, log: "{{ parameters.log }}"}
+        output_map:
+          child: "{{ task.call.result }}"
+    """,
+    "workflows/items.yaml": """
+        ref: lifecycle.items
+        parameters:
+          log: {type: string, required: true}
+          broken: {type: string, required: true}
+        tasks:
+          - name: prepare
+            action: lifecycle.step
+            input: {name: prepare, log: "{{ parameters.log }}"}
+            next:
+              - when: "{{ succeeded() }}"
+                publish: [{token: "{{ task.prepare.result.name }}-{{ uuid() }}"}]
+                do: [each]
+          - name: each
+            action: lifecycle.item
+            with_items: [1, 2, 3]
+            input: {n: "{{ item }}", log: "{{ parameters.log }}", broken: "{{ parameters.broken }}"}
+        output_map:
+          token: "{{ vars.token }}"
+          results: "{{ task.each.results }}"
+    """,
+    "workflows/shop.yaml": """
+        ref: lifecycle.shop
+        parameters:
+          log: {type: string, required: true}
+          fail_undo: {type: string, default: ""}
+        tasks:
+          - name: reserve
+            action: lifecycle.step
+            input: {name: reserve, log: "{{ parameters.log }}"}
+            compensate:
+              action: lifecycle.undo
+              input:
+                what: "reserve {{ task.reserve.result.name }}"
+                log: "{{ parameters.log }}"
+                fail_on: "{{ parameters.fail_undo }}"
+            next: [{when: "{{ succeeded() }}", do: [charge]}]
+          - name: charge
+            action: lifecycle.step
+            with_items: [1, 2]
+            input: {name: "charge {{ item }}", log: "{{ parameters.log }}"}
+            compensate:
+              action: lifecycle.undo
+              input:
+                what: "charge {{ item }}"
+                log: "{{ parameters.log }}"
+                fail_on: "{{ parameters.fail_undo }}"
+            next: [{when: "{{ succeeded() }}", do: [ship]}]
+          - name: ship
+            action: core.fail
+            input: {message: the truck broke down}
+    """,
+    "workflows/slow.yaml": """
+        ref: lifecycle.slow
+        parameters:
+          path: {type: string, required: true}
+          seconds: {type: number, default: 3}
+        tasks:
+          - name: write
+            action: lifecycle.slow_write
+            input: {path: "{{ parameters.path }}", seconds: "{{ parameters.seconds }}"}
+    """,
+}
+
+#: A workflow that waits on a person, then runs a step; v2 changes the step after the wait.
+ASK_V1 = """
+ref: lifecycle.approval
+parameters:
+  log: {type: string, required: true}
+tasks:
+  - name: approve
+    action: core.ask
+    input: {prompt: "Go ahead?", schema: {type: object}}
+    next: [{when: "{{ succeeded() }}", do: [v1_step]}]
+  - name: v1_step
+    action: lifecycle.step
+    input: {name: v1, log: "{{ parameters.log }}"}
+output_map:
+  ran: "{{ task.v1_step.result.name }}"
+"""
+ASK_V2 = ASK_V1.replace("v1_step", "v2_step").replace("name: v1,", "name: v2,")
+
+
+def write_pack(folder: Path) -> Path:
+    """The ``lifecycle`` pack under ``folder`` (a folder of packs); returns ``folder``."""
+    for name, body in PACK_FILES.items():
+        path = folder / "lifecycle" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body).lstrip(), encoding="utf-8")
+    return folder
+
+
+def read_log(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def spec_of(text: str) -> WorkflowSpec:
+    return load_workflow_text(textwrap.dedent(text), "<test>")
+
+
+def task_entry(document: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [t for t in document["tasks"] if t["name"] == name]
+    assert len(found) == 1, (name, document["tasks"])
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def lifecycle_packs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of packs holding the ``lifecycle`` pack."""
+    return write_pack(tmp_path_factory.mktemp("packs"))
+
+
+@pytest.fixture(scope="session")
+def lifecycle_catalog(lifecycle_packs: Path) -> Catalog:
+    catalog = load_packs([PACKS, lifecycle_packs])
+    assert [str(issue) for issue in catalog.issues] == []
+    return catalog
+
+
+# -- embedded ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Embedded:
+    """Runners on one SQLite file (each stands for one ``treadle`` process)."""
+
+    database_url: str
+    catalog: Catalog
+    runners: list[EmbeddedRunner] = field(default_factory=list)
+
+    def runner(self) -> EmbeddedRunner:
+        made = EmbeddedRunner(Settings(database_url=self.database_url), self.catalog)
+        self.runners.append(made)
+        return made
+
+    def workflow(self, text: str) -> WorkflowSpec:
+        """Load a workflow from YAML text and add it to this test's catalog."""
+        spec = spec_of(text)
+        self.catalog.workflows[spec.ref] = spec
+        return spec
+
+    def document(self, run_id: str) -> dict[str, Any]:
+        with Store.open(self.database_url) as store, store.unit_of_work() as uow:
+            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.close()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, lifecycle_catalog: Catalog) -> Iterator[Embedded]:
+    catalog = Catalog(
+        packs=dict(lifecycle_catalog.packs),
+        actions=dict(lifecycle_catalog.actions),
+        workflows=dict(lifecycle_catalog.workflows),
+    )
+    made = Embedded(f"sqlite:///{tmp_path / 'lifecycle.db'}", catalog)
+    yield made
+    made.close()
+
+
+# -- the treadle command --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"treadle {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
+
+
+@dataclass
+class Command:
+    """Runs ``treadle`` with an environment of its own (database, packs, broker)."""
+
+    env: dict[str, str]
+    workdir: Path
+
+    def __call__(self, *args: str | Path, code: int | None = None, timeout: float = 60) -> Result:
+        argv = tuple(str(arg) for arg in args)
+        done = subprocess.run(
+            [str(TREADLE), *argv],
+            capture_output=True,
+            text=True,
+            cwd=self.workdir,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        result = Result(argv, done.returncode, done.stdout, done.stderr)
+        if code is not None:
+            assert result.code == code, str(result)
+        return result
+
+    def start(self, *args: str | Path) -> subprocess.Popen[str]:
+        """``treadle ARGS`` in the background (the caller waits for it and checks it)."""
+        return subprocess.Popen(
+            [str(TREADLE), *(str(arg) for arg in args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.workdir,
+            env=self.env,
+        )
+
+
+@pytest.fixture
+def treadle(tmp_path: Path, lifecycle_packs: Path) -> Command:
+    """``treadle`` on a SQLite file of the test's own, with the lifecycle pack."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = treadle_environment(
+        database_url=f"sqlite:///{workdir / 't.db'}", pack_paths=[str(lifecycle_packs)]
+    )
+    return Command(env, workdir)
+
+
+# -- distributed --------------------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """A database and a vhost with one scheduler and one worker running on them."""
+
+    database_url: str
+    broker_url: str
+    packs: Path
+    logs: Path
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def environment(self) -> dict[str, str]:
+        return treadle_environment(
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            pack_paths=[str(self.packs)],
+            log_level="INFO",
+            reconcile_interval=2,
+        )
+
+    def start(self) -> None:
+        env = self.environment()
+        scheduler = ServiceProcess("scheduler", ["scheduler"], env, self.logs / "scheduler.log")
+        self.processes.append(scheduler)
+        worker = ServiceProcess(
+            "worker",
+            ["worker", "--hostname", "lifecycle@%h", "--concurrency", "3", "--loglevel", "INFO"],
+            env,
+            self.logs / "worker.log",
+        )
+        self.processes.append(worker)
+        scheduler.wait_for_log("scheduler started", 60)
+        worker.wait_for_log(" ready.", 60)
+
+    def client(self) -> Client:
+        return Client(self.database_url, settings=Settings(database_url=self.database_url))
+
+    def command(self, workdir: Path) -> Command:
+        return Command(self.environment(), workdir)
+
+    def document(self, run_id: str) -> dict[str, Any]:
+        with self.client() as client, client.store.unit_of_work() as uow:
+            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+
+    def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
+        """The run document once the run has one of ``statuses``."""
+        seen: list[dict[str, Any]] = []
+
+        def reached() -> dict[str, Any] | None:
+            document = self.document(run_id)
+            seen[:] = [document]
+            return document if document["status"] in statuses else None
+
+        return wait_until(
+            reached,
+            timeout,
+            f"run {run_id} {' or '.join(statuses)}",
+            interval=0.1,
+            describe=lambda: f"{seen[0]['status'] if seen else '?'}; {self.tails()}",
+        )
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {p.name}:\n{p.tail(40)}" for p in self.processes)
+
+    def close(self) -> None:
+        stop_all(self.processes)
+
+
+@pytest.fixture(scope="module")
+def services(lifecycle_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """One scheduler and one worker (3 processes) for a whole test module."""
+    with ExitStack() as stack:
+        database_url = stack.enter_context(throwaway_postgres_database("treadle_lifecycle"))
+        broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_lifecycle"))
+        made = Services(database_url, broker_url, lifecycle_packs, tmp_path_factory.mktemp("logs"))
+        stack.callback(made.close)
+        made.start()
+        yield made
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
