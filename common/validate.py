@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Any, Final
 
 from treadle.common.catalog import Catalog
 from treadle.common.expr import TemplateEngine, is_template
-from treadle.common.graph import INQUIRY_ACTIONS, Graph, build_graph
+from treadle.common.graph import EVENT_ACTIONS, INQUIRY_ACTIONS, Graph, build_graph
 from treadle.common.loader.actions import read_action, read_linked_workflow
 from treadle.common.loader.attune_workflow import read_workflow_document
 from treadle.common.loader.packs import PackLoader
@@ -45,6 +45,8 @@ JINJA_GLOBALS: Final = frozenset(
      "true", "false", "none", "True", "False", "None"}
 )  # fmt: skip
 _ITEM_NAMES: Final = frozenset({"item", "index"})
+#: The arriving event, in scope in event-wait filters and in event triggers.
+_EVENT_NAME: Final = "event"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class _Field:
     owner: str
     items_in_scope: bool = False
     condition: bool = False
+    event_in_scope: bool = False
+    event_only: bool = False
 
 
 def validate_workflow(
@@ -244,6 +248,14 @@ class _WorkflowCheck:
     def _name_problem(self, name: tuple[str, ...], field: _Field) -> str | None:
         root = name[0]
         where = f" in {field.owner}"
+        if root == _EVENT_NAME and (field.event_in_scope or field.event_only):
+            return None
+        if field.event_only and root not in JINJA_GLOBALS:
+            return f"'{root}'{where} is not defined: a trigger's templates see only 'event'"
+        if root == _EVENT_NAME:
+            return (
+                f"'{root}'{where} is only defined in the 'filter' of an event wait and in a trigger"
+            )
         if root not in KNOWN_NAMES and root not in JINJA_GLOBALS:
             return f"unknown name '{root}'{where}" + suggestion(root, KNOWN_NAMES)
         if root in _ITEM_NAMES and not field.items_in_scope:
@@ -310,7 +322,7 @@ class _WorkflowCheck:
             return
         params = self._declared(ref)
         if params is None:
-            if ref in INQUIRY_ACTIONS:
+            if ref in INQUIRY_ACTIONS or ref in EVENT_ACTIONS:
                 return
             known = [*self.catalog.actions, *self.catalog.workflows]
             message = f"unknown action '{ref}' in task '{task.name}'" + suggestion(ref, known)
@@ -365,10 +377,21 @@ def _template_fields(spec: WorkflowSpec) -> Iterator[_Field]:
             assignment.value, ("vars", index), f"workflow variable '{assignment.name}'"
         )
     yield from _values(spec.output_map, ("output_map",), "'output_map'")
+    if spec.trigger is not None:
+        trigger = spec.trigger
+        owner = "the trigger"
+        for key, value in (("filter", trigger.filter), ("parameters", trigger.parameters)):
+            yield from _event_values(value, ("trigger", key), owner, only=True)
     for task in _walk(spec.tasks):
         owner = f"task '{task.name}'"
         items = task.with_items is not None
-        yield from _values(task.input, (*task.path, "input"), owner, items=items)
+        if task.action in EVENT_ACTIONS and isinstance(task.input.get("filter"), str):
+            # core.wait_for_event: its filter is evaluated per arriving event
+            rest = {key: value for key, value in task.input.items() if key != "filter"}
+            yield from _values(rest, (*task.path, "input"), owner, items=items)
+            yield from _event_values(task.input["filter"], (*task.path, "input", "filter"), owner)
+        else:
+            yield from _values(task.input, (*task.path, "input"), owner, items=items)
         if task.when is not None:
             yield _Field(
                 (*task.path, "when"), task.when, owner, items_in_scope=items, condition=True
@@ -398,8 +421,14 @@ def _wait_fields(task: TaskSpec, owner: str) -> Iterator[_Field]:
         yield from _values(wait.inquiry.prompt, (*base, "inquiry", "prompt"), owner)
         yield from _values(wait.inquiry.assigned_to, (*base, "inquiry", "assigned_to"), owner)
     if wait.event is not None:
-        for key in ("subject", "filter"):
-            yield from _values(getattr(wait.event, key), (*base, "event", key), owner)
+        yield from _values(wait.event.subject, (*base, "event", "subject"), owner)
+        yield from _event_values(wait.event.filter, (*base, "event", "filter"), owner)
+
+
+def _event_values(value: Any, path: Path, owner: str, *, only: bool = False) -> Iterator[_Field]:
+    """Templates that see the arriving ``event`` (with ``only``: nothing else)."""
+    for field in _values(value, path, owner):
+        yield replace(field, event_in_scope=True, event_only=only)
 
 
 def _values(value: Any, path: Path, owner: str, *, items: bool = False) -> Iterator[_Field]:

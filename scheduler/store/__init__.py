@@ -31,6 +31,7 @@ from treadle.scheduler.store.entries import (
     TimerEntry,
 )
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError, StaleRunError
+from treadle.scheduler.store.event_repo import EventEntry, EventWaitEntry
 from treadle.scheduler.store.queue_repo import AttemptOutcome
 from treadle.scheduler.store.run_repo import RecordedEvent
 from treadle.scheduler.store.run_writer import RunChange
@@ -51,6 +52,8 @@ __all__ = [
     "CodecError",
     "DefinitionVersion",
     "DuplicateRunError",
+    "EventEntry",
+    "EventWaitEntry",
     "InquiryEntry",
     "KeyValue",
     "OutboxEntry",

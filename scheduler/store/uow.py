@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from treadle.scheduler.store.definition_repo import DefinitionRepository
+from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
@@ -23,8 +24,9 @@ class UnitOfWork(
     InquiryRepository,
     DefinitionRepository,
     KeystoreRepository,
+    EventRepository,
 ):
-    """Runs, work queues, inquiries, definitions and the keystore, in one transaction."""
+    """Runs, work queues, inquiries, definitions, the keystore and events, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -21,7 +21,7 @@ def test_run_waits_then_an_answer_continues_it(treadle: Any) -> None:
 
     listed = treadle("inquiry", "list", code=0)
     assert listed.stdout.splitlines() == [
-        f"{inquiry_id}  pending    run {run_id}  task ask_approval: "
+        f"{inquiry_id}  pending    run {run_id}  task ask_approval (for ops): "
         "Deploy version 1.2.3 to production?"
     ]
 

@@ -14,11 +14,14 @@ def register(app: typer.Typer) -> None:
         "db_cmd",
         "run_cmd",
         "runs_cmd",
+        "runs_dialects_cmd",
         "inquiry_cmd",
+        "events_cmd",
         "kv_cmd",
         "workflows_cmd",
         "worker_cmd",
         "scheduler_cmd",
+        "import_cmd",
     ):
         try:
             import_module(f"treadle.cli.{module}").register(app)

@@ -1,8 +1,17 @@
-"""``treadle inquiry list|show|respond``: questions runs put to people, and their answers."""
+"""``treadle inquiry list|show|respond``: questions runs put to people, and their answers.
+
+Embedded by default: ``respond`` records the answer and carries the run on in this
+process. With ``--distributed`` the commands read and write ``TREADLE_DATABASE_URL`` as a
+client (no schema upgrade, a bounded connect time): ``respond`` checks the answer against
+the inquiry's schema, records it and applies it to the run in one transaction, waking the
+schedulers, and runs nothing here.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +27,8 @@ from treadle.cli.support import (
 )
 
 inquiry_app = typer.Typer(help="Answer the questions runs wait on.", no_args_is_help=True)
+
+_DISTRIBUTED_HELP = "Use TREADLE_DATABASE_URL as a client of the services (PostgreSQL)."
 
 
 def register(app: typer.Typer) -> None:
@@ -64,43 +75,72 @@ def list_inquiries(
     ] = "pending",
     run: Annotated[str | None, typer.Option(help="Only this run's inquiries.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    distributed: Annotated[bool, typer.Option("--distributed", help=_DISTRIBUTED_HELP)] = False,
 ) -> None:
     """Inquiries (pending ones by default)."""
     from treadle.common.statuses import InquiryStatus
-    from treadle.scheduler.store import Store
 
     try:
         wanted = InquiryStatus(status) if status and status != "all" else None
     except ValueError:
         fail(f"unknown status {status!r}")
-    store = Store.open(load_settings().database_url)
-    try:
-        with store.unit_of_work() as uow:
-            entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
-    finally:
-        store.close()
+    with _database(distributed) as store, store.unit_of_work() as uow:
+        entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
     if as_json:
         print_json(entries)
         return
     for e in entries:
-        typer.echo(f"{e['id']}  {e['status']:<9}  run {e['run']}  task {e['task']}: {e['prompt']}")
+        who = f" (for {_assignee(e['assigned_to'])})" if e["assigned_to"] else ""
+        typer.echo(
+            f"{e['id']}  {e['status']:<9}  run {e['run']}  task {e['task']}{who}: {e['prompt']}"
+        )
+
+
+def _assignee(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@contextmanager
+def _database(distributed: bool) -> Iterator[Any]:
+    """The store of TREADLE_DATABASE_URL; with ``distributed`` opened as a client (no
+    migration), and an unreachable database is a clear message and exit 1."""
+    from treadle.clientlib.connection import open_client_store, reaching
+    from treadle.common.errors import ConfigurationError, ServiceUnavailable
+    from treadle.scheduler.store import Store
+
+    settings = load_settings()
+    try:
+        store = (
+            open_client_store(settings.database_url, 5.0)
+            if distributed
+            else Store.open(settings.database_url)
+        )
+    except (ConfigurationError, ServiceUnavailable) as exc:
+        fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
+    try:
+        with reaching(store):
+            yield store
+    except ServiceUnavailable as exc:
+        fail(str(exc), ExitCode.FAILED)
+    finally:
+        store.close()
 
 
 @inquiry_app.command("show")
-def show_inquiry(inquiry_id: Annotated[str, typer.Argument()]) -> None:
+def show_inquiry(
+    inquiry_id: Annotated[str, typer.Argument()],
+    distributed: Annotated[bool, typer.Option("--distributed", help=_DISTRIBUTED_HELP)] = False,
+) -> None:
     """One inquiry as JSON."""
     from treadle.common.errors import NotFound
-    from treadle.scheduler.store import Store
 
-    store = Store.open(load_settings().database_url)
-    try:
-        with store.unit_of_work() as uow:
-            try:
-                [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
-            except NotFound:
-                fail(f"no inquiry {inquiry_id}")
-    finally:
-        store.close()
+    with _database(distributed) as store, store.unit_of_work() as uow:
+        try:
+            [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
+        except NotFound:
+            fail(f"no inquiry {inquiry_id}")
     print_json(entry)
 
 
@@ -113,6 +153,14 @@ def respond(
         bool, typer.Option("--json", help="Print the run document as JSON.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Record the answer in TREADLE_DATABASE_URL for the services to carry the "
+            "run on; run nothing here.",
+        ),
+    ] = False,
 ) -> None:
     """Answer an inquiry (checked against its schema), then continue the run here."""
     from treadle.cli.run_cmd import follow_and_report
@@ -124,6 +172,11 @@ def respond(
     except ValueError as exc:
         fail(f"--data is not JSON: {exc}")
     settings = load_settings()
+    if distributed:
+        if pack_path:
+            fail("--pack-path applies only without --distributed (the services have the packs)")
+        _respond_distributed(settings, inquiry_id, response, as_json=as_json, quiet=quiet)
+        return
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
@@ -139,6 +192,42 @@ def respond(
         root = _root_run(runner, inquiry.run_id)
         outcome = follow_and_report(runner, root, as_json=as_json, quiet=quiet)
     raise typer.Exit(int(outcome if outcome is not None else ExitCode.OK))
+
+
+def _respond_distributed(
+    settings: Any, inquiry_id: str, response: Any, *, as_json: bool, quiet: bool
+) -> None:
+    """Answer through the database; the run is left to the scheduler and workers."""
+    from treadle.client import Client
+    from treadle.common.errors import (
+        ConfigurationError,
+        ConflictError,
+        NotFound,
+        ParameterError,
+        ServiceUnavailable,
+    )
+
+    who = identity()
+    try:
+        with Client(settings=settings, identity=who) as client:
+            answered = client.respond(inquiry_id, response, responder=who.get("login"))
+            with client.store.unit_of_work() as uow:
+                [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
+    except NotFound:
+        fail(f"no inquiry {inquiry_id}")
+    except ParameterError as exc:
+        fail("\n  ".join(["the answer does not fit the inquiry's schema:", *exc.problems]))
+    except (ConflictError, ConfigurationError) as exc:
+        fail(str(exc))
+    except ServiceUnavailable as exc:
+        fail(str(exc), ExitCode.FAILED)
+    if as_json:
+        print_json(entry)
+    elif not quiet:
+        typer.echo(
+            f"inquiry {answered.id} answered; run {entry['run']} goes on with the services "
+            f"(treadle runs show {entry['run']})"
+        )
 
 
 def _carry_on_without_the_answer(runner: Any, inquiry_id: str) -> None:

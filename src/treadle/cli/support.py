@@ -2,7 +2,7 @@
 
 Exit codes are part of the CLI's contract (``docs/cli.md``): 0 succeeded; 1 failed, timed
 out or canceled; 2 invalid definition, parameters or usage (nothing was started); 3 stopped
-waiting on an inquiry or an event.
+waiting on an inquiry or an event, or paused.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def exit_code_for(status: RunStatus, *, waiting: bool = False) -> ExitCode:
         return ExitCode.OK
     if status.is_terminal:
         return ExitCode.FAILED
+    if status in (RunStatus.PAUSING, RunStatus.PAUSED):
+        return ExitCode.WAITING  # paused by an operator: it goes on when resumed
     return ExitCode.WAITING if waiting else ExitCode.FAILED
 
 

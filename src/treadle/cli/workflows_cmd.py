@@ -1,4 +1,4 @@
-"""``treadle workflows register PATH...``: publish workflow definitions to the database.
+"""``treadle workflows register|versions|diff``: publish definitions, show their history.
 
 Applications start runs by ref (``Client.start("pack.flow")``) from the versions published
 in ``TREADLE_DATABASE_URL``. The scheduler publishes its packs' workflows as runs need them;
@@ -7,14 +7,20 @@ files, pack folders (every workflow in them) and folders of packs.
 
 Everything is validated first, as ``treadle validate`` does (exit 2 with ``path:line:col``
 problems, nothing published); then all definitions are published in one transaction. Each
-prints ``ref vN (new|unchanged)``: an unchanged definition keeps its version.
+prints ``ref vN (new|unchanged)``: an unchanged definition keeps its version. The author
+of a new version is the login of whoever registered it.
+
+``treadle workflows versions REF`` lists the versions (hash, author, time, how many runs
+were started on each: runs stay pinned to their version); ``treadle workflows diff REF
+[A [B]]`` prints a unified diff of two versions' definitions (default: the last two).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -25,13 +31,19 @@ from treadle.cli.support import (
     load_catalog,
     load_settings,
     print_issues,
+    print_json,
 )
 
 if TYPE_CHECKING:
+    from treadle.client import Client
     from treadle.common.catalog import Catalog
     from treadle.common.spec import WorkflowSpec
 
-workflows_app = typer.Typer(help="Publish workflow definitions.", no_args_is_help=True)
+T = TypeVar("T")
+
+workflows_app = typer.Typer(
+    help="Publish workflow definitions; list and compare their versions.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,3 +139,108 @@ def _holds_packs(folder: Path) -> bool:
         for name in os.listdir(folder)
         if not name.startswith(".")
     )
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+
+@workflows_app.command("versions")
+def list_versions(
+    ref: Annotated[str, typer.Argument(help="The workflow's ref.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="As a JSON list.")] = False,
+) -> None:
+    """The published versions of a workflow: version, hash, author, time, runs using it."""
+    from treadle.scheduler.core.namespaces import iso
+
+    with _client() as client:
+        versions = _call(lambda: client.versions(ref))
+    if as_json:
+        print_json(
+            [
+                {
+                    "version": v.version,
+                    "content_hash": v.content_hash,
+                    "author": v.author,
+                    "created_at": iso(v.created_at),
+                    "dialect": v.dialect,
+                    "runs": v.runs,
+                }
+                for v in versions
+            ]
+        )
+        return
+    typer.echo(f"{'version':>7}  {'hash':<12}  {'author':<16}  {'created_at':<27}  runs")
+    for v in versions:
+        author = v.author or "-"
+        typer.echo(
+            f"{'v' + str(v.version):>7}  {v.short_hash:<12}  {author:<16}  "
+            f"{iso(v.created_at) or '':<27}  {v.runs}"
+        )
+
+
+@workflows_app.command("diff")
+def diff_versions(
+    ref: Annotated[str, typer.Argument(help="The workflow's ref.", show_default=False)],
+    old: Annotated[
+        int | None,
+        typer.Argument(help="The older version (default: the one before NEW).", show_default=False),
+    ] = None,
+    new: Annotated[
+        int | None,
+        typer.Argument(help="The newer version (default: the latest).", show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Compare pretty-printed JSON instead of YAML.")
+    ] = False,
+) -> None:
+    """A unified diff of two versions of a workflow (default: the last two).
+
+    With one version given, it is compared with the latest. Prints nothing when the two
+    definitions are the same.
+    """
+    from treadle.clientlib.versions import unified_diff
+
+    with _client() as client:
+        published = [v.version for v in _call(lambda: client.versions(ref))]
+        for wanted in (old, new):
+            if wanted is not None and wanted not in published:
+                fail(
+                    f"workflow '{ref}' has no version {wanted} "
+                    f"(published: {', '.join(str(v) for v in published)})"
+                )
+        if old is None:
+            if len(published) < 2:
+                fail(f"workflow '{ref}' has only version {published[0]}; nothing to compare")
+            old, new = published[-2], published[-1]
+        elif new is None:
+            new = published[-1]
+        before = _call(lambda: client.definition_text(ref, old, as_json=as_json))
+        after = _call(lambda: client.definition_text(ref, new, as_json=as_json))
+    typer.echo(
+        unified_diff(before, after, old_label=f"{ref}@v{old}", new_label=f"{ref}@v{new}"),
+        nl=False,
+    )
+
+
+def _client() -> Client:
+    from treadle.client import Client
+    from treadle.common.errors import ConfigurationError
+
+    try:
+        return Client(settings=load_settings(), identity=identity())
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def _call(call: Callable[[], T]) -> T:
+    """``call()``, its failures turned into the CLI's messages and exit codes."""
+    from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
+
+    try:
+        return call()
+    except NotFound as exc:
+        fail(str(exc))
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except ServiceUnavailable as exc:
+        fail(str(exc), ExitCode.FAILED)

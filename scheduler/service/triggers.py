@@ -1,0 +1,100 @@
+"""Event triggers: which published definitions start a run when an event arrives, and with what.
+
+A definition declares ``trigger: {type: event, event_type, subject, filter, parameters}``.
+Only the *latest* published version of a definition counts (publishing a version without
+the trigger switches it off). :class:`TriggerIndex` keeps the triggers of those versions
+per process: each lookup asks the database for the newest version number of every
+definition (one short query) and re-reads only definitions whose number moved, so a
+version published by any process is seen at the next event, without a restart.
+
+A matching event starts a run whose parameters are the event's ``data`` (only the keys the
+workflow declares as parameters; ``data`` that is not a mapping gives none) overlaid with
+``trigger.parameters`` rendered with ``event`` (``{id, type, subject, data}``) in scope.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from treadle.common.expr import TemplateEngine
+from treadle.common.spec import TriggerSpec
+from treadle.scheduler.service.definitions import SPEC_DOCUMENT
+from treadle.scheduler.store import UnitOfWork
+
+
+@dataclass(frozen=True)
+class EventTrigger:
+    """The event trigger of one published definition version."""
+
+    workflow: str
+    version: int
+    spec: TriggerSpec
+    parameter_names: frozenset[str]
+
+    def matches_type(self, event_type: str, subject: str | None) -> bool:
+        """Whether the event's type and subject fit the trigger's patterns (filter aside)."""
+        if self.spec.event_type is None or not fnmatchcase(event_type, self.spec.event_type):
+            return False
+        return self.spec.subject is None or fnmatchcase(subject or "", self.spec.subject)
+
+    def accepts(self, event: Mapping[str, Any], engine: TemplateEngine) -> bool:
+        """Type, subject and ``filter`` (raises ExpressionError when the filter cannot run)."""
+        if not self.matches_type(str(event["type"]), event.get("subject")):
+            return False
+        return engine.truthy(self.spec.filter, {"event": dict(event)})
+
+    def parameters(self, event: Mapping[str, Any], engine: TemplateEngine) -> dict[str, Any]:
+        """The run's parameters for ``event`` (raises ExpressionError from a template)."""
+        data = event.get("data")
+        given: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            given = {str(k): v for k, v in data.items() if k in self.parameter_names}
+        rendered = engine.render(dict(self.spec.parameters), {"event": dict(event)})
+        given.update(rendered)
+        return given
+
+
+class TriggerIndex:
+    """The event triggers of the latest published versions, cached per (definition, version).
+
+    Safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[int, EventTrigger | None]] = {}
+
+    def current(self, uow: UnitOfWork) -> list[EventTrigger]:
+        """Every event trigger in force now, by workflow ref."""
+        latest = uow.latest_definition_versions()
+        with self._lock:
+            for ref in set(self._known) - set(latest):
+                del self._known[ref]
+            for ref, version in latest.items():
+                known = self._known.get(ref)
+                if known is None or known[0] != version:
+                    self._known[ref] = (version, _read_trigger(uow, ref, version))
+            found = [entry for _, entry in self._known.values() if entry is not None]
+        return sorted(found, key=lambda t: t.workflow)
+
+    def invalidate(self) -> None:
+        """Forget everything (the next lookup re-reads every definition)."""
+        with self._lock:
+            self._known.clear()
+
+
+def _read_trigger(uow: UnitOfWork, ref: str, version: int) -> EventTrigger | None:
+    """The event trigger of a stored version, read from its spec document (no compiling)."""
+    stored = uow.get_definition(ref, version)
+    raw = json.loads(stored.documents.get(SPEC_DOCUMENT, "{}"))
+    trigger = raw.get("trigger")
+    if not isinstance(trigger, Mapping) or trigger.get("type") != "event":
+        return None
+    spec = TriggerSpec.model_validate(trigger)
+    names = frozenset(str(p["name"]) for p in raw.get("parameters") or () if isinstance(p, Mapping))
+    return EventTrigger(ref, version, spec, names)

@@ -1,0 +1,158 @@
+"""Outside events: the record of every event received, who waits for which, and triggers.
+
+An event is recorded once under its id (``record_event`` is an insert that does nothing
+when the id exists, so sending the same event twice is harmless and detectable). Routing
+needs the runs that may want an event: ``event_waits`` rows (written by the core's
+``AwaitEvent`` commands) hold shell-style patterns, which SQL cannot match, so
+:meth:`EventRepository.waits_for_event` narrows the rows in SQL (the exact type, or any
+pattern with a wildcard) and matches the patterns in Python. Event triggers live in the
+published definitions; :meth:`EventRepository.latest_definition_versions` tells a caller
+which versions are current, so it re-reads a definition only when a new one is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from treadle.scheduler.store.base import Repository
+from treadle.scheduler.store.codec import encode_value
+from treadle.scheduler.store.models import definitions, event_waits, events
+
+#: Characters that make an ``event_waits`` pattern a wildcard pattern (see ``fnmatch``).
+_WILDCARDS = ("*", "?", "[")
+
+
+@dataclass(frozen=True, slots=True)
+class EventEntry:
+    """One received event."""
+
+    id: str
+    type: str
+    subject: str | None
+    data: Any
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventWaitEntry:
+    """Something in run ``run_id`` waits for events matching these patterns."""
+
+    wait_id: str
+    run_id: str
+    event_type: str
+    subject: str | None
+    deadline: datetime | None
+    created_at: datetime
+
+    def matches(self, event_type: str, subject: str | None) -> bool:
+        """Whether an event of this type and subject reaches the wait (its filter aside).
+
+        A wait without a subject pattern takes any subject; a wait with one never takes an
+        event without a subject unless the pattern matches the empty text (``*``).
+        """
+        if not fnmatchcase(event_type, self.event_type):
+            return False
+        return self.subject is None or fnmatchcase(subject or "", self.subject)
+
+
+class EventRepository(Repository):
+    """Recording events, finding the waits they may release, and the current definitions."""
+
+    def record_event(
+        self,
+        event_id: str,
+        event_type: str,
+        subject: str | None,
+        data: Any,
+        received_at: datetime,
+    ) -> bool:
+        """Record an event; False (and nothing written) when ``event_id`` is already known.
+
+        Two transactions recording the same id at once: one inserts, the other waits for it
+        and then finds the id taken (PostgreSQL's unique index), so exactly one returns True.
+        """
+        insert: Any = (postgresql.insert if self._postgres else sqlite.insert)(events)
+        statement = insert.values(
+            id=event_id,
+            type=event_type,
+            subject=subject,
+            data=encode_value(data),
+            received_at=received_at,
+        ).on_conflict_do_nothing(index_elements=["id"])
+        return bool(self._conn.execute(statement).rowcount == 1)
+
+    def get_received_event(self, event_id: str) -> EventEntry | None:
+        row = self._conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
+        return None if row is None else _event(row)
+
+    def list_received_events(
+        self, *, event_type: str | None = None, subject: str | None = None, limit: int = 50
+    ) -> list[EventEntry]:
+        """The newest events first; ``event_type`` and ``subject`` are shell-style patterns."""
+        stmt = select(events).order_by(events.c.received_at.desc(), events.c.id.desc())
+        if event_type is not None and not any(w in event_type for w in _WILDCARDS):
+            stmt = stmt.where(events.c.type == event_type)
+        found: list[EventEntry] = []
+        for row in self._conn.execute(stmt).mappings():
+            entry = _event(row)
+            if event_type is not None and not fnmatchcase(entry.type, event_type):
+                continue
+            if subject is not None and not fnmatchcase(entry.subject or "", subject):
+                continue
+            found.append(entry)
+            if len(found) >= limit:
+                break
+        return found
+
+    def waits_for_event(self, event_type: str, subject: str | None) -> list[EventWaitEntry]:
+        """The waits whose type and subject patterns match, oldest first."""
+        wildcard = or_(*(event_waits.c.event_type.contains(w, autoescape=True) for w in _WILDCARDS))
+        stmt = (
+            select(event_waits)
+            .where(or_(event_waits.c.event_type == event_type, wildcard))
+            .order_by(event_waits.c.created_at, event_waits.c.wait_id)
+        )
+        candidates = (_wait(row) for row in self._conn.execute(stmt).mappings())
+        return [wait for wait in candidates if wait.matches(event_type, subject)]
+
+    def list_event_waits(self, *, run_id: str | None = None) -> list[EventWaitEntry]:
+        """Every open wait (of one run), oldest first."""
+        stmt = select(event_waits).order_by(event_waits.c.created_at, event_waits.c.wait_id)
+        if run_id is not None:
+            stmt = stmt.where(event_waits.c.run_id == run_id)
+        return [_wait(row) for row in self._conn.execute(stmt).mappings()]
+
+    def latest_definition_versions(self) -> dict[str, int]:
+        """``{ref: newest version}`` of every published definition (one short query)."""
+        stmt = select(definitions.c.ref, func.max(definitions.c.version)).group_by(
+            definitions.c.ref
+        )
+        return {str(ref): int(version) for ref, version in self._conn.execute(stmt).all()}
+
+
+def _event(row: Mapping[Any, Any]) -> EventEntry:
+    return EventEntry(
+        id=row["id"],
+        type=row["type"],
+        subject=row["subject"],
+        data=row["data"],
+        received_at=row["received_at"],
+    )
+
+
+def _wait(row: Mapping[Any, Any]) -> EventWaitEntry:
+    return EventWaitEntry(
+        wait_id=row["wait_id"],
+        run_id=row["run_id"],
+        event_type=row["event_type"],
+        subject=row["subject"],
+        deadline=row["deadline"],
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,121 @@
+"""Published versions of a workflow: who published each, how many runs use it, what changed.
+
+Every registration whose content changed publishes the next version of a ref (see
+:mod:`treadle.scheduler.service.definitions`), and every run is pinned to the version it
+started on. Operators need to see that history before changing a workflow that runs are
+still using: ``treadle workflows versions REF`` lists it, ``treadle workflows diff REF``
+shows what one version changed. The text that is compared is the canonical definition as
+stored, made readable: empty and unset fields are left out (they mean the defaults), and
+the route pinned for each action (runner, queue) follows as a second YAML document, since
+a changed route publishes a new version too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+
+from treadle.common.errors import NotFound
+from treadle.scheduler.service.definitions import ROUTES_DOCUMENT, SPEC_DOCUMENT
+from treadle.scheduler.store import UnitOfWork
+from treadle.scheduler.store.models import runs
+
+__all__ = ["VersionInfo", "definition_text", "list_versions", "unified_diff"]
+
+#: Keys shown first in a rendered definition, in this order; the rest follow sorted.
+_LEADING_KEYS = ("ref", "name", "type", "action")
+#: Bookkeeping of the loader (where a task sits in its file), not part of what runs.
+_HIDDEN_KEYS = frozenset({"path"})
+#: Values written by the author (inputs, templates, literals): shown exactly as stored.
+_DATA_KEYS = frozenset(
+    {"input", "output_map", "publish", "vars", "default", "schema_", "with_items", "value"}
+)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published version of a workflow and how many runs were started on it."""
+
+    ref: str
+    version: int
+    content_hash: str
+    author: str | None
+    created_at: datetime
+    dialect: str
+    runs: int
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
+
+
+def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
+    """Every version of ``ref``, oldest first, with its run count (NotFound if none)."""
+    versions = uow.list_definition_versions(ref)
+    if not versions:
+        raise NotFound(f"workflow '{ref}' has no published version")
+    counts = dict(
+        uow.connection.execute(
+            select(runs.c.definition_version, func.count())
+            .where(runs.c.workflow == ref)
+            .group_by(runs.c.definition_version)
+        ).all()
+    )
+    return [
+        VersionInfo(
+            ref=v.ref,
+            version=v.version,
+            content_hash=v.content_hash,
+            author=v.author,
+            created_at=v.created_at,
+            dialect=v.dialect,
+            runs=int(counts.get(v.version, 0)),
+        )
+        for v in versions
+    ]
+
+
+def definition_text(documents: Mapping[str, str], *, as_json: bool = False) -> str:
+    """A stored version's definition as readable YAML (or JSON), for reading and diffing."""
+    spec = _readable(json.loads(documents[SPEC_DOCUMENT]))
+    routes = json.loads(documents.get(ROUTES_DOCUMENT, "{}"))
+    if as_json:
+        shown = {"definition": spec, "action_routes": routes}
+        return json.dumps(shown, indent=2, ensure_ascii=False) + "\n"
+    head = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+    tail = yaml.safe_dump({"action_routes": routes}, sort_keys=True, allow_unicode=True, width=100)
+    return f"{head}---\n# how each action runs, pinned with this version\n{tail}"
+
+
+def unified_diff(old: str, new: str, *, old_label: str, new_label: str) -> str:
+    """``diff -u`` of two texts ('' when they are equal)."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=old_label,
+        tofile=new_label,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _readable(value: Any) -> Any:
+    """``value`` without unset or empty fields and loader bookkeeping, names first."""
+    if isinstance(value, dict):
+        kept = {
+            key: item if key in _DATA_KEYS else _readable(item)
+            for key, item in value.items()
+            if key not in _HIDDEN_KEYS and item is not None and item not in ([], {})
+        }
+        leading = [key for key in _LEADING_KEYS if key in kept]
+        rest = sorted(key for key in kept if key not in _LEADING_KEYS)
+        return {key: kept[key] for key in (*leading, *rest)}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    return value
