@@ -21,6 +21,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
+def _is_empty(value: Any) -> bool:
+    return not value
+
+
 class TaskType(StrEnum):
     """What a task does: call an action, run nested tasks side by side, or start a workflow."""
 
@@ -184,6 +188,10 @@ class WorkflowSpec(_Frozen):
     trigger: TriggerSpec | None = None
     timeout: timedelta | None = None
     dialect: str = "attune"
+    #: Facts about the definition that do not change how it runs, kept with it (e.g. the
+    #: original step names and types of an imported workflows/v1 version, which renderers
+    #: of runs read). Left out of dumps when empty, so existing definitions hash the same.
+    metadata: dict[str, Any] = Field(default_factory=dict, exclude_if=_is_empty)
     source: SourceMap = Field(default_factory=lambda: SourceMap("<memory>"))
 
     @property

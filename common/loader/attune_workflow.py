@@ -24,10 +24,13 @@ from treadle.common.spec import TriggerSpec, WorkflowSpec
 
 WORKFLOW_FIELDS: Final = (
     "ref", "label", "description", "version", "parameters", "output", "vars", "tasks",
-    "output_map", "trigger", "timeout",
+    "output_map", "trigger", "timeout", "metadata", "dialect",
 )  # fmt: skip
 #: Attune metadata accepted and not used (``output_schema`` is used when ``output`` is absent).
-WORKFLOW_IGNORED: Final = ("name", "output_schema", "metadata", "tags", "enabled")
+WORKFLOW_IGNORED: Final = ("name", "output_schema", "tags", "enabled")
+#: What ``dialect:`` may say: the language a definition was first written in (``treadle
+#: import`` writes it into the YAML it makes from a workflows/v1 or AOS definition).
+DIALECTS: Final = ("attune", "workflows-v1", "aos")
 
 _ORQUESTA_KEYS: Final = ("on-success", "on-error", "on-complete", "with-items")
 
@@ -113,6 +116,10 @@ def read_workflow_fields(reader: Reader, data: dict[Any, Any]) -> dict[str, Any]
     if "trigger" in data:
         fields["trigger"] = _trigger(reader, data["trigger"])
     fields["timeout"] = reader.duration(data.get("timeout"), ("timeout",), "the workflow 'timeout'")
+    metadata = reader.mapping(data.get("metadata"), ("metadata",), "'metadata'")
+    if metadata:
+        fields["metadata"] = {str(k): v for k, v in metadata.items()}
+    fields["dialect"] = reader.choice(data.get("dialect"), ("dialect",), "'dialect'", DIALECTS)
     return {k: v for k, v in fields.items() if v is not None}
 
 

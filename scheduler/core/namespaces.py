@@ -212,6 +212,7 @@ def build_context(
         "identity": dict(run.identity),
         "depth": run.depth,
         "parent_run_id": run.parent_run_id,
+        "seed": run.seed,
     }
     return {
         "parameters": run.parameters,

@@ -167,6 +167,7 @@ def test_the_system_namespace_and_helpers() -> None:
         "identity": {"user": "ada"},
         "depth": 2,
         "parent_run_id": None,
+        "seed": 3,
     }
     assert ENGINE.render("{{ now() }}", context) == "2026-01-01T00:01:30Z"
     first, second = ENGINE.render("{{ uuid() }}", context), ENGINE.render("{{ uuid() }}", context)

@@ -15,7 +15,19 @@ from treadle.worker.runners.python import PythonRunner
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 YAML_FILES = sorted(PACKS.glob("*/**/*.yaml"))
 WORKFLOW_FILES = sorted((PACKS / "examples" / "workflows").glob("*.yaml"))
-CORE_ACTIONS = {"noop", "echo", "sleep", "fail", "http", "ask", "inquiry", "shell"}
+CORE_ACTIONS = {
+    "noop",
+    "echo",
+    "sleep",
+    "fail",
+    "http",
+    "ask",
+    "inquiry",
+    "shell",
+    "risk_policy",
+    "notify",
+    "branch",
+}
 
 
 def _load(path: Path) -> Any:

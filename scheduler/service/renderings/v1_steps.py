@@ -1,0 +1,276 @@
+"""The steps of a run in the workflows/v1 vocabulary (``STEP_RUN_STATE_*``, typed steps).
+
+A v1 step is one task of the imported definition, sometimes with a helper next to it (the
+approval a governance check may require, the failure of a rejected approval, the
+compensation that undid it). :func:`render_steps` folds those back into the one step the
+v1 author wrote, in definition order, with what a v1 run record shows: state, output, the
+approval request, the governance decision, the awaited event, input and cost.
+
+Runs of definitions written in another dialect render too: each top-level task is a step
+whose type follows from what it does (an action, a question, an event wait, a parallel
+block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from treadle.common.dialects.shared import APPROVAL_SUFFIX, REJECTED_SUFFIX, V1_METADATA
+from treadle.common.graph import COMPENSATION_SUFFIX, NodeKind
+from treadle.common.spec import WorkflowSpec
+from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.scheduler.core.namespaces import iso
+from treadle.scheduler.core.state import Execution, RunState
+from treadle.scheduler.service.renderings.history import StoredRun
+
+STEP_STATES: Final = {
+    TaskStatus.SCHEDULED: "PENDING",
+    TaskStatus.RUNNING: "RUNNING",
+    TaskStatus.WAITING: "WAITING",
+    TaskStatus.SUCCEEDED: "COMPLETED",
+    TaskStatus.FAILED: "FAILED",
+    TaskStatus.TIMED_OUT: "FAILED",
+    TaskStatus.CANCELED: "CANCELLED",
+    TaskStatus.SKIPPED: "SKIPPED",
+    TaskStatus.COMPENSATED: "COMPENSATED",
+}
+DECISIONS: Final = {
+    "allow": "ACTION_DECISION_ALLOW",
+    "require_approval": "ACTION_DECISION_REQUIRE_APPROVAL",
+}
+DENIED: Final = "ACTION_DECISION_DENY"
+_KIND_TYPES: Final = {
+    NodeKind.ACTION: "AGENT_ACTION",
+    NodeKind.WORKFLOW: "AGENT_ACTION",
+    NodeKind.INQUIRY: "HUMAN_TASK",
+    NodeKind.EVENT: "WAIT_FOR_EVENT",
+    NodeKind.PARALLEL: "PARALLEL",
+}
+#: Result keys that report what a step cost rather than what it produced.
+COST_KEYS: Final = ("cost_usd", "cost_cents")
+
+
+@dataclass(frozen=True)
+class V1Step:
+    """A step of the definition: its id, name, short type and written fields."""
+
+    id: str
+    name: str
+    type: str
+    data: Mapping[str, Any]
+
+
+def definition_steps(spec: WorkflowSpec, run: StoredRun) -> tuple[list[V1Step], set[str]]:
+    """The steps of ``spec`` in definition order, and the ids only used as compensations."""
+    version = spec.metadata.get(V1_METADATA, {}).get("version")
+    if isinstance(version, Mapping) and isinstance(version.get("steps"), list):
+        steps = [
+            V1Step(
+                str(raw["id"]),
+                str(raw.get("name") or raw["id"]),
+                str(raw.get("step_type", "")).removeprefix("STEP_TYPE_"),
+                raw,
+            )
+            for raw in version["steps"]
+            if isinstance(raw, Mapping) and "id" in raw
+        ]
+        linked = {
+            str(edge.get(key))
+            for edge in version.get("edges") or ()
+            if isinstance(edge, Mapping)
+            for key in ("from_step_id", "to_step_id")
+        }
+        compensations = {
+            str(step.data["compensation_step_id"])
+            for step in steps
+            if step.data.get("compensation_step_id")
+        }
+        return steps, {c for c in compensations if c not in linked}
+    graph = run.pinned.graph
+    steps = [
+        V1Step(name, name, _KIND_TYPES[node.kind], {})
+        for name, node in graph.nodes.items()
+        if node.scope is None and not node.hidden
+    ]
+    return steps, set()
+
+
+def cost_of(result: Any) -> float:
+    """What a result says it cost, in USD (``cost_usd``, or ``cost_cents`` / 100)."""
+    if not isinstance(result, Mapping):
+        return 0.0
+    usd = result.get("cost_usd")
+    if isinstance(usd, int | float) and not isinstance(usd, bool):
+        return float(usd)
+    cents = result.get("cost_cents")
+    if isinstance(cents, int | float) and not isinstance(cents, bool):
+        return float(cents) / 100
+    return 0.0
+
+
+def without_cost(result: Any) -> Any:
+    if isinstance(result, Mapping):
+        return {k: v for k, v in result.items() if k not in COST_KEYS}
+    return result
+
+
+class StepRenderer:
+    """Renders the steps of one run at one moment (``state``)."""
+
+    def __init__(self, run: StoredRun, state: RunState) -> None:
+        self.run = run
+        self.state = state
+        self.spec = run.pinned.spec
+        self.steps, self.compensation_only = definition_steps(self.spec, run)
+        self.compensator = {
+            str(step.data["compensation_step_id"]): step.id
+            for step in self.steps
+            if step.data.get("compensation_step_id")
+        }
+
+    def render(self) -> list[dict[str, Any]]:
+        """Every step in definition order; compensation-only steps once they have run."""
+        out: list[dict[str, Any]] = []
+        for step in self.steps:
+            if step.id in self.compensation_only:
+                entry = self._compensation_step(step)
+                if entry is not None:
+                    out.append(entry)
+                continue
+            out.append(self.step(step))
+        return out
+
+    def step_for_task(self, task: str) -> V1Step | None:
+        """The step a task belongs to (a helper task belongs to the step it helps)."""
+        for suffix in (APPROVAL_SUFFIX, REJECTED_SUFFIX):
+            task = task.removesuffix(suffix)
+        if task.endswith(COMPENSATION_SUFFIX):
+            undone = task.removesuffix(COMPENSATION_SUFFIX)
+            owner = next((s for s in self.steps if s.id == undone), None)
+            target = None if owner is None else owner.data.get("compensation_step_id")
+            task = str(target) if target else undone
+        return next((s for s in self.steps if s.id == task), None)
+
+    def step(self, step: V1Step) -> dict[str, Any]:
+        if step.id in self.compensation_only:
+            return self._compensation_step(step) or self._base(step, "PENDING")
+        execution = self.state.latest_execution(step.id)
+        if execution is None:
+            return self._base(step, self._unreached())
+        entry = self._base(step, STEP_STATES[execution.status])
+        entry["started_at"] = iso(execution.started_at)
+        if execution.finished_at is not None:
+            entry["completed_at"] = iso(execution.finished_at)
+        kind = step.type
+        if kind == "AGENT_ACTION":
+            self._agent(entry, execution)
+        elif kind in ("APPROVAL_GATE", "HUMAN_TASK"):
+            self._question(entry, execution, approval=kind == "APPROVAL_GATE")
+        elif kind == "GOVERNANCE_CHECK":
+            self._governance(entry, step, execution)
+        elif kind == "WAIT_FOR_EVENT":
+            self._event(entry, execution)
+        elif execution.status is TaskStatus.SUCCEEDED and execution.result is not None:
+            entry["output_payload"] = without_cost(execution.result)
+        return entry
+
+    # -- parts ---------------------------------------------------------------------------------
+
+    def _base(self, step: V1Step, state: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "step_id": step.id,
+            "step_name": step.name,
+            "step_type": f"STEP_TYPE_{step.type}",
+            "state": f"STEP_RUN_STATE_{state}",
+        }
+        if step.type == "AGENT_ACTION" or step.data.get("agent_id"):
+            entry["agent_id"] = step.data.get("agent_id")
+        return entry
+
+    def _unreached(self) -> str:
+        status = self.state.status
+        if status is RunStatus.CANCELED:
+            return "CANCELLED"
+        return "SKIPPED" if status.is_terminal else "PENDING"
+
+    def _agent(self, entry: dict[str, Any], execution: Execution) -> None:
+        given = self.run.first_input(execution.id)
+        if given is not None:
+            entry["input_payload"] = given.get("payload", given)
+            command = self.run.dispatches.get((execution.id, 0))
+            if command is not None:
+                entry["objective_id"] = command.dispatch.attempt_id
+        if execution.status in (TaskStatus.SUCCEEDED, TaskStatus.COMPENSATED):
+            entry["output_payload"] = without_cost(execution.result)
+        cost = cost_of(execution.result)
+        if cost:
+            entry["cost_usd"] = cost
+
+    def _question(self, entry: dict[str, Any], execution: Execution, *, approval: bool) -> None:
+        if execution.inquiry_id is not None:
+            entry["approval_request_id"] = execution.inquiry_id
+            question = self.run.questions.get(execution.inquiry_id)
+            prompt = None if question is None else question.prompt
+            if isinstance(prompt, Mapping) and "payload" in prompt:
+                entry["input_payload"] = prompt["payload"]
+        if execution.status is TaskStatus.SUCCEEDED:
+            result = execution.result if isinstance(execution.result, Mapping) else {}
+            entry["output_payload"] = result.get("response", result)
+            if approval and not result.get("approved"):
+                entry["state"] = "STEP_RUN_STATE_FAILED"
+
+    def _governance(self, entry: dict[str, Any], step: V1Step, execution: Execution) -> None:
+        result = execution.result if isinstance(execution.result, Mapping) else {}
+        given = self.run.first_input(execution.id)
+        if given is not None:
+            entry["input_payload"] = given
+        if execution.status.is_unsuccessful:
+            error = execution.error or {}
+            if error.get("type") == "PolicyDenied":
+                entry["governance_decision"] = DENIED
+            return
+        decision = result.get("decision")
+        if decision in DECISIONS:
+            entry["governance_decision"] = DECISIONS[decision]
+        if decision != "require_approval" or execution.status is not TaskStatus.SUCCEEDED:
+            return
+        approval = self.state.latest_execution(step.id + APPROVAL_SUFFIX)
+        entry.pop("completed_at", None)
+        if approval is None:
+            entry["state"] = "STEP_RUN_STATE_RUNNING"
+            return
+        if approval.inquiry_id is not None:
+            entry["approval_request_id"] = approval.inquiry_id
+        answer = approval.result if isinstance(approval.result, Mapping) else {}
+        state = STEP_STATES[approval.status]
+        if approval.status is TaskStatus.SUCCEEDED and not answer.get("approved"):
+            state = "FAILED"
+        entry["state"] = f"STEP_RUN_STATE_{state}"
+        if approval.finished_at is not None:
+            entry["completed_at"] = iso(approval.finished_at)
+
+    def _event(self, entry: dict[str, Any], execution: Execution) -> None:
+        result = execution.result
+        if execution.status is TaskStatus.SUCCEEDED and isinstance(result, Mapping):
+            entry["event_id"] = result.get("id")
+            entry["output_payload"] = result.get("data")
+
+    def _compensation_step(self, step: V1Step) -> dict[str, Any] | None:
+        owner = self.compensator.get(step.id)
+        undo = None if owner is None else self.state.latest_execution(owner + COMPENSATION_SUFFIX)
+        if undo is None:
+            return None
+        entry = self._base(step, STEP_STATES[undo.status])
+        entry["started_at"] = iso(undo.started_at)
+        if undo.finished_at is not None:
+            entry["completed_at"] = iso(undo.finished_at)
+        if undo.status is TaskStatus.SUCCEEDED and undo.result is not None:
+            entry["output_payload"] = without_cost(undo.result)
+        return entry
+
+
+def total_cost(state: RunState) -> float:
+    """What every execution of the run says it cost, in USD."""
+    return round(sum(cost_of(e.result) for e in state.executions.values()), 6)

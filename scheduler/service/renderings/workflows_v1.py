@@ -1,0 +1,180 @@
+"""A run in the workflows/v1 run shape, and its lifecycle events in the v1 event shapes.
+
+:func:`v1_run` gives ``{"run": {...}}`` as a v1 ``GetRun`` response does: the run's state
+as ``WORKFLOW_STATE_*``, every step of the definition in order (``STEP_RUN_STATE_*``,
+``PENDING`` until reached), the trigger, the input and the cost. :func:`v1_lifecycle_events`
+replays the run and gives, in order, a run event (``{"operation", "recorded_at", "run"}``)
+for each change of the run's status and a step event (``{"run_id", ..., "operation",
+"recorded_at", "step"}``) for each change of a step's state, each showing the run as it was
+at that moment.
+
+Treadle has no workspaces, entities or agents of its own; those fields come from the
+imported definition (``workspace_id``), the run's input (``entity_id``, ``entity_type``)
+and the identity that started the run (``initiator_user_id``, ``initiator_agent_id``), and
+are ``null`` when none says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from treadle.common.dialects.shared import V1_METADATA
+from treadle.common.statuses import RunStatus
+from treadle.scheduler.core.commands import EmitLifecycleEvent, RunStatusChanged
+from treadle.scheduler.core.namespaces import iso
+from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.renderings.history import StoredRun
+from treadle.scheduler.service.renderings.v1_steps import StepRenderer, total_cost
+
+RUN_STATES: Final = {
+    RunStatus.PENDING: "PENDING",
+    RunStatus.RUNNING: "RUNNING",
+    RunStatus.PAUSING: "PAUSED",
+    RunStatus.PAUSED: "PAUSED",
+    RunStatus.CANCELING: "CANCELLED",
+    RunStatus.CANCELED: "CANCELLED",
+    RunStatus.SUCCEEDED: "COMPLETED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.TIMED_OUT: "FAILED",
+    RunStatus.COMPENSATING: "COMPENSATING",
+    RunStatus.COMPENSATED: "CANCELLED",
+}
+#: The operation of a run event, by the status the run moved to.
+RUN_OPERATIONS: Final = {
+    RunStatus.PAUSED: "paused",
+    RunStatus.CANCELED: "cancelled",
+    RunStatus.SUCCEEDED: "completed",
+    RunStatus.FAILED: "failed",
+    RunStatus.TIMED_OUT: "failed",
+    RunStatus.COMPENSATING: "compensating",
+    RunStatus.COMPENSATED: "compensated",
+}
+#: The operation of a step event, by the step's new state.
+STEP_OPERATIONS: Final = {
+    "STEP_RUN_STATE_RUNNING": "started",
+    "STEP_RUN_STATE_WAITING": "waiting",
+    "STEP_RUN_STATE_COMPLETED": "completed",
+    "STEP_RUN_STATE_FAILED": "failed",
+    "STEP_RUN_STATE_SKIPPED": "skipped",
+    "STEP_RUN_STATE_CANCELLED": "cancelled",
+    "STEP_RUN_STATE_COMPENSATED": "compensated",
+}
+
+
+def v1_run(run: StoredRun) -> dict[str, Any]:
+    """The run as a workflows/v1 ``GetRun`` response: ``{"run": {...}}``."""
+    return {"run": run_record(run, run.state)}
+
+
+def run_record(run: StoredRun, state: RunState) -> dict[str, Any]:
+    """The v1 run record of ``run`` as it was in ``state``."""
+    record = _header(run, state)
+    record["steps"] = StepRenderer(run, state).render()
+    record["input_payload"] = dict(state.context.parameters)
+    record["total_cost_usd"] = total_cost(state)
+    record["started_at"] = iso(state.started_at)
+    if state.finished_at is not None and state.status.is_terminal:
+        record["completed_at"] = iso(state.finished_at)
+    if state.error is not None:
+        record["error"] = dict(state.error)
+    return record
+
+
+def v1_lifecycle_events(run: StoredRun) -> list[dict[str, Any]]:
+    """Every lifecycle event of the run, in order, in the v1 event shapes."""
+    events: list[dict[str, Any]] = []
+    last_state: dict[str, str] = {}
+    started = False
+    for decision in run.decisions:
+        renderer: StepRenderer | None = None
+        for command in decision.commands:
+            if isinstance(command, RunStatusChanged):
+                operation = RUN_OPERATIONS.get(command.status)
+                if command.status is RunStatus.RUNNING:
+                    operation = "resumed" if started else "started"
+                    started = True
+                if operation is not None:
+                    events.append(
+                        {
+                            "operation": operation,
+                            "recorded_at": iso(command.at),
+                            "run": run_record(run, decision.state),
+                        }
+                    )
+            elif isinstance(command, EmitLifecycleEvent):
+                renderer = renderer or StepRenderer(run, decision.state)
+                step = renderer.step_for_task(command.task)
+                if step is None:
+                    continue
+                entry = renderer.step(step)
+                state = entry["state"]
+                operation = STEP_OPERATIONS.get(state)
+                if operation is None or last_state.get(step.id) == state:
+                    continue
+                last_state[step.id] = state
+                events.append(_step_event(run, decision.state, operation, command, entry))
+    return events
+
+
+def _step_event(
+    run: StoredRun,
+    state: RunState,
+    operation: str,
+    command: EmitLifecycleEvent,
+    step: dict[str, Any],
+) -> dict[str, Any]:
+    header = _header(run, state)
+    return {
+        "run_id": header["id"],
+        "definition_id": header["definition_id"],
+        "definition_version": header["definition_version"],
+        "workspace_id": header["workspace_id"],
+        "workflow_state": header["state"],
+        "trigger_type": header["trigger_type"],
+        "trigger_event_id": header["trigger_event_id"],
+        "initiator_agent_id": header["initiator_agent_id"],
+        "initiator_user_id": header["initiator_user_id"],
+        "entity_id": header["entity_id"],
+        "entity_type": header["entity_type"],
+        "workflow_total_cost_usd": total_cost(state),
+        "operation": operation,
+        "recorded_at": iso(command.at),
+        "step": step,
+    }
+
+
+def _header(run: StoredRun, state: RunState) -> dict[str, Any]:
+    spec = run.pinned.spec
+    imported = spec.metadata.get(V1_METADATA)
+    version = _mapping(imported, "version")
+    definition = _mapping(imported, "definition")
+    trigger = _mapping(version, "trigger")
+    parameters = state.context.parameters
+    identity = state.context.identity
+    entity_type = parameters.get("entity_type") or trigger.get("tap_entity_type")
+    return {
+        "id": state.run_id,
+        "definition_id": version.get("definition_id") or spec.ref,
+        "definition_version": run.pinned.version,
+        "workspace_id": definition.get("workspace_id") or version.get("workspace_id"),
+        "state": f"WORKFLOW_STATE_{RUN_STATES[state.status]}",
+        "trigger_event_id": run.trigger_event_id,
+        "trigger_type": _trigger_type(run, trigger),
+        "initiator_agent_id": identity.get("agent_id"),
+        "initiator_user_id": None if run.trigger_event_id else identity.get("login"),
+        "entity_id": parameters.get("entity_id"),
+        "entity_type": f"ENTITY_TYPE_{str(entity_type).upper()}" if entity_type else None,
+    }
+
+
+def _trigger_type(run: StoredRun, trigger: Mapping[str, Any]) -> str:
+    if run.trigger_event_id is None:
+        return "TRIGGER_TYPE_MANUAL"
+    written = trigger.get("trigger_type")
+    return str(written) if written else "TRIGGER_TYPE_EVENT"
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    found = value.get(key) if isinstance(value, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
