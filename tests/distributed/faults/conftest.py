@@ -17,12 +17,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import textwrap
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from treadle.common.transport import ATTEMPT_HEADER
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.store import OUTBOX_DISPATCH, AttemptEntry, Store
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.port_forwarder import PortForwarder
 from treadle.testing.processes import (
     SCHEDULER_READY,
     WORKER_READY,
@@ -49,248 +48,10 @@ from treadle.testing.processes import (
     wait_until,
 )
 
+from .faults_pack import PAYLOAD_LIMIT, write_faults_pack
+
 #: Every process this test process started, for the logs of a failed test.
 STARTED: list[ServiceProcess] = []
-
-#: The payload limit of the deployments (bytes of JSON an action may return).
-PAYLOAD_LIMIT = 4096
-
-PACK_FILES = {
-    "pack.yaml": """
-        ref: faults
-        version: "1.0.0"
-        description: Actions and workflows that misbehave, for the fault-injection tests.
-    """,
-    "actions/work.yaml": """
-        name: work
-        description: Sleeps the given seconds, then returns its tag.
-        runner_type: python
-        entry_point: actions.py:work
-        parameters:
-          seconds: {type: number, default: 0}
-          tag: {type: string, required: true}
-    """,
-    "actions/nap_once.yaml": """
-        name: nap_once
-        description: >-
-          On its first attempt (no marker file yet) creates the marker and sleeps; on any
-          later attempt returns at once.
-        runner_type: python
-        entry_point: actions.py:nap_once
-        parameters:
-          marker: {type: string, required: true}
-          seconds: {type: number, required: true}
-    """,
-    "actions/kill_worker.yaml": """
-        name: kill_worker
-        description: Kills the worker process running it, every time.
-        runner_type: python
-        entry_point: actions.py:kill_worker
-    """,
-    "actions/broken.yaml": """
-        name: broken
-        description: Its module does not import.
-        runner_type: python
-        entry_point: broken.py:run
-    """,
-    "actions/not_json.yaml": """
-        name: not_json
-        description: Returns a datetime, which JSON cannot hold.
-        runner_type: python
-        entry_point: actions.py:not_json
-    """,
-    "actions/too_big.yaml": """
-        name: too_big
-        description: Returns a string of the given size.
-        runner_type: python
-        entry_point: actions.py:too_big
-        parameters:
-          size: {type: integer, required: true}
-    """,
-    "actions/actions.py": """
-        import datetime
-        import os
-        import signal
-        import time
-
-
-        def work(tag, seconds=0):
-            if seconds:
-                time.sleep(seconds)
-            return {"tag": tag}
-
-
-        def nap_once(marker, seconds):
-            if os.path.exists(marker):
-                return {"napped": False}
-            open(marker, "w").close()
-            time.sleep(seconds)
-            return {"napped": True}
-
-
-        def kill_worker():
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-        def not_json():
-            return {"when": datetime.datetime(2024, 1, 1, 12, 0)}
-
-
-        def too_big(size):
-            return {"blob": "x" * size}
-    """,
-    "actions/broken.py": """
-        import treadle_faults_no_such_module  # noqa: F401  (the point: this fails)
-
-
-        def run():
-            return {}
-    """,
-    "workflows/nap.yaml": """
-        ref: faults.nap
-        parameters:
-          seconds: {type: number, default: 2}
-        tasks:
-          - name: nap
-            action: faults.work
-            input:
-              seconds: "{{ parameters.seconds }}"
-              tag: napped
-        output_map:
-          tag: "{{ task.nap.result.tag }}"
-    """,
-    "workflows/chain.yaml": """
-        ref: faults.chain
-        parameters:
-          pause: {type: number, default: 0}
-        tasks:
-""",
-    "workflows/fan_out.yaml": """
-        ref: faults.fan_out
-        parameters:
-          count: {type: integer, default: 50}
-          pause: {type: number, default: 0}
-        tasks:
-          - name: each
-            action: faults.work
-            with_items: "{{ range(parameters.count) | list }}"
-            input:
-              seconds: "{{ parameters.pause }}"
-              tag: "item {{ item }}"
-        output_map:
-          tags: "{{ task.each.results | map(attribute='tag') | list }}"
-    """,
-    "workflows/timeout_retry.yaml": """
-        ref: faults.timeout_retry
-        parameters:
-          marker: {type: string, required: true}
-        tasks:
-          - name: slow
-            action: faults.nap_once
-            timeout: 1
-            retry:
-              count: 2
-              delay: 0
-            input:
-              marker: "{{ parameters.marker }}"
-              seconds: 10
-        output_map:
-          napped: "{{ task.slow.result.napped }}"
-    """,
-    "workflows/killer.yaml": """
-        ref: faults.killer
-        tasks:
-          - name: crash
-            action: faults.kill_worker
-            retry:
-              count: 2
-              delay: 0
-            next:
-              - when: "{{ failed() }}"
-                do: [recover]
-          - name: recover
-            action: core.echo
-            input:
-              message: "recovered from {{ task.crash.error.type }}"
-        output_map:
-          recovered: "{{ task.recover.result.message }}"
-    """,
-    "workflows/bad_actions.yaml": f"""
-        ref: faults.bad_actions
-        tasks:
-          - name: normal
-            action: core.echo
-            input:
-              message: all well
-          - name: broken
-            action: faults.broken
-            next:
-              - when: "{{{{ failed() }}}}"
-                do: [note_broken]
-          - name: not_json
-            action: faults.not_json
-            next:
-              - when: "{{{{ failed() }}}}"
-                do: [note_not_json]
-          - name: too_big
-            action: faults.too_big
-            input:
-              size: {PAYLOAD_LIMIT * 2}
-            next:
-              - when: "{{{{ failed() }}}}"
-                do: [note_too_big]
-          - name: note_broken
-            action: core.echo
-            input:
-              message: "{{{{ task.broken.error.type }}}}"
-          - name: note_not_json
-            action: core.echo
-            input:
-              message: "{{{{ task.not_json.error.type }}}}"
-          - name: note_too_big
-            action: core.echo
-            input:
-              message: "{{{{ task.too_big.error.type }}}}"
-        output_map:
-          normal: "{{{{ task.normal.result.message }}}}"
-          handled:
-            - "{{{{ task.note_broken.result.message }}}}"
-            - "{{{{ task.note_not_json.result.message }}}}"
-            - "{{{{ task.note_too_big.result.message }}}}"
-    """,
-}
-
-#: Steps of ``faults.chain``.
-CHAIN_STEPS = [f"s{n}" for n in range(1, 11)]
-
-
-def _chain_tasks() -> str:
-    lines = []
-    for index, step in enumerate(CHAIN_STEPS):
-        lines += [
-            f"  - name: {step}",
-            "    action: faults.work",
-            "    input:",
-            '      seconds: "{{ parameters.pause }}"',
-            f"      tag: {step}",
-        ]
-        if index + 1 < len(CHAIN_STEPS):
-            lines.append(f"    on_success: {CHAIN_STEPS[index + 1]}")
-    lines += ["output_map:", f'  last: "{{{{ task.{CHAIN_STEPS[-1]}.result.tag }}}}"']
-    return "\n".join(lines) + "\n"
-
-
-def write_faults_pack(folder: Path) -> Path:
-    """The ``faults`` pack under ``folder`` (a folder of packs); returns ``folder``."""
-    for name, body in PACK_FILES.items():
-        path = folder / "faults" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        content = textwrap.dedent(body).lstrip()
-        if name == "workflows/chain.yaml":
-            content += _chain_tasks()
-        path.write_text(content, encoding="utf-8")
-    return folder
-
 
 # -- reading what the services stored ------------------------------------------------------
 
@@ -610,77 +371,6 @@ def module_deployment_factory(
             return stack.enter_context(deployment(logs, **base_settings(faults_packs, **settings)))
 
         yield make
-
-
-# -- a port that refuses connections until told to forward them -----------------------------
-
-
-class PortForwarder:
-    """A local TCP port that is closed until :meth:`open` and then forwards to ``target``.
-
-    It stands for a database or broker that is down when the services start and comes up
-    later: connections are refused while it is closed, as by a server that is not there.
-    """
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self._server: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-
-    def open(self) -> None:
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(64)
-        self._server = server
-        threading.Thread(target=self._accept, daemon=True, name="forwarder").start()
-
-    def _accept(self) -> None:
-        assert self._server is not None
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(
-                    target=self._pipe, args=(source, sink), daemon=True, name="pipe"
-                ).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self._closed.set()
-        if self._server is not None:
-            with suppress(OSError):
-                self._server.close()
-        with self._lock:
-            for sock in self._sockets:
-                with suppress(OSError):
-                    sock.close()
-            self._sockets.clear()
 
 
 @pytest.fixture

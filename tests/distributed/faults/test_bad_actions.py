@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from .conftest import PAYLOAD_LIMIT, Deployment
+from .conftest import Deployment
+from .faults_pack import PAYLOAD_LIMIT
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -14,12 +14,12 @@ from treadle.testing import throwaway_redis_database
 from treadle.testing.processes import TREADLE
 
 from .conftest import (
-    CHAIN_STEPS,
     Deployment,
     assert_each_attempt_ran_once,
     base_settings,
     deployment,
 )
+from .faults_pack import CHAIN_STEPS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

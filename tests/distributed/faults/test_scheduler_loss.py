@@ -13,7 +13,8 @@ import pytest
 
 from treadle.testing.processes import wait_until
 
-from .conftest import CHAIN_STEPS, Deployment, assert_each_attempt_ran_once
+from .conftest import Deployment, assert_each_attempt_ran_once
+from .faults_pack import CHAIN_STEPS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

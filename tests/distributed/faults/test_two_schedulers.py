@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import CHAIN_STEPS, Deployment, assert_each_attempt_ran_once
+from .conftest import Deployment, assert_each_attempt_ran_once
+from .faults_pack import CHAIN_STEPS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
