@@ -126,7 +126,7 @@ def test_an_imported_file_runs_and_renders_with_its_golden_record(
     assert started.returncode == 3, started.stderr  # waiting for the reply event
     run_id = json.loads(started.stdout)["id"]
 
-    shown = cli("runs", "render", run_id, "--format", "workflows-v1")
+    shown = cli("runs", "show", run_id, "--format", "workflows-v1")
     assert shown.returncode == 0, shown.stderr
     run = json.loads(shown.stdout)["run"]
     assert [s["state"].removeprefix("STEP_RUN_STATE_") for s in run["steps"]] == [
@@ -156,10 +156,15 @@ def test_render_in_the_aos_shape_and_refuse_unknown_formats(cli: Cli, aos_dir: P
     started = cli("run", "plan.yaml", "--pack-path", STUBS, "-q", "--json")
     assert started.returncode == 0, started.stderr
     run_id = json.loads(started.stdout)["id"]
-    shown = json.loads(cli("runs", "render", run_id, "--format", "aos").stdout)
+    shown_text = cli("runs", "render", run_id, "--format", "aos").stdout
+    shown = json.loads(shown_text)
     assert shown["status"] == "ok"
     assert [s["step_id"] for s in shown["steps"]] == ["s1", "s2", "s3"]
     wrong = cli("runs", "render", run_id, "--format", "yaml")
     assert wrong.returncode == 2
+    assert cli("runs", "show", run_id, "--format", "aos").stdout == shown_text
+    wrong = cli("runs", "show", run_id, "--format", "yaml")
+    assert wrong.returncode == 2
+    assert "unknown format 'yaml'" in wrong.stderr
     assert "unknown format 'yaml'" in wrong.stderr
     assert cli("runs", "render", "r-nope", "--format", "aos").returncode == 2

@@ -69,8 +69,23 @@ def list_runs(
 def show_run(
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
     as_json: Annotated[bool, typer.Option("--json", help="The run document as JSON.")] = True,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="treadle (the run document), or workflows-v1 or aos: the run in that "
+            "dialect's shape, as `treadle runs render` prints it.",
+        ),
+    ] = "treadle",
 ) -> None:
-    """The run document of one run (JSON)."""
+    """The run document of one run (JSON), or the run in another dialect's shape."""
+    if format_ != "treadle":
+        from treadle.cli.runs_dialects_cmd import FORMATS, render_run
+
+        if format_ not in FORMATS:
+            fail(f"unknown format {format_!r}: use treadle, {' or '.join(FORMATS)}")
+        render_run(run_id, format_)
+        return
     from treadle.common.errors import NotFound
     from treadle.scheduler.service.run_document import run_document
     from treadle.scheduler.store import Store
