@@ -273,9 +273,12 @@ def _tasks(reader: JsonReader, steps: list[_Step], options: AosOptions) -> tuple
     for step in steps:
         for dependency in step.depends_on:
             dependants[dependency].append(step.name)
+    before = _ancestors(steps)
     tasks: list[TaskSpec] = []
     for index, step in enumerate(steps):
-        given = _references(reader, step.params, (*step.path, "params"), set(names))
+        given = _references(
+            reader, step.params, (*step.path, "params"), set(names), (step.name, before[step.name])
+        )
         if not isinstance(given, dict):
             reader.error((*step.path, "params"), "'params' must be an object")
             given = {}
@@ -319,8 +322,33 @@ def _action(skill: str, options: AosOptions) -> str:
     return skill if "." in skill else f"{options.default_pack}.{skill}"
 
 
-def _references(reader: JsonReader, value: Any, path: Path, names: set[str]) -> Any:
-    """``value`` with ``{{s1.body}}`` rewritten to ``{{ task.s1.result.body }}``."""
+def _ancestors(steps: list[_Step]) -> dict[str, frozenset[str]]:
+    """The steps each step runs after: its dependencies, theirs, and so on."""
+    by_name = {step.name: step for step in steps}
+    found: dict[str, frozenset[str]] = {}
+
+    def of(name: str) -> frozenset[str]:
+        if name not in found:
+            found[name] = frozenset()  # the plan is acyclic (checked); this only ends recursion
+            direct = [d for d in by_name[name].depends_on if d in by_name]
+            found[name] = frozenset(direct).union(*(of(d) for d in direct))
+        return found[name]
+
+    return {step.name: of(step.name) for step in steps}
+
+
+def _references(
+    reader: JsonReader,
+    value: Any,
+    path: Path,
+    names: set[str],
+    reader_step: tuple[str, frozenset[str]],
+) -> Any:
+    """``value`` with ``{{s1.body}}`` rewritten to ``{{ task.s1.result.body }}``.
+
+    ``reader_step`` is the step whose params these are and the steps it runs after: a
+    reference to any other step would read a result that may not exist yet.
+    """
     if isinstance(value, str):
 
         def rewrite(match: re.Match[str]) -> str:
@@ -331,13 +359,24 @@ def _references(reader: JsonReader, value: Any, path: Path, names: set[str]) -> 
                     f"'{match.group()}' refers to unknown step '{step}'" + suggestion(step, names),
                 )
                 return match.group()
+            own, before = reader_step
+            if step == own:
+                reader.error(path, f"'{match.group()}' in step '{own}' reads its own result")
+            elif step not in before:
+                reader.error(
+                    path,
+                    f"'{match.group()}' reads step '{step}', which step '{own}' does not "
+                    f"depend on, so it may not have run yet; add '{step}' to its 'depends_on'",
+                )
             return "{{ " + task_expression(step) + ".result" + rest + " }}"
 
         return _REFERENCE.sub(rewrite, value)
     if isinstance(value, dict):
-        return {str(k): _references(reader, v, (*path, k), names) for k, v in value.items()}
+        return {
+            str(k): _references(reader, v, (*path, k), names, reader_step) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_references(reader, v, (*path, i), names) for i, v in enumerate(value)]
+        return [_references(reader, v, (*path, i), names, reader_step) for i, v in enumerate(value)]
     return value
 
 

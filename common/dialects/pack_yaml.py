@@ -29,9 +29,24 @@ from treadle.common.spec import (
 )
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value used twice (the approval schema of several steps) out each time:
+    no ``&id001`` anchors and ``*id001`` aliases, which would tie the copies together for
+    whoever edits the file."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def spec_to_yaml(spec: WorkflowSpec, *, header: str | None = None) -> str:
     """The YAML text of ``spec`` (``header`` lines become ``#`` comments on top)."""
-    text = yaml.safe_dump(workflow_document(spec), sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.dump(
+        workflow_document(spec),
+        Dumper=_PlainDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
     if header:
         comments = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
         text = comments + text

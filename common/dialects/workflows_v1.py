@@ -258,6 +258,8 @@ def _read_step(reader: JsonReader, raw: Any, path: Path) -> V1Step | None:
             _seconds(reader, raw[key], (*path, key))
     if raw.get("config") is not None and not isinstance(raw["config"], dict):
         reader.error((*path, "config"), "'config' must be an object")
+    elif raw.get("config"):
+        _unused_config(reader, raw["config"], (*path, "config"), short)
     retry = None
     if raw.get("retry_policy") is not None:
         retry = read_retry(reader, raw["retry_policy"], (*path, "retry_policy"))
@@ -269,6 +271,24 @@ def _read_step(reader: JsonReader, raw: Any, path: Path) -> V1Step | None:
         if raw.get(key) is not None and not isinstance(raw[key], str):
             reader.error((*path, key), f"'{key}' must be text, not {raw[key]!r}")
     return V1Step(step_id, short, raw, path, retry, raw.get("retry_policy") is not None)
+
+
+def _unused_config(reader: JsonReader, config: dict[str, Any], path: Path, kind: str) -> None:
+    """A step's ``config`` has no fields Treadle acts on: say so, field by field, rather than
+    let a reader of the import believe they take effect (they stay under ``metadata``)."""
+    for key, value in config.items():
+        if key == "timeout_action" and kind in ("WAIT_FOR_EVENT", "HUMAN_TASK", "APPROVAL_GATE"):
+            reader.warning(
+                (*path, key),
+                f"'timeout_action' {value!r} is not supported: when 'timeout_seconds' "
+                "passes the step ends timed out (STEP_RUN_STATE_FAILED) and the run fails",
+            )
+        else:
+            reader.warning(
+                (*path, key),
+                f"'{key}' in 'config' has no meaning in Treadle and is ignored "
+                "(it is kept under metadata)",
+            )
 
 
 def _read_edges(reader: JsonReader, value: Any, path: Path, known: set[str]) -> list[V1Edge]:

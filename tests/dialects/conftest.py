@@ -56,6 +56,68 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# -- the event-trigger example (handle_trigger_request.json / _response.json) ------------------
+# The response names two definitions the fixtures do not include; these are them, written
+# from what the response shows of their runs.
+
+
+def intake_version() -> str:
+    """``wf_contact_intake`` as the trigger response shows it: started by contact.created."""
+    return json.dumps(
+        {
+            "definition_id": "wf_contact_intake",
+            "version": 3,
+            "trigger": {
+                "trigger_type": "TRIGGER_TYPE_EVENT",
+                "event_type": "contact.created",
+                "event_subject": "crm.contact",
+            },
+            "steps": [
+                {
+                    "id": "research-contact",
+                    "name": "Research Contact",
+                    "step_type": "STEP_TYPE_AGENT_ACTION",
+                    "agent_id": "agent_research",
+                    "action_type": "contact.research",
+                },
+            ],
+            "edges": [],
+        }
+    )
+
+
+def follow_up_version() -> str:
+    """``wf_reply_follow_up``: waits for contact.created, then follows up."""
+    return json.dumps(
+        {
+            "definition_id": "wf_reply_follow_up",
+            "version": 1,
+            "trigger": {
+                "trigger_type": "TRIGGER_TYPE_WEBHOOK",
+                "tap_provider": "hubspot",
+                "tap_entity_type": "contact",
+                "tap_action": "created",
+            },
+            "steps": [
+                {
+                    "id": "wait-for-reply",
+                    "name": "Wait for Reply",
+                    "step_type": "STEP_TYPE_WAIT_FOR_EVENT",
+                    "event_type_pattern": "contact.created",
+                },
+                {
+                    "id": "send-follow-up",
+                    "name": "Send Follow Up",
+                    "step_type": "STEP_TYPE_AGENT_ACTION",
+                    "agent_id": "agent_outreach",
+                    "action_type": "email.send",
+                },
+            ],
+            "edges": [{"from_step_id": "wait-for-reply", "to_step_id": "send-follow-up"}],
+        }
+    )
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     """The shipped packs and the stub pack."""

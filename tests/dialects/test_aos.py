@@ -214,3 +214,26 @@ def test_an_unknown_step_reference_in_params_is_an_error() -> None:
     assert [i.message for i in issues] == [
         "plan.steps[0].params.v: '{{ s9.out }}' refers to unknown step 's9'"
     ]
+
+
+def test_a_reference_must_name_a_step_the_step_runs_after() -> None:
+    """Reading a step that is not a (transitive) dependency could read a result not there yet."""
+    ok = plan(
+        {"step_id": "a", "skill": "x.y"},
+        {"step_id": "b", "skill": "x.y", "depends_on": ["a"]},
+        {"step_id": "c", "skill": "x.y", "depends_on": ["b"], "params": {"v": "{{a.body}}"}},
+    )
+    assert import_aos(ok, "p.json").tasks[2].input["v"] == "{{ task.a.result.body }}"
+    spec, issues = read_aos(
+        plan(
+            {"step_id": "a", "skill": "x.y", "params": {"v": "{{a.out}}"}},
+            {"step_id": "b", "skill": "x.y", "params": {"v": ["{{a.out}}"]}},
+        ),
+        "p.json",
+    )
+    assert spec is None
+    assert [i.message for i in issues] == [
+        "plan.steps[0].params.v: '{{a.out}}' in step 'a' reads its own result",
+        "plan.steps[1].params.v[0]: '{{a.out}}' reads step 'a', which step 'b' does not depend "
+        "on, so it may not have run yet; add 'a' to its 'depends_on'",
+    ]

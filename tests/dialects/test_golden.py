@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from treadle.common.dialects import import_aos, import_workflows_v1
+from treadle.common.dialects import import_aos, import_workflows_v1, step_seed
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.commands import DispatchTask, OpenInquiry
 from treadle.scheduler.service.renderings import StoredRun, golden_record, verify_golden
@@ -108,3 +108,21 @@ def test_a_record_that_does_not_match_the_engine_is_reported(trace_run: StoredRu
     changed_decision["decisions"][0][0]["kind"] = "something_else"
     [problem] = verify_golden(changed_decision, trace_run.pinned.graph)
     assert problem.startswith("event 1 (run_requested): replay gave [")
+
+
+def test_costs_and_seeds_of_the_steps_are_in_the_record(driver: Driver, aos_dir: Path) -> None:
+    """The skills report ``cost_cents``; each step's seed follows from the run's seed."""
+    path = aos_dir / "workflow_multi_skill.json"
+    stored = driver.stored(driver.start(import_aos(path.read_text(encoding="utf-8"), str(path))))
+    record = golden_record(stored)
+    assert [(s["task"], s["cost_cents"]) for s in record["steps"]] == [
+        ("s1", 0.1),
+        ("s2", 0),
+        ("s3", 0.5),
+    ]
+    assert all(s["params"]["seed"] == step_seed(record["seed"], s["task"]) for s in record["steps"])
+    assert record["steps"][1]["params"]["data"] == {
+        "id": 1,
+        "email": "jane.doe@example.com",
+        "name": "Jane Doe",
+    }  # s1's body, as the reference {{s1.body}} gave it

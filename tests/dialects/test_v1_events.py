@@ -13,7 +13,6 @@ Events are sent through the events API (``EventRouter``, what ``treadle events s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.service.events import EventOutcome, EventRouter
 from treadle.scheduler.service.renderings import v1_lifecycle_events, v1_run
 
-from .conftest import Driver, read_json
+from .conftest import Driver, follow_up_version, intake_version, read_json
 
 SDR_EVENT = "evt_tap_hubspot_contact_created_acme"
 
@@ -128,63 +127,6 @@ def test_lifecycle_events_follow_the_run_in_order(driver: Driver, triggered_sdr:
 
 
 # -- the event-trigger example -------------------------------------------------------------------
-
-
-def intake_version() -> str:
-    """``wf_contact_intake`` as the trigger response shows it: started by contact.created."""
-    return json.dumps(
-        {
-            "definition_id": "wf_contact_intake",
-            "version": 3,
-            "trigger": {
-                "trigger_type": "TRIGGER_TYPE_EVENT",
-                "event_type": "contact.created",
-                "event_subject": "crm.contact",
-            },
-            "steps": [
-                {
-                    "id": "research-contact",
-                    "name": "Research Contact",
-                    "step_type": "STEP_TYPE_AGENT_ACTION",
-                    "agent_id": "agent_research",
-                    "action_type": "contact.research",
-                },
-            ],
-            "edges": [],
-        }
-    )
-
-
-def follow_up_version() -> str:
-    """``wf_reply_follow_up``: waits for contact.created, then follows up."""
-    return json.dumps(
-        {
-            "definition_id": "wf_reply_follow_up",
-            "version": 1,
-            "trigger": {
-                "trigger_type": "TRIGGER_TYPE_WEBHOOK",
-                "tap_provider": "hubspot",
-                "tap_entity_type": "contact",
-                "tap_action": "created",
-            },
-            "steps": [
-                {
-                    "id": "wait-for-reply",
-                    "name": "Wait for Reply",
-                    "step_type": "STEP_TYPE_WAIT_FOR_EVENT",
-                    "event_type_pattern": "contact.created",
-                },
-                {
-                    "id": "send-follow-up",
-                    "name": "Send Follow Up",
-                    "step_type": "STEP_TYPE_AGENT_ACTION",
-                    "agent_id": "agent_outreach",
-                    "action_type": "email.send",
-                },
-            ],
-            "edges": [{"from_step_id": "wait-for-reply", "to_step_id": "send-follow-up"}],
-        }
-    )
 
 
 def test_an_event_starts_triggered_runs_and_completes_a_waiting_step(

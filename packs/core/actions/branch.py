@@ -15,7 +15,9 @@ def branch(
     for candidate in branches:
         if candidate.get("holds"):
             result: dict[str, Any] = {"selected_edge": candidate["label"]}
-            if value_name:
+            # a value named like the selection (a branch routing on an earlier branch's
+            # ``selected_edge``) must not replace the selection the transitions read
+            if value_name and value_name != "selected_edge":
                 result[value_name] = value
             return result
     labels = ", ".join(repr(c.get("label")) for c in branches) or "none"

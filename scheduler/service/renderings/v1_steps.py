@@ -190,10 +190,17 @@ class StepRenderer:
         return entry
 
     def _unreached(self) -> str:
-        status = self.state.status
-        if status is RunStatus.CANCELED:
-            return "CANCELLED"
-        return "SKIPPED" if status.is_terminal else "PENDING"
+        """A step the run never reached: ``PENDING`` while the run may still reach it, then
+        ``CANCELLED`` if the run was cancelled (also when it was compensated afterwards: a
+        running run is cancelled before it is compensated), else ``SKIPPED``."""
+        state = self.state
+        ending = (RunStatus.CANCELING, RunStatus.COMPENSATING)
+        if not state.status.is_terminal and state.status not in ending:
+            return "PENDING"
+        cancelled = state.status in (RunStatus.CANCELED, RunStatus.CANCELING) or (
+            state.error is not None and state.error.get("type") == "Canceled"
+        )
+        return "CANCELLED" if cancelled else "SKIPPED"
 
     def _agent(self, entry: dict[str, Any], execution: Execution) -> None:
         given = self.run.first_input(execution.id)

@@ -67,14 +67,20 @@ def v1_run(run: StoredRun) -> dict[str, Any]:
     return {"run": run_record(run, run.state)}
 
 
-def run_record(run: StoredRun, state: RunState) -> dict[str, Any]:
-    """The v1 run record of ``run`` as it was in ``state``."""
-    record = _header(run, state)
+def run_record(run: StoredRun, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
+    """The v1 run record of ``run`` as it was in ``state``.
+
+    ``status`` is the run status to show when it is not the state's own: a run event
+    reports the status the run moved to, even when the same decision moved it on again
+    (a compensation with nothing to undo is ``COMPENSATING`` and ``COMPENSATED`` at once).
+    """
+    status = state.status if status is None else status
+    record = _header(run, state, status)
     record["steps"] = StepRenderer(run, state).render()
     record["input_payload"] = dict(state.context.parameters)
     record["total_cost_usd"] = total_cost(state)
     record["started_at"] = iso(state.started_at)
-    if state.finished_at is not None and state.status.is_terminal:
+    if state.finished_at is not None and status.is_terminal:
         record["completed_at"] = iso(state.finished_at)
     if state.error is not None:
         record["error"] = dict(state.error)
@@ -86,10 +92,12 @@ def v1_lifecycle_events(run: StoredRun) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     last_state: dict[str, str] = {}
     started = False
+    status = RunStatus.PENDING  # the run's status as of the command at hand
     for decision in run.decisions:
         renderer: StepRenderer | None = None
         for command in decision.commands:
             if isinstance(command, RunStatusChanged):
+                status = command.status
                 operation = RUN_OPERATIONS.get(command.status)
                 if command.status is RunStatus.RUNNING:
                     operation = "resumed" if started else "started"
@@ -99,7 +107,7 @@ def v1_lifecycle_events(run: StoredRun) -> list[dict[str, Any]]:
                         {
                             "operation": operation,
                             "recorded_at": iso(command.at),
-                            "run": run_record(run, decision.state),
+                            "run": run_record(run, decision.state, command.status),
                         }
                     )
             elif isinstance(command, EmitLifecycleEvent):
@@ -113,18 +121,21 @@ def v1_lifecycle_events(run: StoredRun) -> list[dict[str, Any]]:
                 if operation is None or last_state.get(step.id) == state:
                     continue
                 last_state[step.id] = state
-                events.append(_step_event(run, decision.state, operation, command, entry))
+                events.append(_step_event(run, decision.state, command, entry, status=status))
+        status = decision.state.status
     return events
 
 
 def _step_event(
     run: StoredRun,
     state: RunState,
-    operation: str,
     command: EmitLifecycleEvent,
     step: dict[str, Any],
+    *,
+    status: RunStatus,
 ) -> dict[str, Any]:
-    header = _header(run, state)
+    operation = STEP_OPERATIONS[step["state"]]
+    header = _header(run, state, status)
     return {
         "run_id": header["id"],
         "definition_id": header["definition_id"],
@@ -144,7 +155,7 @@ def _step_event(
     }
 
 
-def _header(run: StoredRun, state: RunState) -> dict[str, Any]:
+def _header(run: StoredRun, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
     spec = run.pinned.spec
     imported = spec.metadata.get(V1_METADATA)
     version = _mapping(imported, "version")
@@ -158,7 +169,7 @@ def _header(run: StoredRun, state: RunState) -> dict[str, Any]:
         "definition_id": version.get("definition_id") or spec.ref,
         "definition_version": run.pinned.version,
         "workspace_id": definition.get("workspace_id") or version.get("workspace_id"),
-        "state": f"WORKFLOW_STATE_{RUN_STATES[state.status]}",
+        "state": f"WORKFLOW_STATE_{RUN_STATES[state.status if status is None else status]}",
         "trigger_event_id": run.trigger_event_id,
         "trigger_type": _trigger_type(run, trigger),
         "initiator_agent_id": identity.get("agent_id"),
