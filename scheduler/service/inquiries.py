@@ -22,8 +22,39 @@ from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.store import InquiryEntry
 
 
+def schema_error(schema: Any) -> str | None:
+    """Why ``schema`` is not a JSON Schema (2020-12) an answer can be checked against, or
+    None when it is one (or there is none)."""
+    if not schema:
+        return None
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "".join(f"[{part!r}]" for part in exc.absolute_path)
+        return f"schema{where}: {exc.message}"
+    return None
+
+
+def unanswerable(inquiry: InquiryEntry) -> ConflictError | None:
+    """The error to refuse every answer with when the inquiry's own schema is broken.
+
+    Its prompt came from a workflow; no answer can be checked against a schema that is not
+    one, so none is accepted (rather than failing halfway through checking it).
+    """
+    problem = schema_error(inquiry.schema)
+    if problem is None:
+        return None
+    return ConflictError(
+        f"inquiry {inquiry.id} cannot be answered: its schema is not a valid JSON Schema "
+        f"({problem}); fix the workflow, and cancel run {inquiry.run_id}"
+    )
+
+
 def schema_problems(schema: Any, response: Any) -> list[str]:
-    """Each way ``response`` breaks ``schema`` (JSON Schema 2020-12), by location."""
+    """Each way ``response`` breaks ``schema`` (JSON Schema 2020-12), by location.
+
+    ``schema`` must be a valid schema (see :func:`schema_error`).
+    """
     if not schema:
         return []
     errors = sorted(
@@ -41,7 +72,8 @@ def answer_inquiry(
 ) -> InquiryEntry:
     """Record the answer and move the run on, in one transaction; returns the inquiry as
     answered. Raises NotFound (unknown id), ParameterError (the answer does not fit the
-    schema), ConflictError (not pending any more, or past its deadline)."""
+    schema), ConflictError (not pending any more, past its deadline, or a schema that is
+    not a valid JSON Schema)."""
     now = runs.clock()
     with runs.store.unit_of_work() as uow:
         inquiry = uow.get_inquiry(inquiry_id)
@@ -54,6 +86,9 @@ def answer_inquiry(
                 f"inquiry {inquiry_id} expired at {iso(inquiry.deadline)}; "
                 "it is closed as timed out"
             )
+        broken = unanswerable(inquiry)
+        if broken is not None:
+            raise broken
         problems = schema_problems(inquiry.schema, response)
         if problems:
             raise ParameterError(problems, subject=f"response to {inquiry_id}")

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import encode_value
-from treadle.scheduler.store.models import definitions, event_waits, events
+from treadle.scheduler.store.models import definitions, event_waits, events, runs
 
 #: Characters that make an ``event_waits`` pattern a wildcard pattern (see ``fnmatch``).
 _WILDCARDS = ("*", "?", "[")
@@ -109,6 +109,21 @@ class EventRepository(Repository):
             found.append(entry)
             if len(found) >= limit:
                 break
+        return found
+
+    def runs_started_by(self, event_ids: list[str]) -> dict[str, list[str]]:
+        """``{event id: [run ids]}``: the runs event triggers started for these events (a
+        run keeps the id of the event that started it), by workflow ref within an event."""
+        if not event_ids:
+            return {}
+        stmt = (
+            select(runs.c.trigger_event_id, runs.c.id)
+            .where(runs.c.trigger_event_id.in_(sorted(set(event_ids))))
+            .order_by(runs.c.trigger_event_id, runs.c.workflow)
+        )
+        found: dict[str, list[str]] = {}
+        for event_id, run_id in self._conn.execute(stmt).all():
+            found.setdefault(str(event_id), []).append(str(run_id))
         return found
 
     def waits_for_event(self, event_type: str, subject: str | None) -> list[EventWaitEntry]:

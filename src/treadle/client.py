@@ -348,8 +348,12 @@ class Client:
 
         Raises NotFound when nothing is published under ``ref``.
         """
-        with self._session(), self._store.unit_of_work() as uow:
-            return list_versions(uow, ref)
+        with self._session():
+            try:
+                with self._store.unit_of_work() as uow:
+                    return list_versions(uow, ref)
+            except NotFound:
+                raise NotFound(self._unknown_message(ref, None)) from None
 
     def definition_text(
         self, ref: str, version: int | None = None, *, as_json: bool = False

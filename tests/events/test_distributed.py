@@ -8,6 +8,7 @@ The commands under test (``treadle events send --distributed``, ``treadle inquir
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from treadle.client import Client, RunInfo
+from treadle.common.errors import ConflictError, ParameterError
 from treadle.common.statuses import RunStatus
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
 from treadle.testing.processes import (
@@ -65,9 +67,10 @@ class Services:
             describe=lambda: f"{self.client.get(run_id).status.value}\n{self.logs()}",
         )
 
-    def pending_inquiry(self, run_id: str, timeout: float = 30) -> Any:
+    def pending_inquiry(self, run_id: str, timeout: float = 30, *, task: str | None = None) -> Any:
         def asked() -> Any:
             pending = self.client.get(run_id).pending_inquiries
+            pending = [i for i in pending if task is None or i.task == task]
             return pending[0] if pending else None
 
         return wait_until(asked, timeout, f"an inquiry of run {run_id}", describe=self.logs)
@@ -222,3 +225,158 @@ def test_notifications_from_a_worker(
         describe=lambda: worker.tail(40),
     )
     assert secret not in worker.output()
+
+
+def test_inquiries_record_their_assignee_and_answers_that_do_not_fit_change_nothing(
+    services: Services,
+) -> None:
+    treadle, client = services.cli, services.client
+    login = getpass.getuser()
+    run_id = client.start("eventtest.assigned", {"team": "web"})
+    asked = services.pending_inquiry(run_id)
+    assert (asked.task, asked.assigned_to) == ("confirm", "web-oncall")
+    shown = treadle("inquiry", "show", asked.id, "--distributed", code=0).json()
+    assert shown == {
+        "id": asked.id,
+        "run": run_id,
+        "task": "confirm",
+        "status": "pending",
+        "prompt": "Confirm the change for web?",
+        "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+        "assigned_to": "web-oncall",
+        "deadline": None,
+        "response": None,
+        "responder": None,
+    }
+    version = services.version(run_id)
+
+    refused = treadle(
+        "inquiry", "respond", asked.id, "--data", '{"ok": "sure"}', "--distributed", code=2
+    )
+    with pytest.raises(ParameterError) as caught:
+        client.respond(asked.id, {"ok": "sure"})
+
+    assert refused.stderr.splitlines() == [
+        "error: the answer does not fit the inquiry's schema:",
+        "  response['ok']: 'sure' is not of type 'boolean'",
+    ]
+    assert caught.value.problems == ("response['ok']: 'sure' is not of type 'boolean'",)
+    assert treadle("inquiry", "show", asked.id, "--distributed", code=0).json() == shown
+    assert services.version(run_id) == version
+
+    answered = treadle(
+        "inquiry", "respond", asked.id, "--data", '{"ok": true}', "--distributed", "--json",
+        code=0,
+    ).json()  # fmt: skip
+    assert (answered["status"], answered["response"], answered["responder"]) == (
+        "answered",
+        {"ok": True},
+        login,
+    )
+    second = services.pending_inquiry(run_id, task="ship")  # the wait_for inquiry
+    assert second.assigned_to == "web-lead"
+    with pytest.raises(ParameterError, match="should be non-empty"):
+        client.respond(second.id, {"who": ""})
+    client.respond(second.id, {"who": "ann"}, responder="bob")
+
+    assert services.wait_for(run_id).output == {"said": "shipped by ann"}
+    listed = treadle(
+        "inquiry", "list", "--status", "all", "--run", run_id, "--distributed", "--json", code=0
+    ).json()
+    assert [(i["task"], i["assigned_to"], i["status"], i["responder"]) for i in listed] == [
+        ("confirm", "web-oncall", "answered", login),
+        ("ship", "web-lead", "answered", "bob"),
+    ]
+
+
+def test_an_inquiry_whose_schema_is_not_a_json_schema_refuses_answers(
+    services: Services,
+) -> None:
+    treadle, client = services.cli, services.client
+    run_id = client.start("eventtest.broken_schema")
+    asked = services.pending_inquiry(run_id)
+    version = services.version(run_id)
+
+    refused = treadle("inquiry", "respond", asked.id, "--data", "{}", "--distributed", code=2)
+    with pytest.raises(ConflictError, match="cannot be answered"):
+        client.respond(asked.id, {})
+
+    assert refused.stderr == (
+        f"error: inquiry {asked.id} cannot be answered: its schema is not a valid JSON "
+        "Schema (schema['type']: 'objekt' is not valid under any of the given schemas); "
+        f"fix the workflow, and cancel run {run_id}\n"
+    )
+    assert services.version(run_id) == version
+    assert [i.id for i in client.get(run_id).pending_inquiries] == [asked.id]
+    assert client.cancel(run_id).status is RunStatus.CANCELED
+
+
+PINNED = """\
+ref: demo.pinned
+tasks:
+  - name: first
+    action: core.echo
+    input: {message: one}
+    next:
+      - do: [gate]
+  - name: gate
+    action: core.ask
+    input:
+      prompt: go on?
+      schema: {type: object, properties: {go: {type: boolean}}, required: [go]}
+    next:
+      - do: [last]
+  - name: last
+    action: core.echo
+    input: {message: v1 last}
+output_map:
+  said: "{{ task.last.result.message }}"
+"""
+#: Version 2 puts a task between the question and the last task, and changes the last task.
+PINNED_V2 = (
+    PINNED.replace("do: [last]", "do: [extra]")
+    .replace("v1 last", "v2 last")
+    .replace(
+        "output_map:",
+        "  - name: extra\n"
+        "    action: core.echo\n"
+        "    input: {message: extra}\n"
+        "    next:\n"
+        "      - do: [last]\n"
+        "output_map:",
+    )
+)
+
+
+def test_a_run_keeps_its_version_when_a_newer_one_is_published_mid_run(
+    services: Services, tmp_path: Path
+) -> None:
+    treadle, client = services.cli, services.client
+    flow = tmp_path / "pinned.yaml"
+    flow.write_text(PINNED, encoding="utf-8")
+    assert treadle("workflows", "register", flow, code=0).stdout == "demo.pinned v1 (new)\n"
+    old = client.start("demo.pinned")
+    asked = services.pending_inquiry(old)  # the run is half way through version 1
+
+    flow.write_text(PINNED_V2, encoding="utf-8")
+    assert treadle("workflows", "register", flow, code=0).stdout == "demo.pinned v2 (new)\n"
+    new = client.start("demo.pinned")
+    versions = treadle("workflows", "versions", "demo.pinned", "--json", code=0).json()
+    assert [(v["version"], v["runs"], v["author"]) for v in versions] == [
+        (1, 1, getpass.getuser()),
+        (2, 1, getpass.getuser()),
+    ]
+    diff = treadle("workflows", "diff", "demo.pinned", code=0).stdout
+    assert "-    message: v1 last\n+    message: v2 last\n+- name: extra\n" in diff
+
+    treadle("inquiry", "respond", asked.id, "--data", '{"go": true}', "--distributed", code=0)
+    finished = services.wait_for(old)
+    assert finished.version == 1
+    assert [t.name for t in finished.tasks] == ["first", "gate", "last"]
+    assert finished.output == {"said": "v1 last"}
+
+    client.respond(services.pending_inquiry(new).id, {"go": True})
+    finished_new = services.wait_for(new)
+    assert finished_new.version == 2
+    assert [t.name for t in finished_new.tasks] == ["first", "gate", "extra", "last"]
+    assert finished_new.output == {"said": "v2 last"}

@@ -1,12 +1,14 @@
 """core.notify: tell people or systems something, without ever holding the run up.
 
 Channels: ``log`` writes the message at INFO to the ``treadle.notify`` logger (on the
-worker); ``webhook`` POSTs ``{"message", "payload", "run_id"?, "task"?}`` as JSON and,
-when ``secret`` is given, signs the exact body: ``X-Treadle-Signature: sha256=<hex
-HMAC-SHA256(secret, body)>``. A delivery gets ``timeout`` seconds in all (the request runs
-in a helper thread the action stops waiting for); whatever goes wrong is recorded in the
-result (``delivered: false`` and ``error``), never raised, so the run goes on. The secret
-and the headers are never logged or put in an error.
+worker; where logging is not configured, as under ``treadle run``, the line goes to
+stderr instead of being dropped); ``webhook`` POSTs ``{"message", "payload", "run_id"?,
+"task"?}`` as JSON and, when ``secret`` is given, signs the exact body:
+``X-Treadle-Signature: sha256=<hex HMAC-SHA256(secret, body)>``. A delivery gets
+``timeout`` seconds in all (the request runs in a helper thread the action stops waiting
+for); whatever goes wrong is recorded in the result (``delivered: false`` and ``error``),
+never raised, so the run goes on. The secret and the headers are never logged or put in
+an error.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -45,7 +48,7 @@ def notify(
 ) -> dict[str, Any]:
     if channel == "log":
         where = " ".join(f"{k} {v}" for k, v in (("run", run_id), ("task", task)) if v)
-        log.info("notification%s: %s", f" ({where})" if where else "", message)
+        _log_line(f"notification{f' ({where})' if where else ''}: {message}")
         return {"delivered": True, "channel": "log"}
     if channel == "webhook":
         if not url:
@@ -57,6 +60,16 @@ def notify(
             body["task"] = task
         return _post(url, body, secret, headers or {}, float(timeout))
     return _failed(str(channel), f"unknown channel {channel!r} (use log or webhook)")
+
+
+def _log_line(line: str) -> None:
+    """INFO on ``treadle.notify``; on stderr when no logging is configured in this process
+    (Python would drop an INFO record then, and the notification would be lost unseen)."""
+    if log.hasHandlers():
+        log.info("%s", line)
+        return
+    sys.stderr.write(f"INFO {log.name}: {line}\n")
+    sys.stderr.flush()
 
 
 def _failed(channel: str, error: str, status_code: int | None = None) -> dict[str, Any]:

@@ -141,11 +141,12 @@ def _publish_triggered(runner: EmbeddedRunner) -> None:
     version), so triggers in packs work without registering them first."""
     from treadle.common.errors import ConflictError, DefinitionError
 
+    author = identity().get("login")
     for ref, spec in sorted(runner.catalog.workflows.items()):
         if spec.trigger is None or spec.trigger.type != "event":
             continue
         try:
-            runner.definitions.publish(spec, at=runner.clock())
+            runner.definitions.publish(spec, at=runner.clock(), author=author)
         except (DefinitionError, ConflictError) as exc:
             typer.echo(f"warning: {ref} is not published: {str(exc).splitlines()[0]}", err=True)
 
@@ -206,13 +207,14 @@ def list_events(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The events received, newest first."""
+    """The events received, newest first, with the runs their triggers started."""
     from treadle.scheduler.core.namespaces import iso
 
     store = _open_store(distributed)
     try:
         with _reaching(store), store.unit_of_work() as uow:
             entries = uow.list_received_events(event_type=event_type, subject=subject, limit=limit)
+            started = uow.runs_started_by([e.id for e in entries])
     finally:
         store.close()
     rows = [
@@ -222,6 +224,7 @@ def list_events(
             "subject": e.subject,
             "data": e.data,
             "received_at": iso(e.received_at),
+            "started_runs": started.get(e.id, []),
         }
         for e in entries
     ]
@@ -231,7 +234,8 @@ def list_events(
     for row in rows:
         about = f"  {row['subject']}" if row["subject"] is not None else ""
         data = json.dumps(row["data"], ensure_ascii=False)
-        typer.echo(f"{row['received_at']}  {row['id']}  {row['type']}{about}  {data}")
+        runs = f"  started {', '.join(row['started_runs'])}" if row["started_runs"] else ""
+        typer.echo(f"{row['received_at']}  {row['id']}  {row['type']}{about}  {data}{runs}")
 
 
 @events_app.command("waits")

@@ -180,7 +180,7 @@ def respond(
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
-            inquiry = runner.respond(inquiry_id, response, identity().get("login"))
+            inquiry = _answer_here(runner, inquiry_id, response, identity().get("login"))
         except NotFound:
             fail(f"no inquiry {inquiry_id}")
         except ParameterError as exc:
@@ -192,6 +192,22 @@ def respond(
         root = _root_run(runner, inquiry.run_id)
         outcome = follow_and_report(runner, root, as_json=as_json, quiet=quiet)
     raise typer.Exit(int(outcome if outcome is not None else ExitCode.OK))
+
+
+def _answer_here(runner: Any, inquiry_id: str, response: Any, login: str | None) -> Any:
+    """Answer through the embedded runner; an inquiry whose own schema is not a JSON Schema
+    is refused up front (ConflictError), as it is through the database."""
+    from treadle.common.statuses import InquiryStatus
+    from treadle.scheduler.service.inquiries import unanswerable
+
+    with runner.store.unit_of_work() as uow:
+        entry = uow.get_inquiry(inquiry_id)
+    overdue = entry.deadline is not None and entry.deadline <= runner.clock()
+    pending = entry.status is InquiryStatus.PENDING and not overdue  # else the runner says
+    broken = unanswerable(entry) if pending else None
+    if broken is not None:
+        raise broken
+    return runner.respond(inquiry_id, response, login)
 
 
 def _respond_distributed(

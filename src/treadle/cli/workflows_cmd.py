@@ -87,6 +87,7 @@ def register_workflows(
     from treadle.client import Client
     from treadle.common.errors import ConfigurationError, DefinitionError, ServiceUnavailable
 
+    _upgrade_embedded(settings.database_url)
     try:
         with Client(settings=settings, identity=identity()) as client:
             registered = client.register_all(specs, catalog=catalog)
@@ -226,10 +227,29 @@ def _client() -> Client:
     from treadle.client import Client
     from treadle.common.errors import ConfigurationError
 
+    settings = load_settings()
+    _upgrade_embedded(settings.database_url)
     try:
-        return Client(settings=load_settings(), identity=identity())
+        return Client(settings=settings, identity=identity())
     except ConfigurationError as exc:
         fail(str(exc))
+
+
+def _upgrade_embedded(database_url: str) -> None:
+    """A SQLite database is the embedded mode's own: bring its schema up to date, as every
+    embedded command does (``treadle run`` may not have created it yet). A shared
+    PostgreSQL database is left alone: ``treadle db upgrade`` or the scheduler upgrades it."""
+    if not database_url.startswith("sqlite"):
+        return
+    from treadle.common.errors import ConfigurationError, ServiceUnavailable
+    from treadle.scheduler.store import Store
+
+    try:
+        Store.open(database_url).close()
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except ServiceUnavailable as exc:
+        fail(str(exc), ExitCode.FAILED)
 
 
 def _call(call: Callable[[], T]) -> T:

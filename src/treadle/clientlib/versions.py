@@ -31,12 +31,35 @@ __all__ = ["VersionInfo", "definition_text", "list_versions", "unified_diff"]
 
 #: Keys shown first in a rendered definition, in this order; the rest follow sorted.
 _LEADING_KEYS = ("ref", "name", "type", "action")
-#: Bookkeeping of the loader (where a task sits in its file), not part of what runs.
+#: Bookkeeping of the loader (where a task or transition sits in its file), not part of
+#: what runs. Only fields of the definition's own structure are hidden: an author's data
+#: (below) is shown whole, whatever its keys are called.
 _HIDDEN_KEYS = frozenset({"path"})
-#: Values written by the author (inputs, templates, literals): shown exactly as stored.
+#: Values written by the author (inputs, templates, literals, schemas): shown exactly as
+#: stored, never trimmed or reordered.
 _DATA_KEYS = frozenset(
-    {"input", "output_map", "publish", "vars", "default", "schema_", "with_items", "value"}
+    {
+        "input",
+        "output_map",
+        "output_schema",
+        "metadata",
+        "publish",
+        "vars",
+        "default",
+        "schema_",
+        "with_items",
+        "value",
+        "prompt",
+        "assigned_to",
+    }
 )
+#: Keys that hold author data only when their value is a mapping: a trigger's
+#: ``parameters`` (templates by parameter name), as opposed to the definition's list of
+#: parameter declarations.
+_DATA_MAPPING_KEYS = frozenset({"parameters"})
+#: Fields where an empty list or mapping is a value of its own, not the same as leaving the
+#: field out (``with_items: []`` runs no item; a parameter's ``default: []``): shown.
+_EMPTY_IS_A_VALUE = frozenset({"default", "with_items", "value", "prompt", "assigned_to"})
 
 
 @dataclass(frozen=True)
@@ -61,13 +84,15 @@ def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
     versions = uow.list_definition_versions(ref)
     if not versions:
         raise NotFound(f"workflow '{ref}' has no published version")
-    counts = dict(
-        uow.connection.execute(
+    counts: dict[int, int] = {
+        int(version): int(count)
+        for version, count in uow.connection.execute(
             select(runs.c.definition_version, func.count())
             .where(runs.c.workflow == ref)
             .group_by(runs.c.definition_version)
         ).all()
-    )
+        if version is not None
+    }
     return [
         VersionInfo(
             ref=v.ref,
@@ -76,7 +101,7 @@ def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
             author=v.author,
             created_at=v.created_at,
             dialect=v.dialect,
-            runs=int(counts.get(v.version, 0)),
+            runs=counts.get(v.version, 0),
         )
         for v in versions
     ]
@@ -109,9 +134,9 @@ def _readable(value: Any) -> Any:
     """``value`` without unset or empty fields and loader bookkeeping, names first."""
     if isinstance(value, dict):
         kept = {
-            key: item if key in _DATA_KEYS else _readable(item)
+            key: item if _is_data(key, item) else _readable(item)
             for key, item in value.items()
-            if key not in _HIDDEN_KEYS and item is not None and item not in ([], {})
+            if key not in _HIDDEN_KEYS and not _unset(key, item)
         }
         leading = [key for key in _LEADING_KEYS if key in kept]
         rest = sorted(key for key in kept if key not in _LEADING_KEYS)
@@ -119,3 +144,14 @@ def _readable(value: Any) -> Any:
     if isinstance(value, list):
         return [_readable(item) for item in value]
     return value
+
+
+def _is_data(key: str, value: Any) -> bool:
+    return key in _DATA_KEYS or (key in _DATA_MAPPING_KEYS and isinstance(value, dict))
+
+
+def _unset(key: str, value: Any) -> bool:
+    """Whether a field holds its "not given" value (left out of the text)."""
+    if value is None:
+        return True
+    return key not in _EMPTY_IS_A_VALUE and value in ([], {})
