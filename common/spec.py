@@ -215,6 +215,9 @@ class ActionSpec(_Frozen):
     output_schema: dict[str, Any] | None = None
     queue: str | None = None
     enabled: bool = True
+    #: A governance policy: its result must be ``{"decision": "allow" | "require_approval"
+    #: | "deny", "reason": ...}``, and the worker fails the attempt (``PolicyDenied``) on deny.
+    policy: bool = False
     base_dir: str | None = None
     workflow_file: str | None = None
     source: SourceMap = Field(default_factory=lambda: SourceMap("<memory>"))

@@ -22,6 +22,7 @@ from treadle.common.redaction import secret_values, without_secret_values
 from treadle.common.spec import ActionSpec, RunnerType
 from treadle.worker.errors import ActionError
 from treadle.worker.payload import to_json_value
+from treadle.worker.policy import enforce_decision
 from treadle.worker.redaction import redacted
 from treadle.worker.runners import default_runners
 from treadle.worker.runners.base import RunContext, Runner, RunnerSettings
@@ -114,12 +115,15 @@ def _run(
     params = _validated_input(action, dispatch.input)
     runner = _runner_for(action, runners)
     raw = runner.run(action, params, RunContext(dispatch=dispatch, settings=settings))
-    return to_json_value(
+    result = to_json_value(
         raw,
         what=f"result of action '{action.ref}'",
         error_type="ResultNotSerializable",
         limit=settings.max_payload_bytes,
     )
+    if action.policy:
+        enforce_decision(action.ref, result)
+    return result
 
 
 def _resolve_action(ref: str, actions: ActionLookup) -> ActionSpec:

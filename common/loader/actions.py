@@ -26,6 +26,7 @@ from treadle.common.spec import ActionSpec, RunnerType, WorkflowSpec
 ACTION_FIELDS: Final = (
     "ref", "name", "label", "description", "enabled", "runner_type", "entry_point",
     "parameters", "output", "output_schema", "queue", "worker_selector", "tags", "workflow_file",
+    "policy",
 )  # fmt: skip
 #: Metadata of Attune and StackStorm actions that Treadle accepts and does not use.
 ACTION_IGNORED: Final = (
@@ -104,6 +105,7 @@ def read_action(document: Document, pack: str) -> ActionRead:
         "output_schema": read_output_schema(reader, data.get(output_key), (output_key,)),
         "queue": reader.text(data.get(queue_key), (queue_key,), f"'{queue_key}'"),
         "enabled": enabled,
+        "policy": reader.boolean(data.get("policy"), ("policy",), "'policy'"),
         "workflow_file": workflow_file,
     }
     if ref is None or runner is None or reader.has_errors:

@@ -268,3 +268,21 @@ def test_standalone_workflow_locations(tmp_path: Path, layout: str) -> None:
     spec = load_packs([tmp_path]).workflows["p.w"]
     loc = spec.source.loc(spec.tasks[0].path)
     assert (Path(loc.file).name, loc.line) == ("w.workflow.yaml", 2)
+
+
+def test_policy_marks_a_governance_policy_and_must_be_a_boolean(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pack.yaml": "ref: p\n",
+            "actions/check.yaml": "name: check\nrunner_type: http\npolicy: true\n",
+            "actions/plain.yaml": "name: plain\nrunner_type: http\n",
+            "actions/wrong.yaml": "name: wrong\nrunner_type: http\npolicy: sometimes\n",
+        },
+    )
+    catalog = load_packs([tmp_path])
+    assert (catalog.actions["p.check"].policy, catalog.actions["p.plain"].policy) == (True, False)
+    assert "p.wrong" not in catalog.actions
+    [problem] = messages(catalog.issues)
+    assert problem.startswith("wrong.yaml:3:")
+    assert "'policy'" in problem

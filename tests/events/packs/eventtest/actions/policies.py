@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 
-class PolicyDenied(Exception):
-    """Raised to deny; the task fails with error type PolicyDenied."""
-
-
 def amount_policy(amount: float, limit: float = 1000) -> dict[str, str]:
     if amount > limit:
-        raise PolicyDenied(f"{amount:g} is over the limit of {limit:g}")
+        return {"decision": "deny", "reason": f"{amount:g} is over the limit of {limit:g}"}
     if amount >= 100:
         return {"decision": "require_approval", "reason": f"{amount:g} needs a second pair of eyes"}
     return {"decision": "allow", "reason": f"{amount:g} is small"}
