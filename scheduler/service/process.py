@@ -17,8 +17,10 @@ dropped (a rolled-back transaction may have left states in them that never commi
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -256,9 +258,10 @@ class SchedulerProcess:
 
     def _publish_definitions(self, definitions: Definitions) -> None:
         published = 0
+        author = _scheduler_author()
         for ref, spec in sorted(self.catalog.workflows.items()):
             try:
-                definitions.publish(spec, at=self.clock())
+                definitions.publish(spec, at=self.clock(), author=author)
                 published += 1
             except (DefinitionError, ConflictError) as exc:
                 log.error("workflow %s is not published: %s", ref, str(exc).splitlines()[0])
@@ -477,3 +480,12 @@ class SchedulerProcess:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._wake_read = self._wake_write = -1
+
+
+def _scheduler_author() -> str:
+    """Who publishes the packs' workflows at start: this scheduler, and the login it runs as."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        login = "unknown"
+    return f"treadle scheduler ({login}@{socket.gethostname()})"

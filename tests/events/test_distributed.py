@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import hmac
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -380,3 +381,9 @@ def test_a_run_keeps_its_version_when_a_newer_one_is_published_mid_run(
     assert finished_new.version == 2
     assert [t.name for t in finished_new.tasks] == ["first", "gate", "extra", "last"]
     assert finished_new.output == {"said": "v2 last"}
+
+
+def test_the_scheduler_names_itself_as_the_author_of_what_it_publishes(services: Services) -> None:
+    versions = services.cli("workflows", "versions", "eventtest.assigned", "--json", code=0).json()
+    author = f"treadle scheduler ({getpass.getuser()}@{socket.gethostname()})"
+    assert [(v["version"], v["author"]) for v in versions] == [(1, author)]
