@@ -402,7 +402,8 @@ def _template_fields(spec: WorkflowSpec) -> Iterator[_Field]:
             yield from _values(task.with_items, (*task.path, "with_items"), owner)
         yield from _wait_fields(task, owner)
         if task.compensate is not None:
-            yield from _values(task.compensate.input, (*task.path, "compensate", "input"), owner)
+            path = (*task.path, "compensate", "input")
+            yield from _values(task.compensate.input, path, owner, items=items)
         for transition in task.next:
             if transition.when is not None:
                 yield _Field((*transition.path, "when"), transition.when, owner, condition=True)

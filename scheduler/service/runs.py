@@ -30,6 +30,8 @@ from treadle.scheduler.core.commands import (
     Command,
     CompleteRun,
     DispatchTask,
+    PauseChildRun,
+    ResumeChildRun,
     StartChildRun,
 )
 from treadle.scheduler.core.decide import decide
@@ -72,7 +74,15 @@ _CHILD_START_ERRORS: dict[type[Exception], str] = {
 
 
 #: Commands that become outbox rows for the scheduler's relay.
-_OUTBOX_COMMANDS = (DispatchTask, CancelTask, StartChildRun, CancelChildRun, CompleteRun)
+_OUTBOX_COMMANDS = (
+    DispatchTask,
+    CancelTask,
+    StartChildRun,
+    CancelChildRun,
+    PauseChildRun,
+    ResumeChildRun,
+    CompleteRun,
+)
 
 
 def new_run_id() -> str:

@@ -1,7 +1,8 @@
 """Fixtures for the lifecycle tests: a pack of observable actions, both ways of running.
 
 The ``lifecycle`` pack (written to a temporary folder) holds actions that leave traces a
-test can read: each appends a line to a log file when it starts and ends (``step``), an
+test can read: each appends a line to a log file when it starts and ends (``step``; given a
+``gate`` file it waits for that file between the two, so a test decides when it ends), an
 item fails while a marker file exists (``item``: delete the file and a retry succeeds), a
 compensation records what it undoes and fails when told to (``undo``), and ``slow_write``
 records its process id, sleeps, then writes a file (a terminated attempt never writes it).
@@ -15,14 +16,16 @@ worker`` (stopped by pid at the end), and clients and ``treadle`` commands point
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -48,13 +51,16 @@ PACK_FILES = {
     """,
     "actions/step.yaml": """
         name: step
-        description: Logs "start NAME", sleeps, logs "end NAME"; returns the name.
+        description: >-
+          Logs "start NAME", sleeps, waits until the file GATE exists (if given), logs
+          "end NAME"; returns the name.
         runner_type: python
         entry_point: actions.py:step
         parameters:
           name: {type: string, required: true}
           log: {type: string, required: true}
           seconds: {type: number, default: 0}
+          gate: {type: string, default: ""}
     """,
     "actions/item.yaml": """
         name: item
@@ -95,10 +101,15 @@ PACK_FILES = {
                 handle.write(line + "\\n")
 
 
-        def step(name, log, seconds=0):
+        def step(name, log, seconds=0, gate=""):
             _log(log, f"start {name}")
             if seconds:
                 time.sleep(seconds)
+            deadline = time.monotonic() + 60
+            while gate and not os.path.exists(gate):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{gate} did not appear within 60 s")
+                time.sleep(0.01)
             _log(log, f"end {name}")
             return {"name": name}
 
@@ -130,10 +141,15 @@ PACK_FILES = {
         parameters:
           log: {type: string, required: true}
           seconds: {type: number, default: 0}
+          gate: {type: string, default: ""}
         tasks:
           - name: first
             action: lifecycle.step
-            input: {name: first, log: "{{ parameters.log }}", seconds: "{{ parameters.seconds }}"}
+            input:
+              name: first
+              log: "{{ parameters.log }}"
+              seconds: "{{ parameters.seconds }}"
+              gate: "{{ parameters.gate }}"
             next: [{when: "{{ succeeded() }}", do: [second]}]
           - name: second
             action: lifecycle.step
@@ -150,10 +166,14 @@ PACK_FILES = {
         parameters:
           log: {type: string, required: true}
           seconds: {type: number, default: 0}
+          gate: {type: string, default: ""}
         tasks:
           - name: call
             action: lifecycle.steps
-            input: {log: "{{ parameters.log }}", seconds: "{{ parameters.seconds }}"}
+            input:
+              log: "{{ parameters.log }}"
+              seconds: "{{ parameters.seconds }}"
+              gate: "{{ parameters.gate }}"
             next: [{when: "{{ succeeded() }}", do: [after]}]
           - name: after
             action: lifecycle.step
@@ -212,6 +232,26 @@ PACK_FILES = {
           - name: ship
             action: core.fail
             input: {message: the truck broke down}
+    """,
+    "workflows/waiting_parent.yaml": """
+        ref: lifecycle.waiting_parent
+        description: Waits on a person, on a child run that waits on one, and on an event.
+        tasks:
+          - name: approve
+            action: core.ask
+            input: {prompt: "Ship it?"}
+          - name: call
+            action: lifecycle.waiting_child
+          - name: later
+            action: core.noop
+            wait_for: {event: {type: lifecycle.never}, timeout: 600}
+    """,
+    "workflows/waiting_child.yaml": """
+        ref: lifecycle.waiting_child
+        tasks:
+          - name: confirm
+            action: core.ask
+            input: {prompt: "Really?"}
     """,
     "workflows/slow.yaml": """
         ref: lifecycle.slow
@@ -373,6 +413,79 @@ class Command:
             cwd=self.workdir,
             env=self.env,
         )
+
+
+class Background:
+    """A ``treadle`` command running in the background, its output collected as it comes."""
+
+    def __init__(self, command: Command, *args: str | Path) -> None:
+        self.args = tuple(str(arg) for arg in args)
+        self.process = command.start(*args)
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=_collect, args=(stream, lines), daemon=True)
+            for stream, lines in (
+                (self.process.stdout, self.stdout),
+                (self.process.stderr, self.stderr),
+            )
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first match of ``pattern`` (multi-line) in what the command printed so far."""
+
+        def found() -> re.Match[str] | None:
+            return re.search(pattern, "".join(self.stderr) + "".join(self.stdout), re.M)
+
+        return wait_until(
+            found,
+            timeout,
+            f"{pattern!r} from treadle {' '.join(self.args)}",
+            describe=lambda: "".join(self.stderr) + "".join(self.stdout),
+        )
+
+    def run_id(self) -> str:
+        """The run's id, from the first line ``treadle run`` prints: ``run ID of WORKFLOW``."""
+        return self.wait_for(r"^run (r-[0-9a-f]+) of ").group(1)
+
+    def finish(self, timeout: float = 30) -> Result:
+        """Wait for the command to end (killed past ``timeout``); what it did."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        for reader in self._readers:
+            reader.join(5)
+        return Result(self.args, code, "".join(self.stdout), "".join(self.stderr))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def _collect(stream: IO[str], lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+@pytest.fixture
+def background() -> Iterator[Callable[..., Background]]:
+    """``background(command, *args)`` starts ``treadle ARGS`` in the background; whatever
+    is still running when the test ends is killed (by its own pid)."""
+    started: list[Background] = []
+
+    def start(command: Command, *args: str | Path) -> Background:
+        made = Background(command, *args)
+        started.append(made)
+        return made
+
+    yield start
+    for made in started:
+        made.stop()
 
 
 @pytest.fixture

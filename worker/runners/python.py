@@ -59,6 +59,8 @@ class PythonRunner:
                 return asyncio.run(function(**params))
             return function(**params)
         except (Exception, SystemExit) as exc:
+            if _terminating():
+                raise  # the process is being stopped (a revoke with terminate): let it end
             raise action_code_error(exc, skip_frames=1) from None
 
     def resolve(self, action: ActionSpec) -> Callable[..., Any]:
@@ -122,7 +124,7 @@ class PythonRunner:
             loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(name, None)
-            if not isinstance(exc, Exception | SystemExit):
+            if not isinstance(exc, Exception | SystemExit) or _terminating():
                 raise
             raise ActionError(
                 "ActionImportError",
@@ -151,6 +153,20 @@ class PythonRunner:
         if taken is not None and getattr(taken, "__file__", None) != path:
             name += "_" + hashlib.sha256(path.encode()).hexdigest()[:8]
         return name
+
+
+def _terminating() -> bool:
+    """Whether this process is a worker pool process being stopped by a signal.
+
+    The prefork pool's signal handler (a revoke with ``terminate``, a worker shutdown)
+    raises SystemExit inside whatever runs. Turning that into a failed attempt would keep
+    the process alive after it was told to stop, with billiard's "terminating" flag left
+    set: a later action's own exception would then be reported as a lost worker and its
+    task delivered again. An action's own ``sys.exit()`` is still an action error.
+    """
+    pool = sys.modules.get("billiard.common")  # loaded in pool processes only
+    fired = getattr(pool, "terminate_handler_fired", None)
+    return bool(fired()) if callable(fired) else False
 
 
 def action_code_error(exc: BaseException, *, skip_frames: int = 0) -> ActionError:

@@ -3,11 +3,11 @@
 Embedded (the default): the control is checked and applied to the database, then this
 process continues the run exactly as ``treadle inquiry respond`` does, from the top-level
 run so a child's control carries its parent on, with the same progress, output and exit
-codes as ``treadle run`` (a paused or pausing run exits 3, like a waiting one; a
-compensated run exits 0 for ``compensate``). Distributed (``--distributed``): the control
-is written through the client, the scheduler is woken, and the run's state right after is
-printed; the services do the rest. A control that does not apply exits 2 and changes
-nothing, saying why.
+codes as ``treadle run`` (a paused or pausing run exits 3, like a waiting one; a run
+that ends as asked exits 0: canceled for ``cancel``, compensated for ``compensate``).
+Distributed (``--distributed``): the control is written through the client, the scheduler
+is woken, and the run's state right after is printed; the services do the rest. A control
+that does not apply exits 2 and changes nothing, saying why.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from treadle.cli.support import (
     print_json,
 )
 from treadle.clientlib.controls import Control
+from treadle.common.graph import COMPENSATION_SUFFIX
 from treadle.common.statuses import RunStatus, TaskStatus
 
 if TYPE_CHECKING:
@@ -110,10 +111,18 @@ _ENDED = frozenset(status.value for status in RunStatus if status.is_terminal)
 _HOLDING = frozenset({RunStatus.PAUSING.value, RunStatus.PAUSED.value})
 
 
+#: The end each control asks for: reaching it is success (exit 0), as a succeeded run is.
+_ASKED_FOR = {
+    Control.CANCEL: RunStatus.CANCELED,
+    Control.COMPENSATE: RunStatus.COMPENSATED,
+}
+
+
 def exit_code(document: dict[str, Any], control: Control, *, waiting: bool) -> ExitCode:
-    """0 succeeded (or compensated, for compensate); 3 paused, pausing or waiting; else 1."""
+    """0 succeeded (canceled for cancel, compensated for compensate); 3 paused, pausing or
+    waiting; else 1."""
     status = RunStatus(document["status"])
-    if status is RunStatus.COMPENSATED and control is Control.COMPENSATE:
+    if _ASKED_FOR.get(control) is status:
         return ExitCode.OK
     if status.value in _HOLDING:
         return ExitCode.WAITING
@@ -132,10 +141,22 @@ def describe(document: dict[str, Any], control: Control) -> str:
     if status == RunStatus.PAUSED.value:
         return f"run {run_id} is paused; resume it with: treadle runs resume {run_id}"
     if status == RunStatus.COMPENSATING.value:
-        undoing = [*running, *document.get("compensation_pending", [])]
-        return f"run {run_id} is compensating: undoing {', '.join(undoing) or 'nothing'}"
+        # running compensations are the tasks `<task>~compensate`; name the tasks undone
+        undoing = [
+            name.removesuffix(COMPENSATION_SUFFIX)
+            for name in running
+            if name.endswith(COMPENSATION_SUFFIX)
+        ]
+        pending = document.get("compensation_pending", [])
+        then = f"; then {', '.join(pending)}" if pending else ""
+        return f"run {run_id} is compensating: undoing {', '.join(undoing) or 'nothing'}{then}"
     if status == RunStatus.COMPENSATED.value:
-        undone = _names(document, TaskStatus.COMPENSATED)
+        # in the order they were undone: the compensations' own order
+        undone = [
+            name.removesuffix(COMPENSATION_SUFFIX)
+            for name in _names(document, TaskStatus.SUCCEEDED)
+            if name.endswith(COMPENSATION_SUFFIX)
+        ]
         return f"run {run_id} is compensated: undid {', '.join(undone) or 'nothing'}"
     if status in _ENDED:
         message = (document.get("error") or {}).get("message")
@@ -187,7 +208,10 @@ def _follow(runner: EmbeddedRunner, run_id: str, *, quiet: bool) -> bool:
         result = runner.follow(run_id, on_change=progress.update if progress else None)
     finally:
         if progress is not None:
-            progress.finish(runner.state_of(run_id), waiting=result is not None and result.waiting)
+            state = runner.state_of(run_id)
+            # a paused run's tasks may wait on people, but it is paused first of all
+            waiting = result is not None and result.waiting
+            progress.finish(state, waiting=waiting and state.status.value not in _HOLDING)
     return result.waiting
 
 

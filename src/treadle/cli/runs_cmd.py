@@ -168,7 +168,10 @@ def cancel_run(
     quiet: QuietOption = False,
     pack_path: PackPathOption = None,
 ) -> None:
-    """Cancel a run: revoke running tasks, close its timers and inquiries, cancel child runs."""
+    """Cancel a run: revoke running tasks, close its timers and inquiries, cancel child runs.
+
+    Exit 0 once it is canceled.
+    """
     _control("cancel", run_id, reason, distributed, as_json, quiet, pack_path)
 
 

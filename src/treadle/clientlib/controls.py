@@ -6,6 +6,12 @@ they must be told why nothing happened. So the client and the CLI check first, a
 check and the change happen in one transaction with the run locked: a run that ends
 between the check and the change cannot slip through, and a refused control stores
 nothing at all.
+
+Pause, resume and cancel reach the run's child runs (and theirs) in that same
+transaction. The core also writes them to the outbox for the relay, but a relayed pause
+comes late: a child task that ends in between would start its successor after the
+operator was told nothing new starts. The relayed copy then finds the child already
+paused (or resumed, or ended) and changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from treadle.scheduler.core.events import (
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.store.models import runs as runs_table
+from treadle.scheduler.store.uow import UnitOfWork
 
 __all__ = ["APPLIES_TO", "Control", "ControlRefused", "apply_control", "refusal"]
 
@@ -134,5 +141,40 @@ def apply_control(
         if why is not None:
             raise ControlRefused(why, run_id=run_id, control=control, status=status)
         runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason)])
+        cascade = _for_child_runs(control, run_id)
+        if cascade is not None:
+            event, wanted = cascade
+            children = _descendants(uow, run_id, wanted)
+            runs.apply_in(uow, [(child, event) for child in children])
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
+
+
+def _for_child_runs(control: Control, run_id: str) -> tuple[Event, frozenset[RunStatus]] | None:
+    """The event a control carries down to child runs, and the child statuses it acts on."""
+    if control is Control.PAUSE:
+        return PauseRequested(), frozenset({RunStatus.RUNNING})
+    if control is Control.RESUME:
+        return ResumeRequested(), frozenset({RunStatus.PAUSING, RunStatus.PAUSED})
+    if control in (Control.CANCEL, Control.COMPENSATE):
+        # as the relay words it when it carries out the core's CancelChildRun
+        return CancelRequested(reason=f"its parent run {run_id} canceled it"), _STILL_GOING
+    return None
+
+
+def _descendants(uow: UnitOfWork, run_id: str, wanted: frozenset[RunStatus]) -> list[str]:
+    """The child runs under ``run_id`` (at any depth) that have not ended and are in one of
+    ``wanted``, in id order (a child's id extends its parent's, so runs lock top-down)."""
+    found: list[str] = []
+    level = [run_id]
+    while level:
+        rows = uow.connection.execute(
+            select(runs_table.c.id, runs_table.c.status).where(
+                runs_table.c.parent_run_id.in_(level)
+            )
+        ).all()
+        going = [(child, RunStatus(status)) for child, status in rows]
+        going = [(child, status) for child, status in going if status in _STILL_GOING]
+        found.extend(child for child, status in going if status in wanted)
+        level = [child for child, _status in going]
+    return sorted(found)
