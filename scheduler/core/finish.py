@@ -111,8 +111,9 @@ def unit_failed(
     unit = execution.units[position]
     tx.cancel_timer(unit.timer)
     policy = tx.graph.node(execution.task).spec.retry
-    if retry and policy is not None and unit.attempt <= policy.count:
-        delay = retry_delay(policy, unit.attempt)
+    tries = unit.attempt - unit.retry_base  # since the last manual retry of the run
+    if retry and policy is not None and tries <= policy.count:
+        delay = retry_delay(policy, tries)
         timer = None
         if delay.total_seconds() > 0:
             timer = unit_timer_id(TimerKind.RETRY, tx.run_id, execution_id, position, unit.attempt)

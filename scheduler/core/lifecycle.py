@@ -163,7 +163,9 @@ def _reopen(tx: Tx, execution: Execution) -> None:
     reset = [p for p, unit in enumerate(units) if unit.status in _BAD]
     for position in reset:
         old = units[position]
-        units[position] = Unit(index=old.index, item=old.item, attempt=old.attempt)
+        units[position] = Unit(
+            index=old.index, item=old.item, attempt=old.attempt, retry_base=old.attempt
+        )
     tx.put(
         evolve(
             execution,

@@ -78,7 +78,8 @@ class Unit:
     """One call of a task: the whole task, or one with_items item or batch.
 
     ``index`` is ``None`` for a plain task. ``attempt`` counts attempts started (0 before the
-    first). A unit of ``core.wait_for_event`` keeps the rendered event it waits for in
+    first; it keeps counting across manual retries, so attempt ids stay unique). A unit
+    of ``core.wait_for_event`` keeps the rendered event it waits for in
     ``waits_for`` (``{type, subject, filter}``).
     """
 
@@ -95,6 +96,9 @@ class Unit:
     child_run_id: str | None = None
     result_bytes: int = 0
     waits_for: Mapping[str, Any] | None = None
+    #: Attempts made before the run was last retried by an operator: the task's retry
+    #: policy counts from here, so a manual retry gets the whole retry budget again.
+    retry_base: int = 0
 
 
 class Units(Sequence["Unit"]):

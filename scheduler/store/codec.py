@@ -402,6 +402,7 @@ def unit_to_row(run_id: str, execution_id: int, position: int, unit: Unit) -> JS
         "child_run_id": unit.child_run_id,
         "result_bytes": unit.result_bytes,
         "waits_for": _opt_dict(unit.waits_for),
+        "retry_base": unit.retry_base,
     }
 
 
@@ -420,6 +421,7 @@ def unit_from_row(row: Mapping[Any, Any]) -> Unit:
         child_run_id=row["child_run_id"],
         result_bytes=row["result_bytes"],
         waits_for=row["waits_for"],
+        retry_base=row["retry_base"],
     )
 
 

@@ -156,6 +156,7 @@ task_units = Table(
     Column("child_run_id", String, nullable=True),
     Column("result_bytes", Integer, nullable=False),
     Column("waits_for", JSONValue, nullable=True),
+    Column("retry_base", Integer, nullable=False, server_default="0"),
 )
 
 attempts = Table(
