@@ -56,7 +56,7 @@ def test_pause_from_another_terminal_then_resume_exactly_where_it_stopped(
     gate.touch()  # `first` ends in the `treadle run` process, which then stops: paused
     ended = run.finish()
     assert ended.code == STOPPED, ended
-    assert f"run {run_id} paused" in ended.stderr
+    assert f"run {run_id} paused: resume it with: treadle runs resume {run_id}" in ended.stderr
     assert read_log(log) == ["start first", "end first"]  # nothing new started
     document = show(treadle, run_id)
     assert document["status"] == "paused"

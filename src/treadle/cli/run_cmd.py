@@ -255,4 +255,7 @@ def _print_summary(document: dict[str, Any], *, waiting: bool) -> None:
         typer.echo(json.dumps(document["output"], indent=2, ensure_ascii=False, default=str))
         return
     error = document.get("error") or {}
-    typer.echo(f"run {document['id']} {status}: {error.get('message', '')}", err=True)
+    message = error.get("message")
+    if status in ("paused", "pausing"):
+        message = f"resume it with: treadle runs resume {document['id']}"
+    typer.echo(f"run {document['id']} {status}" + (f": {message}" if message else ""), err=True)
