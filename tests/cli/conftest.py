@@ -8,72 +8,27 @@ Output is captured, so the commands see no terminal and print line-by-line progr
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from treadle.testing.cli import CliResult, TreadleCli
+from treadle.testing.processes import treadle_environment
 
 TREADLE = Path(sys.executable).parent / "treadle"
 
 
-@dataclass(frozen=True)
-class Result:
-    """What one ``treadle`` invocation did."""
-
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def __str__(self) -> str:  # shown when an assertion fails
-        return f"treadle {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
+Result = CliResult
 
 
-class Cli:
-    """Runs ``treadle`` in ``workdir`` against the database file ``database``."""
+class Cli(TreadleCli):
+    """``treadle`` in ``workdir`` on the SQLite file ``workdir/t.db``."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
         self.database = workdir / "t.db"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-        self.env["TREADLE_DATABASE_URL"] = f"sqlite:///{self.database}"
-
-    def __call__(self, *args: str | Path, code: int | None = None) -> Result:
-        """Run ``treadle ARGS``; when ``code`` is given, the exit code must be it."""
-        argv = tuple(str(arg) for arg in args)
-        done = subprocess.run(
-            [str(TREADLE), *argv],
-            capture_output=True,
-            text=True,
-            cwd=self.workdir,
-            env=self.env,
-            timeout=60,
-            check=False,
-        )
-        result = Result(argv, done.returncode, done.stdout, done.stderr)
-        if code is not None:
-            assert result.code == code, str(result)
-        return result
-
-    def write(self, name: str, text: str) -> Path:
-        """Write ``text`` (dedented) to ``name`` under the working folder."""
-        path = self.workdir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
+        env = treadle_environment(database_url=f"sqlite:///{self.database}")
+        super().__init__(workdir, env, timeout=60)
 
 
 @pytest.fixture

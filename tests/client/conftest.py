@@ -8,13 +8,9 @@ runs the same relay, core and store code, so tests drive runs with ``runner.foll
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +22,8 @@ from treadle.common.settings import Settings
 from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.store import RunSummary, Store
 from treadle.testing import throwaway_postgres_database
+from treadle.testing.cli import CliResult, TreadleCli
+from treadle.testing.processes import treadle_environment
 
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 TREADLE = Path(sys.executable).parent / "treadle"
@@ -87,48 +85,14 @@ class BackgroundDriver:
             self.errors.append(exc)
 
 
-@dataclass(frozen=True)
-class Result:
-    """What one ``treadle`` invocation did."""
-
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"treadle {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
+Result = CliResult
 
 
-class Cli:
-    """Runs ``treadle`` in ``workdir`` with ``TREADLE_DATABASE_URL`` set to ``database_url``."""
+class Cli(TreadleCli):
+    """``treadle`` in ``workdir`` with ``TREADLE_DATABASE_URL`` set to ``database_url``."""
 
     def __init__(self, workdir: Path, database_url: str) -> None:
-        self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-        self.env["TREADLE_DATABASE_URL"] = database_url
-
-    def __call__(self, *args: str | Path, code: int | None = None) -> Result:
-        argv = tuple(str(arg) for arg in args)
-        done = subprocess.run(
-            [str(TREADLE), *argv],
-            capture_output=True,
-            text=True,
-            cwd=self.workdir,
-            env=self.env,
-            timeout=60,
-            check=False,
-        )
-        result = Result(argv, done.returncode, done.stdout, done.stderr)
-        if code is not None:
-            assert result.code == code, str(result)
-        return result
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.workdir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
+        super().__init__(workdir, treadle_environment(database_url=database_url), timeout=60)
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,8 @@ from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.events import EventOutcome, EventRouter
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.service.runs import RunOptions
+from treadle.testing.cli import CliResult, TreadleCli
+from treadle.testing.processes import treadle_environment
 
 SHIPPED_PACKS = Path(__file__).resolve().parents[2] / "packs"
 TEST_PACKS = Path(__file__).resolve().parent / "packs"
@@ -115,44 +115,14 @@ def embedded(tmp_path: Path, catalog: Catalog) -> Iterator[Embedded]:
 # -- the treadle command ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"treadle {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
+Result = CliResult
 
 
-@dataclass
-class Cli:
+class Cli(TreadleCli):
     """``treadle`` in ``workdir`` with the given ``TREADLE_*`` settings (others removed)."""
 
-    workdir: Path
-    settings: dict[str, str] = field(default_factory=dict)
-
-    def __call__(self, *args: str, code: int | None = None) -> Result:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-        env.update(self.settings)
-        argv = tuple(str(a) for a in args)
-        done = subprocess.run(
-            [str(TREADLE), *argv],
-            capture_output=True,
-            text=True,
-            cwd=self.workdir,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        result = Result(argv, done.returncode, done.stdout, done.stderr)
-        if code is not None:
-            assert result.code == code, str(result)
-        return result
+    def __init__(self, workdir: Path, settings: Mapping[str, str] | None = None) -> None:
+        super().__init__(workdir, {**treadle_environment(), **(settings or {})})
 
 
 @pytest.fixture(scope="session")

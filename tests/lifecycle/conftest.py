@@ -38,6 +38,7 @@ from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.store import Store
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.processes import ServiceProcess, stop_all, treadle_environment, wait_until
 
 PACKS = Path(__file__).resolve().parents[2] / "packs"
@@ -369,50 +370,14 @@ def embedded(tmp_path: Path, lifecycle_catalog: Catalog) -> Iterator[Embedded]:
 # -- the treadle command --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"treadle {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
+Result = CliResult
 
 
-@dataclass
-class Command:
+class Command(TreadleCli):
     """Runs ``treadle`` with an environment of its own (database, packs, broker)."""
 
-    env: dict[str, str]
-    workdir: Path
-
-    def __call__(self, *args: str | Path, code: int | None = None, timeout: float = 60) -> Result:
-        argv = tuple(str(arg) for arg in args)
-        done = subprocess.run(
-            [str(TREADLE), *argv],
-            capture_output=True,
-            text=True,
-            cwd=self.workdir,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
-        result = Result(argv, done.returncode, done.stdout, done.stderr)
-        if code is not None:
-            assert result.code == code, str(result)
-        return result
-
-    def start(self, *args: str | Path) -> subprocess.Popen[str]:
-        """``treadle ARGS`` in the background (the caller waits for it and checks it)."""
-        return subprocess.Popen(
-            [str(TREADLE), *(str(arg) for arg in args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=self.workdir,
-            env=self.env,
-        )
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        super().__init__(workdir, env, timeout=60)
 
 
 class Background:

@@ -10,6 +10,7 @@ See ``docs/lifecycle.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -130,78 +131,45 @@ PackPathOption = Annotated[
 RunIdArgument = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 
 
-@runs_app.command("pause")
-def pause_run(
-    run_id: RunIdArgument,
-    reason: ReasonOption = None,
-    distributed: DistributedOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-    pack_path: PackPathOption = None,
-) -> None:
-    """Pause a running run (and its child runs): nothing new starts; running tasks finish.
+#: Each control's command help (the first line is the summary `treadle runs --help` shows).
+_CONTROL_HELP: dict[str, str] = {
+    "pause": """Pause a running run (and its child runs): nothing new starts; running tasks finish.
 
     Exit 3 once it is paused (or still pausing while tasks finish elsewhere).
-    """
-    _control("pause", run_id, reason, distributed, as_json, quiet, pack_path)
-
-
-@runs_app.command("resume")
-def resume_run(
-    run_id: RunIdArgument,
-    reason: ReasonOption = None,
-    distributed: DistributedOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-    pack_path: PackPathOption = None,
-) -> None:
-    """Resume a paused run exactly where it stopped, and continue it."""
-    _control("resume", run_id, reason, distributed, as_json, quiet, pack_path)
-
-
-@runs_app.command("cancel")
-def cancel_run(
-    run_id: RunIdArgument,
-    reason: ReasonOption = None,
-    distributed: DistributedOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-    pack_path: PackPathOption = None,
-) -> None:
-    """Cancel a run: revoke running tasks, close its timers and inquiries, cancel child runs.
+    """,
+    "resume": "Resume a paused run exactly where it stopped, and continue it.",
+    "cancel": """Cancel a run: revoke running tasks, close timers and inquiries, cancel child runs.
 
     Exit 0 once it is canceled.
-    """
-    _control("cancel", run_id, reason, distributed, as_json, quiet, pack_path)
-
-
-@runs_app.command("retry")
-def retry_run(
-    run_id: RunIdArgument,
-    reason: ReasonOption = None,
-    distributed: DistributedOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-    pack_path: PackPathOption = None,
-) -> None:
-    """Re-run the failed and not-yet-run tasks of an ended run; succeeded work is kept."""
-    _control("retry", run_id, reason, distributed, as_json, quiet, pack_path)
-
-
-@runs_app.command("compensate")
-def compensate_run(
-    run_id: RunIdArgument,
-    reason: ReasonOption = None,
-    distributed: DistributedOption = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
-    pack_path: PackPathOption = None,
-) -> None:
-    """Undo a run's completed tasks with their `compensate` actions, newest first.
+    """,
+    "retry": "Re-run the failed and not-yet-run tasks of an ended run; succeeded work is kept.",
+    "compensate": """Undo a run's completed tasks with their `compensate` actions, newest first.
 
     A run still going is cancelled first. Exit 0 once it is compensated.
-    """
-    _control("compensate", run_id, reason, distributed, as_json, quiet, pack_path)
+    """,
+}
+
+
+def _control_command(name: str) -> Callable[..., None]:
+    """The ``treadle runs NAME ID`` command of one lifecycle control."""
+
+    def command(
+        run_id: RunIdArgument,
+        reason: ReasonOption = None,
+        distributed: DistributedOption = False,
+        as_json: JsonOption = False,
+        quiet: QuietOption = False,
+        pack_path: PackPathOption = None,
+    ) -> None:
+        _control(name, run_id, reason, distributed, as_json, quiet, pack_path)
+
+    command.__name__ = f"{name}_run"
+    command.__doc__ = _CONTROL_HELP[name]
+    return command
+
+
+for _name in _CONTROL_HELP:
+    runs_app.command(_name)(_control_command(_name))
 
 
 def _control(
