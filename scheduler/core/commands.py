@@ -145,6 +145,14 @@ class PauseChildRun(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class ReportPausedToParent(Command):
+    """This child run is now paused: its parent, pausing too, may count it as finished."""
+
+    kind: ClassVar[str] = "report_paused_to_parent"
+    parent_run_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResumeChildRun(Command):
     kind: ClassVar[str] = "resume_child_run"
     child_run_id: str

@@ -23,6 +23,7 @@ from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingE
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
     CancelRequested,
+    ChildRunPaused,
     CompensateRequested,
     Event,
     EventReceived,
@@ -296,6 +297,7 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     RetryRequested: lambda tx, _e: lifecycle.retry(tx),
     CompensateRequested: lambda tx, _e: lifecycle.compensate(tx),
     EventReceived: _on_event,
+    ChildRunPaused: lambda tx, e: lifecycle.child_paused(tx, e.child_run_id),
     RunRequested: _on_run_requested,
     TaskSucceeded: _on_task_succeeded,
     TaskFailed: _on_task_failed,

@@ -125,6 +125,14 @@ class CompensateRequested(Event):
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ChildRunPaused(Event):
+    """A child run of this run is now ``paused`` (it was paused with this run)."""
+
+    kind: ClassVar[str] = "child_run_paused"
+    child_run_id: str
+
+
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -140,5 +148,6 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         CancelRequested,
         RetryRequested,
         CompensateRequested,
+        ChildRunPaused,
     )
 }

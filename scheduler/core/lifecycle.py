@@ -22,7 +22,12 @@ from typing import Any
 from treadle.common.graph import NodeKind
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core import finish
-from treadle.scheduler.core.commands import EmitLifecycleEvent, PauseChildRun, ResumeChildRun
+from treadle.scheduler.core.commands import (
+    EmitLifecycleEvent,
+    PauseChildRun,
+    ReportPausedToParent,
+    ResumeChildRun,
+)
 from treadle.scheduler.core.errors import error_info
 from treadle.scheduler.core.state import (
     ROOT_SCOPE,
@@ -63,6 +68,7 @@ def resume(tx: Tx) -> None:
     for item in tx.deferred:
         tx.agenda.append(_agenda_item(item))
     tx.deferred = ()
+    tx.paused_children = ()
     for child in _child_runs(tx):
         tx.emit(ResumeChildRun(child))
     tx.scopes_to_check.add(ROOT_SCOPE)
@@ -91,18 +97,33 @@ def _agenda_item(item: Deferred) -> AgendaItem:
 
 
 def settle_pause(tx: Tx) -> None:
-    """A pausing run becomes ``paused`` once no attempt and no child run is in flight."""
+    """A pausing run becomes ``paused`` once no attempt and no running child run is in
+    flight; a child run of a run pausing with it tells its parent when it is paused."""
     if tx.status is RunStatus.PAUSING and not _in_flight(tx):
         tx.move_run(RunStatus.PAUSED)
+        parent = tx.context.parent_run_id
+        if parent is not None:
+            tx.emit(ReportPausedToParent(parent))
+
+
+def child_paused(tx: Tx, child_run_id: str) -> None:
+    """A child run reports it is paused: while this run pauses, its work counts as done."""
+    if not tx.holding or child_run_id in tx.paused_children:
+        return  # paused on its own (an operator paused only the child): nothing to settle
+    if child_run_id in _child_runs(tx):
+        tx.paused_children = (*tx.paused_children, child_run_id)
 
 
 def _in_flight(tx: Tx) -> bool:
     held = {(d.execution, d.position) for d in tx.deferred if d.kind is DeferredKind.RELAUNCH}
+    paused = set(tx.paused_children)
     for execution in tx.executions.values():
         if not execution.is_active:
             continue
         for position, unit in enumerate(execution.units):
             if unit.status is not TaskStatus.RUNNING or (execution.id, position) in held:
+                continue
+            if unit.child_run_id is not None and unit.child_run_id in paused:
                 continue
             timer = tx.timers.get(unit.timer) if unit.timer else None
             if timer is None or timer.kind is not TimerKind.RETRY:

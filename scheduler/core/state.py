@@ -262,7 +262,9 @@ class RunState:
     """All a run's state. ``decide`` returns a new one; it never mutates this one.
 
     ``deferred`` is work held back while the run is paused; ``compensation`` the executions
-    still to compensate (next first) while it is compensating.
+    still to compensate (next first) while it is compensating; ``paused_children`` the
+    child runs that reported themselves paused while this run was pausing (their tasks
+    count as finished for the pause, until the run resumes them).
     """
 
     run_id: str
@@ -287,6 +289,7 @@ class RunState:
     error: Mapping[str, Any] | None = None
     deferred: tuple[Deferred, ...] = ()
     compensation: tuple[int, ...] = ()
+    paused_children: tuple[str, ...] = ()
 
     def execution(self, execution_id: int) -> Execution:
         return self.executions[execution_id]

@@ -93,6 +93,7 @@ class Tx:
         self.timers: Mapping[str, Timer] = state.timers
         self.deferred: tuple[Deferred, ...] = state.deferred
         self.compensation: tuple[int, ...] = state.compensation
+        self.paused_children: tuple[str, ...] = state.paused_children
         self._owned: set[str] = set()
         self.commands: list[Command] = []
         self.agenda: deque[AgendaItem] = deque()
@@ -244,4 +245,5 @@ _TRACKED = (
     "error",
     "deferred",
     "compensation",
+    "paused_children",
 )

@@ -31,12 +31,14 @@ from treadle.scheduler.core.commands import (
     CompleteRun,
     DispatchTask,
     PauseChildRun,
+    ReportPausedToParent,
     ResumeChildRun,
     StartChildRun,
 )
 from treadle.scheduler.core.decide import decide
 from treadle.scheduler.core.events import (
     CancelRequested,
+    ChildRunPaused,
     CompensateRequested,
     Event,
     PauseRequested,
@@ -63,7 +65,7 @@ log = logging.getLogger("treadle.scheduler")
 
 Clock = Callable[[], datetime]
 INTERNAL_KINDS = frozenset(
-    {"start_child", "notify_parent", "cancel_child", "pause_child", "resume_child"}
+    {"start_child", "notify_parent", "cancel_child", "pause_child", "resume_child", "child_paused"}
 )
 # Error types of a task whose child run could not start, by what stopped it.
 _CHILD_START_ERRORS: dict[type[Exception], str] = {
@@ -81,6 +83,7 @@ _OUTBOX_COMMANDS = (
     CancelChildRun,
     PauseChildRun,
     ResumeChildRun,
+    ReportPausedToParent,
     CompleteRun,
 )
 
@@ -489,6 +492,10 @@ class RunService:
                 )
                 with contextlib.suppress(NotFound):
                     self._apply_to_run(uow, str(payload["child_run_id"]), [control], self.clock())
+            elif entry.kind == "child_paused":
+                paused = ChildRunPaused(child_run_id=str(payload["child_run_id"]))
+                with contextlib.suppress(NotFound):
+                    self._apply_to_run(uow, str(payload["parent_run_id"]), [paused], self.clock())
             elif entry.kind == "cancel_child":
                 # The outbox is relayed in order, so a child's start came first; a child
                 # that never started (its start failed) has nothing to cancel.

@@ -232,6 +232,7 @@ class CoreFields:
     context_bytes: int
     deferred: tuple[Deferred, ...] = ()
     compensation: tuple[int, ...] = ()
+    paused_children: tuple[str, ...] = ()
 
 
 def encode_core(core: CoreFields) -> JSONDict:
@@ -258,6 +259,7 @@ def encode_core(core: CoreFields) -> JSONDict:
             for d in core.deferred
         ],
         "compensation": list(core.compensation),
+        "paused_children": list(core.paused_children),
     }
 
 
@@ -285,6 +287,7 @@ def decode_core(data: Mapping[str, Any]) -> CoreFields:
             for d in data.get("deferred") or ()
         ),
         compensation=tuple(int(i) for i in data.get("compensation") or ()),
+        paused_children=tuple(str(i) for i in data.get("paused_children") or ()),
     )
 
 
@@ -300,6 +303,7 @@ def core_fields(state: RunState) -> CoreFields:
         context_bytes=state.context_bytes,
         deferred=state.deferred,
         compensation=state.compensation,
+        paused_children=state.paused_children,
     )
 
 
@@ -352,6 +356,7 @@ def run_from_row(row: Mapping[Any, Any], executions: Mapping[int, Execution]) ->
         error=row["error"],
         deferred=core.deferred,
         compensation=core.compensation,
+        paused_children=core.paused_children,
     )
 
 

@@ -24,6 +24,7 @@ from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.entries import (
     OUTBOX_CANCEL_CHILD,
     OUTBOX_CANCEL_TASK,
+    OUTBOX_CHILD_PAUSED,
     OUTBOX_DISPATCH,
     OUTBOX_NOTIFY_PARENT,
     OUTBOX_PAUSE_CHILD,
@@ -173,6 +174,10 @@ class CommandWriter(Repository):
             case cmd.PauseChildRun(child_run_id=child_run_id):
                 self._message(
                     OUTBOX_PAUSE_CHILD, {"child_run_id": child_run_id, "parent_run_id": run_id}
+                )
+            case cmd.ReportPausedToParent(parent_run_id=parent_run_id):
+                self._message(
+                    OUTBOX_CHILD_PAUSED, {"child_run_id": run_id, "parent_run_id": parent_run_id}
                 )
             case cmd.ResumeChildRun(child_run_id=child_run_id):
                 self._message(

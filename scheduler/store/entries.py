@@ -126,10 +126,12 @@ OUTBOX_CANCEL_CHILD = "cancel_child"
 OUTBOX_NOTIFY_PARENT = "notify_parent"
 OUTBOX_PAUSE_CHILD = "pause_child"
 OUTBOX_RESUME_CHILD = "resume_child"
+OUTBOX_CHILD_PAUSED = "child_paused"
 OUTBOX_KINDS = frozenset(
     {
         OUTBOX_PAUSE_CHILD,
         OUTBOX_RESUME_CHILD,
+        OUTBOX_CHILD_PAUSED,
         OUTBOX_DISPATCH,
         OUTBOX_CANCEL_TASK,
         OUTBOX_START_CHILD,

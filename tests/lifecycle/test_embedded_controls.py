@@ -112,8 +112,9 @@ def test_pausing_a_parent_pauses_its_child_run_and_resuming_resumes_both(
     child = embedded.document(child_id)
     assert child["status"] == "paused"
     assert child["held_back"] == ["second"]
-    # The parent holds back everything; its only running work is the paused child run.
-    assert document["status"] in ("pausing", "paused")
+    # The parent holds back everything; its only running work is the child run, which
+    # told it once it was paused: the parent is paused too.
+    assert document["status"] == "paused"
     assert read_log(log) == ["start first", "end first"]
 
     apply_control(operator.runs, run_id, Control.RESUME)

@@ -226,6 +226,7 @@ def test_run_row_round_trips() -> None:
         context_bytes=10,
         output={"o": 1},
         error={"type": "E", "message": "m"},
+        paused_children=("r.1.0.1",),
     )
     row = codec.run_to_row(state)
     for key in ("context", "vars", "core", "output", "error"):
@@ -253,6 +254,7 @@ EVENTS: list[ev.Event] = [
     ev.CancelRequested(reason="operator"),
     ev.RetryRequested(),
     ev.CompensateRequested(),
+    ev.ChildRunPaused(child_run_id="r.1.0.1"),
 ]
 
 
