@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 Cli = Any  # the ``treadle`` fixture (tests/cli/conftest.py)
@@ -153,42 +154,10 @@ def test_unknown_workflows_and_versions_are_refused_with_exit_2(treadle: Cli) ->
     assert treadle("workflows", "diff", "demo.flow", "one", code=2).stdout == ""
 
 
-PINNED_V1 = """\
-ref: demo.pinned
-tasks:
-  - name: first
-    action: core.echo
-    input: {message: one}
-    next:
-      - do: [gate]
-  - name: gate
-    action: core.ask
-    input:
-      prompt: go on?
-      schema: {type: object, properties: {go: {type: boolean}}, required: [go]}
-    next:
-      - do: [last]
-  - name: last
-    action: core.echo
-    input: {message: v1 last}
-output_map:
-  said: "{{ task.last.result.message }}"
-"""
-
-# v2 puts a task between the question and the last task, and changes the last task.
-PINNED_V2 = (
-    PINNED_V1.replace("do: [last]", "do: [extra]")
-    .replace("v1 last", "v2 last")
-    .replace(
-        "output_map:",
-        "  - name: extra\n"
-        "    action: core.echo\n"
-        "    input: {message: extra}\n"
-        "    next:\n"
-        "      - do: [last]\n"
-        "output_map:",
-    )
-)
+#: demo.pinned in two versions (tests/data/versions)
+VERSIONS = Path(__file__).resolve().parents[1] / "data" / "versions"
+PINNED_V1 = (VERSIONS / "pinned_v1.yaml").read_text(encoding="utf-8")
+PINNED_V2 = (VERSIONS / "pinned_v2.yaml").read_text(encoding="utf-8")
 
 
 def _answer(treadle: Cli, document: dict[str, Any]) -> dict[str, Any]:

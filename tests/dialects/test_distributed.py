@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,14 +27,10 @@ from treadle.client import Client, RunInfo
 from treadle.common.dialects import step_seed
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.service.renderings import load_stored_run
-from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.deployment import running_services
 from treadle.testing.processes import (
-    SCHEDULER_READY,
     TREADLE,
-    WORKER_READY,
     ServiceProcess,
-    stop_all,
-    treadle_environment,
     wait_until,
 )
 
@@ -109,34 +104,11 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         pytest.skip(f"conformance fixtures not found at {V1.parent}")
     workdir = tmp_path_factory.mktemp("dialect-services")
     with ExitStack() as stack:
-        database_url = stack.enter_context(throwaway_postgres_database("treadle_dialects"))
-        broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_dialects"))
-        environment = treadle_environment(
-            database_url=database_url,
-            broker_url=broker_url,
-            pack_paths=[str(STUBS)],
-            log_level="INFO",
-        )
-        processes: list[ServiceProcess] = []
-        stack.callback(stop_all, processes)
-        scheduler = ServiceProcess(
-            "scheduler", ["scheduler"], environment, workdir / "scheduler.log"
-        )
-        processes.append(scheduler)
-        scheduler.wait_for_log(SCHEDULER_READY, 60)  # it creates the schema first
-        worker = ServiceProcess(
-            "worker",
-            ["worker", "--hostname", f"dialects-{uuid.uuid4().hex[:6]}@%h", "--concurrency",
-             "2", "--loglevel", "INFO"],
-            environment,
-            workdir / "worker.log",
-        )  # fmt: skip
-        processes.append(worker)
-        worker.wait_for_log(WORKER_READY, 60)
+        running = stack.enter_context(running_services("dialects", workdir, [STUBS]))
         client = stack.enter_context(
-            Client(database_url, identity={"login": "dialect-tester", "via": "client"})
+            Client(running.database_url, identity={"login": "dialect-tester", "via": "client"})
         )
-        yield Services(environment, processes, client, workdir)
+        yield Services(running.environment, running.processes, client, workdir)
 
 
 def states(run: dict[str, Any]) -> list[tuple[str, str, str]]:

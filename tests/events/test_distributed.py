@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,13 +24,9 @@ import pytest
 from treadle.client import Client, RunInfo
 from treadle.common.errors import ConflictError, ParameterError
 from treadle.common.statuses import RunStatus
-from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing.deployment import running_services
 from treadle.testing.processes import (
-    SCHEDULER_READY,
-    WORKER_READY,
     ServiceProcess,
-    stop_all,
-    treadle_environment,
     wait_until,
 )
 
@@ -89,33 +84,12 @@ class Services:
 def services(tmp_path_factory: pytest.TempPathFactory, make_cli: Any) -> Iterator[Services]:
     logs = tmp_path_factory.mktemp("event-services")
     with ExitStack() as stack:
-        database_url = stack.enter_context(throwaway_postgres_database("treadle_events"))
-        broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_events"))
-        environment = treadle_environment(
-            database_url=database_url,
-            broker_url=broker_url,
-            pack_paths=[str(TEST_PACKS)],
-            log_level="INFO",
-        )
-        processes: list[ServiceProcess] = []
-        stack.callback(stop_all, processes)
-        scheduler = ServiceProcess("scheduler", ["scheduler"], environment, logs / "scheduler.log")
-        processes.append(scheduler)
-        scheduler.wait_for_log(SCHEDULER_READY, 60)  # it creates the schema and publishes
-        name = f"events-{uuid.uuid4().hex[:6]}@%h"
-        worker = ServiceProcess(
-            "worker",
-            ["worker", "--hostname", name, "--concurrency", "2", "--loglevel", "INFO"],
-            environment,
-            logs / "worker.log",
-        )
-        processes.append(worker)
-        worker.wait_for_log(WORKER_READY, 60)
+        running = stack.enter_context(running_services("events", logs, [TEST_PACKS]))
         client = stack.enter_context(
-            Client(database_url, identity={"login": "ada", "via": "client"})
+            Client(running.database_url, identity={"login": "ada", "via": "client"})
         )
-        cli = make_cli(logs, {"TREADLE_DATABASE_URL": database_url})
-        yield Services(database_url, environment, processes, client, cli)
+        cli = make_cli(logs, {"TREADLE_DATABASE_URL": running.database_url})
+        yield Services(running.database_url, running.environment, running.processes, client, cli)
 
 
 def test_inquiry_and_event_wait_through_the_services(services: Services) -> None:
@@ -312,41 +286,10 @@ def test_an_inquiry_whose_schema_is_not_a_json_schema_refuses_answers(
     assert client.cancel(run_id).status is RunStatus.CANCELED
 
 
-PINNED = """\
-ref: demo.pinned
-tasks:
-  - name: first
-    action: core.echo
-    input: {message: one}
-    next:
-      - do: [gate]
-  - name: gate
-    action: core.ask
-    input:
-      prompt: go on?
-      schema: {type: object, properties: {go: {type: boolean}}, required: [go]}
-    next:
-      - do: [last]
-  - name: last
-    action: core.echo
-    input: {message: v1 last}
-output_map:
-  said: "{{ task.last.result.message }}"
-"""
-#: Version 2 puts a task between the question and the last task, and changes the last task.
-PINNED_V2 = (
-    PINNED.replace("do: [last]", "do: [extra]")
-    .replace("v1 last", "v2 last")
-    .replace(
-        "output_map:",
-        "  - name: extra\n"
-        "    action: core.echo\n"
-        "    input: {message: extra}\n"
-        "    next:\n"
-        "      - do: [last]\n"
-        "output_map:",
-    )
-)
+#: demo.pinned in two versions (tests/data/versions)
+VERSIONS = Path(__file__).resolve().parents[1] / "data" / "versions"
+PINNED = (VERSIONS / "pinned_v1.yaml").read_text(encoding="utf-8")
+PINNED_V2 = (VERSIONS / "pinned_v2.yaml").read_text(encoding="utf-8")
 
 
 def test_a_run_keeps_its_version_when_a_newer_one_is_published_mid_run(

@@ -22,7 +22,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,9 +36,9 @@ from treadle.common.spec import WorkflowSpec
 from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.store import Store
-from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
 from treadle.testing.cli import CliResult, TreadleCli
-from treadle.testing.processes import ServiceProcess, stop_all, treadle_environment, wait_until
+from treadle.testing.deployment import RunningServices, running_services
+from treadle.testing.processes import treadle_environment, wait_until
 
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 TREADLE = Path(sys.executable).parent / "treadle"
@@ -469,36 +468,16 @@ def treadle(tmp_path: Path, lifecycle_packs: Path) -> Command:
 
 @dataclass
 class Services:
-    """A database and a vhost with one scheduler and one worker running on them."""
+    """One scheduler and one worker (3 pool processes) on a database and vhost of their own."""
 
-    database_url: str
-    broker_url: str
-    packs: Path
-    logs: Path
-    processes: list[ServiceProcess] = field(default_factory=list)
+    running: RunningServices
+
+    @property
+    def database_url(self) -> str:
+        return self.running.database_url
 
     def environment(self) -> dict[str, str]:
-        return treadle_environment(
-            database_url=self.database_url,
-            broker_url=self.broker_url,
-            pack_paths=[str(self.packs)],
-            log_level="INFO",
-            reconcile_interval=2,
-        )
-
-    def start(self) -> None:
-        env = self.environment()
-        scheduler = ServiceProcess("scheduler", ["scheduler"], env, self.logs / "scheduler.log")
-        self.processes.append(scheduler)
-        worker = ServiceProcess(
-            "worker",
-            ["worker", "--hostname", "lifecycle@%h", "--concurrency", "3", "--loglevel", "INFO"],
-            env,
-            self.logs / "worker.log",
-        )
-        self.processes.append(worker)
-        scheduler.wait_for_log("scheduler started", 60)
-        worker.wait_for_log(" ready.", 60)
+        return dict(self.running.environment)
 
     def client(self) -> Client:
         return Client(self.database_url, settings=Settings(database_url=self.database_url))
@@ -528,22 +507,17 @@ class Services:
         )
 
     def tails(self) -> str:
-        return "\n".join(f"--- {p.name}:\n{p.tail(40)}" for p in self.processes)
-
-    def close(self) -> None:
-        stop_all(self.processes)
+        return self.running.logs(40)
 
 
 @pytest.fixture(scope="module")
 def services(lifecycle_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """One scheduler and one worker (3 processes) for a whole test module."""
-    with ExitStack() as stack:
-        database_url = stack.enter_context(throwaway_postgres_database("treadle_lifecycle"))
-        broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_lifecycle"))
-        made = Services(database_url, broker_url, lifecycle_packs, tmp_path_factory.mktemp("logs"))
-        stack.callback(made.close)
-        made.start()
-        yield made
+    logs = tmp_path_factory.mktemp("logs")
+    with running_services(
+        "lifecycle", logs, [lifecycle_packs], concurrency=3, reconcile_interval=2
+    ) as running:
+        yield Services(running)
 
 
 def process_alive(pid: int) -> bool:
