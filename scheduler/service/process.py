@@ -35,14 +35,10 @@ from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, DefinitionError
 from treadle.common.settings import Settings
 from treadle.scheduler.core.commands import (
-    CancelChildRun,
-    CancelTask,
     CancelTimer,
     Command,
-    CompleteRun,
     DispatchTask,
     ScheduleTimer,
-    StartChildRun,
 )
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
@@ -55,7 +51,7 @@ from treadle.scheduler.service.reports import (
     ReportBatch,
     ReportConsumer,
 )
-from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.runs import OUTBOX_COMMANDS, RunService
 from treadle.scheduler.service.startup import (
     RetryPolicy,
     broker_address,
@@ -79,8 +75,6 @@ _RELISTEN_SECONDS = 5.0
 #: How long a batch holding only ``started`` notices waits for results to join it: the
 #: notices are not urgent, and applying them with the results saves a transaction.
 STARTED_LINGER_SECONDS = 0.1
-#: Commands that become outbox rows for the relay.
-_OUTBOX_COMMANDS = (DispatchTask, CancelTask, StartChildRun, CancelChildRun, CompleteRun)
 
 
 @dataclass
@@ -327,7 +321,7 @@ class SchedulerProcess:
     def _on_decision(self, _state: RunState, commands: Sequence[Command]) -> None:
         """Note what a saved decision wrote, so a step queries only what may have changed."""
         for command in commands:
-            if isinstance(command, _OUTBOX_COMMANDS):
+            if isinstance(command, OUTBOX_COMMANDS):
                 self._outbox_dirty = True
             elif isinstance(command, (ScheduleTimer, CancelTimer)):
                 self._timers_dirty = True

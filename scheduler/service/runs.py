@@ -76,7 +76,8 @@ _CHILD_START_ERRORS: dict[type[Exception], str] = {
 
 
 #: Commands that become outbox rows for the scheduler's relay.
-_OUTBOX_COMMANDS = (
+#: Commands that become outbox rows (the relay's work).
+OUTBOX_COMMANDS = (
     DispatchTask,
     CancelTask,
     StartChildRun,
@@ -380,7 +381,7 @@ class RunService:
         for change in changes:
             self._hold(uow, change.new.run_id, change.new, new_versions[change.new.run_id])
             wrote_outbox = wrote_outbox or any(
-                isinstance(c, _OUTBOX_COMMANDS) for c in change.commands
+                isinstance(c, OUTBOX_COMMANDS) for c in change.commands
             )
             for listener in self.listeners:
                 listener(change.new, change.commands)
