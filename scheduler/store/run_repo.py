@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from treadle.common.errors import NotFound
+from treadle.common.errors import ConflictError, NotFound
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
@@ -37,6 +37,9 @@ from treadle.scheduler.store.errors import DuplicateRunError, StaleRunError
 from treadle.scheduler.store.execution_writer import apply_changes, diff_executions
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
 from treadle.scheduler.store.run_writer import RunChange, RunWriter, run_row_values
+
+#: How often a run is read again when a writer committed between its statements.
+_CONSISTENT_READ_TRIES = 20
 
 # Statements on the hot path are built once: SQLAlchemy spends far longer constructing and
 # keying a statement than SQLite spends running it.
@@ -155,10 +158,24 @@ class RunRepository(Repository):
         ).scalar_one_or_none()
 
     def load_run(self, run_id: str) -> RunState:
-        row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"run {run_id} not found")
-        return run_from_row(row, self._load_executions(run_id))
+        """The run as one committed version, whether or not this transaction locked it.
+
+        The run row, its units and its executions are three statements; on PostgreSQL each
+        sees what was committed when it began, so a scheduler committing in between would
+        give a torn state (the run still ``running``, its last task already succeeded).
+        Every change of a run raises its version, so reading the version again after the
+        rest tells whether the reads belong together; if not, they are read again.
+        """
+        for _ in range(_CONSISTENT_READ_TRIES):
+            row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                raise NotFound(f"run {run_id} not found")
+            executions = self._load_executions(run_id)
+            if self.run_version(run_id) == row["version"]:
+                return run_from_row(row, executions)
+        raise ConflictError(
+            f"run {run_id} changed during each of {_CONSISTENT_READ_TRIES} reads; try again"
+        )
 
     def _load_executions(self, run_id: str) -> dict[int, Execution]:
         units: dict[int, list[Unit]] = defaultdict(list)

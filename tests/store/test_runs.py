@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from treadle.common.errors import NotFound
@@ -248,3 +248,29 @@ def test_lock_run_holds_the_row_on_postgresql(pg_store: Store, build, clock) -> 
                 waiting.lock_run("run-1")
     with pg_store.unit_of_work() as uow:
         assert uow.lock_run("run-1") == 1
+
+
+def test_a_run_read_while_a_writer_commits_is_one_version_not_a_torn_mix(
+    pg_store: Store, build
+) -> None:
+    """Without a lock, a reader's statements see different commits; it must not mix them."""
+    state = build.realistic_state(items=2)
+    with pg_store.unit_of_work() as uow:
+        uow.insert_run(state)
+    ended = replace(
+        build.change_units(state, 2, [0, 1]), status=RunStatus.SUCCEEDED, output={"done": 1}
+    )
+    commits: list[int] = []
+
+    def commit_a_change_between_the_reads(conn, cursor, statement, *args) -> None:
+        # The reader has read the run row; a scheduler now saves the run's last decision.
+        if "FROM task_units" in statement and not commits:
+            with pg_store.unit_of_work() as writer:
+                commits.append(writer.save_run(state, ended, [], []))
+
+    with pg_store.unit_of_work() as reader:
+        event.listen(reader.connection, "before_cursor_execute", commit_a_change_between_the_reads)
+        loaded = reader.load_run("run-1")
+    assert commits == [2]
+    assert loaded.status is RunStatus.SUCCEEDED
+    assert loaded == ended
