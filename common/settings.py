@@ -7,9 +7,12 @@ the environment is read. Invalid values fail at start with the variable's name.
 
 from __future__ import annotations
 
-from pydantic import Field
+import getpass
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from treadle.common.errors import ConfigurationError
 from treadle.common.limits import Limits
 
 DEFAULT_DATABASE_URL = "sqlite:///.treadle/treadle.db"
@@ -37,3 +40,25 @@ class Settings(BaseSettings):
     worker_lost_after: float = Field(default=60.0, gt=0)
     api_token: str | None = None
     log_level: str = "INFO"
+
+
+def settings_from_environment() -> Settings:
+    """The settings the ``TREADLE_*`` variables give; :class:`ConfigurationError` naming
+    each variable that is wrong, and why."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+def os_login() -> str:
+    """The login this process runs as (``unknown`` where the uid has no name, as in some
+    containers): who started runs or published definitions, when nobody else is named."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -17,7 +17,6 @@ dropped (a rolled-back transaction may have left states in them that never commi
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
 import os
 import socket
@@ -33,7 +32,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, DefinitionError
-from treadle.common.settings import Settings
+from treadle.common.settings import Settings, os_login
 from treadle.scheduler.core.commands import (
     CancelTimer,
     Command,
@@ -478,8 +477,4 @@ class SchedulerProcess:
 
 def _scheduler_author() -> str:
     """Who publishes the packs' workflows at start: this scheduler, and the login it runs as."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (some containers)
-        login = "unknown"
-    return f"treadle scheduler ({login}@{socket.gethostname()})"
+    return f"treadle scheduler ({os_login()}@{socket.gethostname()})"

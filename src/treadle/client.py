@@ -19,7 +19,6 @@ safe to share between threads; each call uses its own short transaction.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import threading
 import time
@@ -37,14 +36,13 @@ from treadle.clientlib.versions import VersionInfo, definition_text, list_versio
 from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
 from treadle.common.catalog import Catalog
 from treadle.common.errors import (
-    ConfigurationError,
     DefinitionError,
     NotFound,
     ParameterError,
     ServiceUnavailable,
     WaitTimeout,
 )
-from treadle.common.settings import Settings
+from treadle.common.settings import Settings, os_login, settings_from_environment
 from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
@@ -85,11 +83,7 @@ def _utc_now() -> datetime:
 
 def default_identity() -> dict[str, Any]:
     """Who starts runs unless told otherwise: the OS login, via the client."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):
-        login = "unknown"
-    return {"login": login, "via": "client"}
+    return {"login": os_login(), "via": "client"}
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ class Client:
         connect_timeout: float = 5.0,
         identity: Mapping[str, Any] | None = None,
     ) -> None:
-        self._settings = settings if settings is not None else _settings_from_environment()
+        self._settings = settings if settings is not None else settings_from_environment()
         url = database_url or self._settings.database_url
         self._store = open_client_store(url, connect_timeout)
         self._definitions = Definitions(self._store, Catalog())
@@ -468,16 +462,3 @@ def _validate(specs: Sequence[WorkflowSpec], catalog: Catalog) -> None:
     ]
     if errors:
         raise DefinitionError(errors)
-
-
-def _settings_from_environment() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigurationError(f"invalid settings: {problems}") from None

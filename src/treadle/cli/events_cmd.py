@@ -18,6 +18,7 @@ import typer
 
 from treadle.cli.support import (
     ExitCode,
+    command_database,
     fail,
     identity,
     load_catalog,
@@ -183,18 +184,6 @@ def _print_outcome(outcome: EventOutcome, *, as_json: bool) -> None:
         typer.echo(f"  did not start {workflow}: {reason}")
 
 
-def _open_store(distributed: bool) -> Any:
-    """The database of TREADLE_DATABASE_URL: as a client (no migration) with --distributed."""
-    settings = load_settings()
-    if distributed:
-        from treadle.clientlib.connection import open_client_store
-
-        return open_client_store(settings.database_url, 5.0)
-    from treadle.scheduler.store import Store
-
-    return Store.open(settings.database_url)
-
-
 @events_app.command("list")
 def list_events(
     event_type: Annotated[
@@ -210,13 +199,9 @@ def list_events(
     """The events received, newest first, with the runs their triggers started."""
     from treadle.scheduler.core.namespaces import iso
 
-    store = _open_store(distributed)
-    try:
-        with _reaching(store), store.unit_of_work() as uow:
-            entries = uow.list_received_events(event_type=event_type, subject=subject, limit=limit)
-            started = uow.runs_started_by([e.id for e in entries])
-    finally:
-        store.close()
+    with command_database(distributed) as store, store.unit_of_work() as uow:
+        entries = uow.list_received_events(event_type=event_type, subject=subject, limit=limit)
+        started = uow.runs_started_by([e.id for e in entries])
     rows = [
         {
             "id": e.id,
@@ -249,12 +234,8 @@ def list_waits(
     """What runs wait for now: event type and subject patterns, and deadlines."""
     from treadle.scheduler.core.namespaces import iso
 
-    store = _open_store(distributed)
-    try:
-        with _reaching(store), store.unit_of_work() as uow:
-            waits = uow.list_event_waits(run_id=run)
-    finally:
-        store.close()
+    with command_database(distributed) as store, store.unit_of_work() as uow:
+        waits = uow.list_event_waits(run_id=run)
     rows = [
         {
             "wait": w.wait_id,
@@ -273,21 +254,3 @@ def list_waits(
         about = f" subject {row['subject']}" if row["subject"] is not None else ""
         until = f" until {row['deadline']}" if row["deadline"] else ""
         typer.echo(f"run {row['run']} waits for {row['type']}{about}{until}")
-
-
-def _reaching(store: Any) -> Any:
-    """Connection failures become a clear message and exit 1."""
-    from contextlib import contextmanager
-
-    from treadle.clientlib.connection import reaching
-    from treadle.common.errors import ServiceUnavailable
-
-    @contextmanager
-    def guarded() -> Any:
-        try:
-            with reaching(store):
-                yield
-        except ServiceUnavailable as exc:
-            fail(str(exc), ExitCode.FAILED)
-
-    return guarded()

@@ -10,8 +10,6 @@ schedulers, and runs nothing here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +17,7 @@ import typer
 
 from treadle.cli.support import (
     ExitCode,
+    command_database,
     fail,
     identity,
     load_catalog,
@@ -84,7 +83,7 @@ def list_inquiries(
         wanted = InquiryStatus(status) if status and status != "all" else None
     except ValueError:
         fail(f"unknown status {status!r}")
-    with _database(distributed) as store, store.unit_of_work() as uow:
+    with command_database(distributed) as store, store.unit_of_work() as uow:
         entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
     if as_json:
         print_json(entries)
@@ -102,32 +101,6 @@ def _assignee(value: Any) -> str:
     return str(value)
 
 
-@contextmanager
-def _database(distributed: bool) -> Iterator[Any]:
-    """The store of TREADLE_DATABASE_URL; with ``distributed`` opened as a client (no
-    migration), and an unreachable database is a clear message and exit 1."""
-    from treadle.clientlib.connection import open_client_store, reaching
-    from treadle.common.errors import ConfigurationError, ServiceUnavailable
-    from treadle.scheduler.store import Store
-
-    settings = load_settings()
-    try:
-        store = (
-            open_client_store(settings.database_url, 5.0)
-            if distributed
-            else Store.open(settings.database_url)
-        )
-    except (ConfigurationError, ServiceUnavailable) as exc:
-        fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
-    try:
-        with reaching(store):
-            yield store
-    except ServiceUnavailable as exc:
-        fail(str(exc), ExitCode.FAILED)
-    finally:
-        store.close()
-
-
 @inquiry_app.command("show")
 def show_inquiry(
     inquiry_id: Annotated[str, typer.Argument()],
@@ -136,7 +109,7 @@ def show_inquiry(
     """One inquiry as JSON."""
     from treadle.common.errors import NotFound
 
-    with _database(distributed) as store, store.unit_of_work() as uow:
+    with command_database(distributed) as store, store.unit_of_work() as uow:
         try:
             [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
         except NotFound:

@@ -217,4 +217,4 @@ def watch_run(
     """
     from treadle.cli.watch import watch_command
 
-    raise typer.Exit(int(watch_command(load_settings(), run_id, distributed, interval)))
+    raise typer.Exit(int(watch_command(run_id, distributed, interval)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -53,18 +54,10 @@ def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
 
 
 def load_settings() -> Settings:
-    from pydantic import ValidationError
-
-    from treadle.common.settings import Settings
+    from treadle.common.settings import settings_from_environment
 
     try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TREADLE_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        fail(f"invalid settings: {problems}")
+        return settings_from_environment()
     except ConfigurationError as exc:
         fail(str(exc))
 
@@ -167,14 +160,40 @@ def parse_parameters(pairs: Sequence[str], params_file: Path | None) -> dict[str
 
 
 def identity() -> dict[str, Any]:
-    import getpass
+    from treadle.common.settings import os_login
 
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):
-        login = "unknown"
-    return {"login": login, "via": "cli"}
+    return {"login": os_login(), "via": "cli"}
 
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def command_database(distributed: bool) -> Iterator[Any]:
+    """The store of TREADLE_DATABASE_URL for a command that reads or writes it.
+
+    With ``distributed`` it is opened as a client of the services (bounded connect time,
+    no migration); else as the embedded mode opens it (bringing its schema up to date). A
+    database that cannot be reached is a clear message and exit 1, a bad URL exit 2.
+    """
+    from treadle.clientlib.connection import open_client_store, reaching
+    from treadle.common.errors import ServiceUnavailable
+    from treadle.scheduler.store import Store
+
+    settings = load_settings()
+    try:
+        store = (
+            open_client_store(settings.database_url, 5.0)
+            if distributed
+            else Store.open(settings.database_url)
+        )
+    except (ConfigurationError, ServiceUnavailable) as exc:
+        fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
+    try:
+        with reaching(store):
+            yield store
+    except ServiceUnavailable as exc:
+        fail(str(exc), ExitCode.FAILED)
+    finally:
+        store.close()

@@ -30,7 +30,7 @@ from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState
 from treadle.scheduler.store import Store
 
 if TYPE_CHECKING:
-    from treadle.common.settings import Settings
+    pass
 
 #: Child runs are shown this deep at most.
 MAX_DEPTH = 32
@@ -285,37 +285,26 @@ def watch(
         sleep(wait)
 
 
-def watch_command(settings: Settings, run_id: str, distributed: bool, interval: float) -> int:
+def watch_command(run_id: str, distributed: bool, interval: float) -> int:
     """The body of ``treadle runs watch``: open the database, watch, return the exit code."""
-    from contextlib import nullcontext
+    from treadle.cli.support import ExitCode, command_database, exit_code_for, fail
+    from treadle.clientlib.connection import check_schema
+    from treadle.common.errors import ConfigurationError, NotFound
 
-    from treadle.cli.support import ExitCode, exit_code_for, fail
-    from treadle.clientlib.connection import check_schema, open_client_store, reaching
-    from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
-
-    if distributed:
-        try:
-            store = open_client_store(settings.database_url, connect_timeout=5.0)
-            with reaching(store):
+    with command_database(distributed) as store:
+        if distributed:
+            try:
                 check_schema(store)
-        except ConfigurationError as exc:
-            fail(str(exc))
-        except ServiceUnavailable as exc:
-            fail(str(exc), ExitCode.FAILED)
-    else:
-        store = Store.open(settings.database_url)
-    display = display_for(sys.stdout)
-    try:
-        with reaching(store) if distributed else nullcontext():
+            except ConfigurationError as exc:
+                fail(str(exc), ExitCode.INVALID)
+        display = display_for(sys.stdout)
+        try:
             final = watch(TreeLoader(store), run_id, display, interval=interval)
-    except NotFound:
-        fail(f"no run {run_id}")
-    except KeyboardInterrupt:
-        sys.stderr.write(f"stopped watching run {run_id}; it goes on\n")
-        return 130
-    except ServiceUnavailable as exc:
-        fail(str(exc), ExitCode.FAILED)
-    finally:
-        display.close()
-        store.close()
+        except NotFound:
+            fail(f"no run {run_id}")
+        except KeyboardInterrupt:
+            sys.stderr.write(f"stopped watching run {run_id}; it goes on\n")
+            return 130
+        finally:
+            display.close()
     return int(exit_code_for(final.status))
