@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,13 +31,14 @@ from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.service.runs import RunOptions
+from treadle.testing.cli import TreadleCli
+from treadle.testing.processes import treadle_environment
 
 REPO = Path(__file__).resolve().parents[2]
 ATTUNE = REPO.parent / "shared" / "conformance" / "attune"
 SHIPPED_PACKS = REPO / "packs"
 STUBS = Path(__file__).resolve().parent / "stubs"
 PACK_INSTALL = STUBS / "pack_install.py"
-TREADLE = Path(sys.executable).parent / "treadle"
 DOCKER_REGISTRY = "registry.example.test"
 IDENTITY = {"login": "conformance-tester"}
 
@@ -191,20 +189,7 @@ def make_driver(tmp_path: Path) -> Iterator[Callable[..., Driver]]:
 
 
 @pytest.fixture
-def treadle_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def treadle_cli(tmp_path: Path) -> TreadleCli:
     """``treadle_cli(*args)``: the ``treadle`` command in tmp_path, on its own SQLite file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-    env["TREADLE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(TREADLE), *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-            check=False,
-        )
-
-    return run
+    env = treadle_environment(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    return TreadleCli(tmp_path, env, timeout=60)

@@ -97,7 +97,7 @@ def test_treadle_run_refuses_the_file_unchanged(
 ) -> None:
     path = attune / FILE
     run = treadle_cli("run", path, "--pack-path", STUBS, *PARAMETER_FLAGS)
-    assert run.returncode == 2, run.stderr
+    assert run.code == 2, run.stderr
     assert run.stdout == ""
     assert run.stderr.splitlines() == [f"{path}:{DANGLING}"]
     assert not (tmp_path / "cli.db").exists()  # refused before a database was opened
@@ -243,7 +243,7 @@ def test_treadle_run_exits_3_at_the_approval(
     run = treadle_cli(
         "run", patched_file, "--json", "--pack-path", STUBS, *PARAMETER_FLAGS, *production
     )
-    assert run.returncode == 3, run.stderr
+    assert run.code == 3, run.stderr
     document = json.loads(run.stdout)
     assert document["status"] == "running"
     assert document["tasks"][-1]["name"] == "require_production_approval"

@@ -111,7 +111,7 @@ def test_the_orquesta_file_is_refused_with_one_message_naming_the_dialect(
     assert issue.message.startswith("this looks like a StackStorm Orquesta workflow")
 
     run = treadle_cli("run", path)
-    assert run.returncode == 2
+    assert run.code == 2
     assert run.stdout == ""
     assert run.stderr.splitlines() == [str(issue)]
     assert not (tmp_path / "cli.db").exists()  # refused before any database was opened

@@ -14,7 +14,6 @@ The conformance cases are the embedded ones (``test_v1_runs``, ``test_v1_events`
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -27,9 +26,9 @@ from treadle.client import Client, RunInfo
 from treadle.common.dialects import step_seed
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.service.renderings import load_stored_run
+from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.deployment import running_services
 from treadle.testing.processes import (
-    TREADLE,
     ServiceProcess,
     wait_until,
 )
@@ -51,18 +50,8 @@ class Services:
     client: Client
     workdir: Path
 
-    def treadle(self, *args: str | Path, code: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(TREADLE), *map(str, args)],
-            capture_output=True,
-            text=True,
-            cwd=self.workdir,
-            env=self.environment,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == code, f"treadle {args} -> {done.returncode}\n{done.stderr}"
-        return done
+    def treadle(self, *args: str | Path, code: int = 0) -> CliResult:
+        return TreadleCli(self.workdir, self.environment)(*args, code=code)
 
     def show(self, run_id: str, format_: str = "workflows-v1") -> Any:
         """``treadle runs show ID --format ...``: the run in that dialect's shape."""

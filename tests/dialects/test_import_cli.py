@@ -8,10 +8,6 @@ run as a user runs them: the ``treadle`` executable on a SQLite file of its own.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +16,12 @@ import pytest
 from treadle.common.dialects import import_text, spec_to_yaml
 from treadle.common.loader import load_workflow_text
 from treadle.common.spec import WorkflowSpec
+from treadle.testing.cli import TreadleCli
+from treadle.testing.processes import treadle_environment
 
 from .conftest import CONFORMANCE, STUBS
 
-TREADLE = Path(sys.executable).parent / "treadle"
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+Cli = TreadleCli
 DOCUMENTS = [
     ("workflows-v1", "publish_version_response.json"),
     ("aos", "workflow_multi_skill.json"),
@@ -36,21 +33,8 @@ DOCUMENTS = [
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """``cli(*args)``: the ``treadle`` command in tmp_path, on its own SQLite file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-    env["TREADLE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(TREADLE), *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-            check=False,
-        )
-
-    return run
+    env = treadle_environment(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    return TreadleCli(tmp_path, env)
 
 
 def comparable(spec: WorkflowSpec) -> dict[str, Any]:
@@ -72,7 +56,7 @@ def test_imported_yaml_loads_back_to_the_same_spec(folder: str, name: str) -> No
 def test_import_writes_yaml_that_round_trips(cli: Cli, v1_dir: Path, tmp_path: Path) -> None:
     source = v1_dir / "publish_version_response.json"
     result = cli("import", source, "--pack-path", STUBS, "-o", "sdr.yaml")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert "wrote workflows_v1.wf_outbound_sdr (11 tasks) to sdr.yaml" in result.stderr
     assert "config.timeout_action: 'timeout_action' 'follow_up' is not supported" in result.stderr
     text = (tmp_path / "sdr.yaml").read_text(encoding="utf-8")
@@ -88,7 +72,7 @@ def test_import_writes_yaml_that_round_trips(cli: Cli, v1_dir: Path, tmp_path: P
 
 def test_import_prints_to_stdout_and_names_the_plan_after_the_file(cli: Cli, aos_dir: Path) -> None:
     result = cli("import", aos_dir / "workflow_multi_skill.json", "--pack-path", STUBS)
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert result.stderr == ""
     spec = load_workflow_text(result.stdout, "stdout.yaml")
     assert (spec.ref, spec.dialect) == ("aos.workflow_multi_skill", "aos")
@@ -102,7 +86,7 @@ def test_import_reports_problems_by_json_path_and_writes_nothing(cli: Cli, tmp_p
         encoding="utf-8",
     )  # fmt: skip
     result = cli("import", bad, "-o", "out.yaml")
-    assert result.returncode == 2
+    assert result.code == 2
     assert f"{bad}:7:4: steps[0].colour: unknown field 'colour' in step 'a'" in result.stderr
     assert not (tmp_path / "out.yaml").exists()
 
@@ -110,12 +94,12 @@ def test_import_reports_problems_by_json_path_and_writes_nothing(cli: Cli, tmp_p
 def test_import_warns_about_actions_no_pack_has(cli: Cli, aos_dir: Path) -> None:
     plan = aos_dir / "m4_execution_plan.json"
     refused = cli("import", plan, "--map", "store_result=core.noop")
-    assert refused.returncode == 2
+    assert refused.code == 2
     assert (
         f"{plan}: task '3' gives input 'seed' that 'core.noop' does not declare" in refused.stderr
     )
     result = cli("import", plan, "--map", "store_result=core.noop", "--no-seed")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert "warning: unknown action 'aos.fetch_data' in task '1'" in result.stderr
     assert "core.noop" in result.stdout
 
@@ -123,16 +107,16 @@ def test_import_warns_about_actions_no_pack_has(cli: Cli, aos_dir: Path) -> None
 def test_an_imported_file_runs_and_renders_with_its_golden_record(
     cli: Cli, v1_dir: Path, tmp_path: Path
 ) -> None:
-    assert cli("import", v1_dir / "publish_version_response.json", "-o", "sdr.yaml").returncode == 0
+    assert cli("import", v1_dir / "publish_version_response.json", "-o", "sdr.yaml").code == 0
     started = cli(
         "run", "sdr.yaml", "--pack-path", STUBS, "-q", "--json",
         "-p", "provider=hubspot", "-p", 'snapshot={"deal_value_usd": 100}',
     )  # fmt: skip
-    assert started.returncode == 3, started.stderr  # waiting for the reply event
+    assert started.code == 3, started.stderr  # waiting for the reply event
     run_id = json.loads(started.stdout)["id"]
 
     shown = cli("runs", "show", run_id, "--format", "workflows-v1")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.code == 0, shown.stderr
     run = json.loads(shown.stdout)["run"]
     assert [s["state"].removeprefix("STEP_RUN_STATE_") for s in run["steps"]] == [
         "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "PENDING",
@@ -144,22 +128,22 @@ def test_an_imported_file_runs_and_renders_with_its_golden_record(
     assert events[-1]["operation"] == "waiting"
     assert events[-1]["step"]["step_id"] == "wait-for-reply"
 
-    assert cli("runs", "golden", run_id, "-o", "golden.json").returncode == 0
+    assert cli("runs", "golden", run_id, "-o", "golden.json").code == 0
     verified = cli("runs", "golden", run_id, "--verify", "golden.json")
-    assert verified.returncode == 0, verified.stderr
+    assert verified.code == 0, verified.stderr
     assert verified.stdout.startswith("verified: ")
     record = json.loads((tmp_path / "golden.json").read_text(encoding="utf-8"))
     record["decisions"][1] = []
     (tmp_path / "tampered.json").write_text(json.dumps(record), encoding="utf-8")
     refused = cli("runs", "golden", run_id, "--verify", "tampered.json")
-    assert refused.returncode == 1
+    assert refused.code == 1
     assert refused.stderr.startswith("event 2 (task_succeeded): replay gave [")
 
 
 def test_render_in_the_aos_shape_and_refuse_unknown_formats(cli: Cli, aos_dir: Path) -> None:
-    assert cli("import", aos_dir / "workflow_multi_skill.json", "-o", "plan.yaml").returncode == 0
+    assert cli("import", aos_dir / "workflow_multi_skill.json", "-o", "plan.yaml").code == 0
     started = cli("run", "plan.yaml", "--pack-path", STUBS, "-q", "--json")
-    assert started.returncode == 0, started.stderr
+    assert started.code == 0, started.stderr
     run_id = json.loads(started.stdout)["id"]
     shown_text = cli("runs", "render", run_id, "--format", "aos").stdout
     shown = json.loads(shown_text)
@@ -168,6 +152,6 @@ def test_render_in_the_aos_shape_and_refuse_unknown_formats(cli: Cli, aos_dir: P
     assert cli("runs", "show", run_id, "--format", "aos").stdout == shown_text
     for command in ("render", "show"):
         wrong = cli("runs", command, run_id, "--format", "yaml")
-        assert wrong.returncode == 2
+        assert wrong.code == 2
         assert "unknown format 'yaml'" in wrong.stderr
-    assert cli("runs", "render", "r-nope", "--format", "aos").returncode == 2
+    assert cli("runs", "render", "r-nope", "--format", "aos").code == 2

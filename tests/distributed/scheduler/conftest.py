@@ -184,6 +184,18 @@ def wait_until(
             time.sleep(0.01)
 
 
+def finish(process: SchedulerProcess, worker: StandInWorker, run_id: str) -> None:
+    """Let the scheduler and the worker take turns until the run ends."""
+
+    def turn() -> None:
+        worker.work(0.02)
+        process.step(0.02)
+
+    wait_until(
+        lambda: process.runs.load(run_id).status.is_terminal, between=turn, what="the run's end"
+    )
+
+
 class StandInWorker:
     """A worker made of a kombu consumer: takes dispatches, reports by the wire contract."""
 

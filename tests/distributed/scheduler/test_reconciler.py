@@ -18,23 +18,13 @@ from .conftest import (
     FakeClock,
     ProcessFactory,
     SettingsFactory,
-    StandInWorker,
     WorkerFactory,
     client_runs,
+    finish,
     wait_until,
 )
 
 pytestmark = pytest.mark.services
-
-
-def finish(process: SchedulerProcess, worker: StandInWorker, run_id: str) -> None:
-    def turn() -> None:
-        worker.work(0.02)
-        process.step(0.02)
-
-    wait_until(
-        lambda: process.runs.load(run_id).status.is_terminal, between=turn, what="the run's end"
-    )
 
 
 def test_an_attempt_with_no_result_by_its_deadline_times_out_with_the_reason_recorded(

@@ -19,26 +19,14 @@ from treadle.scheduler.store import AttemptEntry
 from .conftest import (
     ProcessFactory,
     SettingsFactory,
-    StandInWorker,
     WorkerFactory,
     client_runs,
+    finish,
     wait_until,
 )
 from .test_publisher import ControlListener
 
 pytestmark = pytest.mark.services
-
-
-def finish(process: SchedulerProcess, worker: StandInWorker, run_id: str) -> None:
-    """Let the scheduler and the worker take turns until the run ends."""
-
-    def turn() -> None:
-        worker.work(0.02)
-        process.step(0.02)
-
-    wait_until(
-        lambda: process.runs.load(run_id).status.is_terminal, between=turn, what="the run's end"
-    )
 
 
 def attempt_of(process: SchedulerProcess, attempt_id: str) -> AttemptEntry:
