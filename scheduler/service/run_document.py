@@ -26,7 +26,7 @@ from typing import Any
 from treadle.common.redaction import REDACTED, redact, secret_values_of
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
-from treadle.scheduler.store import InquiryEntry
+from treadle.scheduler.store import InquiryEntry, UnitOfWork
 
 
 def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dict[str, Any]:
@@ -67,6 +67,11 @@ def _secret_value(state: RunState, name: str) -> object:
     if name.startswith("keystore."):
         return state.context.keystore.get(name.removeprefix("keystore."))
     return state.context.parameters.get(name)
+
+
+def stored_run_document(uow: UnitOfWork, run_id: str) -> dict[str, Any]:
+    """The run document of a stored run, with its inquiries (NotFound for an unknown id)."""
+    return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
 
 
 def _execution(state: RunState, execution: Execution) -> dict[str, Any]:

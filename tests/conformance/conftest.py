@@ -29,7 +29,7 @@ from treadle.common.settings import Settings
 from treadle.common.spec import ActionSpec, ParameterSpec, RunnerType, WorkflowSpec
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.service.runs import RunOptions
 from treadle.testing.cli import TreadleCli
 from treadle.testing.processes import treadle_environment
@@ -166,9 +166,7 @@ class Driver:
 
     def document(self, run_id: str) -> dict[str, Any]:
         with self.runner.store.unit_of_work() as uow:
-            state = uow.load_run(run_id)
-            inquiries = uow.list_inquiries(run_id=run_id)
-        return run_document(state, inquiries)
+            return stored_run_document(uow, run_id)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.service.runs import RunOptions
 from treadle.scheduler.store import RecordedEvent
 
@@ -76,9 +76,7 @@ class Harness:
     @staticmethod
     def document(runner: EmbeddedRunner, run_id: str) -> dict[str, Any]:
         with runner.store.unit_of_work() as uow:
-            state = uow.load_run(run_id)
-            inquiries = uow.list_inquiries(run_id=run_id)
-        return run_document(state, inquiries)
+            return stored_run_document(uow, run_id)
 
     @staticmethod
     def events(runner: EmbeddedRunner, run_id: str) -> list[RecordedEvent]:

@@ -29,7 +29,7 @@ from treadle.common.settings import Settings
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.events import EventOutcome, EventRouter
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.service.runs import RunOptions
 from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.processes import treadle_environment
@@ -83,7 +83,7 @@ class Embedded:
 
     def document(self, run_id: str) -> dict[str, Any]:
         with self.runner.store.unit_of_work() as uow:
-            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+            return stored_run_document(uow, run_id)
 
     def version(self, run_id: str) -> int | None:
         with self.runner.store.unit_of_work() as uow:

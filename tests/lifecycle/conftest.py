@@ -34,7 +34,7 @@ from treadle.common.loader import load_packs, load_workflow_text
 from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
 from treadle.embedded import EmbeddedRunner
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.store import Store
 from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.deployment import RunningServices, running_services
@@ -347,7 +347,7 @@ class Embedded:
 
     def document(self, run_id: str) -> dict[str, Any]:
         with Store.open(self.database_url) as store, store.unit_of_work() as uow:
-            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+            return stored_run_document(uow, run_id)
 
     def close(self) -> None:
         for runner in self.runners:
@@ -487,7 +487,7 @@ class Services:
 
     def document(self, run_id: str) -> dict[str, Any]:
         with self.client() as client, client.store.unit_of_work() as uow:
-            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+            return stored_run_document(uow, run_id)
 
     def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
         """The run document once the run has one of ``statuses``."""

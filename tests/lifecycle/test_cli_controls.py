@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.store import Store
 from treadle.scheduler.store.models import timers
 from treadle.testing.processes import wait_until
@@ -32,7 +32,7 @@ OK, FAILED, REFUSED, STOPPED = 0, 1, 2, 3
 def show(treadle: Command, run_id: str) -> dict[str, Any]:
     """The run document, as ``treadle runs show ID`` prints it (read here: a process less)."""
     with Store.open(treadle.env["TREADLE_DATABASE_URL"]) as store, store.unit_of_work() as uow:
-        return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+        return stored_run_document(uow, run_id)
 
 
 def started(log: Path, line: str) -> None:

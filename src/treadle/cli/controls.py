@@ -224,7 +224,7 @@ def _root_run(runner: EmbeddedRunner, run_id: str) -> str:
 
 
 def _document(store: Any, run_id: str) -> dict[str, Any]:
-    from treadle.scheduler.service.run_document import run_document
+    from treadle.scheduler.service.run_document import stored_run_document
 
     with store.unit_of_work() as uow:
-        return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+        return stored_run_document(uow, run_id)

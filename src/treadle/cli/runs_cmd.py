@@ -88,20 +88,19 @@ def show_run(
         render_run(run_id, format_)
         return
     from treadle.common.errors import NotFound
-    from treadle.scheduler.service.run_document import run_document
+    from treadle.scheduler.service.run_document import stored_run_document
     from treadle.scheduler.store import Store
 
     store = Store.open(load_settings().database_url)
     try:
         with store.unit_of_work() as uow:
             try:
-                state = uow.load_run(run_id)
+                document = stored_run_document(uow, run_id)
             except NotFound:
                 fail(f"no run {run_id}")
-            inquiries = uow.list_inquiries(run_id=run_id)
     finally:
         store.close()
-    print_json(run_document(state, inquiries))
+    print_json(document)
 
 
 # -- lifecycle controls ----------------------------------------------------------------------

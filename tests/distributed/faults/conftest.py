@@ -35,7 +35,7 @@ from treadle.common.messages import WorkerReport
 from treadle.common.settings import Settings
 from treadle.common.statuses import RunStatus
 from treadle.common.transport import ATTEMPT_HEADER
-from treadle.scheduler.service.run_document import run_document
+from treadle.scheduler.service.run_document import stored_run_document
 from treadle.scheduler.store import OUTBOX_DISPATCH, AttemptEntry, Store
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
 from treadle.testing.port_forwarder import PortForwarder
@@ -196,7 +196,7 @@ class Deployment:
 
     def document(self, run_id: str) -> dict[str, Any]:
         with self.store.unit_of_work() as uow:
-            return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+            return stored_run_document(uow, run_id)
 
     def attempts(self, run_id: str) -> list[AttemptEntry]:
         with self.store.unit_of_work() as uow:
