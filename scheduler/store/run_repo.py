@@ -25,13 +25,13 @@ from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import Execution, RunState, Unit
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import (
-    decode_event,
     execution_from_row,
     run_from_row,
     run_to_row,
     unit_from_row,
 )
 from treadle.scheduler.store.command_writer import QueueFor, default_queue_for
+from treadle.scheduler.store.decision_codec import decode_event
 from treadle.scheduler.store.entries import RunSummary
 from treadle.scheduler.store.errors import DuplicateRunError, StaleRunError
 from treadle.scheduler.store.execution_writer import apply_changes, diff_executions

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, bindparam, func, select
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import RunState
-from treadle.scheduler.store.codec import encode_event, run_to_row
+from treadle.scheduler.store.codec import run_to_row
 from treadle.scheduler.store.command_writer import CommandWriter, QueueFor
+from treadle.scheduler.store.decision_codec import encode_event
 from treadle.scheduler.store.execution_writer import (
     ExecutionChanges,
     apply_changes,

@@ -26,7 +26,7 @@ from treadle.scheduler.core.state import (
     Unit,
     Units,
 )
-from treadle.scheduler.store import codec
+from treadle.scheduler.store import codec, decision_codec
 from treadle.scheduler.store.errors import CodecError
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -264,9 +264,9 @@ def test_every_event_kind_is_covered() -> None:
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.kind)
 def test_event_round_trips(event: ev.Event) -> None:
-    encoded = through_json(codec.encode_event(event))
+    encoded = through_json(decision_codec.encode_event(event))
     assert encoded["kind"] == event.kind
-    assert codec.decode_event(encoded) == event
+    assert decision_codec.decode_event(encoded) == event
 
 
 COMMANDS: list[cmd.Command] = [
@@ -296,21 +296,24 @@ COMMANDS: list[cmd.Command] = [
 
 
 def test_every_command_kind_is_covered() -> None:
-    assert {c.kind for c in COMMANDS} == set(codec.COMMAND_TYPES)
+    assert {c.kind for c in COMMANDS} == set(decision_codec.COMMAND_TYPES)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.kind)
 def test_command_round_trips(command: cmd.Command) -> None:
-    assert codec.decode_command(through_json(codec.encode_command(command))) == command
+    assert (
+        decision_codec.decode_command(through_json(decision_codec.encode_command(command)))
+        == command
+    )
 
 
 def test_unknown_kinds_are_refused_with_the_kind_named() -> None:
     with pytest.raises(CodecError, match="'task_exploded'"):
-        codec.decode_event({"kind": "task_exploded"})
+        decision_codec.decode_event({"kind": "task_exploded"})
     with pytest.raises(CodecError, match="'launch_rocket'"):
-        codec.decode_command({"kind": "launch_rocket"})
+        decision_codec.decode_command({"kind": "launch_rocket"})
     with pytest.raises(CodecError, match="unknown fields"):
-        codec.decode_event({"kind": "timer_fired", "timer_id": "t", "colour": "red"})
+        decision_codec.decode_event({"kind": "timer_fired", "timer_id": "t", "colour": "red"})
 
 
 def test_datetimes_are_utc_iso_strings_and_naive_ones_are_refused() -> None:

@@ -26,12 +26,8 @@ from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import Execution, initial_state
 from treadle.scheduler.service.renderings.history import StoredRun
 from treadle.scheduler.service.renderings.v1_steps import cost_of
-from treadle.scheduler.store.codec import (
-    decode_datetime,
-    decode_event,
-    encode_command,
-    encode_event,
-)
+from treadle.scheduler.store.codec import decode_datetime
+from treadle.scheduler.store.decision_codec import decode_event, encode_command, encode_event
 
 SCHEMA_VERSION: Final = "1.0.0"
 
