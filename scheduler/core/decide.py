@@ -18,7 +18,7 @@ from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.payload import json_size
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
-from treadle.scheduler.core import finish, launch, lifecycle, waiting
+from treadle.scheduler.core import finish, launch, lifecycle, queries, waiting
 from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
@@ -37,7 +37,7 @@ from treadle.scheduler.core.events import (
     TaskTimedOut,
     TimerFired,
 )
-from treadle.scheduler.core.ids import inquiry_id, parse_attempt_id, run_timer_id
+from treadle.scheduler.core.ids import inquiry_id, run_timer_id
 from treadle.scheduler.core.namespaces import build_context
 from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState, TimerKind, evolve
 from treadle.scheduler.core.transaction import Begin, FillUnits, Relaunch, StartTask, Tx
@@ -143,26 +143,9 @@ def _on_run_requested(tx: Tx, event: RunRequested) -> None:
     tx.scopes_to_check.add(ROOT_SCOPE)
 
 
-def _current_unit(tx: Tx, attempt: str, *, waiting_ok: bool = True) -> tuple[Execution, int] | None:
+def _current_unit(tx: Tx, attempt: str) -> tuple[Execution, int] | None:
     """The execution and unit position the attempt belongs to, if it is still current."""
-    ref = parse_attempt_id(attempt)
-    if ref is None or ref.run_id != tx.run_id:
-        return None
-    execution = tx.executions.get(ref.execution)
-    if execution is None or execution.status.is_terminal or ref.position >= len(execution.units):
-        return None
-    unit = execution.units[ref.position]
-    allowed = (TaskStatus.RUNNING, TaskStatus.WAITING) if waiting_ok else (TaskStatus.RUNNING,)
-    if unit.attempt != ref.attempt or unit.status not in allowed:
-        return None
-    if unit.status is TaskStatus.RUNNING and _retry_pending(tx, unit.timer):
-        return None  # that attempt already failed; a retry is scheduled
-    return execution, ref.position
-
-
-def _retry_pending(tx: Tx, timer_id: str | None) -> bool:
-    timer = tx.timers.get(timer_id) if timer_id is not None else None
-    return timer is not None and timer.kind is TimerKind.RETRY
+    return queries.current_unit(tx, attempt)
 
 
 def _on_task_succeeded(tx: Tx, event: TaskSucceeded) -> None:

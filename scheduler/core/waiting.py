@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from fnmatch import fnmatchcase
 from typing import Any
 
 from treadle.common.errors import ExpressionError
+from treadle.common.patterns import event_matches
 from treadle.common.spec import EventWaitSpec
-from treadle.common.statuses import TaskStatus
+from treadle.common.statuses import TASK_TRANSITIONS, TaskStatus, moved
 from treadle.scheduler.core import finish
 from treadle.scheduler.core.commands import AwaitEvent, EmitLifecycleEvent, StopAwaitingEvent
 from treadle.scheduler.core.errors import expression_failure
@@ -65,7 +65,8 @@ def wait_for_event(
     if timeout:
         timer = execution_timer_id(TimerKind.DEADLINE, tx.run_id, execution.id)
         tx.schedule_in(timer, TimerKind.DEADLINE, timeout, execution.id)
-    tx.put(evolve(execution, status=TaskStatus.WAITING, waits_for=waits, timer=timer))
+    status = moved(TASK_TRANSITIONS, execution.status, TaskStatus.WAITING)
+    tx.put(evolve(execution, status=status, waits_for=waits, timer=timer))
     tx.emit(
         AwaitEvent(execution_wait_id(tx, execution.id), waits["type"], waits["subject"], deadline)
     )
@@ -74,10 +75,13 @@ def wait_for_event(
 
 def matches(tx: Tx, execution: Execution, waits: Mapping[str, Any], event: EventReceived) -> bool:
     """Whether ``event`` releases a wait (raises ExpressionError from its filter)."""
-    if not fnmatchcase(event.type, str(waits.get("type", ""))):
-        return False
     subject = waits.get("subject")
-    if subject is not None and not fnmatchcase(event.subject or "", str(subject)):
+    if not event_matches(
+        event.type,
+        event.subject,
+        type_pattern=str(waits.get("type", "")),
+        subject_pattern=None if subject is None else str(subject),
+    ):
         return False
     condition = waits.get("filter")
     if condition is None:

@@ -18,10 +18,10 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from treadle.common.expr import TemplateEngine
+from treadle.common.patterns import event_matches
 from treadle.common.spec import TriggerSpec
 from treadle.scheduler.service.definitions import SPEC_DOCUMENT
 from treadle.scheduler.store import UnitOfWork
@@ -38,9 +38,14 @@ class EventTrigger:
 
     def matches_type(self, event_type: str, subject: str | None) -> bool:
         """Whether the event's type and subject fit the trigger's patterns (filter aside)."""
-        if self.spec.event_type is None or not fnmatchcase(event_type, self.spec.event_type):
-            return False
-        return self.spec.subject is None or fnmatchcase(subject or "", self.spec.subject)
+        if self.spec.event_type is None:
+            return False  # not an event trigger: it takes no event at all
+        return event_matches(
+            event_type,
+            subject,
+            type_pattern=self.spec.event_type,
+            subject_pattern=self.spec.subject,
+        )
 
     def accepts(self, event: Mapping[str, Any], engine: TemplateEngine) -> bool:
         """Type, subject and ``filter`` (raises ExpressionError when the filter cannot run)."""

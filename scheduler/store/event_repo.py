@@ -15,18 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from treadle.common.patterns import WILDCARDS, event_matches, has_wildcard
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.models import definitions, event_waits, events, runs
-
-#: Characters that make an ``event_waits`` pattern a wildcard pattern (see ``fnmatch``).
-_WILDCARDS = ("*", "?", "[")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +54,9 @@ class EventWaitEntry:
         A wait without a subject pattern takes any subject; a wait with one never takes an
         event without a subject unless the pattern matches the empty text (``*``).
         """
-        if not fnmatchcase(event_type, self.event_type):
-            return False
-        return self.subject is None or fnmatchcase(subject or "", self.subject)
+        return event_matches(
+            event_type, subject, type_pattern=self.event_type, subject_pattern=self.subject
+        )
 
 
 class EventRepository(Repository):
@@ -97,14 +94,14 @@ class EventRepository(Repository):
     ) -> list[EventEntry]:
         """The newest events first; ``event_type`` and ``subject`` are shell-style patterns."""
         stmt = select(events).order_by(events.c.received_at.desc(), events.c.id.desc())
-        if event_type is not None and not any(w in event_type for w in _WILDCARDS):
+        if event_type is not None and not has_wildcard(event_type):
             stmt = stmt.where(events.c.type == event_type)
         found: list[EventEntry] = []
         for row in self._conn.execute(stmt).mappings():
             entry = _event(row)
-            if event_type is not None and not fnmatchcase(entry.type, event_type):
-                continue
-            if subject is not None and not fnmatchcase(entry.subject or "", subject):
+            if not event_matches(
+                entry.type, entry.subject, type_pattern=event_type, subject_pattern=subject
+            ):
                 continue
             found.append(entry)
             if len(found) >= limit:
@@ -128,7 +125,7 @@ class EventRepository(Repository):
 
     def waits_for_event(self, event_type: str, subject: str | None) -> list[EventWaitEntry]:
         """The waits whose type and subject patterns match, oldest first."""
-        wildcard = or_(*(event_waits.c.event_type.contains(w, autoescape=True) for w in _WILDCARDS))
+        wildcard = or_(*(event_waits.c.event_type.contains(w, autoescape=True) for w in WILDCARDS))
         stmt = (
             select(event_waits)
             .where(or_(event_waits.c.event_type == event_type, wildcard))

@@ -18,15 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from treadle.clientlib.connection import reaching
+from treadle.clientlib.polling import Look, poll
 from treadle.common.errors import NotFound
-from treadle.common.statuses import AttemptStatus, TaskStatus
-from treadle.scheduler.core.state import RunState, TimerKind
+from treadle.common.statuses import AttemptStatus
+from treadle.scheduler.core.queries import only_waits
+from treadle.scheduler.core.state import RunState
 from treadle.scheduler.store import Store, UnitOfWork
 
 #: Without ``--wait-timeout``, the hint comes after this long without progress.
 STALL_HINT_SECONDS = 10.0
-#: Child runs are followed this deep when deciding whether a run only waits.
-_MAX_CHILD_DEPTH = 32
 
 
 def stall_hint_after(wait_timeout: float | None) -> float:
@@ -75,13 +75,13 @@ class DatabaseFollower:
         stall_after: float = STALL_HINT_SECONDS,
     ) -> Followed:
         """Poll until the run ends, only waits, or ``wait_timeout`` seconds have passed."""
-        started = self._clock()
-        next_diagnosis = started + stall_after
-        interval = self._poll
+        next_diagnosis = self._clock() + stall_after
         seen: int | None = None
         state: RunState | None = None
         told: set[str] = set()
-        while True:
+
+        def look() -> Look[Followed]:
+            nonlocal next_diagnosis, seen, state
             changed = False
             stall: str | None = None
             with reaching(self._store), self._store.unit_of_work() as uow:
@@ -90,31 +90,33 @@ class DatabaseFollower:
                     raise NotFound(f"run {run_id} not found")
                 if version != seen or state is None:
                     seen, state, changed = version, uow.load_run(run_id), True
-                waiting = not state.status.is_terminal and only_waits(uow, state)
+                waiting = only_waits(state, lambda child: _stored_run(uow, child))
                 now = self._clock()
                 if changed:
                     next_diagnosis = now + stall_after
                 elif now >= next_diagnosis:
                     next_diagnosis = now + stall_after
                     stall = self.diagnose(uow, run_id)
-            if changed:
-                interval = self._poll
-                if on_change is not None:
-                    on_change(state)
-            if state.status.is_terminal:
-                return Followed(state)
-            if waiting:
-                return Followed(state, waiting=True)
+            if changed and on_change is not None:
+                on_change(state)
+            if state.status.is_terminal or waiting:
+                return Look(Followed(state, waiting=waiting), done=True, changed=changed)
             if stall is not None and stall not in told:
                 told.add(stall)
                 if on_stall is not None:
                     on_stall(stall)
-            elapsed = self._clock() - started
-            if wait_timeout is not None and elapsed >= wait_timeout:
-                return Followed(state, gave_up=True)
-            pause = interval if wait_timeout is None else min(interval, wait_timeout - elapsed)
-            self._sleep(max(pause, 0.0))
-            interval = min(interval * 1.5, self._max_interval)
+            return Look(Followed(state, gave_up=True), changed=changed)
+
+        polled = poll(
+            look,
+            interval=self._poll,
+            max_interval=self._max_interval,
+            growth=1.5,
+            timeout=wait_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        return polled.value
 
     def diagnose(self, uow: UnitOfWork, run_id: str) -> str | None:
         """Why the run may not be moving, from what the database holds; None if no clue."""
@@ -136,38 +138,9 @@ class DatabaseFollower:
         return None
 
 
-def only_waits(uow: UnitOfWork, state: RunState, depth: int = 0) -> bool:
-    """Whether nothing but people or outside events can move the run now.
-
-    True when some task waits (an inquiry, an event) and nothing is in flight: no attempt
-    dispatched, no retry or delay pending, no child run that does more than wait itself.
-    Deadlines of waits do not count: they end waits, they do not do work.
-    """
-    if state.status.is_terminal or depth > _MAX_CHILD_DEPTH:
-        return False
-    if any(timer.kind is not TimerKind.DEADLINE for timer in state.timers.values()):
-        return False
-    waiting = False
-    for execution in state.executions.values():
-        if execution.status.is_terminal:
-            continue
-        if execution.status is TaskStatus.WAITING:
-            waiting = True
-            continue
-        for unit in execution.units:
-            if unit.status is TaskStatus.WAITING:
-                waiting = True
-            elif unit.status is TaskStatus.RUNNING:
-                child = unit.child_run_id
-                if child is None or not _child_only_waits(uow, child, depth):
-                    return False
-                waiting = True
-    return waiting
-
-
-def _child_only_waits(uow: UnitOfWork, run_id: str, depth: int) -> bool:
+def _stored_run(uow: UnitOfWork, run_id: str) -> RunState | None:
+    """The run as stored, or None when it is not (a child run whose start is in flight)."""
     try:
-        child = uow.load_run(run_id)
+        return uow.load_run(run_id)
     except NotFound:
-        return False  # not started yet: its start is in flight
-    return only_waits(uow, child, depth + 1)
+        return None

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from treadle.cli.progress import _MARKS as MARKS
+from treadle.clientlib.polling import Look, poll
 from treadle.common.redaction import redact, secret_values_of
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState
@@ -272,17 +273,18 @@ def watch(
     Looks again after 0.1 s while the tree changes, backing off to ``interval`` while it
     does not (a live display still redraws at every look, so times move on).
     """
-    wait = min(0.1, interval)
     first = True
-    while True:
+
+    def look() -> Look[RunState]:
+        nonlocal first
         snapshot, changed = loader.load(run_id)
         if changed or first or isinstance(display, LiveDisplay):
             display.show(snapshot, clock())
         first = False
-        if snapshot.state.status.is_terminal:
-            return snapshot.state
-        wait = min(0.1, interval) if changed else min(wait * 1.5, interval)
-        sleep(wait)
+        state = snapshot.state
+        return Look(state, done=state.status.is_terminal, changed=changed)
+
+    return poll(look, interval=min(0.1, interval), max_interval=interval, sleep=sleep).value
 
 
 def watch_command(run_id: str, distributed: bool, interval: float) -> int:

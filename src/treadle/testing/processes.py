@@ -22,6 +22,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
+from treadle.clientlib.polling import Look, poll
+
 __all__ = [
     "SCHEDULER_READY",
     "TREADLE",
@@ -54,15 +56,16 @@ def wait_until(
     Raises AssertionError naming ``what`` (and ``describe()``, the state seen last) when
     ``timeout`` seconds pass first.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def look() -> Look[T]:
         value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            seen = f"; last seen: {describe()}" if describe is not None else ""
-            raise AssertionError(f"{what} did not happen within {timeout:g} s{seen}")
-        time.sleep(interval)
+        return Look(value, done=bool(value))
+
+    polled = poll(look, interval=interval, timeout=timeout)
+    if not polled.done:
+        seen = f"; last seen: {describe()}" if describe is not None else ""
+        raise AssertionError(f"{what} did not happen within {timeout:g} s{seen}")
+    return polled.value
 
 
 def treadle_environment(
