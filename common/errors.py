@@ -65,6 +65,21 @@ class ServiceUnavailable(TreadleError):
     """A database or broker could not be reached within the allowed time."""
 
 
+class IllegalTransition(TreadleError):
+    """A status change its transition table does not allow: a bug in what made it.
+
+    Raised by :func:`treadle.common.statuses.moved`, through which every status change of
+    the core goes, so a wrong move stops the decision instead of being stored. Carries the
+    status moved from and the one asked for.
+    """
+
+    def __init__(self, old: str, new: str) -> None:
+        self.old = old
+        self.new = new
+        kind = type(old).__name__
+        super().__init__(f"{kind} may not move from {str(old)!r} to {str(new)!r}")
+
+
 class WaitTimeout(TreadleError):
     """A caller stopped waiting for a run before it ended; the run itself goes on.
 

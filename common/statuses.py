@@ -1,7 +1,8 @@
 """The states of runs, tasks, items, attempts and inquiries, and which moves are allowed.
 
 States are enums, never bare strings; the tables below are the single source of truth for
-which transitions the core may make, and tests check every move the core makes against them.
+which transitions the core may make: every status change of the core goes through
+:func:`moved`, which refuses a move its table does not allow.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
+
+from treadle.common.errors import IllegalTransition
 
 
 class RunStatus(StrEnum):
@@ -18,7 +21,6 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     PAUSING = "pausing"
     PAUSED = "paused"
-    CANCELING = "canceling"
     CANCELED = "canceled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -47,7 +49,6 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
         {
             RunStatus.PAUSING,
             RunStatus.PAUSED,
-            RunStatus.CANCELING,
             RunStatus.CANCELED,
             RunStatus.SUCCEEDED,
             RunStatus.FAILED,
@@ -58,15 +59,13 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
         {
             RunStatus.PAUSED,
             RunStatus.RUNNING,
-            RunStatus.CANCELING,
             RunStatus.CANCELED,
             RunStatus.SUCCEEDED,
             RunStatus.FAILED,
             RunStatus.TIMED_OUT,
         }
     ),
-    RunStatus.PAUSED: frozenset({RunStatus.RUNNING, RunStatus.CANCELING, RunStatus.CANCELED}),
-    RunStatus.CANCELING: frozenset({RunStatus.CANCELED}),
+    RunStatus.PAUSED: frozenset({RunStatus.RUNNING, RunStatus.CANCELED}),
     RunStatus.CANCELED: frozenset({RunStatus.COMPENSATING, RunStatus.RUNNING}),
     RunStatus.SUCCEEDED: frozenset({RunStatus.COMPENSATING}),
     RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.COMPENSATING}),
@@ -133,7 +132,13 @@ TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
         }
     ),
     TaskStatus.RUNNING: frozenset(
-        {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELED}
+        {
+            TaskStatus.WAITING,  # its attempt asks a person or waits for an event
+            TaskStatus.SUCCEEDED,
+            TaskStatus.FAILED,
+            TaskStatus.TIMED_OUT,
+            TaskStatus.CANCELED,
+        }
     ),
     TaskStatus.SUCCEEDED: frozenset({TaskStatus.COMPENSATED}),
     TaskStatus.FAILED: frozenset(),
@@ -141,6 +146,18 @@ TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.CANCELED: frozenset(),
     TaskStatus.SKIPPED: frozenset(),
     TaskStatus.COMPENSATED: frozenset(),
+}
+
+#: The moves an operator's retry of a run makes, and only it: an execution that ended with
+#: a failure nothing handled (its own, or one of its transitions that could not be
+#: evaluated, whatever it ended as) or that was cancelled reopens ``scheduled`` (its work
+#: not begun) or ``running``; a unit that ended badly starts over ``scheduled``. Kept apart
+#: from ``TASK_TRANSITIONS``, where an ended task stays ended.
+TASK_RETRY_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
+    status: frozenset({TaskStatus.SCHEDULED, TaskStatus.RUNNING})
+    if status.is_terminal
+    else frozenset()
+    for status in TaskStatus
 }
 
 
@@ -171,6 +188,21 @@ class InquiryStatus(StrEnum):
 _S = TypeVar("_S", bound=StrEnum)
 
 
+_NOWHERE: frozenset[StrEnum] = frozenset()
+
+
 def can_move(table: Mapping[_S, frozenset[_S]], old: _S, new: _S) -> bool:
     """Whether ``old -> new`` is allowed by ``table`` (staying put is always allowed)."""
     return old == new or new in table.get(old, frozenset())
+
+
+def moved(table: Mapping[_S, frozenset[_S]], old: _S, new: _S) -> _S:
+    """``new``, once ``table`` allows ``old -> new`` (staying put always is).
+
+    The one way the core changes a status: ``status=moved(TASK_TRANSITIONS, unit.status,
+    TaskStatus.RUNNING)``. Raises :class:`~treadle.common.errors.IllegalTransition` for a
+    move the table does not allow.
+    """
+    if old is new or new in table.get(old, _NOWHERE):
+        return new
+    raise IllegalTransition(old, new)

@@ -20,7 +20,7 @@ from typing import Any
 from treadle.common.backoff import retry_delay
 from treadle.common.errors import ExpressionError
 from treadle.common.graph import NodeKind
-from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.common.statuses import TASK_TRANSITIONS, InquiryStatus, RunStatus, TaskStatus, moved
 from treadle.scheduler.core.commands import (
     CancelChildRun,
     CancelTask,
@@ -32,6 +32,7 @@ from treadle.scheduler.core.commands import (
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.ids import attempt_id, inquiry_id, unit_timer_id
 from treadle.scheduler.core.namespaces import build_context, execution_result
+from treadle.scheduler.core.queries import in_retry_backoff
 from treadle.scheduler.core.state import (
     ROOT_SCOPE,
     DeferredKind,
@@ -71,7 +72,7 @@ def unit_succeeded(tx: Tx, execution_id: int, position: int, result: Any, size: 
         return
     done = evolve(
         unit,
-        status=TaskStatus.SUCCEEDED,
+        status=moved(TASK_TRANSITIONS, unit.status, TaskStatus.SUCCEEDED),
         result=result,
         error=None,
         finished_at=tx.now,
@@ -120,12 +121,12 @@ def unit_failed(
             tx.schedule_in(
                 timer, TimerKind.RETRY, delay, execution_id, unit=position, attempt=unit.attempt
             )
-        tx.put_unit(
-            execution, position, evolve(unit, status=TaskStatus.RUNNING, error=error, timer=timer)
-        )
+        running = moved(TASK_TRANSITIONS, unit.status, TaskStatus.RUNNING)
+        tx.put_unit(execution, position, evolve(unit, status=running, error=error, timer=timer))
         if timer is None:
             tx.agenda.append(Relaunch(execution_id, position))
         return
+    status = moved(TASK_TRANSITIONS, unit.status, status)
     ended = evolve(unit, status=status, error=error, finished_at=tx.now, timer=None)
     _unit_ended(tx, execution, position, ended)
 
@@ -188,13 +189,8 @@ def stop_unit(tx: Tx, execution: Execution, position: int, *, timed_out: bool) -
         tx.emit(CancelChildRun(unit.child_run_id))
     elif kind is NodeKind.EVENT and unit.waits_for is not None:
         tx.emit(StopAwaitingEvent(attempt_id(tx.run_id, execution.id, position, unit.attempt)))
-    elif not _in_retry_backoff(tx, unit):
+    elif not in_retry_backoff(tx, unit):
         tx.emit(CancelTask(attempt_id(tx.run_id, execution.id, position, unit.attempt)))
-
-
-def _in_retry_backoff(tx: Tx, unit: Unit) -> bool:
-    timer = tx.timers.get(unit.timer) if unit.timer is not None else None
-    return timer is not None and timer.kind is TimerKind.RETRY
 
 
 # -- executions and transitions ------------------------------------------------------------
@@ -213,6 +209,7 @@ def end_execution(
     if execution.status.is_terminal:
         return
     tx.cancel_timer(execution.timer)
+    status = moved(TASK_TRANSITIONS, execution.status, status)
     execution = tx.put(
         evolve(execution, status=status, finished_at=tx.now, result=result, error=error, timer=None)
     )
@@ -315,11 +312,11 @@ def cancel_execution(tx: Tx, execution: Execution) -> None:
         if unit.status in _ACTIVE_UNIT:
             stop_unit(tx, execution, position, timed_out=False)
             tx.cancel_timer(unit.timer)
-            units[position] = evolve(
-                unit, status=TaskStatus.CANCELED, finished_at=tx.now, timer=None
-            )
+            canceled = moved(TASK_TRANSITIONS, unit.status, TaskStatus.CANCELED)
+            units[position] = evolve(unit, status=canceled, finished_at=tx.now, timer=None)
         elif unit.status is TaskStatus.SCHEDULED:
-            units[position] = evolve(unit, status=TaskStatus.CANCELED)
+            canceled = moved(TASK_TRANSITIONS, unit.status, TaskStatus.CANCELED)
+            units[position] = evolve(unit, status=canceled)
     tx.put(evolve(execution, units=Units(units), in_flight=0))
     end_execution(tx, execution.id, TaskStatus.CANCELED)
 

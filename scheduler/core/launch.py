@@ -16,7 +16,7 @@ from treadle.common.graph import NodeKind
 from treadle.common.loader.durations import DurationError, parse_duration
 from treadle.common.messages import TaskDispatch
 from treadle.common.spec import InquirySpec, TaskSpec
-from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.common.statuses import TASK_TRANSITIONS, RunStatus, TaskStatus, moved
 from treadle.scheduler.core import finish, waiting
 from treadle.scheduler.core.commands import (
     AwaitEvent,
@@ -110,7 +110,8 @@ def run_body(tx: Tx, execution_id: int) -> None:
     node = tx.graph.node(execution.task)
     spec = node.spec
     if node.kind is NodeKind.PARALLEL:
-        tx.put(evolve(execution, status=TaskStatus.RUNNING, timer=None))
+        running = moved(TASK_TRANSITIONS, execution.status, TaskStatus.RUNNING)
+        tx.put(evolve(execution, status=running, timer=None))
         _lifecycle(tx, execution_id, TaskStatus.RUNNING)
         for child in node.entries:
             tx.agenda.append(StartTask(child, execution_id))
@@ -119,13 +120,14 @@ def run_body(tx: Tx, execution_id: int) -> None:
     units = _make_units(tx, execution, spec)
     if units is None:
         return
-    # A single inquiry goes straight to ``waiting`` when it opens (TASK_TRANSITIONS has no
-    # running -> waiting); with_items inquiries run, their units wait.
+    # A single inquiry goes straight to ``waiting`` when it opens (its lifecycle shows no
+    # ``running`` step); with_items inquiries run, their units wait.
     asks = node.kind is NodeKind.INQUIRY and spec.with_items is None
+    status = execution.status if asks else TaskStatus.RUNNING
     execution = tx.put(
         evolve(
             execution,
-            status=execution.status if asks else TaskStatus.RUNNING,
+            status=moved(TASK_TRANSITIONS, execution.status, status),
             timer=None,
             units=units,
             with_items=spec.with_items is not None,
@@ -230,7 +232,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
     unit = evolve(
         unit,
         attempt=attempt,
-        status=TaskStatus.RUNNING,
+        status=moved(TASK_TRANSITIONS, unit.status, TaskStatus.RUNNING),
         started_at=unit.started_at or tx.now,
         timer=None,
     )
@@ -295,8 +297,10 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
             action_ref=spec.action or "",
             input=parameters,
             timeout_seconds=spec.timeout.total_seconds() if spec.timeout else None,
+            runner=node.runner,
+            queue=node.queue,
         )
-        tx.emit(DispatchTask(dispatch, node.queue))
+        tx.emit(DispatchTask(dispatch))
     if spec.timeout and node.kind is not NodeKind.INQUIRY:
         timer = unit_timer_id(TimerKind.TIMEOUT, tx.run_id, execution_id, position, attempt)
         tx.schedule_in(
@@ -331,15 +335,18 @@ def _open_inquiry(
             deadline=deadline,
         )
     )
-    unit = evolve(unit, status=TaskStatus.WAITING, inquiry_id=iq)
+    status = moved(TASK_TRANSITIONS, unit.status, TaskStatus.WAITING)
+    unit = evolve(unit, status=status, inquiry_id=iq)
     if timeout:
         timer = unit_timer_id(TimerKind.DEADLINE, tx.run_id, execution_id, position, attempt)
         tx.schedule_in(
             timer, TimerKind.DEADLINE, timeout, execution_id, unit=position, attempt=attempt
         )
         unit = evolve(unit, timer=timer)
-    if not tx.execution(execution_id).with_items:
-        tx.put(evolve(tx.execution(execution_id), status=TaskStatus.WAITING, inquiry_id=iq))
+    asking = tx.execution(execution_id)
+    if not asking.with_items:
+        status = moved(TASK_TRANSITIONS, asking.status, TaskStatus.WAITING)
+        tx.put(evolve(asking, status=status, inquiry_id=iq))
         _lifecycle(tx, execution_id, TaskStatus.WAITING)
     return unit
 
@@ -367,7 +374,8 @@ def _await_event(
     wait_id = attempt_id(tx.run_id, execution_id, position, unit.attempt)
     deadline = tx.now + timeout if timeout else None
     tx.emit(AwaitEvent(wait_id, waits["type"], waits["subject"], deadline))
-    unit = evolve(unit, status=TaskStatus.WAITING, waits_for=waits)
+    status = moved(TASK_TRANSITIONS, unit.status, TaskStatus.WAITING)
+    unit = evolve(unit, status=status, waits_for=waits)
     if timeout:
         timer = unit_timer_id(TimerKind.DEADLINE, tx.run_id, execution_id, position, unit.attempt)
         tx.schedule_in(
@@ -375,7 +383,8 @@ def _await_event(
         )
         unit = evolve(unit, timer=timer)
     if not execution.with_items:
-        tx.put(evolve(tx.execution(execution_id), status=TaskStatus.WAITING))
+        held = tx.execution(execution_id)
+        tx.put(evolve(held, status=moved(TASK_TRANSITIONS, held.status, TaskStatus.WAITING)))
         _lifecycle(tx, execution_id, TaskStatus.WAITING)
     return unit
 
@@ -417,7 +426,8 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
     if timeout:
         timer = execution_timer_id(TimerKind.DEADLINE, tx.run_id, execution.id)
         tx.schedule_in(timer, TimerKind.DEADLINE, timeout, execution.id)
-    tx.put(evolve(execution, status=TaskStatus.WAITING, inquiry_id=iq, timer=timer))
+    status = moved(TASK_TRANSITIONS, execution.status, TaskStatus.WAITING)
+    tx.put(evolve(execution, status=status, inquiry_id=iq, timer=timer))
     _lifecycle(tx, execution.id, TaskStatus.WAITING)
 
 

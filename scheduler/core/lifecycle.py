@@ -20,7 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.common.graph import NodeKind
-from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.common.statuses import (
+    TASK_RETRY_TRANSITIONS,
+    TASK_TRANSITIONS,
+    RunStatus,
+    TaskStatus,
+    moved,
+)
 from treadle.scheduler.core import finish
 from treadle.scheduler.core.commands import (
     EmitLifecycleEvent,
@@ -173,11 +179,13 @@ def _reopen(tx: Tx, execution: Execution) -> None:
     tx.activate(execution.scope)
     fresh: dict[str, Any] = {"finished_at": None, "result": None, "error": None, "timer": None}
     if node.kind is NodeKind.PARALLEL:
-        tx.put(evolve(execution, status=TaskStatus.RUNNING, **fresh))
+        running = moved(TASK_RETRY_TRANSITIONS, execution.status, TaskStatus.RUNNING)
+        tx.put(evolve(execution, status=running, **fresh))
         tx.scopes_to_check.add(execution.id)
         return
     if not execution.units:  # cancelled before its work began (delay, wait_for)
-        tx.put(evolve(execution, status=TaskStatus.SCHEDULED, inquiry_id=None, **fresh))
+        scheduled = moved(TASK_RETRY_TRANSITIONS, execution.status, TaskStatus.SCHEDULED)
+        tx.put(evolve(execution, status=scheduled, inquiry_id=None, **fresh))
         tx.agenda.append(Begin(execution.id))
         return
     units = list(execution.units)
@@ -185,12 +193,16 @@ def _reopen(tx: Tx, execution: Execution) -> None:
     for position in reset:
         old = units[position]
         units[position] = Unit(
-            index=old.index, item=old.item, attempt=old.attempt, retry_base=old.attempt
+            index=old.index,
+            item=old.item,
+            status=moved(TASK_RETRY_TRANSITIONS, old.status, TaskStatus.SCHEDULED),
+            attempt=old.attempt,
+            retry_base=old.attempt,
         )
     tx.put(
         evolve(
             execution,
-            status=TaskStatus.RUNNING,
+            status=moved(TASK_RETRY_TRANSITIONS, execution.status, TaskStatus.RUNNING),
             units=Units(units),
             done=sum(1 for unit in units if unit.status.is_terminal),
             in_flight=0,
@@ -255,14 +267,14 @@ def compensation_ended(tx: Tx, execution: Execution) -> None:
     if execution.status is TaskStatus.SUCCEEDED:
         undone = {u.index for u in execution.units}
         units = Units(
-            evolve(u, status=TaskStatus.COMPENSATED)
+            evolve(u, status=moved(TASK_TRANSITIONS, u.status, TaskStatus.COMPENSATED))
             if u.status is TaskStatus.SUCCEEDED and u.index in undone
             else u
             for u in original.units
         )
-        status = (
-            TaskStatus.COMPENSATED if original.status is TaskStatus.SUCCEEDED else original.status
-        )
+        status = original.status  # one that did not succeed as a whole keeps its status
+        if status is TaskStatus.SUCCEEDED:
+            status = moved(TASK_TRANSITIONS, status, TaskStatus.COMPENSATED)
         tx.put(evolve(original, units=units, status=status))
         tx.emit(EmitLifecycleEvent(original.task, original.id, status, tx.now))
         next_compensation(tx)

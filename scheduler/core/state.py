@@ -257,6 +257,36 @@ class RunContext:
     parent_attempt_id: str | None = None
 
 
+class Storage(StrEnum):
+    """Where the store keeps a field of :class:`RunState`, and so how it encodes it.
+
+    Every field of ``RunState`` names its storage in its metadata (:func:`stored`). The
+    store derives the ``runs`` row and its JSON ``core`` column from these, and the core's
+    :class:`~treadle.scheduler.core.transaction.Tx` derives what a decision may change
+    (every field not ``fixed``), so a new field needs only its declaration here (plus a
+    migration when it gets a column of its own).
+    """
+
+    KEY = "key"  # the ``id`` column of the run's row
+    COLUMN = "column"  # a column named after the field, holding the value as it is
+    ENUM = "enum"  # a column named after the field, holding the enum member's value
+    JSON = "json"  # a JSON column named after the field; null reads as the default
+    CONTEXT = "context"  # the ``context`` JSON column; depth and parent ids get columns too
+    CORE = "core"  # a key of the JSON ``core`` column, encoded as the field's type says
+    ROWS = "rows"  # tables of their own (``task_executions`` and ``task_units``)
+
+
+#: Keys of a ``RunState`` field's metadata: its :class:`Storage`, and whether it is fixed
+#: when the run is created (``decide`` never changes it, so it is not tracked).
+STORAGE = "treadle.storage"
+FIXED = "treadle.fixed"
+
+
+def stored(storage: Storage, *, fixed: bool = False) -> dict[str, Any]:
+    """The metadata of a ``RunState`` field: ``field(metadata=stored(Storage.CORE))``."""
+    return {STORAGE: storage, FIXED: fixed}
+
+
 @dataclass(frozen=True, slots=True)
 class RunState:
     """All a run's state. ``decide`` returns a new one; it never mutates this one.
@@ -264,32 +294,39 @@ class RunState:
     ``deferred`` is work held back while the run is paused; ``compensation`` the executions
     still to compensate (next first) while it is compensating; ``paused_children`` the
     child runs that reported themselves paused while this run was pausing (their tasks
-    count as finished for the pause, until the run resumes them).
+    count as finished for the pause, until the run resumes them). Each field's metadata
+    says where the store keeps it (see :class:`Storage`).
     """
 
-    run_id: str
-    workflow: str
-    definition_version: int | None = None
-    status: RunStatus = RunStatus.PENDING
-    context: RunContext = field(default_factory=RunContext)
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    vars: Mapping[str, Any] = field(default_factory=dict)
-    executions: Mapping[int, Execution] = field(default_factory=dict)
-    latest: Mapping[str, int] = field(default_factory=dict)
-    active: Mapping[int, int] = field(default_factory=dict)
-    joins: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    failures: Mapping[int, tuple[Failure, ...]] = field(default_factory=dict)
-    timers: Mapping[str, Timer] = field(default_factory=dict)
-    next_execution: int = 1
-    uuid_counter: int = 0
-    context_bytes: int = 0
-    output: Any = None
-    error: Mapping[str, Any] | None = None
-    deferred: tuple[Deferred, ...] = ()
-    compensation: tuple[int, ...] = ()
-    paused_children: tuple[str, ...] = ()
+    run_id: str = field(metadata=stored(Storage.KEY, fixed=True))
+    workflow: str = field(metadata=stored(Storage.COLUMN, fixed=True))
+    definition_version: int | None = field(
+        default=None, metadata=stored(Storage.COLUMN, fixed=True)
+    )
+    status: RunStatus = field(default=RunStatus.PENDING, metadata=stored(Storage.ENUM))
+    context: RunContext = field(default_factory=RunContext, metadata=stored(Storage.CONTEXT))
+    created_at: datetime | None = field(default=None, metadata=stored(Storage.COLUMN, fixed=True))
+    started_at: datetime | None = field(default=None, metadata=stored(Storage.COLUMN))
+    finished_at: datetime | None = field(default=None, metadata=stored(Storage.COLUMN))
+    vars: Mapping[str, Any] = field(default_factory=dict, metadata=stored(Storage.JSON))
+    executions: Mapping[int, Execution] = field(default_factory=dict, metadata=stored(Storage.ROWS))
+    latest: Mapping[str, int] = field(default_factory=dict, metadata=stored(Storage.CORE))
+    active: Mapping[int, int] = field(default_factory=dict, metadata=stored(Storage.CORE))
+    joins: Mapping[str, tuple[int, ...]] = field(
+        default_factory=dict, metadata=stored(Storage.CORE)
+    )
+    failures: Mapping[int, tuple[Failure, ...]] = field(
+        default_factory=dict, metadata=stored(Storage.CORE)
+    )
+    timers: Mapping[str, Timer] = field(default_factory=dict, metadata=stored(Storage.CORE))
+    next_execution: int = field(default=1, metadata=stored(Storage.CORE))
+    uuid_counter: int = field(default=0, metadata=stored(Storage.CORE))
+    context_bytes: int = field(default=0, metadata=stored(Storage.CORE))
+    output: Any = field(default=None, metadata=stored(Storage.JSON))
+    error: Mapping[str, Any] | None = field(default=None, metadata=stored(Storage.JSON))
+    deferred: tuple[Deferred, ...] = field(default=(), metadata=stored(Storage.CORE))
+    compensation: tuple[int, ...] = field(default=(), metadata=stored(Storage.CORE))
+    paused_children: tuple[str, ...] = field(default=(), metadata=stored(Storage.CORE))
 
     def execution(self, execution_id: int) -> Execution:
         return self.executions[execution_id]

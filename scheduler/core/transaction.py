@@ -5,24 +5,30 @@ is written (copy-on-write), collects the commands produced, and holds an agenda 
 work so cascades (a skipped task whose successor is skipped ...) run in a loop rather than
 through deep recursion. :meth:`Tx.freeze` produces the next frozen state; everything not
 touched is shared with the previous state by identity.
+
+What a decision may change is derived from :class:`RunState` itself: every field not marked
+``fixed`` in its metadata is copied into the ``Tx`` and compared by identity when frozen, so
+a field added to ``RunState`` is tracked without being listed here.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
-from treadle.common.statuses import RunStatus
+from treadle.common.statuses import RUN_TRANSITIONS, RunStatus, moved
 from treadle.scheduler.core.commands import CancelTimer, Command, RunStatusChanged, ScheduleTimer
 from treadle.scheduler.core.state import (
+    FIXED,
     Deferred,
     Execution,
     Failure,
+    RunContext,
     RunState,
     Timer,
     TimerKind,
@@ -63,9 +69,35 @@ class Relaunch:
 
 AgendaItem = StartTask | FillUnits | Relaunch | Begin
 
+#: The fields of :class:`RunState` a decision may change (all but the ``fixed`` ones).
+TRACKED: tuple[str, ...] = tuple(f.name for f in fields(RunState) if not f.metadata.get(FIXED))
+
 
 class Tx:
     """Mutable working state for one decision; see the module docstring."""
+
+    # The tracked fields (``TRACKED``) as the type checker sees them: ``__init__`` copies
+    # every tracked field in, whether or not it is annotated here; these annotations only
+    # type the ones the core reads through a ``Tx`` (a test keeps them equal to RunState's).
+    status: RunStatus
+    context: RunContext
+    started_at: datetime | None
+    finished_at: datetime | None
+    vars: Mapping[str, Any]
+    executions: Mapping[int, Execution]
+    latest: Mapping[str, int]
+    active: Mapping[int, int]
+    joins: Mapping[str, tuple[int, ...]]
+    failures: Mapping[int, tuple[Failure, ...]]
+    timers: Mapping[str, Timer]
+    next_execution: int
+    uuid_counter: int
+    context_bytes: int
+    output: Any
+    error: Mapping[str, Any] | None
+    deferred: tuple[Deferred, ...]
+    compensation: tuple[int, ...]
+    paused_children: tuple[str, ...]
 
     def __init__(
         self, state: RunState, graph: Graph, now: datetime, engine: TemplateEngine
@@ -75,25 +107,8 @@ class Tx:
         self.now = now
         self.engine = engine
         self.run_id = state.run_id
-        self.status = state.status
-        self.context = state.context
-        self.started_at = state.started_at
-        self.finished_at = state.finished_at
-        self.output = state.output
-        self.error = state.error
-        self.next_execution = state.next_execution
-        self.uuid_counter = state.uuid_counter
-        self.context_bytes = state.context_bytes
-        self.vars: Mapping[str, Any] = state.vars
-        self.executions: Mapping[int, Execution] = state.executions
-        self.latest: Mapping[str, int] = state.latest
-        self.active: Mapping[int, int] = state.active
-        self.joins: Mapping[str, tuple[int, ...]] = state.joins
-        self.failures: Mapping[int, tuple[Failure, ...]] = state.failures
-        self.timers: Mapping[str, Timer] = state.timers
-        self.deferred: tuple[Deferred, ...] = state.deferred
-        self.compensation: tuple[int, ...] = state.compensation
-        self.paused_children: tuple[str, ...] = state.paused_children
+        for name in TRACKED:
+            setattr(self, name, getattr(state, name))
         self._owned: set[str] = set()
         self.commands: list[Command] = []
         self.agenda: deque[AgendaItem] = deque()
@@ -202,8 +217,9 @@ class Tx:
         self.commands.append(command)
 
     def move_run(self, status: RunStatus) -> None:
+        """Move the run to ``status`` (as ``RUN_TRANSITIONS`` allows) and say so."""
         if status is not self.status:
-            self.status = status
+            self.status = moved(RUN_TRANSITIONS, self.status, status)
             self.emit(RunStatusChanged(status, self.now))
 
     @property
@@ -216,34 +232,12 @@ class Tx:
 
     def freeze(self) -> RunState:
         """The next state; the very same object as before when nothing changed."""
+        base = self.base
         changes = {
             name: getattr(self, name)
-            for name in _TRACKED
-            if getattr(self, name) is not getattr(self.base, name)
+            for name in TRACKED
+            if getattr(self, name) is not getattr(base, name)
         }
         if not changes:
             return self.base
         return evolve(self.base, **changes)
-
-
-_TRACKED = (
-    "status",
-    "context",
-    "started_at",
-    "finished_at",
-    "vars",
-    "executions",
-    "latest",
-    "active",
-    "joins",
-    "failures",
-    "timers",
-    "next_execution",
-    "uuid_counter",
-    "context_bytes",
-    "output",
-    "error",
-    "deferred",
-    "compensation",
-    "paused_children",
-)

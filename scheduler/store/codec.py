@@ -10,7 +10,9 @@ strings; datetimes in row dicts stay ``datetime`` (the column type handles them)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import operator
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -18,20 +20,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from treadle.common.limits import Limits
-from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.state import (
-    Deferred,
-    DeferredKind,
+    STORAGE,
     Execution,
     Failure,
     RunContext,
     RunState,
+    Storage,
     Timer,
     TimerKind,
     Unit,
     Units,
 )
 from treadle.scheduler.store.errors import CodecError
+from treadle.scheduler.store.typed_json import Decode, Encode, Records, json_codec
 
 JSONDict = dict[str, Any]
 
@@ -152,149 +155,163 @@ def decode_failure(data: Mapping[str, Any]) -> Failure:
     )
 
 
-# --- the scalar and mapping fields of RunState ("core" column) ------------------------------
+# --- RunState as the ``runs`` row and its "core" column ------------------------------------
+# Derived once, at import, from ``dataclasses.fields(RunState)``: each field's Storage and
+# type say how it is written, read and diffed, so no field of RunState is named here.
+
+
+#: The records of the ``core`` column with codecs of their own (others, such as
+#: ``Deferred``, are written field by field).
+_RECORDS: Records = {
+    Failure: (encode_failure, decode_failure),
+    Timer: (encode_timer, decode_timer),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class CoreFields:
-    """The part of ``RunState`` stored in the ``runs.core`` column (all bookkeeping)."""
+class _CoreField:
+    """A field kept as a key of the ``core`` column."""
 
-    latest: Mapping[str, int]
-    active: Mapping[int, int]
-    joins: Mapping[str, tuple[int, ...]]
-    failures: Mapping[int, tuple[Failure, ...]]
-    timers: Mapping[str, Timer]
-    next_execution: int
-    uuid_counter: int
-    context_bytes: int
-    deferred: tuple[Deferred, ...] = ()
-    compensation: tuple[int, ...] = ()
-    paused_children: tuple[str, ...] = ()
+    name: str
+    encode: Encode
+    decode: Decode
+    default: Callable[[], Any]
 
 
-def encode_core(core: CoreFields) -> JSONDict:
-    """JSON object keys are strings: int keys (``active``, ``failures``) are written as text."""
-    return {
-        "latest": dict(core.latest),
-        "active": {str(scope): count for scope, count in core.active.items()},
-        "joins": {task: list(ids) for task, ids in core.joins.items()},
-        "failures": {
-            str(scope): [encode_failure(f) for f in fs] for scope, fs in core.failures.items()
-        },
-        "timers": {timer_id: encode_timer(t) for timer_id, t in core.timers.items()},
-        "next_execution": core.next_execution,
-        "uuid_counter": core.uuid_counter,
-        "context_bytes": core.context_bytes,
-        "deferred": [
-            {
-                "kind": d.kind.value,
-                "task": d.task,
-                "scope": d.scope,
-                "execution": d.execution,
-                "position": d.position,
-            }
-            for d in core.deferred
-        ],
-        "compensation": list(core.compensation),
-        "paused_children": list(core.paused_children),
-    }
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Column:
+    """A field kept in a column (or columns) of its own: how it is written and read."""
+
+    name: str
+    storage: Storage
+    write: Callable[[Any, JSONDict], None]
+    read: Callable[[Mapping[Any, Any]], Any]
 
 
-def decode_core(data: Mapping[str, Any]) -> CoreFields:
-    return CoreFields(
-        latest={task: int(eid) for task, eid in (data.get("latest") or {}).items()},
-        active={int(scope): int(n) for scope, n in (data.get("active") or {}).items()},
-        joins={task: tuple(int(i) for i in ids) for task, ids in (data.get("joins") or {}).items()},
-        failures={
-            int(scope): tuple(decode_failure(f) for f in fs)
-            for scope, fs in (data.get("failures") or {}).items()
-        },
-        timers={tid: decode_timer(t) for tid, t in (data.get("timers") or {}).items()},
-        next_execution=int(data.get("next_execution", 1)),
-        uuid_counter=int(data.get("uuid_counter", 0)),
-        context_bytes=int(data.get("context_bytes", 0)),
-        deferred=tuple(
-            Deferred(
-                DeferredKind(d["kind"]),
-                task=d.get("task", ""),
-                scope=int(d.get("scope", 0)),
-                execution=int(d.get("execution", 0)),
-                position=int(d.get("position", 0)),
-            )
-            for d in data.get("deferred") or ()
-        ),
-        compensation=tuple(int(i) for i in data.get("compensation") or ()),
-        paused_children=tuple(str(i) for i in data.get("paused_children") or ()),
-    )
+def _default_of(f: dataclasses.Field[Any]) -> Callable[[], Any]:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory
+    default = f.default
+    return lambda: default
 
 
-def core_fields(state: RunState) -> CoreFields:
-    return CoreFields(
-        latest=state.latest,
-        active=state.active,
-        joins=state.joins,
-        failures=state.failures,
-        timers=state.timers,
-        next_execution=state.next_execution,
-        uuid_counter=state.uuid_counter,
-        context_bytes=state.context_bytes,
-        deferred=state.deferred,
-        compensation=state.compensation,
-        paused_children=state.paused_children,
-    )
+def _column(f: dataclasses.Field[Any], storage: Storage, hint: Any) -> _Column:
+    """The writer and reader of a field kept in the run row's own columns."""
+    name = f.name
+    column = "id" if storage is Storage.KEY else name
+    default = _default_of(f)
+
+    def write_as_is(value: Any, row: JSONDict) -> None:
+        row[column] = value
+
+    def read_as_is(row: Mapping[Any, Any]) -> Any:
+        return row[column]
+
+    def write_enum(value: Enum, row: JSONDict) -> None:
+        row[column] = value.value
+
+    def read_enum(row: Mapping[Any, Any]) -> Any:
+        return hint(row[column])
+
+    def write_json(value: Any, row: JSONDict) -> None:
+        row[column] = encode_value(value)
+
+    def read_json(row: Mapping[Any, Any]) -> Any:
+        value = row[column]
+        return default() if value is None else value
+
+    def write_context(context: RunContext, row: JSONDict) -> None:
+        row[column] = encode_context(context)
+        # Copied out of the JSON so runs can be found by them (child runs, depth limits).
+        row["depth"] = context.depth
+        row["parent_run_id"] = context.parent_run_id
+        row["parent_attempt_id"] = context.parent_attempt_id
+
+    def read_context(row: Mapping[Any, Any]) -> RunContext:
+        return decode_context(row[column] or {})
+
+    if storage is Storage.ENUM:
+        if not (isinstance(hint, type) and issubclass(hint, Enum)):
+            raise TypeError(f"RunState.{name} is stored as an enum but is a {hint!r}")
+        return _Column(name, storage, write_enum, read_enum)
+    if storage is Storage.JSON:
+        return _Column(name, storage, write_json, read_json)
+    if storage is Storage.CONTEXT:
+        return _Column(name, storage, write_context, read_context)
+    return _Column(name, storage, write_as_is, read_as_is)
 
 
-# --- the run row ---------------------------------------------------------------------------
+def _run_state_tables() -> tuple[tuple[_Column, ...], tuple[_CoreField, ...]]:
+    hints = typing.get_type_hints(RunState)
+    columns: list[_Column] = []
+    core: list[_CoreField] = []
+    for f in dataclasses.fields(RunState):
+        storage = f.metadata.get(STORAGE)
+        if storage is None:
+            raise TypeError(f"RunState.{f.name} does not say where it is stored (metadata)")
+        if storage is Storage.CORE:
+            encode, decode = json_codec(hints[f.name], _RECORDS)
+            core.append(_CoreField(f.name, encode, decode, _default_of(f)))
+        elif storage is Storage.ROWS:
+            if f.name != "executions":
+                raise TypeError(f"RunState.{f.name}: only the executions have rows of their own")
+        else:
+            columns.append(_column(f, storage, hints[f.name]))
+    return tuple(columns), tuple(core)
+
+
+_COLUMNS, _CORE = _run_state_tables()
+#: The columns a save may write (the key never changes).
+_WRITABLE = tuple(c for c in _COLUMNS if c.storage is not Storage.KEY)
+_read_core = operator.attrgetter(*(c.name for c in _CORE))
+
+
+def encode_core(state: RunState) -> JSONDict:
+    """The ``runs.core`` column of ``state``: its fields stored as ``Storage.CORE``."""
+    return {c.name: c.encode(getattr(state, c.name)) for c in _CORE}
+
+
+def decode_core(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``RunState`` fields a ``core`` column holds; a key missing (or null) reads as
+    the field's default, so rows written before a field existed still load."""
+    values: dict[str, Any] = {}
+    for c in _CORE:
+        value = data.get(c.name)
+        values[c.name] = c.default() if value is None else c.decode(value)
+    return values
 
 
 def run_to_row(state: RunState) -> JSONDict:
     """The ``runs`` row of ``state`` without bookkeeping (version, updated_at, keys)."""
-    return {
-        "id": state.run_id,
-        "workflow": state.workflow,
-        "definition_version": state.definition_version,
-        "status": state.status.value,
-        "depth": state.context.depth,
-        "parent_run_id": state.context.parent_run_id,
-        "parent_attempt_id": state.context.parent_attempt_id,
-        "context": encode_context(state.context),
-        "vars": encode_value(state.vars),
-        "core": encode_core(core_fields(state)),
-        "output": encode_value(state.output),
-        "error": encode_value(state.error),
-        "created_at": state.created_at,
-        "started_at": state.started_at,
-        "finished_at": state.finished_at,
-    }
+    row: JSONDict = {}
+    for column in _COLUMNS:
+        column.write(getattr(state, column.name), row)
+    row["core"] = encode_core(state)
+    return row
+
+
+def changed_run_columns(old: RunState | None, new: RunState) -> JSONDict:
+    """The run-row columns a save of ``new`` writes: those whose field is not the very
+    object it was in ``old`` (every one when ``old`` is ``None``), and ``core`` when any
+    of its fields changed. The key (``id``) is never written."""
+    if old is None:
+        row = run_to_row(new)
+        del row["id"]
+        return row
+    row = {}
+    for column in _WRITABLE:
+        value = getattr(new, column.name)
+        if value is not getattr(old, column.name):
+            column.write(value, row)
+    if any(a is not b for a, b in zip(_read_core(new), _read_core(old), strict=True)):
+        row["core"] = encode_core(new)
+    return row
 
 
 def run_from_row(row: Mapping[Any, Any], executions: Mapping[int, Execution]) -> RunState:
-    core = decode_core(row["core"] or {})
-    return RunState(
-        run_id=row["id"],
-        workflow=row["workflow"],
-        definition_version=row["definition_version"],
-        status=RunStatus(row["status"]),
-        context=decode_context(row["context"] or {}),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        vars=dict(row["vars"] or {}),
-        executions=executions,
-        latest=core.latest,
-        active=core.active,
-        joins=core.joins,
-        failures=core.failures,
-        timers=core.timers,
-        next_execution=core.next_execution,
-        uuid_counter=core.uuid_counter,
-        context_bytes=core.context_bytes,
-        output=row["output"],
-        error=row["error"],
-        deferred=core.deferred,
-        compensation=core.compensation,
-        paused_children=core.paused_children,
-    )
+    values = {column.name: column.read(row) for column in _COLUMNS}
+    values.update(decode_core(row["core"] or {}))
+    return RunState(executions=executions, **values)
 
 
 # --- executions and units as table rows ----------------------------------------------------
@@ -392,8 +409,7 @@ def execution_from_row(row: Mapping[Any, Any], units: Iterable[Unit]) -> Executi
 
 __all__ = [
     "CodecError",
-    "CoreFields",
-    "core_fields",
+    "changed_run_columns",
     "decode_context",
     "decode_core",
     "decode_datetime",

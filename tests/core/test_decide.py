@@ -225,7 +225,7 @@ def test_an_inquiry_opens_waits_and_closes_when_answered() -> None:
 
 
 def test_an_inquiry_task_goes_from_scheduled_straight_to_waiting() -> None:
-    """Lifecycle events only make moves TASK_TRANSITIONS allows (no running -> waiting)."""
+    """A single inquiry's lifecycle shows no ``running`` step before it waits."""
     graph = graph_of(
         """\
         ref: test.ask_lifecycle

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from treadle.scheduler.service.renderings.aos import aos_run
 from treadle.scheduler.service.renderings.golden import golden_record, verify_golden
-from treadle.scheduler.service.renderings.history import Decision, StoredRun, load_stored_run
+from treadle.scheduler.service.renderings.history import (
+    RecordedDecision,
+    StoredRun,
+    load_stored_run,
+)
 from treadle.scheduler.service.renderings.workflows_v1 import v1_lifecycle_events, v1_run
 
 __all__ = [
-    "Decision",
+    "RecordedDecision",
     "StoredRun",
     "aos_run",
     "golden_record",

@@ -29,7 +29,7 @@ from treadle.scheduler.store.models import runs
 
 
 @dataclass(frozen=True)
-class Decision:
+class RecordedDecision:
     """One event of the log, when it was decided, the state after it and its commands."""
 
     seq: int
@@ -50,20 +50,22 @@ class StoredRun:
     trigger_event_id: str | None = None
 
     @cached_property
-    def decisions(self) -> tuple[Decision, ...]:
-        """The event log replayed through ``decide``, one :class:`Decision` per event."""
+    def decisions(self) -> tuple[RecordedDecision, ...]:
+        """The event log replayed through ``decide``, one :class:`RecordedDecision` per event."""
         state = initial_state(
             self.state.run_id,
             self.state.workflow,
             self.state.created_at or self._first_at(),
             self.state.definition_version,
         )
-        out: list[Decision] = []
+        out: list[RecordedDecision] = []
         for recorded in self.events:
             decision = decide(state, recorded.event, self.pinned.graph, recorded.at)
             state = decision.state
             out.append(
-                Decision(recorded.seq, recorded.event, recorded.at, state, decision.commands)
+                RecordedDecision(
+                    recorded.seq, recorded.event, recorded.at, state, decision.commands
+                )
             )
         return tuple(out)
 

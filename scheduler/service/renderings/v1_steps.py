@@ -194,10 +194,9 @@ class StepRenderer:
         ``CANCELLED`` if the run was cancelled (also when it was compensated afterwards: a
         running run is cancelled before it is compensated), else ``SKIPPED``."""
         state = self.state
-        ending = (RunStatus.CANCELING, RunStatus.COMPENSATING)
-        if not state.status.is_terminal and state.status not in ending:
+        if not state.status.is_terminal and state.status is not RunStatus.COMPENSATING:
             return "PENDING"
-        cancelled = state.status in (RunStatus.CANCELED, RunStatus.CANCELING) or (
+        cancelled = state.status is RunStatus.CANCELED or (
             state.error is not None and state.error.get("type") == "Canceled"
         )
         return "CANCELLED" if cancelled else "SKIPPED"

@@ -32,7 +32,6 @@ RUN_STATES: Final = {
     RunStatus.RUNNING: "RUNNING",
     RunStatus.PAUSING: "PAUSED",
     RunStatus.PAUSED: "PAUSED",
-    RunStatus.CANCELING: "CANCELLED",
     RunStatus.CANCELED: "CANCELLED",
     RunStatus.SUCCEEDED: "COMPLETED",
     RunStatus.FAILED: "FAILED",
