@@ -54,8 +54,9 @@ class Node:
     """A task in the compiled graph. ``scope`` is the enclosing parallel task, if any.
 
     ``queue`` is where the task's attempts go: the task's own ``queue``, else its action's,
-    else ``None`` (the deployment's default queue). A ``hidden`` node runs another task's
-    compensation: it has no edges and starts only when the run is compensated.
+    else ``None`` (the deployment's default queue); ``runner`` is its action's runner kind as
+    the definition version pinned it (``None`` when unknown). A ``hidden`` node runs another
+    task's compensation: it has no edges and starts only when the run is compensated.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Node:
     children: tuple[str, ...] = ()
     entries: tuple[str, ...] = ()
     queue: str | None = None
+    runner: RunnerType | None = None
     hidden: bool = False
 
     @property
@@ -91,9 +93,6 @@ class Graph:
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
-
-    def scope_entries(self, scope: str | None) -> tuple[str, ...]:
-        return self.entries if scope is None else self.nodes[scope].entries
 
     def reachable_from(self, starts: Iterable[str], *, avoid: str | None = None) -> set[str]:
         """Tasks reachable from ``starts`` (inclusive) without passing through ``avoid``."""
@@ -224,6 +223,7 @@ def build_graph(
             children=tuple(children.get(name, ())),
             entries=entries_of.get(name, ()),
             queue=task.queue or (queue_of(task.action) if queue_of and task.action else None),
+            runner=kind_of(task.action) if kind_of and task.action else None,
         )
         for name, task in specs.items()
     }
@@ -247,6 +247,7 @@ def build_graph(
             out_edges=(),
             in_edges=(),
             queue=queue_of(action) if queue_of else None,
+            runner=kind_of(action) if kind_of else None,
             hidden=True,
         )
         compensation_of[name] = hidden

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     result_batch_size: int = Field(default=500, ge=1, le=10_000)
     reconcile_interval: float = Field(default=30.0, gt=0)
     worker_lost_after: float = Field(default=60.0, gt=0)
-    api_token: str | None = None
     log_level: str = "INFO"
 
 

@@ -43,7 +43,7 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ScriptedOutcome:
     """A scripted outcome of one attempt: a result, an error, or no answer at all (hang)."""
 
     result: Any = None
@@ -52,13 +52,13 @@ class Outcome:
     duration: timedelta = timedelta(0)
 
     @classmethod
-    def parse(cls, data: Any) -> Outcome:
+    def parse(cls, data: Any) -> ScriptedOutcome:
         """From scenario YAML: ``{result: x}``, ``{error: "msg"}``, ``{hang: true}``.
 
         A mapping with any other key is refused: ``{n: 1}`` meant as a result would
         otherwise quietly become a ``null`` result (write ``{result: {n: 1}}``).
         """
-        if isinstance(data, Outcome):
+        if isinstance(data, ScriptedOutcome):
             return data
         if not isinstance(data, Mapping):
             return cls(result=data)
@@ -81,8 +81,8 @@ class Outcome:
 
 _OUTCOME_KEYS = frozenset({"result", "error", "hang", "timeout", "seconds"})
 
-Script = Callable[[str, int | None, int, Mapping[str, Any]], Outcome]
-"""Answers ``(task, item_index, attempt, input) -> Outcome`` for each dispatch."""
+Script = Callable[[str, int | None, int, Mapping[str, Any]], ScriptedOutcome]
+"""Answers ``(task, item_index, attempt, input) -> ScriptedOutcome`` for each dispatch."""
 
 
 def scripted(results: Mapping[str, Any]) -> Script:
@@ -93,21 +93,23 @@ def scripted(results: Mapping[str, Any]) -> Script:
     Unscripted tasks succeed with ``null``.
     """
 
-    def pick(spec: Any, attempt: int) -> Outcome:
+    def pick(spec: Any, attempt: int) -> ScriptedOutcome:
         if isinstance(spec, list):
             if not spec:
-                return Outcome()
-            return Outcome.parse(spec[min(attempt, len(spec)) - 1])
-        return Outcome.parse(spec)
+                return ScriptedOutcome()
+            return ScriptedOutcome.parse(spec[min(attempt, len(spec)) - 1])
+        return ScriptedOutcome.parse(spec)
 
-    def answer(task: str, item: int | None, attempt: int, _input: Mapping[str, Any]) -> Outcome:
+    def answer(
+        task: str, item: int | None, attempt: int, _input: Mapping[str, Any]
+    ) -> ScriptedOutcome:
         spec = results.get(task)
         if spec is None:
-            return Outcome()
+            return ScriptedOutcome()
         if isinstance(spec, Mapping) and "items" in spec:
             items = spec["items"]
             if item is None or item >= len(items):
-                return Outcome.parse(spec.get("default", {}))
+                return ScriptedOutcome.parse(spec.get("default", {}))
             return pick(items[item], attempt)
         return pick(spec, attempt)
 
@@ -227,7 +229,9 @@ def rehearse(
                     )
             elif isinstance(command, StartChildRun):
                 record.children.append(command)
-                outcome = Outcome.parse((child_outcomes or {}).get(_task_of(state, command), {}))
+                outcome = ScriptedOutcome.parse(
+                    (child_outcomes or {}).get(_task_of(state, command), {})
+                )
                 if outcome.hang:
                     continue
                 child: Event

@@ -30,11 +30,11 @@ from treadle.common.errors import TreadleError
 from treadle.common.messages import (
     AttemptStarted,
     ErrorInfo,
-    Outcome,
     TaskDispatch,
     TaskResult,
     WorkerReport,
 )
+from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, WORKER_RUNNERS, task_name
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute, utc_now
 from treadle.worker.reports import ReportNotPublished
@@ -85,7 +85,7 @@ class WorkerRuntime:
     identity: WorkerIdentity = field(default_factory=WorkerIdentity)
 
 
-class DispatchTask(Task):  # type: ignore[misc]  # Celery is untyped
+class AttemptTask(Task):  # type: ignore[misc]  # Celery is untyped
     """Base of the ``treadle.run.*`` tasks: reports a hard time limit as a timeout.
 
     A hard time limit kills the pool process, so the task body cannot report it; Celery
@@ -110,7 +110,7 @@ class DispatchTask(Task):  # type: ignore[misc]  # Celery is untyped
         now = self.worker_runtime.clock()
         result = TaskResult(
             attempt_id=attempt_id,
-            outcome=Outcome.TIMED_OUT,
+            outcome=AttemptStatus.TIMED_OUT,
             error=_timeout_error(ref, timeout, exc.args[0] if exc.args else None, hard=True),
             worker=self.worker_runtime.identity.name,
             finished_at=now,
@@ -135,7 +135,7 @@ def register_tasks(app: Any, runtime: WorkerRuntime) -> dict[str, Any]:
         tasks[name] = app.task(
             name=name,
             bind=True,
-            base=DispatchTask,
+            base=AttemptTask,
             acks_late=True,
             reject_on_worker_lost=True,
             ignore_result=True,
@@ -200,7 +200,7 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
     if result is None or _hit_soft_limit(result):
         result = TaskResult(
             attempt_id=dispatch.attempt_id,
-            outcome=Outcome.TIMED_OUT,
+            outcome=AttemptStatus.TIMED_OUT,
             error=_timeout_error(
                 dispatch.action_ref, dispatch.timeout_seconds, delivery.soft_limit
             ),
@@ -220,7 +220,7 @@ def _execute(runtime: WorkerRuntime, dispatch: TaskDispatch, hostname: str) -> T
         logger.exception("worker %s cannot load its packs", hostname)
         return TaskResult(
             attempt_id=dispatch.attempt_id,
-            outcome=Outcome.FAILED,
+            outcome=AttemptStatus.FAILED,
             error=ErrorInfo(
                 type=WORKER_ERROR,
                 message=f"worker {hostname} cannot load its packs: {type(exc).__name__}: {exc}",
@@ -232,7 +232,7 @@ def _execute(runtime: WorkerRuntime, dispatch: TaskDispatch, hostname: str) -> T
 
 def _hit_soft_limit(result: TaskResult) -> bool:
     return (
-        result.outcome is Outcome.FAILED
+        result.outcome is AttemptStatus.FAILED
         and result.error is not None
         and result.error.type == _SOFT_LIMIT_ERROR
     )
@@ -248,7 +248,7 @@ def _timeout_error(
 
 
 def _log_outcome(dispatch: TaskDispatch, result: TaskResult) -> None:
-    if result.outcome is Outcome.SUCCEEDED:
+    if result.outcome is AttemptStatus.SUCCEEDED:
         logger.info("attempt %s of %s succeeded", dispatch.attempt_id, dispatch.action_ref)
         return
     error_type = result.error.type if result.error is not None else "?"
@@ -315,7 +315,7 @@ def _report_invalid(
     now = runtime.clock()
     result = TaskResult(
         attempt_id=attempt_id,
-        outcome=Outcome.FAILED,
+        outcome=AttemptStatus.FAILED,
         error=ErrorInfo(type=INVALID_DISPATCH_ERROR, message=str(problem)),
         worker=hostname,
         started_at=now,

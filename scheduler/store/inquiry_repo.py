@@ -1,6 +1,6 @@
 """Inquiries: questions a run put to a person, and their answers.
 
-Rows are created by ``OpenInquiry`` commands in ``save_run``; people list and answer them
+Rows are created by ``OpenInquiry`` commands in ``save_runs``; people list and answer them
 (``treadle inquiry respond``, the API). Answering is a compare-and-set on ``pending``, so
 two people answering at once cannot both win.
 """

@@ -1,20 +1,19 @@
 """The keystore: named values templates read as ``keystore.<key>`` (alias ``kv``).
 
-A run copies the entries it needs into its context when it starts (``kv_snapshot``), so a
+A run copies the entries into its context when it starts (from ``kv_list``), so a
 run's behaviour never changes because an entry was updated while it ran. Secret entries
 are stored like the others (protect the database); ``secret`` tells readers to mask them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from treadle.common.errors import NotFound
-from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.entries import KeyValue
 from treadle.scheduler.store.models import keystore
@@ -52,16 +51,3 @@ class KeystoreRepository(Repository):
             )
             for row in rows
         ]
-
-    def kv_snapshot(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        """Entries as a plain mapping: all of them, or those of ``keys`` that exist."""
-        if keys is None:
-            rows = self._conn.execute(select(keystore.c.key, keystore.c.value))
-            return {row.key: row.value for row in rows}
-        snapshot: dict[str, Any] = {}
-        for part in chunks(sorted(set(keys))):
-            rows = self._conn.execute(
-                select(keystore.c.key, keystore.c.value).where(keystore.c.key.in_(part))
-            )
-            snapshot.update({row.key: row.value for row in rows})
-        return snapshot

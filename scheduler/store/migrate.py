@@ -20,8 +20,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-import treadle
-
 #: Alembic keeps the running migration's context in module globals: one upgrade per process
 #: at a time, whatever the database.
 _PROCESS_LOCK = threading.Lock()
@@ -31,8 +29,13 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"treadle", "big")
 
 
 def migrations_path() -> Path:
-    """The folder of Alembic's ``env.py`` and ``versions/`` inside the installed package."""
-    return Path(treadle.__file__).parent / "migrations"
+    """The folder of Alembic's ``env.py`` and ``versions/`` inside the installed package.
+
+    Found from this module (``treadle/scheduler/store/``) rather than by importing
+    ``treadle``, whose package would bring the client, and with it the services, into the
+    store's imports.
+    """
+    return Path(__file__).parents[2] / "migrations"
 
 
 def alembic_config(*, url: str | None = None, connection: Connection | None = None) -> Config:

@@ -110,8 +110,6 @@ def test_a_parallel_block_has_its_own_entries() -> None:
     block = graph.node("block")
     assert block.children == ("one", "two", "three")
     assert block.entries == ("one", "two")
-    assert graph.scope_entries("block") == ("one", "two")
-    assert graph.scope_entries(None) == ("block",)
 
 
 def test_reachable_from_can_avoid_a_task() -> None:

@@ -6,25 +6,25 @@ from datetime import timedelta
 
 import pytest
 
-from treadle.scheduler.rehearsal import Outcome, scripted
+from treadle.scheduler.rehearsal import ScriptedOutcome, scripted
 
 
 def test_outcomes_from_scenario_data() -> None:
-    assert Outcome.parse({"result": {"n": 1}}) == Outcome(result={"n": 1})
-    assert Outcome.parse(5) == Outcome(result=5)
-    assert Outcome.parse({"error": "boom", "seconds": 2}) == Outcome(
+    assert ScriptedOutcome.parse({"result": {"n": 1}}) == ScriptedOutcome(result={"n": 1})
+    assert ScriptedOutcome.parse(5) == ScriptedOutcome(result=5)
+    assert ScriptedOutcome.parse({"error": "boom", "seconds": 2}) == ScriptedOutcome(
         error={"type": "ActionFailed", "message": "boom"}, duration=timedelta(seconds=2)
     )
-    assert Outcome.parse({"error": {"type": "X", "message": "m"}}).error == {
+    assert ScriptedOutcome.parse({"error": {"type": "X", "message": "m"}}).error == {
         "type": "X",
         "message": "m",
     }
-    assert Outcome.parse({"hang": True}).hang
+    assert ScriptedOutcome.parse({"hang": True}).hang
 
 
 def test_a_mapping_result_without_the_result_key_is_refused() -> None:
     with pytest.raises(ValueError, match=r"not \['n'\]; write a mapping result as"):
-        Outcome.parse({"n": 1})
+        ScriptedOutcome.parse({"n": 1})
 
 
 def test_scripts_pick_by_attempt_and_item() -> None:
@@ -40,5 +40,5 @@ def test_scripts_pick_by_attempt_and_item() -> None:
     assert script("each", 0, 1, {}).result == "a"
     assert script("each", 1, 1, {}).error is not None
     assert script("each", 1, 2, {}).result == "b"
-    assert script("each", 7, 1, {}) == Outcome()  # beyond the list: the default, null
-    assert script("unscripted", None, 1, {}) == Outcome()
+    assert script("each", 7, 1, {}) == ScriptedOutcome()  # beyond the list: the default, null
+    assert script("unscripted", None, 1, {}) == ScriptedOutcome()

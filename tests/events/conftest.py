@@ -7,6 +7,7 @@
 * ``treadle``: runs the ``treadle`` command in a subprocess on its own SQLite file.
 * ``webhook``: a real HTTP server on 127.0.0.1 that records what is POSTed to it.
 * ``unreachable_url``: a local URL where nothing listens (connections are refused).
+* ``run_started_by``: the run an event started of a workflow, read from the ``runs`` table.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from treadle.common.catalog import Catalog
 from treadle.common.loader import load_packs
@@ -30,13 +32,31 @@ from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.events import EventOutcome, EventRouter
 from treadle.scheduler.service.run_document import stored_run_document
-from treadle.scheduler.service.runs import RunOptions
+from treadle.scheduler.service.starting import RunOptions
+from treadle.scheduler.store import Store
+from treadle.scheduler.store.models import runs
 from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.processes import treadle_environment
 
 SHIPPED_PACKS = Path(__file__).resolve().parents[2] / "packs"
 TEST_PACKS = Path(__file__).resolve().parent / "packs"
 TREADLE = Path(sys.executable).parent / "treadle"
+
+
+def run_started_by(store: Store, event_id: str, workflow: str) -> str | None:
+    """The run ``event_id`` started of ``workflow``, if any (there is one per pair)."""
+    with store.engine.connect() as connection:
+        found: str | None = connection.execute(
+            select(runs.c.id).where(
+                runs.c.trigger_event_id == event_id, runs.c.workflow == workflow
+            )
+        ).scalar_one_or_none()
+    return found
+
+
+@pytest.fixture(name="run_started_by", scope="session")
+def run_started_by_fixture() -> Callable[[Store, str, str], str | None]:
+    return run_started_by
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +71,7 @@ class Embedded:
 
     def __init__(self, database_url: str, catalog: Catalog) -> None:
         self.runner = EmbeddedRunner(Settings(database_url=database_url), catalog)
-        self.router = EventRouter(self.runner.runs, identity={"login": "tester", "via": "test"})
+        self.router = EventRouter(self.runner.starter, identity={"login": "tester", "via": "test"})
 
     def close(self) -> None:
         self.runner.close()
@@ -99,8 +119,7 @@ class Embedded:
         return found
 
     def trigger_runs(self, event_id: str, workflow: str) -> str | None:
-        with self.runner.store.unit_of_work() as uow:
-            return uow.find_run_by_trigger(event_id, workflow)
+        return run_started_by(self.runner.store, event_id, workflow)
 
 
 @pytest.fixture

@@ -138,7 +138,7 @@ def test_inquiry_and_event_wait_through_the_services(services: Services) -> None
     assert services.waits(run_id) == []
 
 
-def test_a_trigger_starts_one_run_per_event_id(services: Services) -> None:
+def test_a_trigger_starts_one_run_per_event_id(services: Services, run_started_by: Any) -> None:
     data = {"contact_id": "contact_9", "company": "Initech", "email": "x@initech.example"}
     first = services.client.send_event(
         "contact.created", subject="crm.contact", data=data, event_id="d-evt-1"
@@ -153,8 +153,7 @@ def test_a_trigger_starts_one_run_per_event_id(services: Services) -> None:
     info = services.wait_for(run_id)
     assert info.parameters == {"contact_id": "contact_9", "company": "Initech", "source": "d-evt-1"}
     assert info.output == {"said": "contact_9 at Initech", "source": "d-evt-1"}
-    with services.client.store.unit_of_work() as uow:
-        assert uow.find_run_by_trigger("d-evt-1", "eventtest.intake") == run_id
+    assert run_started_by(services.client.store, "d-evt-1", "eventtest.intake") == run_id
 
 
 def test_governance_allow_require_approval_and_deny(services: Services) -> None:

@@ -13,11 +13,11 @@ from treadle.common.errors import NotFound
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core import events as ev
 from treadle.scheduler.core.state import RunContext, Units, initial_state
-from treadle.scheduler.store import DuplicateRunError, StaleRunError, Store, UnitOfWork
-from treadle.scheduler.store.models import run_events, task_units
+from treadle.scheduler.store import DuplicateRunError, Store, UnitOfWork
+from treadle.scheduler.store.models import task_units
 
 
-def test_a_realistic_state_survives_save_and_load(store: Store, build) -> None:
+def test_a_realistic_state_survives_save_and_load(store: Store, build, save_one) -> None:
     state = build.realistic_state()
     with store.unit_of_work() as uow:
         uow.insert_run(state, definition_version=3)
@@ -33,13 +33,15 @@ def test_a_realistic_state_survives_save_and_load(store: Store, build) -> None:
     later = build.change_units(state, 2, [2, 6])
     later = replace(later, status=RunStatus.SUCCEEDED, output={"done": True}, vars={"v": 1})
     with store.unit_of_work() as uow:
-        version = uow.save_run(state, later, [], [])
+        version = save_one(uow, state, later, [], [])
     assert version == 2
     with store.unit_of_work() as uow:
         assert uow.load_run("run-1") == later
 
 
-def test_only_changed_executions_and_units_are_written(store: Store, build, write_log) -> None:
+def test_only_changed_executions_and_units_are_written(
+    store: Store, build, write_log, save_one
+) -> None:
     state = build.realistic_state()
     with store.unit_of_work() as uow:
         uow.insert_run(state)
@@ -54,7 +56,7 @@ def test_only_changed_executions_and_units_are_written(store: Store, build, writ
 
     new = build.change_units(state, 2, [10, 11, 12])
     with store.unit_of_work() as uow:
-        uow.save_run(state, new, [], [])
+        save_one(uow, state, new, [], [])
 
     assert write_log.of("task_units") == {"update": 3}
     assert write_log.of("task_executions") == {"update": 1}
@@ -69,12 +71,14 @@ def test_only_changed_executions_and_units_are_written(store: Store, build, writ
 
     write_log.clear()
     with store.unit_of_work() as uow:
-        uow.save_run(new, replace(new, uuid_counter=99), [], [])
+        save_one(uow, new, replace(new, uuid_counter=99), [], [])
     assert "task_units" not in {table for _, table in write_log.rows}
     assert "task_executions" not in {table for _, table in write_log.rows}
 
 
-def test_new_executions_and_appended_units_are_inserted(store: Store, build, write_log) -> None:
+def test_new_executions_and_appended_units_are_inserted(
+    store: Store, build, write_log, save_one
+) -> None:
     state = build.realistic_state(items=10)
     with store.unit_of_work() as uow:
         uow.insert_run(state)
@@ -86,7 +90,7 @@ def test_new_executions_and_appended_units_are_inserted(store: Store, build, wri
     added = build.with_items_execution(6, "second_fan_out", 7)
     new = replace(state, executions={**state.executions, 2: grown, 6: added}, next_execution=7)
     with store.unit_of_work() as uow:
-        uow.save_run(state, new, [], [])
+        save_one(uow, state, new, [], [])
     assert write_log.of("task_units") == {"insert": 4 + 7}
     assert write_log.of("task_executions") == {"insert": 1, "update": 1}
     with store.unit_of_work() as uow:
@@ -94,7 +98,7 @@ def test_new_executions_and_appended_units_are_inserted(store: Store, build, wri
 
 
 def test_a_5000_item_execution_with_50_changes_writes_50_unit_rows(
-    store: Store, build, write_log
+    store: Store, build, write_log, save_one
 ) -> None:
     state = build.realistic_state(items=5000)
     with store.unit_of_work() as uow:
@@ -103,7 +107,7 @@ def test_a_5000_item_execution_with_50_changes_writes_50_unit_rows(
     write_log.clear()
     new = build.change_units(state, 2, list(range(0, 5000, 100)))
     with store.unit_of_work() as uow:
-        uow.save_run(state, new, [], [])
+        save_one(uow, state, new, [], [])
     assert write_log.of("task_units") == {"update": 50}
     assert write_log.of("task_executions") == {"update": 1}
     with store.unit_of_work() as uow:
@@ -112,23 +116,26 @@ def test_a_5000_item_execution_with_50_changes_writes_50_unit_rows(
     assert loaded == new
 
 
-def test_saving_without_the_old_state_rewrites_all_executions(store: Store, build) -> None:
+def test_saving_without_the_old_state_rewrites_all_executions(
+    store: Store, build, save_one
+) -> None:
     state = build.realistic_state(items=8)
     with store.unit_of_work() as uow:
         uow.insert_run(state)
     shrunk = replace(state, executions={1: state.executions[1]}, latest={"start": 1})
     with store.unit_of_work() as uow:
-        uow.save_run(None, shrunk, [], [])
+        save_one(uow, None, shrunk, [], [])
     with store.unit_of_work() as uow:
         assert uow.load_run("run-1") == shrunk
 
 
-def test_events_are_appended_in_order_across_saves(store: Store, build, clock) -> None:
+def test_events_are_appended_in_order_across_saves(store: Store, build, clock, save_one) -> None:
     state = build.realistic_state(items=2)
     t0 = build.t0
     with store.unit_of_work() as uow:
         uow.insert_run(state)
-        uow.save_run(
+        save_one(
+            uow,
             state,
             state,
             [(ev.RunRequested(context=RunContext(parameters={"a": 1})), t0)],
@@ -136,7 +143,8 @@ def test_events_are_appended_in_order_across_saves(store: Store, build, clock) -
         )
     clock.advance(5)
     with store.unit_of_work() as uow:
-        uow.save_run(
+        save_one(
+            uow,
             state,
             state,
             [
@@ -156,39 +164,12 @@ def test_events_are_appended_in_order_across_saves(store: Store, build, clock) -
     assert [entry.seq for entry in tail] == [2, 3]
 
 
-def test_a_stale_version_is_refused_and_nothing_is_written(store: Store, build) -> None:
-    state = build.realistic_state(items=2)
-    with store.unit_of_work() as uow:
-        uow.insert_run(state)
-        assert uow.lock_run("run-1") == 1
-    newer = replace(state, uuid_counter=10)
-    with store.unit_of_work() as uow:
-        assert uow.save_run(state, newer, [], [], expected_version=1) == 2
-    with pytest.raises(StaleRunError) as raised, store.unit_of_work() as uow:
-        uow.save_run(
-            state,
-            replace(state, uuid_counter=11),
-            [(ev.PauseRequested(), build.t0)],
-            [],
-            expected_version=1,
-        )
-    assert raised.value.expected == 1
-    assert raised.value.actual == 2
-    with store.unit_of_work() as uow:
-        assert uow.lock_run("run-1") == 2
-        assert uow.load_run("run-1").uuid_counter == 10
-    with store.engine.connect() as connection:
-        assert connection.execute(select(run_events)).first() is None
-
-
-def test_unknown_runs_are_not_found(store: Store, build) -> None:
+def test_unknown_runs_are_not_found(store: Store) -> None:
     with store.unit_of_work() as uow:
         with pytest.raises(NotFound, match="nope"):
             uow.load_run("nope")
         with pytest.raises(NotFound, match="nope"):
             uow.lock_run("nope")
-        with pytest.raises(NotFound, match="nope"):
-            uow.save_run(None, replace(build.realistic_state(items=1), run_id="nope"), [], [])
 
 
 def test_an_idempotency_key_starts_one_run_only(store: Store, build) -> None:
@@ -251,7 +232,7 @@ def test_lock_run_holds_the_row_on_postgresql(pg_store: Store, build, clock) -> 
 
 
 def test_a_run_read_while_a_writer_commits_is_one_version_not_a_torn_mix(
-    pg_store: Store, build
+    pg_store: Store, build, save_one
 ) -> None:
     """Without a lock, a reader's statements see different commits; it must not mix them."""
     state = build.realistic_state(items=2)
@@ -266,7 +247,7 @@ def test_a_run_read_while_a_writer_commits_is_one_version_not_a_torn_mix(
         # The reader has read the run row; a scheduler now saves the run's last decision.
         if "FROM task_units" in statement and not commits:
             with pg_store.unit_of_work() as writer:
-                commits.append(writer.save_run(state, ended, [], []))
+                commits.append(save_one(writer, state, ended, [], []))
 
     with pg_store.unit_of_work() as reader:
         event.listen(reader.connection, "before_cursor_execute", commit_a_change_between_the_reads)

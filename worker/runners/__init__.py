@@ -10,15 +10,15 @@ from collections.abc import Mapping
 from functools import cache
 
 from treadle.common.spec import RunnerType
-from treadle.worker.runners.base import RunContext, Runner, RunnerSettings
+from treadle.worker.runners.base import ActionCall, Runner, RunnerSettings
 from treadle.worker.runners.http import HttpRunner
 from treadle.worker.runners.python import PythonRunner
 from treadle.worker.runners.shell import ShellRunner
 
 __all__ = [
+    "ActionCall",
     "HttpRunner",
     "PythonRunner",
-    "RunContext",
     "Runner",
     "RunnerSettings",
     "ShellRunner",

@@ -49,7 +49,7 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True)
-class RunContext:
+class ActionCall:
     """The attempt a runner is working on and the settings it runs under."""
 
     dispatch: TaskDispatch
@@ -82,4 +82,4 @@ class Runner(Protocol):
     other exception is reported under its class name.
     """
 
-    def run(self, action: ActionSpec, params: dict[str, Any], context: RunContext) -> Any: ...
+    def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any: ...

@@ -14,7 +14,7 @@ import httpx
 
 from treadle.common.spec import ActionSpec
 from treadle.worker.errors import ActionError
-from treadle.worker.runners.base import RunContext, seconds_parameter
+from treadle.worker.runners.base import ActionCall, seconds_parameter
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 BODY_EXCERPT_CHARS = 300
@@ -23,7 +23,7 @@ BODY_EXCERPT_CHARS = 300
 class HttpRunner:
     """One request per call, with a fresh client (no state shared between threads)."""
 
-    def run(self, action: ActionSpec, params: dict[str, Any], context: RunContext) -> Any:
+    def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any:
         url = params.get("url")
         if not isinstance(url, str) or not url:
             raise ActionError("InvalidInput", f"action '{action.ref}' needs a 'url' parameter")

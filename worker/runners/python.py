@@ -26,7 +26,7 @@ from typing import Any
 
 from treadle.common.spec import ActionSpec
 from treadle.worker.errors import ActionError
-from treadle.worker.runners.base import RunContext
+from treadle.worker.runners.base import ActionCall
 
 MODULE_PREFIX = "treadle_actions"
 TRACEBACK_LINES = 20
@@ -52,7 +52,7 @@ class PythonRunner:
         self._modules: dict[str, ModuleType] = {}
         self._functions: dict[tuple[str | None, str | None], Callable[..., Any]] = {}
 
-    def run(self, action: ActionSpec, params: dict[str, Any], context: RunContext) -> Any:
+    def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any:
         function = self.resolve(action)
         try:
             if inspect.iscoroutinefunction(function):

@@ -17,7 +17,7 @@ from typing import Any
 
 from treadle.common.spec import ActionSpec
 from treadle.worker.errors import ActionError
-from treadle.worker.runners.base import TIMEOUT_GRACE_SECONDS, RunContext, seconds_parameter
+from treadle.worker.runners.base import TIMEOUT_GRACE_SECONDS, ActionCall, seconds_parameter
 
 SHELL = "/bin/sh"
 PARAM_ENV_PREFIX = "TREADLE_PARAM_"
@@ -29,7 +29,7 @@ CONTROL_PARAMETERS = ("env", "cwd", "timeout")
 class ShellRunner:
     """``/bin/sh -c cmd`` for actions without an entry point, else the entry-point script."""
 
-    def run(self, action: ActionSpec, params: dict[str, Any], context: RunContext) -> Any:
+    def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any:
         if not context.settings.shell_enabled:
             raise ActionError(
                 "ShellDisabled",

@@ -23,8 +23,4 @@ def register(app: typer.Typer) -> None:
         "scheduler_cmd",
         "import_cmd",
     ):
-        try:
-            import_module(f"treadle.cli.{module}").register(app)
-        except ModuleNotFoundError as exc:  # a command module not written yet
-            if exc.name != f"treadle.cli.{module}":
-                raise
+        import_module(f"treadle.cli.{module}").register(app)

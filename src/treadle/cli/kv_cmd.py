@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from treadle.cli.support import fail, load_settings, print_json
+
+if TYPE_CHECKING:
+    from treadle.scheduler.store import Store
 
 kv_app = typer.Typer(help="Keys and values templates read as keystore.<key>.", no_args_is_help=True)
 
@@ -21,7 +24,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(kv_app, name="kv")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> Store:
     from treadle.scheduler.store import Store
 
     return Store.open(load_settings().database_url)

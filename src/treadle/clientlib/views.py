@@ -18,11 +18,11 @@ from treadle.common.errors import NotFound
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
 
 
-class _View(BaseModel):
+class _ClientView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
-class ItemInfo(_View):
+class ItemInfo(_ClientView):
     """One item (or batch) of a ``with_items`` task."""
 
     index: int | None
@@ -34,7 +34,7 @@ class ItemInfo(_View):
     child_run: str | None = None
 
 
-class TaskInfo(_View):
+class TaskInfo(_ClientView):
     """One execution of a task (a task in a loop has one per pass)."""
 
     name: str
@@ -52,7 +52,7 @@ class TaskInfo(_View):
     compensates: int | None = None
 
 
-class InquiryInfo(_View):
+class InquiryInfo(_ClientView):
     """A question the run put to a person; answer it with ``treadle inquiry respond``."""
 
     id: str
@@ -63,7 +63,7 @@ class InquiryInfo(_View):
     assigned_to: Any = None
 
 
-class RunInfo(_View):
+class RunInfo(_ClientView):
     """A run as the run document describes it (secret parameter values appear as ``***``)."""
 
     id: str

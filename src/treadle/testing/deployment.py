@@ -57,6 +57,7 @@ def running_services(
         database_url = stack.enter_context(throwaway_postgres_database(f"treadle_{name}"))
         broker_url = stack.enter_context(throwaway_rabbitmq_vhost(f"treadle_{name}"))
         environment = treadle_environment(
+            None,  # this process's environment; ``settings`` are all TREADLE_* settings
             database_url=database_url,
             broker_url=broker_url,
             pack_paths=[str(path) for path in pack_paths],
