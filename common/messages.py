@@ -9,20 +9,20 @@ not current, so redelivered or duplicated messages are harmless.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from treadle.common.spec import RunnerType
+from treadle.common.statuses import AttemptStatus
 
 MESSAGE_VERSION: Literal[1] = 1
 
-
-class Outcome(StrEnum):
-    """How an attempt ended, as reported by the worker (or by the scheduler's timers)."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
+#: How a worker may say an attempt ended (an attempt's terminal statuses but ``canceled``,
+#: which only the scheduler decides).
+REPORTED_ENDINGS = frozenset(
+    {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.TIMED_OUT}
+)
 
 
 class ErrorInfo(BaseModel):
@@ -42,7 +42,13 @@ class ErrorInfo(BaseModel):
 
 
 class TaskDispatch(BaseModel):
-    """Run one attempt of one task (or one with_items item or batch) on a worker."""
+    """Run one attempt of one task (or one with_items item or batch) on a worker.
+
+    ``runner`` and ``queue`` are the action's route as pinned in the run's definition
+    version: the publisher sends the message to ``queue`` (``None``: the deployment's
+    default queue) as the task of ``runner``, and the worker runs it with that runner.
+    Both are optional on the wire so dispatches from an older scheduler still run.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -56,21 +62,33 @@ class TaskDispatch(BaseModel):
     action_ref: str
     input: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float | None = None
+    runner: RunnerType | None = None
+    queue: str | None = None
 
 
 class TaskResult(BaseModel):
-    """What happened to one attempt. ``result`` is set on success, ``error`` otherwise."""
+    """What happened to one attempt. ``result`` is set on success, ``error`` otherwise.
+
+    ``outcome`` is one of :data:`REPORTED_ENDINGS`: the attempt row's final status.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     version: Literal[1] = MESSAGE_VERSION
     attempt_id: str
-    outcome: Outcome
+    outcome: AttemptStatus
     result: Any = None
     error: ErrorInfo | None = None
     worker: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @field_validator("outcome")
+    @classmethod
+    def _reported(cls, value: AttemptStatus) -> AttemptStatus:
+        if value not in REPORTED_ENDINGS:
+            raise ValueError(f"a worker cannot report an attempt as {value.value!r}")
+        return value
 
 
 class AttemptStarted(BaseModel):

@@ -14,7 +14,7 @@ location, and never raises for problems in the definition.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path as FsPath
@@ -70,7 +70,17 @@ def validate_workflow(
     Without a catalog, action refs are not checked. Unknown action refs are warnings, or
     errors when ``strict``.
     """
-    return _WorkflowCheck(spec, catalog, strict).run()
+    return checked_workflow(spec, catalog, strict=strict)[0]
+
+
+def checked_workflow(
+    spec: WorkflowSpec, catalog: Catalog | None = None, *, strict: bool = False
+) -> tuple[list[Issue], Graph | None]:
+    """:func:`validate_workflow`'s issues and the graph it compiled on the way, routed as
+    the catalog says (each action's runner and queue): starting a run publishes that graph
+    instead of compiling the spec again."""
+    check = _WorkflowCheck(spec, catalog, strict)
+    return check.run(), check.graph
 
 
 def validate_paths(
@@ -174,6 +184,14 @@ def _bundled_catalog() -> Catalog:
     return catalog
 
 
+def _queue_of(catalog: Catalog) -> Callable[[str], str | None]:
+    def queue_of(ref: str) -> str | None:
+        action = catalog.actions.get(ref)
+        return None if action is None else action.queue
+
+    return queue_of
+
+
 class _WorkflowCheck:
     """The checks of :func:`validate_workflow` for one spec."""
 
@@ -187,10 +205,14 @@ class _WorkflowCheck:
         self.parameter_names = {p.name for p in spec.parameters}
         self.engine = _engine()
         self._seen_conditions: set[tuple[str, str]] = set()
+        self.graph: Graph | None = None
 
     def run(self) -> list[Issue]:
-        kind_of = self.catalog.kind_of if self.catalog is not None else None
-        graph, structural = build_graph(self.spec, kind_of)
+        catalog = self.catalog
+        kind_of = catalog.kind_of if catalog is not None else None
+        queue_of = None if catalog is None else _queue_of(catalog)
+        graph, structural = build_graph(self.spec, kind_of, queue_of)
+        self.graph = graph
         self.issues.extend(structural)
         for field in _template_fields(self.spec):
             self._check_template(field)

@@ -56,7 +56,7 @@ _DELAYED_DELIVERY_STEP = "celery.worker.consumer.delayed_delivery:DelayedDeliver
 
 
 def _kombu_queue(declaration: QueueDeclaration, exchange: Exchange, routing_key: str) -> Queue:
-    return Queue(  # type: ignore[no-untyped-call]
+    return Queue(
         declaration.name,
         exchange,
         routing_key=routing_key,
@@ -69,7 +69,7 @@ def work_queue(name: str, settings: Settings) -> Queue:
     """A work queue: bound to a durable direct exchange of its own name (what Celery's
     router creates for ``send_task(queue=name)``), routing key = its name."""
     declaration = task_queue(name, settings.broker_url, settings.delivery_limit)
-    exchange = Exchange(name, type="direct", durable=True)  # type: ignore[no-untyped-call]
+    exchange = Exchange(name, type="direct", durable=True)
     return _kombu_queue(declaration, exchange, name)
 
 
@@ -77,7 +77,7 @@ def results_queue(settings: Settings) -> Queue:
     """The queue workers report to: reports are published to the default exchange with
     the queue's name as routing key, so it needs no exchange binding of its own."""
     declaration = plain_queue(settings.results_queue, settings.broker_url)
-    default_exchange = Exchange("")  # type: ignore[no-untyped-call]
+    default_exchange = Exchange("")
     return _kombu_queue(declaration, default_exchange, settings.results_queue)
 
 
@@ -87,7 +87,7 @@ def dead_letter_queue(settings: Settings) -> Queue | None:
     if not is_rabbitmq(settings.broker_url):
         return None
     declaration = plain_queue(DEAD_LETTER_QUEUE, settings.broker_url)
-    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)  # type: ignore[no-untyped-call]
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
     return _kombu_queue(declaration, exchange, DEAD_LETTER_QUEUE)
 
 
@@ -143,7 +143,7 @@ class DeclareBrokerEntities(bootsteps.StartStopStep):  # type: ignore[misc]
         try:
             for queue in self.declarations:
                 try:
-                    queue.bind(channel).declare()  # type: ignore[no-untyped-call]
+                    queue.bind(channel).declare()
                 except c.connection.channel_errors as exc:
                     arguments = dict(getattr(queue, "queue_arguments", None) or {})
                     raise ConfigurationError(

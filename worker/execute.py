@@ -16,16 +16,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from treadle.common.errors import NotFound, ParameterError
-from treadle.common.messages import Outcome, TaskDispatch, TaskResult
+from treadle.common.messages import TaskDispatch, TaskResult
 from treadle.common.params import resolve_parameters
 from treadle.common.redaction import secret_values, without_secret_values
 from treadle.common.spec import ActionSpec, RunnerType
+from treadle.common.statuses import AttemptStatus
 from treadle.worker.errors import ActionError
 from treadle.worker.payload import to_json_value
 from treadle.worker.policy import enforce_decision
 from treadle.worker.redaction import redacted
 from treadle.worker.runners import default_runners
-from treadle.worker.runners.base import RunContext, Runner, RunnerSettings
+from treadle.worker.runners.base import ActionCall, Runner, RunnerSettings
 from treadle.worker.runners.python import action_code_error
 
 __all__ = ["ActionLookup", "RunnerSettings", "execute", "utc_now"]
@@ -72,7 +73,7 @@ def execute(
     else:
         return TaskResult(
             attempt_id=dispatch.attempt_id,
-            outcome=Outcome.SUCCEEDED,
+            outcome=AttemptStatus.SUCCEEDED,
             result=result,
             worker=settings.worker_name,
             started_at=started_at,
@@ -91,7 +92,7 @@ def execute(
         )
     return TaskResult(
         attempt_id=dispatch.attempt_id,
-        outcome=Outcome.FAILED,
+        outcome=AttemptStatus.FAILED,
         error=error,
         worker=settings.worker_name,
         started_at=started_at,
@@ -113,8 +114,10 @@ def _run(
         limit=settings.max_payload_bytes,
     )
     params = _validated_input(action, dispatch.input)
-    runner = _runner_for(action, runners)
-    raw = runner.run(action, params, RunContext(dispatch=dispatch, settings=settings))
+    # The runner the run's definition version pinned; a dispatch from an older scheduler
+    # names none, and the action's own runner type serves.
+    runner = _runner_for(action, dispatch.runner or action.runner_type, runners)
+    raw = runner.run(action, params, ActionCall(dispatch=dispatch, settings=settings))
     result = to_json_value(
         raw,
         what=f"result of action '{action.ref}'",
@@ -147,18 +150,20 @@ def _validated_input(action: ActionSpec, given: dict[str, Any]) -> dict[str, Any
         ) from None
 
 
-def _runner_for(action: ActionSpec, runners: Mapping[RunnerType, Runner]) -> Runner:
-    if action.runner_type in SCHEDULER_RUNNER_TYPES:
+def _runner_for(
+    action: ActionSpec, runner_type: RunnerType, runners: Mapping[RunnerType, Runner]
+) -> Runner:
+    if runner_type in SCHEDULER_RUNNER_TYPES:
         raise ActionError(
             "NotWorkerAction",
-            f"action '{action.ref}' has runner type '{action.runner_type}', which the "
+            f"action '{action.ref}' has runner type '{runner_type}', which the "
             "scheduler handles; it cannot run on a worker",
         )
-    runner = runners.get(action.runner_type)
+    runner = runners.get(runner_type)
     if runner is None:
         raise ActionError(
             "NotWorkerAction",
-            f"this worker has no '{action.runner_type}' runner for action '{action.ref}'",
+            f"this worker has no '{runner_type}' runner for action '{action.ref}'",
         )
     return runner
 

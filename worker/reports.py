@@ -108,7 +108,7 @@ class ReportPublisher:
             from kombu.messaging import Producer
 
             self._connection = self._connect()
-            self._producer = Producer(self._connection)  # type: ignore[no-untyped-call]
+            self._producer = Producer(self._connection)
         return self._producer
 
     def _close(self) -> None:

@@ -7,7 +7,7 @@ transaction that saves the new state, so a command is never lost and never appli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,18 +18,21 @@ from treadle.scheduler.core.state import TimerKind
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """Base of all commands; ``kind`` names the command in logs and golden files."""
+    """Base of all commands; ``kind`` names the command in logs, golden files and the codec.
+
+    The service finds each command's handler by its type (``scheduler/service/commands``),
+    never by ``kind``.
+    """
 
     kind: ClassVar[str] = "command"
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchTask(Command):
-    """Send one attempt to a worker. ``queue`` is the task's own routing override, if any."""
+    """Send one attempt to a worker (the dispatch carries its pinned runner and queue)."""
 
     kind: ClassVar[str] = "dispatch_task"
     dispatch: TaskDispatch
-    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,6 @@ class CompleteRun(Command):
     output: Any = None
     error: Mapping[str, Any] | None = None
     parent_attempt_id: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ The scheduler builds its own Celery app from the shared wire settings
 (:func:`treadle.common.transport.celery_settings`); it never imports the worker. Each
 message follows the wire contract: task ``treadle.run.<runner>``, the dispatch as its only
 argument, ``task_id`` = attempt id, the ``treadle-attempt`` header, Celery soft/hard time
-limits from the task's timeout, routed to the outbox row's queue as declared by
+limits from the task's timeout, routed to the dispatch's pinned queue as declared by
 :func:`~treadle.common.transport.task_queue`. The message's ``argsrepr`` (what Flower and
 worker logs show as the arguments) names the action and attempt, never the input, which may
 hold secrets.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from celery import Celery
@@ -30,6 +30,7 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 
 from treadle.common.errors import ConfigurationError, TreadleError
+from treadle.common.messages import TaskDispatch
 from treadle.common.settings import Settings
 from treadle.common.spec import RunnerType
 from treadle.common.transport import (
@@ -44,7 +45,7 @@ from treadle.common.transport import (
     task_name,
     task_queue,
 )
-from treadle.scheduler.store import OUTBOX_CANCEL_TASK, OUTBOX_DISPATCH, OutboxEntry
+from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -182,11 +183,12 @@ class PublishConfirms:
 
 
 class CeleryPublisher:
-    """Sends ``dispatch`` rows as Celery tasks and ``cancel_task`` rows as revokes.
+    """Sends dispatches as Celery tasks and cancellations as revokes.
 
     One connection and producer are kept open between batches; a failure drops them, and
-    the next call reconnects. ``kind_of`` maps an action ref to its runner (the catalog's
-    ``kind_of``); unknown actions run as python.
+    the next call reconnects. Each dispatch names its runner and queue (pinned with the
+    run's definition version); a dispatch without a runner (from an older scheduler) runs
+    as python, one without a queue goes to the default queue.
     """
 
     def __init__(
@@ -196,14 +198,12 @@ class CeleryPublisher:
         broker_url: str,
         delivery_limit: int,
         default_queue: str,
-        kind_of: Callable[[str], RunnerType | None],
         confirm_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self._broker_url = broker_url
         self._delivery_limit = delivery_limit
         self._default_queue = default_queue
-        self._kind_of = kind_of
         self._confirm_timeout = confirm_timeout
         self._rabbitmq = is_rabbitmq(broker_url)
         self._queues: dict[str, Queue] = {}
@@ -215,15 +215,12 @@ class CeleryPublisher:
         self.published = 0
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, kind_of: Callable[[str], RunnerType | None]
-    ) -> CeleryPublisher:
+    def from_settings(cls, settings: Settings) -> CeleryPublisher:
         return cls(
             make_celery_app(settings),
             broker_url=settings.broker_url,
             delivery_limit=settings.delivery_limit,
             default_queue=settings.default_queue,
-            kind_of=kind_of,
         )
 
     # -- connection --------------------------------------------------------------------------
@@ -284,20 +281,18 @@ class CeleryPublisher:
 
     # -- publishing --------------------------------------------------------------------------
 
-    def publish(self, entries: Sequence[OutboxEntry]) -> None:
+    def publish(self, commands: Sequence[Command]) -> None:
         """Publish dispatches (confirmed) and revoke cancelled attempts; raises on failure."""
-        dispatches = [e for e in entries if e.kind == OUTBOX_DISPATCH]
-        cancels = [str(e.payload["attempt_id"]) for e in entries if e.kind == OUTBOX_CANCEL_TASK]
-        for entry in entries:
-            if entry.kind not in (OUTBOX_DISPATCH, OUTBOX_CANCEL_TASK):
-                log.warning(
-                    "the publisher ignores outbox entry %s of kind %r", entry.id, entry.kind
-                )
+        dispatches = [c.dispatch for c in commands if isinstance(c, DispatchTask)]
+        cancels = [c.attempt_id for c in commands if isinstance(c, CancelTask)]
+        for command in commands:
+            if not isinstance(command, DispatchTask | CancelTask):
+                log.warning("the publisher ignores a %s command", type(command).__name__)
         if dispatches:
             self.connect()
             try:
-                for entry in dispatches:
-                    self._send(entry)
+                for dispatch in dispatches:
+                    self._send(dispatch)
                 if self._confirms is not None and self._connection is not None:
                     self._confirms.wait(self._connection, self._confirm_timeout)
             except BaseException:
@@ -307,29 +302,25 @@ class CeleryPublisher:
         if cancels:
             self.revoke(cancels)
 
-    def _runner(self, action_ref: str) -> RunnerType:
-        kind = self._kind_of(action_ref)
-        return kind if kind in WORKER_RUNNERS else RunnerType.PYTHON
-
-    def _send(self, entry: OutboxEntry) -> None:
-        payload = entry.payload
-        attempt_id = str(payload["attempt_id"])
-        action_ref = str(payload.get("action_ref", ""))
+    def _send(self, dispatch: TaskDispatch) -> None:
+        """One dispatch as the Celery task of its pinned runner, to its pinned queue."""
+        attempt_id = dispatch.attempt_id
+        runner = dispatch.runner if dispatch.runner in WORKER_RUNNERS else RunnerType.PYTHON
         options: dict[str, Any] = {}
-        timeout = payload.get("timeout_seconds")
+        timeout = dispatch.timeout_seconds
         if timeout is not None:
             options["soft_time_limit"] = timeout
             options["time_limit"] = timeout + HARD_LIMIT_GRACE_SECONDS
         self.app.send_task(
-            task_name(self._runner(action_ref)),
-            args=[payload],
+            task_name(runner),
+            args=[dispatch.model_dump(mode="json")],
             task_id=attempt_id,
-            queue=self.queue(entry.queue or self._default_queue),
+            queue=self.queue(dispatch.queue or self._default_queue),
             producer=self._producer,
             declare=(),  # declared once per connection by queue()
             retry=False,  # a failure fails the batch; the relay publishes it again
             headers={ATTEMPT_HEADER: attempt_id},
-            argsrepr=f"[{action_ref} attempt {attempt_id}: input not shown]",
+            argsrepr=f"[{dispatch.action_ref} attempt {attempt_id}: input not shown]",
             kwargsrepr="{}",
             **options,
         )

@@ -111,11 +111,13 @@ class Definitions:
         at: datetime,
         author: str | None = None,
         uow: UnitOfWork | None = None,
+        graph: Graph | None = None,
     ) -> PinnedDefinition:
         """Register ``spec`` (in ``uow`` if given); unchanged content keeps its version.
 
         The graph is compiled first: a definition that cannot run (``DefinitionError``) is
-        never stored as a version.
+        never stored as a version. ``graph`` is ``spec`` already compiled with this
+        catalog's routes (by validation), used instead of compiling it again.
         """
         routes = self.routes_for(spec)
         documents = {
@@ -125,10 +127,8 @@ class Definitions:
             ),
         }
         content = (documents[SPEC_DOCUMENT], documents[ROUTES_DOCUMENT])
-        graph = self._compiled.get(content)
-        if graph is None:
-            graph = _compile(spec, routes)
-            self._compiled[content] = graph
+        compiled = self._compiled.get(content) or graph or _compile(spec, routes)
+        self._compiled[content] = graph = compiled
         if uow is None:
             with self._store.unit_of_work() as own:
                 version = own.register_definition(

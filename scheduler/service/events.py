@@ -37,7 +37,7 @@ from treadle.common.errors import ExpressionError, LimitExceeded, NotFound, Para
 from treadle.common.expr import TemplateEngine
 from treadle.common.payload import json_size
 from treadle.scheduler.core.events import EventReceived
-from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import EventTrigger, TriggerIndex
 
 log = logging.getLogger("treadle.scheduler")
@@ -127,17 +127,19 @@ def checked_event(
 
 
 class EventRouter:
-    """Sends events into a store through a :class:`RunService` (see the module docstring)."""
+    """Sends events into a store: to the runs awaiting them, and to the triggers that start
+    runs (see the module docstring)."""
 
     def __init__(
         self,
-        runs: RunService,
+        starter: RunStarter,
         triggers: TriggerIndex | None = None,
         *,
         identity: Mapping[str, Any] | None = None,
         engine: TemplateEngine | None = None,
     ) -> None:
-        self._runs = runs
+        self._starter = starter
+        self._runs = starter.runs
         self._triggers = triggers if triggers is not None else TriggerIndex()
         self._identity = dict(identity or {})
         self._engine = engine or TemplateEngine()
@@ -160,7 +162,7 @@ class EventRouter:
             subject=subject,
             data=data,
             event_id=event_id,
-            max_bytes=self._runs.limits.max_payload_bytes,
+            max_bytes=self._starter.limits.max_payload_bytes,
         )
         store = self._runs.store
         with store.unit_of_work() as uow:
@@ -208,7 +210,7 @@ class EventRouter:
                     continue
                 parameters = trigger.parameters(payload, self._engine)
                 pinned = self._runs.definitions.pinned(trigger.workflow, trigger.version)
-                run_id = self._runs.start_pinned(pinned, parameters, options)
+                run_id = self._starter.start_pinned(pinned, parameters, options)
             except ExpressionError as exc:
                 refused[trigger.workflow] = f"its trigger cannot be evaluated: {exc}"
             except (ParameterError, NotFound) as exc:

@@ -36,11 +36,11 @@ from treadle.common.settings import Settings, os_login
 from treadle.scheduler.core.commands import (
     CancelTimer,
     Command,
-    DispatchTask,
     ScheduleTimer,
 )
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
+from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
@@ -50,7 +50,8 @@ from treadle.scheduler.service.reports import (
     ReportBatch,
     ReportConsumer,
 )
-from treadle.scheduler.service.runs import OUTBOX_COMMANDS, RunService
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
     RetryPolicy,
     broker_address,
@@ -82,6 +83,7 @@ class _Services:
 
     definitions: Definitions
     runs: RunService
+    starter: RunStarter
     relay: Relay
     applier: ReportApplier
     reconciler: Reconciler
@@ -108,7 +110,8 @@ class SchedulerProcess:
         self.poll_interval = poll_interval
         self.timeout_grace = timeout_grace
         self.ping_timeout = ping_timeout
-        self.publisher = CeleryPublisher.from_settings(settings, catalog.kind_of)
+        self.publisher = CeleryPublisher.from_settings(settings)
+        self.handlers = CommandHandlers(settings.default_queue)
         self.consumer = ReportConsumer(
             self.publisher.app,
             broker_url=settings.broker_url,
@@ -154,29 +157,18 @@ class SchedulerProcess:
     def reconciler(self) -> Reconciler:
         return self.services.reconciler
 
-    def queue_for(self, command: DispatchTask) -> str:
-        """The queue of a dispatch: its action's ``queue``, else the default queue."""
-        action = self.catalog.actions.get(command.dispatch.action_ref)
-        if action is not None and action.queue:
-            return action.queue
-        return self.settings.default_queue
-
     def _build_services(self) -> _Services:
         store = self.store
         definitions = Definitions(store, self.catalog)
-        runs = RunService(
-            store,
-            definitions,
-            clock=self.clock,
-            limits=self.settings.limits,
-            queue_for=self.queue_for,
-        )
+        runs = RunService(store, definitions, clock=self.clock, write_commands=self.handlers.write)
+        starter = RunStarter(runs, limits=self.settings.limits)
         runs.listeners.append(self._on_decision)
         self._outbox_dirty = self._timers_dirty = True  # a failed step may have left work
         self._services = _Services(
             definitions=definitions,
             runs=runs,
-            relay=Relay(store, self.publisher, runs, clock=self.clock),
+            starter=starter,
+            relay=Relay(starter, self.publisher, self.handlers, clock=self.clock),
             applier=ReportApplier(
                 store,
                 delivery_limit=self.settings.delivery_limit,
@@ -320,7 +312,7 @@ class SchedulerProcess:
     def _on_decision(self, _state: RunState, commands: Sequence[Command]) -> None:
         """Note what a saved decision wrote, so a step queries only what may have changed."""
         for command in commands:
-            if isinstance(command, OUTBOX_COMMANDS):
+            if self.handlers.relayed(command):
                 self._outbox_dirty = True
             elif isinstance(command, (ScheduleTimer, CancelTimer)):
                 self._timers_dirty = True

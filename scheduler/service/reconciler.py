@@ -9,98 +9,41 @@ attempts that run too long. The reconciler is the safety net for what neither co
   for ``worker_lost_after`` seconds fails with ``WorkerLost``; that failure is retryable,
   so the task's retry policy decides between another attempt and failing the task.
 
-Each ending is recorded on the attempt row with its ``reason`` and applied to the run in
-the same transaction. Several schedulers may reconcile at once: recording an ending only
-succeeds while the attempt is still open, so a second reconciler's ending is a no-op, and
-the run lock serialises the events (a stale one is ignored by the core).
-
-:func:`end_attempts` is also how the report applier records a batch of results together
-with the attempts it fails for hitting the delivery limit, in one transaction.
+Each ending (an :class:`~treadle.scheduler.core.endings.AttemptEnding`) is recorded on the
+attempt row with its ``reason`` and applied to the run in the same transaction. Several
+schedulers may reconcile at once: recording an ending only succeeds while the attempt is
+still open, so a second reconciler's ending is a no-op, and the run lock serialises the
+events (a stale one is ignored by the core).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from treadle.common.errors import NotFound
-from treadle.common.messages import TaskResult
 from treadle.common.statuses import AttemptStatus
-from treadle.scheduler.core.events import Event, TaskFailed, TaskTimedOut
+from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.core.ids import parse_attempt_id
+from treadle.scheduler.core.queries import is_current
 from treadle.scheduler.core.state import RunState
-from treadle.scheduler.service.runs import (
-    AttemptEnding,
-    RunService,
-    result_event,
-    result_outcome,
-)
-from treadle.scheduler.store import AttemptEntry, AttemptOutcome, Store, UnitOfWork
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.store import AttemptEntry, Store, UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
 
 Ping = Callable[[Sequence[str], float], set[str]]
 
 
-@dataclass(frozen=True)
-class Ending:
-    """An attempt the scheduler ends itself, because no worker result will come.
-
-    ``status`` is what the attempt row records; ``reason`` says why (shown by ``treadle
-    runs show``). A ``canceled`` ending only closes the row: the run no longer waits for it.
-    """
-
-    attempt_id: str
-    status: AttemptStatus
-    reason: str
-    error: Mapping[str, Any] | None = None
-    retryable: bool = True
-
-    def outcome(self, now: datetime) -> AttemptOutcome:
-        """The attempt row's new state."""
-        return AttemptOutcome(
-            attempt_id=self.attempt_id,
-            status=self.status,
-            finished_at=now,
-            error=None if self.error is None else dict(self.error),
-            reason=self.reason,
-        )
-
-    def event(self) -> Event | None:
-        error = dict(self.error or {})
-        if self.status is AttemptStatus.TIMED_OUT:
-            return TaskTimedOut(attempt_id=self.attempt_id, error=error)
-        if self.status is AttemptStatus.FAILED:
-            return TaskFailed(attempt_id=self.attempt_id, error=error, retryable=self.retryable)
-        return None
-
-
-def end_attempts(
-    uow: UnitOfWork,
-    runs: RunService,
-    endings: Sequence[Ending],
-    now: datetime,
-    *,
-    results: Sequence[TaskResult] = (),
-) -> list[Ending]:
-    """Record ``endings`` (and worker ``results``) on attempts still open and apply the
-    events of those that were; returns the endings applied.
-
-    A result wins over an ending for the same attempt (the task did finish): results come
-    first, and a second copy of either is ignored (see :meth:`RunService.settle_attempts`).
-    """
-    settled = runs.settle_attempts(
-        uow,
-        [
-            *(AttemptEnding(result_outcome(r), result_event(r)) for r in results),
-            *(AttemptEnding(e.outcome(now), e.event()) for e in endings),
-        ],
-    )
-    result_ids = {r.attempt_id for r in results}
-    return [e for e in endings if e.attempt_id in settled and e.attempt_id not in result_ids]
+def _settled(
+    uow: UnitOfWork, runs: RunService, endings: Sequence[AttemptEnding]
+) -> list[AttemptEnding]:
+    """Record ``endings`` on attempts still open and apply their events; returns those
+    that were (a second reconciler, or the worker's result, may have come first)."""
+    fresh = runs.settle(uow, endings)
+    return [ending for ending in endings if ending.attempt_id in fresh]
 
 
 class WorkerLiveness:
@@ -144,20 +87,6 @@ class Reconciliation:
 
     def __bool__(self) -> bool:
         return bool(self.timed_out or self.lost or self.closed)
-
-
-def is_current(state: RunState, attempt_id: str) -> bool:
-    """Whether ``state`` still waits for ``attempt_id`` (its unit's latest, unfinished try)."""
-    ref = parse_attempt_id(attempt_id)
-    if ref is None or state.status.is_terminal:
-        return False
-    execution = state.executions.get(ref.execution)
-    if execution is None or execution.status.is_terminal:
-        return False
-    if not 0 <= ref.position < len(execution.units):
-        return False
-    unit = execution.units[ref.position]
-    return unit.attempt == ref.attempt and not unit.status.is_terminal
 
 
 def _seconds(delta: timedelta) -> str:
@@ -206,7 +135,7 @@ class Reconciler:
 
     # -- overdue attempts -------------------------------------------------------------------
 
-    def _end_overdue(self, runs: RunService, now: datetime) -> list[Ending]:
+    def _end_overdue(self, runs: RunService, now: datetime) -> list[AttemptEnding]:
         with self._store.unit_of_work() as uow:
             stuck = uow.stuck_attempts(now - self.grace, self._limit)
             if not stuck:
@@ -219,15 +148,18 @@ class Reconciler:
                         states[attempt.run_id] = uow.load_run(attempt.run_id)
                     except NotFound:
                         states[attempt.run_id] = None
-                endings.append(self._overdue_ending(attempt, states[attempt.run_id]))
-            return end_attempts(uow, runs, endings, now)
+                endings.append(self._overdue_ending(attempt, states[attempt.run_id], now))
+            return _settled(uow, runs, endings)
 
-    def _overdue_ending(self, attempt: AttemptEntry, state: RunState | None) -> Ending:
+    def _overdue_ending(
+        self, attempt: AttemptEntry, state: RunState | None, now: datetime
+    ) -> AttemptEnding:
         deadline = attempt.deadline or attempt.dispatched_at
         if state is None or not is_current(state, attempt.attempt_id):
-            return Ending(
+            return AttemptEnding(
                 attempt.attempt_id,
                 AttemptStatus.CANCELED,
+                finished_at=now,
                 reason=(
                     f"reconciler: past its deadline ({deadline.isoformat()}) and its run "
                     "no longer waits for it"
@@ -237,9 +169,10 @@ class Reconciler:
         execution = state.executions[ref.execution] if ref is not None else None
         task = execution.task if execution is not None else attempt.action_ref
         timeout = deadline - attempt.dispatched_at
-        return Ending(
+        return AttemptEnding(
             attempt.attempt_id,
             AttemptStatus.TIMED_OUT,
+            finished_at=now,
             reason=(
                 f"reconciler: no result by the deadline {deadline.isoformat()} "
                 f"(+{_seconds(self.grace)} grace)"
@@ -256,7 +189,7 @@ class Reconciler:
 
     # -- lost workers -------------------------------------------------------------------------
 
-    def _end_lost(self, runs: RunService, now: datetime) -> list[Ending]:
+    def _end_lost(self, runs: RunService, now: datetime) -> list[AttemptEnding]:
         if self._ping is None:
             return []
         with self._store.unit_of_work() as uow:
@@ -277,9 +210,10 @@ class Reconciler:
             silent = now - self.liveness.last_seen(worker, attempt.started_at)
             if silent > self.worker_lost_after:
                 endings.append(
-                    Ending(
+                    AttemptEnding(
                         attempt.attempt_id,
                         AttemptStatus.FAILED,
+                        finished_at=now,
                         reason=(
                             f"reconciler: worker {attempt.worker} did not answer pings for "
                             f"{silent.total_seconds():.0f} s"
@@ -296,4 +230,4 @@ class Reconciler:
         if not endings:
             return []
         with self._store.unit_of_work() as uow:
-            return end_attempts(uow, runs, endings, now)
+            return _settled(uow, runs, endings)

@@ -33,9 +33,10 @@ from pydantic import ValidationError
 from treadle.common.messages import AttemptStarted, TaskResult, WorkerReport
 from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, is_rabbitmq, plain_queue
+from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, declare, kombu_queue
-from treadle.scheduler.service.reconciler import Ending, WorkerLiveness, end_attempts
+from treadle.scheduler.service.reconciler import WorkerLiveness
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.store import Store
 
@@ -355,11 +356,12 @@ class ReportConsumer:
 # -- applying -------------------------------------------------------------------------------
 
 
-def delivery_limit_exceeded(attempt_id: str, starts: int) -> Ending:
+def delivery_limit_exceeded(attempt_id: str, starts: int, now: datetime) -> AttemptEnding:
     """The attempt was started ``starts`` times and never finished: fail it for good."""
-    return Ending(
+    return AttemptEnding(
         attempt_id,
         AttemptStatus.FAILED,
+        finished_at=now,
         reason=f"started {starts} times without a result (delivery limit exceeded)",
         error={
             "type": "DeliveryLimitExceeded",
@@ -372,12 +374,13 @@ def delivery_limit_exceeded(attempt_id: str, starts: int) -> Ending:
     )
 
 
-def dead_lettered(letter: DeadLetter, delivery_limit: int) -> Ending:
+def dead_lettered(letter: DeadLetter, delivery_limit: int, now: datetime) -> AttemptEnding:
     """The broker dead-lettered the attempt's message: fail it for good."""
     if letter.reason == "delivery_limit":
-        return Ending(
+        return AttemptEnding(
             letter.attempt_id,
             AttemptStatus.FAILED,
+            finished_at=now,
             reason="dead-lettered by the broker: delivery limit exceeded",
             error={
                 "type": "DeliveryLimitExceeded",
@@ -388,9 +391,10 @@ def dead_lettered(letter: DeadLetter, delivery_limit: int) -> Ending:
             },
             retryable=False,
         )
-    return Ending(
+    return AttemptEnding(
         letter.attempt_id,
         AttemptStatus.FAILED,
+        finished_at=now,
         reason=f"dead-lettered by the broker: {letter.reason}",
         error={
             "type": "Undeliverable",
@@ -444,15 +448,19 @@ class ReportApplier:
         with self._store.unit_of_work() as uow:
             # Runs first, then their attempt rows: the lock order every transaction keeps.
             uow.lock_runs(sorted(_runs_of(batch)))
-            endings: list[Ending] = []
+            endings: list[AttemptEnding] = []
             for started in batch.started:
                 if started.attempt_id in finishing:
                     continue
                 count = uow.mark_attempt_started(started.attempt_id, started.worker, started.at)
                 if count is not None and count > self._delivery_limit:
-                    endings.append(delivery_limit_exceeded(started.attempt_id, count))
-            endings.extend(dead_lettered(d, self._delivery_limit) for d in batch.dead_letters)
-            failed = end_attempts(uow, runs, endings, now, results=batch.results)
+                    endings.append(delivery_limit_exceeded(started.attempt_id, count, now))
+            endings.extend(dead_lettered(d, self._delivery_limit, now) for d in batch.dead_letters)
+            # A result wins over the scheduler's ending of the same attempt (the task did
+            # finish): results come first, and the first ending of an attempt is recorded.
+            reported = [AttemptEnding.reported(result) for result in batch.results]
+            fresh = runs.settle(uow, [*reported, *endings])
+            failed = [e for e in endings if e.attempt_id in fresh and e.attempt_id not in finishing]
         for ending in failed:
             log.warning("attempt %s failed: %s", ending.attempt_id, ending.reason)
         # A message still circulating after the limit must not run again (a dead-lettered

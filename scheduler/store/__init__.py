@@ -4,24 +4,19 @@ Open a :class:`Store`, then do each piece of work in a :class:`UnitOfWork`::
 
     store = Store.open("sqlite:///.treadle/treadle.db")
     with store.unit_of_work() as uow:
+        versions = uow.lock_runs([run_id])
         state = uow.load_run(run_id)
         ...
-        uow.save_run(state, new_state, [(event, now)], commands)
+        change = RunChange(state, new_state, [(event, now)], commands)
+        uow.save_runs([change], versions, write_commands=handlers.write)
 
 See ``docs/storage.md`` for the tables and how to upgrade a database.
 """
 
 from __future__ import annotations
 
+from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter
 from treadle.scheduler.store.entries import (
-    OUTBOX_CANCEL_CHILD,
-    OUTBOX_CANCEL_TASK,
-    OUTBOX_DISPATCH,
-    OUTBOX_KINDS,
-    OUTBOX_NOTIFY_PARENT,
-    OUTBOX_PAUSE_CHILD,
-    OUTBOX_RESUME_CHILD,
-    OUTBOX_START_CHILD,
     AttemptEntry,
     DefinitionVersion,
     InquiryEntry,
@@ -30,26 +25,18 @@ from treadle.scheduler.store.entries import (
     RunSummary,
     TimerEntry,
 )
-from treadle.scheduler.store.errors import CodecError, DuplicateRunError, StaleRunError
+from treadle.scheduler.store.errors import CodecError, DuplicateRunError
 from treadle.scheduler.store.event_repo import EventEntry, EventWaitEntry
-from treadle.scheduler.store.queue_repo import AttemptOutcome
 from treadle.scheduler.store.run_repo import RecordedEvent
-from treadle.scheduler.store.run_writer import RunChange
+from treadle.scheduler.store.run_writer import RunChange, SavedRuns
 from treadle.scheduler.store.store import Store
 from treadle.scheduler.store.uow import UnitOfWork
 
 __all__ = [
-    "OUTBOX_CANCEL_CHILD",
-    "OUTBOX_CANCEL_TASK",
-    "OUTBOX_DISPATCH",
-    "OUTBOX_KINDS",
-    "OUTBOX_NOTIFY_PARENT",
-    "OUTBOX_PAUSE_CHILD",
-    "OUTBOX_RESUME_CHILD",
-    "OUTBOX_START_CHILD",
     "AttemptEntry",
-    "AttemptOutcome",
     "CodecError",
+    "CommandRowWriter",
+    "CommandRows",
     "DefinitionVersion",
     "DuplicateRunError",
     "EventEntry",
@@ -60,7 +47,7 @@ __all__ = [
     "RecordedEvent",
     "RunChange",
     "RunSummary",
-    "StaleRunError",
+    "SavedRuns",
     "Store",
     "TimerEntry",
     "UnitOfWork",

@@ -49,6 +49,8 @@ class Repository:
 
     def __init__(self, connection: Connection, clock: Clock) -> None:
         self._after_commit: list[Callable[[], None]] = []
+        #: Versions of the runs this transaction holds locked (see ``lock_runs``).
+        self._locked: dict[str, int] = {}
         self._conn = connection
         self._clock = clock
         self._postgres = connection.dialect.name == "postgresql"

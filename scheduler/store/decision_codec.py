@@ -30,6 +30,8 @@ from treadle.scheduler.store.codec import (
 )
 from treadle.scheduler.store.errors import CodecError
 
+#: Every command class, by its ``kind`` (the tag its encoding carries). A test checks that
+#: every subclass of ``Command`` is here and round-trips.
 COMMAND_TYPES: Mapping[str, type[cmd.Command]] = {
     cls.kind: cls
     for cls in (
@@ -37,11 +39,17 @@ COMMAND_TYPES: Mapping[str, type[cmd.Command]] = {
         cmd.CancelTask,
         cmd.StartChildRun,
         cmd.CancelChildRun,
+        cmd.PauseChildRun,
+        cmd.ResumeChildRun,
+        cmd.ReportPausedToParent,
         cmd.ScheduleTimer,
         cmd.CancelTimer,
         cmd.OpenInquiry,
         cmd.CloseInquiry,
+        cmd.AwaitEvent,
+        cmd.StopAwaitingEvent,
         cmd.EmitLifecycleEvent,
+        cmd.RunStatusChanged,
         cmd.CompleteRun,
     )
 }

@@ -29,13 +29,12 @@ class RunSummary:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A message to publish. ``kind`` is one of :data:`OUTBOX_KINDS`; ``queue`` for dispatches."""
+    """A command waiting in the outbox: the run whose decision wrote it, and the command
+    encoded by the command codec (the relay decodes it)."""
 
     id: int
     run_id: str
-    kind: str
     payload: Any
-    queue: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +115,3 @@ class KeyValue:
     value: Any
     secret: bool
     updated_at: datetime
-
-
-#: Kinds of outbox rows the relay handles.
-OUTBOX_DISPATCH = "dispatch"
-OUTBOX_CANCEL_TASK = "cancel_task"
-OUTBOX_START_CHILD = "start_child"
-OUTBOX_CANCEL_CHILD = "cancel_child"
-OUTBOX_NOTIFY_PARENT = "notify_parent"
-OUTBOX_PAUSE_CHILD = "pause_child"
-OUTBOX_RESUME_CHILD = "resume_child"
-OUTBOX_CHILD_PAUSED = "child_paused"
-OUTBOX_KINDS = frozenset(
-    {
-        OUTBOX_PAUSE_CHILD,
-        OUTBOX_RESUME_CHILD,
-        OUTBOX_CHILD_PAUSED,
-        OUTBOX_DISPATCH,
-        OUTBOX_CANCEL_TASK,
-        OUTBOX_START_CHILD,
-        OUTBOX_CANCEL_CHILD,
-        OUTBOX_NOTIFY_PARENT,
-    }
-)

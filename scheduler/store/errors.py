@@ -13,19 +13,6 @@ class CodecError(TreadleError):
     """Stored data could not be turned back into the core's types (unknown kind, bad shape)."""
 
 
-class StaleRunError(ConflictError):
-    """The run changed since it was loaded: its stored version is not the expected one."""
-
-    def __init__(self, run_id: str, expected: int, actual: int | None) -> None:
-        self.run_id = run_id
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"run {run_id} was changed by someone else (expected version {expected}, "
-            f"found {actual})"
-        )
-
-
 class DuplicateRunError(ConflictError):
     """A run with this id, idempotency key or trigger event already exists."""
 

@@ -9,7 +9,6 @@ fires twice. On SQLite one unit of work at a time holds the database's write loc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
+from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.core.state import TimerKind
 from treadle.scheduler.store.base import Repository, chunks
 from treadle.scheduler.store.bulk import bulk_update
@@ -31,7 +31,7 @@ OUTBOX_CHANNEL = "treadle_outbox"
 
 # Built once: constructing statements costs more than running them on SQLite.
 _CLAIM_OUTBOX = Repository._claim(
-    select(outbox.c.id, outbox.c.run_id, outbox.c.kind, outbox.c.payload, outbox.c.queue)
+    select(outbox.c.id, outbox.c.run_id, outbox.c.payload)
     .where(outbox.c.sent_at.is_(None))
     .order_by(outbox.c.id)
     .limit(bindparam("limit"))
@@ -65,19 +65,6 @@ _OPEN_ATTEMPTS = Repository._lock_rows(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
-    """How one attempt ended, as :meth:`QueueRepository.record_results` records it."""
-
-    attempt_id: str
-    status: AttemptStatus
-    worker: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: Mapping[str, Any] | None = None
-    reason: str | None = None
-
-
 class QueueRepository(Repository):
     """Outbox, timers and attempts."""
 
@@ -87,14 +74,7 @@ class QueueRepository(Repository):
         """Unsent messages, oldest first, locked for this transaction; counts a publish try."""
         rows = self._conn.execute(_CLAIM_OUTBOX, {"limit": limit}).mappings().all()
         return [
-            OutboxEntry(
-                id=row["id"],
-                run_id=row["run_id"],
-                kind=row["kind"],
-                payload=row["payload"],
-                queue=row["queue"],
-            )
-            for row in rows
+            OutboxEntry(id=row["id"], run_id=row["run_id"], payload=row["payload"]) for row in rows
         ]
 
     def notify_outbox(self) -> None:
@@ -184,30 +164,13 @@ class QueueRepository(Repository):
         ).mappings()
         return [_attempt(row) for row in rows]
 
-    def record_result(
-        self,
-        attempt_id: str,
-        status: AttemptStatus,
-        *,
-        worker: str | None,
-        started_at: datetime | None,
-        finished_at: datetime | None,
-        error: Mapping[str, Any] | None,
-        reason: str | None = None,
-    ) -> bool:
-        """Record how an attempt ended. False if it is unknown or already ended (a duplicate).
-
-        ``reason`` says why a reconciler, rather than a worker, ended or re-dispatched it.
-        ``worker`` and ``started_at`` keep their stored values when ``None`` is given.
-        """
-        outcome = AttemptOutcome(attempt_id, status, worker, started_at, finished_at, error, reason)
-        return bool(self.record_results([outcome]))
-
-    def record_results(self, outcomes: Sequence[AttemptOutcome]) -> set[str]:
+    def record_results(self, outcomes: Sequence[AttemptEnding]) -> set[str]:
         """Record many attempt endings in two statements; returns the ids that were fresh.
 
         An attempt that is unknown or already ended (a duplicate delivery, or a second
         result for the same attempt in this batch) is left as it is and not returned.
+        ``worker``, ``started_at`` and ``reason`` keep their stored values when ``None``;
+        ``reason`` says why the scheduler, rather than a worker, ended the attempt.
         """
         wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
         stored: dict[str, Mapping[Any, Any]] = {}

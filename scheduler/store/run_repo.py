@@ -1,8 +1,8 @@
 """Runs: creating, locking, loading and saving a run's whole state with its events and commands.
 
-``save_run`` is the heart of the store: in one transaction it bumps the run's version
-(optimistic concurrency), writes the executions and units that changed, appends the events
-that led to the new state and turns the commands into outbox, attempt, timer and inquiry
+``save_runs`` is the heart of the store: in one transaction it bumps the versions of runs
+locked by ``lock_runs``, writes the executions and units that changed, appends the events
+that led to the new states and turns the commands into outbox, attempt, timer and inquiry
 rows. Whoever calls it (the embedded runner, a scheduler process) gets all of it or none.
 """
 
@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -20,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 
 from treadle.common.errors import ConflictError, NotFound
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import Execution, RunState, Unit
 from treadle.scheduler.store.base import Repository
@@ -30,13 +28,13 @@ from treadle.scheduler.store.codec import (
     run_to_row,
     unit_from_row,
 )
-from treadle.scheduler.store.command_writer import QueueFor, default_queue_for
+from treadle.scheduler.store.command_rows import CommandRowWriter
 from treadle.scheduler.store.decision_codec import decode_event
 from treadle.scheduler.store.entries import RunSummary
-from treadle.scheduler.store.errors import DuplicateRunError, StaleRunError
+from treadle.scheduler.store.errors import DuplicateRunError
 from treadle.scheduler.store.execution_writer import apply_changes, diff_executions
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
-from treadle.scheduler.store.run_writer import RunChange, RunWriter, run_row_values
+from treadle.scheduler.store.run_writer import RunChange, RunWriter, SavedRuns
 
 #: How often a run is read again when a writer committed between its statements.
 _CONSISTENT_READ_TRIES = 20
@@ -50,17 +48,6 @@ _LOCK_RUNS = (
     .order_by(runs.c.id)
     .with_for_update()
 )
-
-
-@cache
-def _update_run_statement(columns: tuple[str, ...], check_version: bool) -> Any:
-    """``UPDATE runs SET <columns>, version = version + 1 WHERE id = :k_id [AND version = ...]``."""
-    stmt = runs.update().where(runs.c.id == bindparam("k_id"))
-    if check_version:
-        stmt = stmt.where(runs.c.version == bindparam("k_version"))
-    values: dict[str, Any] = {name: bindparam(name) for name in columns}
-    values["version"] = runs.c.version + 1
-    return stmt.values(values).returning(runs.c.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,15 +115,6 @@ class RunRepository(Repository):
                 )
         return DuplicateRunError(f"run {run_id} already exists", existing_run_id=run_id)
 
-    def find_run_by_trigger(self, trigger_event_id: str, workflow: str) -> str | None:
-        """The run ``trigger_event_id`` started of ``workflow``, if any (one per pair)."""
-        found: str | None = self._conn.execute(
-            select(runs.c.id).where(
-                runs.c.trigger_event_id == trigger_event_id, runs.c.workflow == workflow
-            )
-        ).scalar_one_or_none()
-        return found
-
     def find_run_by_idempotency_key(self, key: str) -> str | None:
         return self._conn.execute(
             select(runs.c.id).where(runs.c.idempotency_key == key)
@@ -147,9 +125,12 @@ class RunRepository(Repository):
 
         On SQLite the unit of work already holds the database's write lock.
         """
+        if run_id in self._locked:
+            return self._locked[run_id]
         version = self._conn.execute(_LOCK_RUN, {"run_id": run_id}).scalar_one_or_none()
         if version is None:
             raise NotFound(f"run {run_id} not found")
+        self._locked[run_id] = int(version)
         return int(version)
 
     def run_version(self, run_id: str) -> int | None:
@@ -196,61 +177,40 @@ class RunRepository(Repository):
             for row in execution_rows
         }
 
-    def save_run(
-        self,
-        old: RunState | None,
-        new: RunState,
-        events: Sequence[tuple[Event, datetime]],
-        commands: Sequence[cmd.Command],
-        *,
-        expected_version: int | None = None,
-        queue_for: QueueFor = default_queue_for,
-    ) -> int:
-        """Persist ``new`` (derived from ``old`` by ``events``) and its ``commands``.
-
-        ``old`` must be the state ``new`` was computed from, as loaded or last saved: only
-        executions and units that are different objects are written. ``old=None`` rewrites
-        all of them. Returns the run's new version; raises StaleRunError when
-        ``expected_version`` is given and the stored version differs.
-        """
-        values = run_row_values(old, new, self._clock())
-        stmt = _update_run_statement(tuple(values), expected_version is not None)
-        version = self._conn.execute(
-            stmt, {**values, "k_id": new.run_id, "k_version": expected_version}
-        ).scalar_one_or_none()
-        if version is None:
-            actual = self.run_version(new.run_id)
-            if actual is None:
-                raise NotFound(f"run {new.run_id} not found")
-            raise StaleRunError(new.run_id, expected_version or 0, actual)
-        writer = RunWriter(self._conn, self._clock, queue_for)
-        writer.write_contents([RunChange(old, new, events, commands)])
-        return int(version)
-
     def lock_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """Hold several runs until the transaction ends; returns each found run's version.
 
         Rows are locked in id order, so schedulers locking overlapping batches cannot
-        deadlock. Runs that do not exist are missing from the result.
+        deadlock. Runs that do not exist are missing from the result. A run this
+        transaction holds already costs no statement: its version is known (only
+        :meth:`save_runs` changes it while the lock is held).
         """
-        if not run_ids:
-            return {}
-        rows = self._conn.execute(_LOCK_RUNS, {"run_ids": sorted(set(run_ids))}).all()
-        return {row[0]: int(row[1]) for row in rows}
+        wanted = sorted(set(run_ids))
+        missing = [run_id for run_id in wanted if run_id not in self._locked]
+        if missing:
+            rows = self._conn.execute(_LOCK_RUNS, {"run_ids": missing}).all()
+            self._locked.update((row[0], int(row[1])) for row in rows)
+        return {run_id: self._locked[run_id] for run_id in wanted if run_id in self._locked}
 
     def save_runs(
-        self, changes: Sequence[RunChange], versions: Mapping[str, int], *, queue_for: QueueFor
-    ) -> dict[str, int]:
+        self,
+        changes: Sequence[RunChange],
+        versions: Mapping[str, int],
+        *,
+        write_commands: CommandRowWriter,
+    ) -> SavedRuns:
         """Persist a batch of runs locked by :meth:`lock_runs` at ``versions``.
 
-        One statement per table for the whole batch. Returns the runs' new versions.
+        One statement per table for the whole batch; ``write_commands`` turns each run's
+        commands into rows. Returns the runs' new versions and whether the outbox got work.
         """
         if not changes:
-            return {}
-        writer = RunWriter(self._conn, self._clock, queue_for)
+            return SavedRuns({}, wrote_outbox=False)
+        writer = RunWriter(self._conn, self._clock, write_commands)
         new_versions = writer.write_locked_rows(changes, versions)
-        writer.write_contents(changes)
-        return new_versions
+        wrote_outbox = writer.write_contents(changes)
+        self._locked.update(new_versions)
+        return SavedRuns(new_versions, wrote_outbox=wrote_outbox)
 
     def list_events(self, run_id: str, *, after_seq: int = 0) -> list[RecordedEvent]:
         """The run's event log in order (for replay, audit and golden files)."""

@@ -1,9 +1,9 @@
 """Writes saved run states: run rows, changed executions and units, events and commands.
 
-One run (``save_run``, with an optimistic version check) or a batch of runs the caller has
-locked (``save_runs``): for a batch every table gets one statement, whatever the number of
-runs. A burst of worker results touching a hundred runs then costs a handful of statements
-instead of a thousand, which is what keeps many small runs fast on PostgreSQL.
+A batch of runs the caller has locked (``save_runs``): every table gets one statement,
+whatever the number of runs. A burst of worker results touching a hundred runs then costs
+a handful of statements instead of a thousand, which is what keeps many small runs fast on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sqlalchemy import Connection, bindparam, func, select
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import RunState
-from treadle.scheduler.store.codec import run_to_row
-from treadle.scheduler.store.command_writer import CommandWriter, QueueFor
+from treadle.scheduler.store.codec import changed_run_columns
+from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter
 from treadle.scheduler.store.decision_codec import encode_event
 from treadle.scheduler.store.execution_writer import (
     ExecutionChanges,
@@ -42,28 +42,17 @@ class RunChange:
     commands: Sequence[cmd.Command]
 
 
+@dataclass(frozen=True)
+class SavedRuns:
+    """What saving a batch did: each run's new version, and whether the outbox got work."""
+
+    versions: Mapping[str, int]
+    wrote_outbox: bool
+
+
 def run_row_values(old: RunState | None, new: RunState, updated_at: datetime) -> dict[str, Any]:
-    """The run-row columns to write: always the status and core, the rest when changed."""
-    row = run_to_row(new)
-    values: dict[str, Any] = {
-        key: row[key] for key in ("status", "core", "started_at", "finished_at")
-    }
-    if old is None or old.context is not new.context:
-        for key in ("context", "depth", "parent_run_id", "parent_attempt_id"):
-            values[key] = row[key]
-    if old is None or old.vars is not new.vars:
-        values["vars"] = row["vars"]
-    if old is None or old.output is not new.output or old.error is not new.error:
-        values["output"] = row["output"]
-        values["error"] = row["error"]
-    if (
-        old is None
-        or old.workflow != new.workflow
-        or old.created_at != new.created_at
-        or old.definition_version != new.definition_version
-    ):
-        for key in ("workflow", "created_at", "definition_version"):
-            values[key] = row[key]
+    """The run-row columns to write: those whose fields changed (all when ``old`` is None)."""
+    values = changed_run_columns(old, new)
     values["updated_at"] = updated_at
     return values
 
@@ -86,10 +75,12 @@ _LAST_SEQS = (
 class RunWriter:
     """Collects what a batch of saves writes and writes it one statement per table."""
 
-    def __init__(self, connection: Connection, clock: Clock, queue_for: QueueFor) -> None:
+    def __init__(
+        self, connection: Connection, clock: Clock, write_commands: CommandRowWriter
+    ) -> None:
         self._conn = connection
         self._clock = clock
-        self._queue_for = queue_for
+        self._write_commands = write_commands
 
     def write_locked_rows(
         self, changes: Sequence[RunChange], versions: Mapping[str, int]
@@ -110,19 +101,22 @@ class RunWriter:
             self._conn.execute(_locked_update(columns), rows)
         return new_versions
 
-    def write_contents(self, changes: Sequence[RunChange]) -> None:
-        """Executions and units, events and commands of every change."""
+    def write_contents(self, changes: Sequence[RunChange]) -> bool:
+        """Executions and units, events and commands of every change; True when a command
+        went to the outbox."""
         executions = ExecutionChanges()
         for change in changes:
             collect_executions(change.old, change.new, executions)
         apply_changes(self._conn, executions)
         self._append_events(changes)
-        writer = CommandWriter(self._conn, self._clock, self._queue_for)
+        rows = CommandRows(self._conn, self._clock)
         for change in changes:
             if change.commands:
                 now = change.events[-1][1] if change.events else self._clock()
-                writer.add(change.new, now, change.commands)
-        writer.flush()
+                rows.for_run(change.new, now)
+                self._write_commands(rows, change.commands)
+        rows.flush()
+        return rows.wrote_outbox
 
     def _append_events(self, changes: Sequence[RunChange]) -> None:
         logging = [c for c in changes if c.events]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
-from treadle.clientlib.controls import Control, ControlRefused, apply_control
+from treadle.clientlib.polling import Look, poll
 from treadle.clientlib.registry import registry_catalog
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
 from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
@@ -42,13 +41,17 @@ from treadle.common.errors import (
     ServiceUnavailable,
     WaitTimeout,
 )
+from treadle.common.graph import Graph
 from treadle.common.settings import Settings, os_login, settings_from_environment
 from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
+from treadle.scheduler.service.commands import CommandHandlers
+from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
 from treadle.scheduler.service.events import EventOutcome
 from treadle.scheduler.service.run_document import run_document
-from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import Store, UnitOfWork
 
@@ -187,7 +190,7 @@ class Client:
         Parameters are checked before anything is published or stored.
         """
         with self._session():
-            self._runs().prepare_parameters(spec, parameters or {})
+            self._starter().prepare_parameters(spec, parameters or {})
             [registered] = self.register_all([spec], catalog=catalog)
             pinned = self._pinned(spec.ref, registered.version)
             run_id = self._start_pinned(pinned, parameters or {}, idempotency_key)
@@ -218,20 +221,24 @@ class Client:
         self, pinned: PinnedDefinition, parameters: Mapping[str, Any], key: str | None
     ) -> str:
         options = RunOptions(identity=self._identity, idempotency_key=key)
-        return self._runs().start_pinned(pinned, parameters, options)
+        return self._starter().start_pinned(pinned, parameters, options)
 
     def _runs(self) -> RunService:
+        return self._starter().runs
+
+    def _starter(self) -> RunStarter:
         # One service per call: its cache of run states is not shared between threads.
-        return RunService(
+        # An action's queue is pinned in the published definition and travels on the
+        # dispatch; tasks of actions without one go to the deployment's default queue.
+        handlers = CommandHandlers(self._settings.default_queue)
+        runs = RunService(
             self._store,
             self._definitions,
             clock=_utc_now,
-            limits=self._settings.limits,
-            # An action's queue is pinned in the published definition and travels on the
-            # dispatch; tasks of actions without one go to the deployment's default queue.
-            queue_for=lambda _dispatch: self._settings.default_queue,
+            write_commands=handlers.write,
             notify_outbox=True,
         )
+        return RunStarter(runs, limits=self._settings.limits)
 
     # -- reading runs ------------------------------------------------------------------------
 
@@ -248,34 +255,35 @@ class Client:
         Polls start every ``poll_interval`` seconds and back off to 0.5 s while the run does
         not change. A run that waits on an inquiry is not ended: it is waited for.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         poll_interval = max(poll_interval, MIN_POLL_INTERVAL)
-        interval = poll_interval
         seen: int | None = None
         status = "unknown"
-        while True:
+
+        def look() -> Look[RunInfo | None]:
+            nonlocal seen, status
             with self._session(), self._store.unit_of_work() as uow:
                 version = uow.run_version(run_id)
                 if version is None:
                     raise NotFound(f"run {run_id} not found")
-                if version != seen:
-                    seen, interval = version, poll_interval
-                    state = uow.load_run(run_id)
-                    status = state.status.value
-                    if state.status.is_terminal:
-                        return RunInfo.from_document(
-                            run_document(state, uow.list_inquiries(run_id=run_id))
-                        )
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(
-                    f"run {run_id} is still {status} after {timeout:g} s of waiting; "
-                    "it goes on (wait again, or cancel it)",
-                    run_id=run_id,
-                    status=status,
-                )
-            time.sleep(interval if remaining is None else min(interval, remaining))
-            interval = min(interval * 2, max(MAX_POLL_INTERVAL, poll_interval))
+                if version == seen:
+                    return Look(None)
+                seen, state = version, uow.load_run(run_id)
+                status = state.status.value
+                if not state.status.is_terminal:
+                    return Look(None, changed=True)
+                document = run_document(state, uow.list_inquiries(run_id=run_id))
+                return Look(RunInfo.from_document(document), done=True, changed=True)
+
+        ceiling = max(MAX_POLL_INTERVAL, poll_interval)
+        info = poll(look, interval=poll_interval, max_interval=ceiling, growth=2, timeout=timeout)
+        if info.value is None:
+            raise WaitTimeout(
+                f"run {run_id} is still {status} after {timeout:g} s of waiting; "
+                "it goes on (wait again, or cancel it)",
+                run_id=run_id,
+                status=status,
+            )
+        return info.value
 
     # -- changing runs -----------------------------------------------------------------------
     #
@@ -405,7 +413,7 @@ class Client:
         from treadle.scheduler.service.events import EventRouter
 
         with self._session():
-            router = EventRouter(self._runs(), self._triggers, identity=self._identity)
+            router = EventRouter(self._starter(), self._triggers, identity=self._identity)
             return router.send(event_type, subject=subject, data=data, event_id=event_id)
 
     # -- publishing definitions ----------------------------------------------------------------
@@ -433,12 +441,14 @@ class Client:
             known = registry_catalog(uow.registered_actions())
             known = known.merged(catalog or Catalog())
             known = known.merged(Catalog(workflows={s.ref: s for s in specs}))
-            _validate(specs, known)
+            graphs = _validate(specs, known)
             definitions = Definitions(self._store, known)
             registered: list[Registered] = []
-            for spec in specs:
+            for spec, graph in zip(specs, graphs, strict=True):
                 before = [v.version for v in uow.list_definition_versions(spec.ref)]
-                pinned = definitions.publish(spec, at=_utc_now(), author=author, uow=uow)
+                pinned = definitions.publish(
+                    spec, at=_utc_now(), author=author, uow=uow, graph=graph
+                )
                 new = pinned.version not in before
                 registered.append(Registered(spec.ref, pinned.version, new))
         for item in registered:
@@ -451,14 +461,14 @@ def _info(uow: UnitOfWork, run_id: str) -> RunInfo:
     return RunInfo.from_document(run_document(state, uow.list_inquiries(run_id=run_id)))
 
 
-def _validate(specs: Sequence[WorkflowSpec], catalog: Catalog) -> None:
-    from treadle.common.validate import validate_workflow
+def _validate(specs: Sequence[WorkflowSpec], catalog: Catalog) -> list[Graph | None]:
+    """Raise DefinitionError with every error of ``specs``; else their compiled graphs."""
+    from treadle.common.validate import checked_workflow
 
+    checked = [checked_workflow(spec, catalog) for spec in specs]
     errors = [
-        issue
-        for spec in specs
-        for issue in validate_workflow(spec, catalog)
-        if issue.severity is Severity.ERROR
+        issue for issues, _ in checked for issue in issues if issue.severity is Severity.ERROR
     ]
     if errors:
         raise DefinitionError(errors)
+    return [graph for _, graph in checked]

@@ -30,7 +30,7 @@ from treadle.common.spec import ActionSpec, ParameterSpec, RunnerType, WorkflowS
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.run_document import stored_run_document
-from treadle.scheduler.service.runs import RunOptions
+from treadle.scheduler.service.starting import RunOptions
 from treadle.testing.cli import TreadleCli
 from treadle.testing.processes import treadle_environment
 

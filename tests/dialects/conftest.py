@@ -23,7 +23,7 @@ from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
 from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.service.renderings import StoredRun, load_stored_run
-from treadle.scheduler.service.runs import RunOptions
+from treadle.scheduler.service.starting import RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO.parent / "shared" / "conformance"

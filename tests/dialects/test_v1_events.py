@@ -34,7 +34,7 @@ def publish(driver: Driver, *specs: WorkflowSpec) -> None:
 
 
 def send(driver: Driver, event_type: str, **fields: Any) -> EventOutcome:
-    outcome = EventRouter(driver.runner.runs).send(event_type, **fields)
+    outcome = EventRouter(driver.runner.starter).send(event_type, **fields)
     driver.follow(*outcome.started_runs, *outcome.updated_runs)
     return outcome
 

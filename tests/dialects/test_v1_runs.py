@@ -22,6 +22,7 @@ import pytest
 
 from treadle.common.dialects import import_workflows_v1
 from treadle.common.spec import WorkflowSpec
+from treadle.scheduler.service.controls import Control, apply_control
 from treadle.scheduler.service.renderings import v1_run
 
 from .conftest import Driver, read_json
@@ -78,7 +79,7 @@ def lead(deal_value: int | None = None) -> dict[str, Any]:
 def send_event(driver: Driver, event_type: str, **fields: Any) -> Any:
     from treadle.scheduler.service.events import EventRouter
 
-    outcome = EventRouter(driver.runner.runs).send(event_type, **fields)
+    outcome = EventRouter(driver.runner.starter).send(event_type, **fields)
     driver.follow(*outcome.started_runs, *outcome.updated_runs)
     return outcome
 
@@ -196,7 +197,7 @@ def test_compensating_runs_the_compensation_step_for_the_sent_outreach(
 ) -> None:
     run_id = driver.start(sdr, lead(deal_value=100))
     assert step(rendered(driver, run_id), "wait-for-reply")["state"] == "STEP_RUN_STATE_WAITING"
-    driver.runner.runs.compensate(run_id)
+    apply_control(driver.runner.runs, run_id, Control.COMPENSATE)
     driver.follow(run_id)
     run = rendered(driver, run_id)
     assert driver.status(run_id) == "compensated"

@@ -22,6 +22,7 @@ from treadle.common.catalog import Catalog
 from treadle.common.dialects import import_workflows_v1, read_workflows_v1
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.scheduler.service.controls import Control, apply_control
 from treadle.scheduler.service.renderings import v1_lifecycle_events, v1_run
 from treadle.scheduler.service.renderings.v1_steps import STEP_STATES
 from treadle.scheduler.service.renderings.workflows_v1 import RUN_STATES
@@ -68,17 +69,17 @@ def test_every_treadle_status_has_a_v1_state_and_every_v1_state_is_used() -> Non
 def test_pausing_resuming_and_cancelling_show_in_the_run_state(
     driver: Driver, at_the_gate: str
 ) -> None:
-    driver.runner.runs.pause(at_the_gate)
+    apply_control(driver.runner.runs, at_the_gate, Control.PAUSE)
     driver.follow(at_the_gate)
     run = rendered(driver, at_the_gate)
     assert run["state"] == "WORKFLOW_STATE_PAUSED"
     assert step_states(run)["approve-high-value"] == "WAITING"
 
-    driver.runner.runs.resume(at_the_gate)
+    apply_control(driver.runner.runs, at_the_gate, Control.RESUME)
     driver.follow(at_the_gate)
     assert rendered(driver, at_the_gate)["state"] == "WORKFLOW_STATE_RUNNING"
 
-    driver.runner.runs.cancel(at_the_gate)
+    apply_control(driver.runner.runs, at_the_gate, Control.CANCEL)
     driver.follow(at_the_gate)
     run = rendered(driver, at_the_gate)
     assert run["state"] == "WORKFLOW_STATE_CANCELLED"
@@ -97,7 +98,7 @@ def test_compensating_a_run_at_the_gate_cancels_what_it_had_not_reached(
     driver: Driver, at_the_gate: str
 ) -> None:
     """Nothing done there has a compensation: the run is cancelled, then compensated at once."""
-    driver.runner.runs.compensate(at_the_gate)
+    apply_control(driver.runner.runs, at_the_gate, Control.COMPENSATE)
     driver.follow(at_the_gate)
     assert driver.status(at_the_gate) == "compensated"
     run = rendered(driver, at_the_gate)
@@ -181,7 +182,7 @@ def test_compensation_steps_run_in_reverse_topological_order(driver: Driver) -> 
     spec = import_workflows_v1(fan_out_version(), "fan_out.json")
     run_id = driver.start(spec, {})
     driver.answer(run_id, {"sequence": "s"})
-    driver.runner.runs.compensate(run_id)
+    apply_control(driver.runner.runs, run_id, Control.COMPENSATE)
     run = rendered(driver, run_id)
     assert run["state"] == "WORKFLOW_STATE_COMPENSATING"
     driver.follow(run_id)

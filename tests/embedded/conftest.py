@@ -22,7 +22,7 @@ from treadle.common.spec import WorkflowSpec
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.service.run_document import stored_run_document
-from treadle.scheduler.service.runs import RunOptions
+from treadle.scheduler.service.starting import RunOptions
 from treadle.scheduler.store import RecordedEvent
 
 PACKS = Path(__file__).resolve().parents[2] / "packs"

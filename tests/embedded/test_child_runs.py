@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from treadle.scheduler.service.controls import Control, apply_control
+
 CHILD = """\
 ref: tests.child
 parameters:
@@ -163,7 +165,7 @@ def test_canceling_a_parent_cancels_its_running_child(harness: Any) -> None:
     run_id = runner.start(parent, {})
     runner.relay.drain()  # starts the child, which waits on its delay
     (child_id,) = runner.relay.child_runs_started
-    canceled = runner.runs.cancel(run_id, "not needed any more")
+    canceled = apply_control(runner.runs, run_id, Control.CANCEL, reason="not needed any more")
     assert canceled.status.value == "canceled"
     assert canceled.error == {"type": "Canceled", "message": "not needed any more"}
     runner.relay.drain()  # carries the cancellation to the child

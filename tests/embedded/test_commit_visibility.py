@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from treadle.scheduler.core.events import CancelRequested
+from treadle.scheduler.service.controls import Control, apply_control
 
 
 def _rolled_back(runner: Any, work: Callable[[Any], object]) -> None:
@@ -43,7 +44,7 @@ def test_a_rolled_back_run_state_is_not_cached(harness: Any) -> None:
     assert runner.runs.cached(run_id) is committed
     assert runner.runs.load(run_id).status.value == "running"
     # The next decision starts from the committed state, not the rolled-back one.
-    canceled = runner.runs.cancel(run_id, "for real")
+    canceled = apply_control(runner.runs, run_id, Control.CANCEL, reason="for real")
     assert canceled.status.value == "canceled"
     assert canceled.error == {"type": "Canceled", "message": "for real"}
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from treadle.common.messages import ErrorInfo, Outcome, TaskResult
+from treadle.common.messages import ErrorInfo, TaskResult
+from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.events import TaskSucceeded
 from treadle.scheduler.service.timers import fire_due_timers
 
@@ -16,7 +17,7 @@ from treadle.scheduler.service.timers import fire_due_timers
 def succeeded(attempt_id: str, message: str) -> TaskResult:
     return TaskResult(
         attempt_id=attempt_id,
-        outcome=Outcome.SUCCEEDED,
+        outcome=AttemptStatus.SUCCEEDED,
         result={"message": message},
         worker="test-worker",
     )
@@ -102,7 +103,7 @@ def test_a_failure_for_a_finished_attempt_does_not_undo_its_success(harness: Any
     runner.runs.apply_results([succeeded(attempt.attempt_id, "done")])
     late_failure = TaskResult(
         attempt_id=attempt.attempt_id,
-        outcome=Outcome.FAILED,
+        outcome=AttemptStatus.FAILED,
         error=ErrorInfo(type="WorkerLost", message="redelivered after a crash"),
     )
     runner.runs.apply_results([late_failure])

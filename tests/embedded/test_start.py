@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from treadle.common.errors import ParameterError
+from treadle.common.source import Severity
 from treadle.common.spec import PackSpec
-from treadle.scheduler.service.runs import RunOptions
+from treadle.common.validate import checked_workflow
+from treadle.scheduler.service import definitions, starting
+from treadle.scheduler.service.starting import RunOptions
 
 SECRET = "s3cr3t-token-value"
 
@@ -79,9 +82,9 @@ def test_a_bad_secret_value_is_not_quoted_in_the_error(harness: Any) -> None:
 def test_the_same_idempotency_key_gives_the_same_run(harness: Any) -> None:
     spec = harness.catalog.workflow("examples.hello_world")
     runner = harness.runner()
-    first = runner.runs.start(spec, {"name": "once"}, RunOptions(idempotency_key="deploy-42"))
-    again = runner.runs.start(spec, {"name": "twice"}, RunOptions(idempotency_key="deploy-42"))
-    other = runner.runs.start(spec, {}, RunOptions(idempotency_key="deploy-43"))
+    first = runner.starter.start(spec, {"name": "once"}, RunOptions(idempotency_key="deploy-42"))
+    again = runner.starter.start(spec, {"name": "twice"}, RunOptions(idempotency_key="deploy-42"))
+    other = runner.starter.start(spec, {}, RunOptions(idempotency_key="deploy-43"))
     assert again == first
     assert other != first
     with runner.store.unit_of_work() as uow:
@@ -139,3 +142,28 @@ def test_templates_read_the_pack_configuration(harness: Any) -> None:
         "said": "https://api.example.test (4 tries)",
         "retries": {"max": 4},
     }
+
+
+def test_a_start_checks_parameters_once_and_publishes_the_graph_validation_built(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = harness.catalog.workflow("examples.hello_world")
+    issues, graph = checked_workflow(spec, harness.catalog)
+    assert graph is not None
+    assert not [i for i in issues if i.severity is Severity.ERROR]
+    runner = harness.runner()
+    checks: list[str] = []
+    resolve = starting.resolve_parameters
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checks.append(kwargs.get("subject", ""))
+        return resolve(*args, **kwargs)
+
+    def compile_again(*_args: Any) -> Any:
+        raise AssertionError("the spec was compiled again")
+
+    monkeypatch.setattr(starting, "resolve_parameters", counted)
+    monkeypatch.setattr(definitions, "_compile", compile_again)
+    run_id = runner.start(spec, {"name": "once"}, graph=graph)
+    assert checks == ["parameters of 'examples.hello_world'"]
+    assert runner.follow(run_id).state.status.value == "succeeded"

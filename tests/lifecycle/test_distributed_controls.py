@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from treadle.clientlib.controls import ControlRefused
 from treadle.common.statuses import InquiryStatus, RunStatus
+from treadle.scheduler.service.controls import ControlRefused
 from treadle.scheduler.store.models import timers as timers_table
 from treadle.testing.processes import wait_until
 

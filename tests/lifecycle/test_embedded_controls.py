@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from treadle.clientlib.controls import Control, ControlRefused, apply_control
 from treadle.common.statuses import InquiryStatus, RunStatus
 from treadle.embedded import EmbeddedRunner
 from treadle.embedded.runner import FollowResult
 from treadle.scheduler.core.events import PauseRequested, ResumeRequested
+from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
 from treadle.testing.processes import wait_until
 
 from .conftest import Embedded, read_log, task_entry

@@ -2,7 +2,8 @@
 
 ``store`` is a migrated store on a fresh database of each kind (``fresh_database_url``
 comes from ``tests/conftest.py``), with a fake clock. ``realistic_state`` builds a run state
-like one the core produces mid-run. ``WriteLog`` counts the rows each INSERT/UPDATE/DELETE
+like one the core produces mid-run. ``save_one`` saves one run the way the services do
+(``lock_runs``, then ``save_runs``). ``WriteLog`` counts the rows each INSERT/UPDATE/DELETE
 statement sent to the database carried, per table, so tests can prove what a save wrote.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,8 @@ from sqlalchemy import Engine, Insert, event
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import RunStatus, TaskStatus
-from treadle.scheduler.core.commands import DispatchTask
+from treadle.scheduler.core.commands import Command, DispatchTask
+from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import (
     ROOT_SCOPE,
     Execution,
@@ -33,7 +35,8 @@ from treadle.scheduler.core.state import (
     Unit,
     Units,
 )
-from treadle.scheduler.store import Store
+from treadle.scheduler.service.commands import CommandHandlers
+from treadle.scheduler.store import RunChange, Store, UnitOfWork
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 DATABASE_KINDS = ("sqlite", "postgresql")
@@ -130,6 +133,28 @@ def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
     opened = Store.open(db_url, clock=clock)
     yield opened
     opened.close()
+
+
+def save_one(
+    uow: UnitOfWork,
+    old: RunState | None,
+    new: RunState,
+    events: Sequence[tuple[Event, datetime]],
+    commands: Sequence[Command],
+    *,
+    default_queue: str = "treadle.tasks",
+) -> int:
+    """Lock the run and save ``new`` (from ``old``) with one ``save_runs``, its commands
+    written by the scheduler's command handlers; its new version."""
+    versions = uow.lock_runs([new.run_id])
+    change = RunChange(old, new, events, commands)
+    write = CommandHandlers(default_queue).write
+    return uow.save_runs([change], versions, write_commands=write).versions[new.run_id]
+
+
+@pytest.fixture(name="save_one")
+def save_one_fixture() -> Callable[..., int]:
+    return save_one
 
 
 @pytest.fixture
@@ -339,8 +364,8 @@ def dispatch(
             action_ref="core.echo",
             input={"message": f"item {position}"},
             timeout_seconds=timeout,
-        ),
-        queue=queue,
+            queue=queue,
+        )
     )
 
 

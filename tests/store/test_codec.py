@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,14 +14,19 @@ from hypothesis import strategies as st
 
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
+from treadle.common.spec import RunnerType
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core import events as ev
 from treadle.scheduler.core.state import (
+    STORAGE,
+    Deferred,
+    DeferredKind,
     Execution,
     Failure,
     RunContext,
     RunState,
+    Storage,
     Timer,
     TimerKind,
     Unit,
@@ -135,19 +141,32 @@ contexts = st.builds(
     parent_run_id=st.none() | ids,
     parent_attempt_id=st.none() | ids,
 )
-core_fields = st.builds(
-    codec.CoreFields,
-    latest=st.dictionaries(ids, st.integers(1, 1000), max_size=4),
-    active=st.dictionaries(st.integers(0, 100), st.integers(0, 100), max_size=4),
-    joins=st.dictionaries(ids, st.lists(st.integers(1, 100), max_size=4).map(tuple), max_size=3),
-    failures=st.dictionaries(
+deferred_items = st.builds(
+    Deferred,
+    kind=st.sampled_from(list(DeferredKind)),
+    task=ids,
+    scope=st.integers(0, 100),
+    execution=st.integers(0, 1000),
+    position=st.integers(0, 1000),
+)
+#: A random value for each field of RunState kept in the ``core`` column.
+CORE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "latest": st.dictionaries(ids, st.integers(1, 1000), max_size=4),
+    "active": st.dictionaries(st.integers(0, 100), st.integers(0, 100), max_size=4),
+    "joins": st.dictionaries(ids, st.lists(st.integers(1, 100), max_size=4).map(tuple), max_size=3),
+    "failures": st.dictionaries(
         st.integers(0, 100), st.lists(failures, max_size=2).map(tuple), max_size=3
     ),
-    timers=st.lists(timers, max_size=3).map(lambda ts: {t.id: t for t in ts}),
-    next_execution=st.integers(1, 10_000),
-    uuid_counter=st.integers(0, 10_000),
-    context_bytes=st.integers(0, 10**8),
-)
+    "timers": st.lists(timers, max_size=3).map(lambda ts: {t.id: t for t in ts}),
+    "next_execution": st.integers(1, 10_000),
+    "uuid_counter": st.integers(0, 10_000),
+    "context_bytes": st.integers(0, 10**8),
+    "deferred": st.lists(deferred_items, max_size=3).map(tuple),
+    "compensation": st.lists(st.integers(1, 1000), max_size=3).map(tuple),
+    "paused_children": st.lists(ids, max_size=3).map(tuple),
+}
+#: Runs whose fields kept in the ``core`` column are random (the others are defaults).
+core_states = st.builds(RunState, run_id=st.just("r"), workflow=st.just("w"), **CORE_FIELDS)
 
 
 # --- round trips ---------------------------------------------------------------------------
@@ -168,11 +187,11 @@ def test_failure_round_trips(failure: Failure) -> None:
     assert codec.decode_failure(through_json(codec.encode_failure(failure))) == failure
 
 
-@given(core_fields)
-def test_core_fields_round_trip_with_int_keys_restored(core: codec.CoreFields) -> None:
+@given(core_states)
+def test_core_fields_round_trip_with_int_keys_restored(core: RunState) -> None:
     encoded = through_json(codec.encode_core(core))
     assert all(isinstance(key, str) for key in encoded["active"])
-    decoded = codec.decode_core(encoded)
+    decoded = RunState("r", "w", **codec.decode_core(encoded))
     assert decoded == core
     assert all(isinstance(key, int) for key in decoded.active)
     assert all(isinstance(key, int) for key in decoded.failures)
@@ -201,9 +220,7 @@ def test_rows_cover_every_field_of_execution_and_unit() -> None:
     unit_fields = {f.name for f in dataclasses.fields(Unit)} - {"index"}
     assert unit_fields <= set(codec.unit_to_row("r", 1, 0, Unit(index=None)))
     state_fields = {f.name for f in dataclasses.fields(RunState)}
-    stored = set(codec.run_to_row(RunState("r", "w"))) | set(
-        codec.encode_core(codec.core_fields(RunState("r", "w")))
-    )
+    stored = set(codec.run_to_row(RunState("r", "w"))) | set(codec.encode_core(RunState("r", "w")))
     assert state_fields - {"run_id", "executions"} <= stored
 
 
@@ -234,6 +251,111 @@ def test_run_row_round_trips() -> None:
     assert row["depth"] == 2
     assert row["parent_run_id"] == "p"
     assert codec.run_from_row(row, {}) == state
+
+
+#: A random value for every field of RunState but ``executions`` (rows of their own).
+RUN_STATE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "run_id": ids,
+    "workflow": ids,
+    "definition_version": st.none() | st.integers(1, 50),
+    "status": st.sampled_from(list(RunStatus)),
+    "context": contexts,
+    "created_at": st.none() | moments,
+    "started_at": st.none() | moments,
+    "finished_at": st.none() | moments,
+    "vars": json_objects,
+    "output": json_values,
+    "error": st.none() | json_objects,
+    **CORE_FIELDS,
+}
+run_states = st.builds(RunState, **RUN_STATE_FIELDS)
+
+
+def as_stored(row: dict[str, Any]) -> dict[str, Any]:
+    """What reading the row back gives: its JSON columns through JSON."""
+    return {
+        key: through_json(value) if key in ("context", "vars", "core", "output", "error") else value
+        for key, value in row.items()
+    }
+
+
+def test_the_run_state_strategy_sets_every_field() -> None:
+    every = {f.name for f in dataclasses.fields(RunState)} - {"executions"}
+    assert set(RUN_STATE_FIELDS) == every
+
+
+@given(run_states)
+@settings(max_examples=60)
+def test_every_run_state_field_round_trips_through_the_row(state: RunState) -> None:
+    """Whatever field RunState declares is written and read back: a field added without a
+    way to store it (or stored lossily) fails here."""
+    row = as_stored(codec.run_to_row(state))
+    assert codec.run_from_row(row, {}) == state
+    assert codec.changed_run_columns(None, state) == {k: v for k, v in row.items() if k != "id"}
+
+
+def test_every_run_state_field_says_where_it_is_stored() -> None:
+    for f in dataclasses.fields(RunState):
+        assert isinstance(f.metadata.get(STORAGE), Storage), f.name
+
+
+def test_the_core_column_keeps_the_format_existing_databases_hold() -> None:
+    state = RunState(
+        "r",
+        "w",
+        latest={"t": 1},
+        active={0: 2, 5: 1},
+        joins={"0:j": (1, 3)},
+        failures={5: (Failure("t", 4, TaskStatus.TIMED_OUT, {"message": "m"}),)},
+        timers={"x": Timer("x", TimerKind.RETRY, T0, 4, unit=2, attempt=1)},
+        next_execution=6,
+        uuid_counter=7,
+        context_bytes=8,
+        deferred=(Deferred(DeferredKind.FILL, execution=4),),
+        compensation=(3, 1),
+        paused_children=("r.1.0.1",),
+    )
+    assert json.dumps(codec.encode_core(state)) == (
+        '{"latest": {"t": 1}, "active": {"0": 2, "5": 1}, "joins": {"0:j": [1, 3]}, '
+        '"failures": {"5": [{"task": "t", "execution": 4, "status": "timed_out", '
+        '"error": {"message": "m"}}]}, '
+        '"timers": {"x": {"id": "x", "kind": "retry", "fire_at": "2024-05-01T12:00:00+00:00", '
+        '"execution": 4, "unit": 2, "attempt": 1}}, '
+        '"next_execution": 6, "uuid_counter": 7, "context_bytes": 8, '
+        '"deferred": [{"kind": "fill", "task": "", "scope": 0, "execution": 4, "position": 0}], '
+        '"compensation": [3, 1], "paused_children": ["r.1.0.1"]}'
+    )
+
+
+def test_a_core_column_written_before_newer_fields_existed_still_loads() -> None:
+    old = {"latest": {"t": "1"}, "active": {"0": 1}, "joins": {}, "failures": {}, "timers": {}}
+    decoded = codec.decode_core({**old, "next_execution": 2, "uuid_counter": 0})
+    assert RunState("r", "w", **decoded) == RunState(
+        "r", "w", latest={"t": 1}, active={0: 1}, next_execution=2
+    )
+    assert codec.decode_core({}) == codec.decode_core(codec.encode_core(RunState("r", "w")))
+
+
+def test_a_save_writes_only_the_columns_whose_fields_changed() -> None:
+    state = RunState("r", "w", status=RunStatus.RUNNING, created_at=T0, started_at=T0)
+    assert "id" not in codec.changed_run_columns(None, state)
+    assert codec.changed_run_columns(state, state) == {}
+    assert set(codec.changed_run_columns(state, dataclasses.replace(state, vars={"a": 1}))) == {
+        "vars"
+    }
+    moved = dataclasses.replace(state, context=RunContext(depth=1, parent_run_id="p"))
+    assert codec.changed_run_columns(state, moved) == {
+        "context": codec.encode_context(moved.context),
+        "depth": 1,
+        "parent_run_id": "p",
+        "parent_attempt_id": None,
+    }
+    ended = dataclasses.replace(state, status=RunStatus.FAILED, finished_at=T0, uuid_counter=1)
+    assert codec.changed_run_columns(state, ended) == {
+        "status": "failed",
+        "finished_at": T0,
+        "core": codec.encode_core(ended),
+    }
 
 
 # --- events and commands -------------------------------------------------------------------
@@ -280,8 +402,9 @@ COMMANDS: list[cmd.Command] = [
             action_ref="core.echo",
             input={"message": "hi"},
             timeout_seconds=2.5,
+            runner=RunnerType.PYTHON,
+            queue="gpu",
         ),
-        queue="gpu",
     ),
     cmd.CancelTask(attempt_id="r/1/0/1"),
     cmd.StartChildRun("r.1.0.1", "examples.child", {"x": 1}, "r/1/0/1", 2),
@@ -291,11 +414,31 @@ COMMANDS: list[cmd.Command] = [
     cmd.OpenInquiry("iq_1", "r/1/0/1", "approve", "Deploy?", {"type": "object"}, ["ops"], T0),
     cmd.CloseInquiry("iq_1", InquiryStatus.TIMED_OUT),
     cmd.EmitLifecycleEvent("t", 1, TaskStatus.RUNNING, T0),
-    cmd.CompleteRun(RunStatus.SUCCEEDED, {"out": 1}, None, "p/1/0/1", {"k": "v"}),
+    cmd.CompleteRun(RunStatus.SUCCEEDED, {"out": 1}, None, "p/1/0/1"),
+    cmd.PauseChildRun("r.1.0.1"),
+    cmd.ResumeChildRun("r.1.0.1"),
+    cmd.ReportPausedToParent("p"),
+    cmd.AwaitEvent("r/2/0/1", "deploy.*", "svc-a", T0),
+    cmd.StopAwaitingEvent("r/2/0/1"),
+    cmd.RunStatusChanged(RunStatus.PAUSED, T0),
 ]
 
 
-def test_every_command_kind_is_covered() -> None:
+def _subclasses(cls: type) -> set[type]:
+    """Every class derived from ``cls`` as its module defines it (``dataclass(slots=True)``
+    replaces a class, and the replaced one may linger among the subclasses)."""
+    found = {
+        sub
+        for sub in cls.__subclasses__()
+        if getattr(sys.modules[sub.__module__], sub.__name__, None) is sub
+    }
+    return found.union(*(_subclasses(sub) for sub in found))
+
+
+def test_every_command_type_has_a_codec_entry_and_a_sample_here() -> None:
+    every = _subclasses(cmd.Command)
+    assert set(decision_codec.COMMAND_TYPES.values()) == every
+    assert {type(c) for c in COMMANDS} == every
     assert {c.kind for c in COMMANDS} == set(decision_codec.COMMAND_TYPES)
 
 

@@ -13,13 +13,15 @@ from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core import events as ev
+from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.core.state import TimerKind
 from treadle.scheduler.store import Store
+from treadle.scheduler.store.decision_codec import decode_command
 from treadle.scheduler.store.models import outbox
 
 
 @pytest.fixture
-def run(store: Store, build):
+def run(store: Store, build, save_one):
     """A stored run to attach commands to, and a function saving commands against it."""
     state = build.realistic_state(items=6)
     with store.unit_of_work() as uow:
@@ -28,7 +30,7 @@ def run(store: Store, build):
     def save(*commands: cmd.Command, at=None, **kwargs) -> None:
         now = build.t0 if at is None else at
         with store.unit_of_work() as uow:
-            uow.save_run(state, state, [(ev.TimerFired(timer_id="x"), now)], commands, **kwargs)
+            save_one(uow, state, state, [(ev.TimerFired(timer_id="x"), now)], commands, **kwargs)
 
     return save
 
@@ -49,22 +51,23 @@ def test_dispatches_become_outbox_messages_and_queued_attempts(store: Store, bui
                 action_ref="core.noop",
             )
         ),
-        queue_for=lambda d: f"pool.{d.dispatch.action_ref}",
+        default_queue="general",
     )
     with store.unit_of_work() as uow:
         messages = uow.claim_outbox(10)
         attempts = uow.list_attempts("run-1")
-    assert [(m.kind, m.queue) for m in messages] == [
-        ("dispatch", "pool.core.echo"),
-        ("dispatch", "gpu"),
-        ("dispatch", "pool.core.echo"),
-        ("dispatch", "pool.core.noop"),
-    ]
-    assert messages[0].payload == build.dispatch("run-1", 2, 0, item_index=0).dispatch.model_dump(
-        mode="json"
-    )
+    commands = [decode_command(m.payload) for m in messages]
+    assert [type(c) for c in commands] == [cmd.DispatchTask] * 4
+    assert commands[0] == build.dispatch("run-1", 2, 0, item_index=0)
     assert messages[0].run_id == "run-1"
     by_id = {a.attempt_id: a for a in attempts}
+    # The dispatch's own (pinned) queue, else the deployment's default queue.
+    assert {a.attempt_id: a.queue for a in attempts} == {
+        "run-1/2/0/1": "general",
+        "run-1/2/5/1": "gpu",
+        "run-1/1/0/2": "general",
+        "custom-id": "general",
+    }
     gpu = by_id["run-1/2/5/1"]
     assert (gpu.execution_id, gpu.position, gpu.attempt) == (2, 5, 1)
     assert gpu.status is AttemptStatus.QUEUED
@@ -76,6 +79,11 @@ def test_dispatches_become_outbox_messages_and_queued_attempts(store: Store, bui
     assert by_id["custom-id"].position == 3  # found by item index
 
 
+def _recorded(uow, ending: AttemptEnding) -> bool:
+    """Record one ending; whether it was the attempt's first."""
+    return uow.record_results([ending]) == {ending.attempt_id}
+
+
 def test_results_are_recorded_once(store: Store, build, run) -> None:
     run(build.dispatch("run-1", 2, 1, item_index=1))
     attempt_id = "run-1/2/1/1"
@@ -83,29 +91,38 @@ def test_results_are_recorded_once(store: Store, build, run) -> None:
     with store.unit_of_work() as uow:
         uow.mark_attempt_started(attempt_id, "worker-a", t0 + timedelta(seconds=1))
         assert uow.get_attempt(attempt_id).status is AttemptStatus.RUNNING
-        first = uow.record_result(
-            attempt_id,
-            AttemptStatus.FAILED,
-            worker=None,
-            started_at=None,
-            finished_at=t0 + timedelta(seconds=2),
-            error={"type": "E", "message": "m"},
+        first = _recorded(
+            uow,
+            AttemptEnding(
+                attempt_id,
+                AttemptStatus.FAILED,
+                worker=None,
+                started_at=None,
+                finished_at=t0 + timedelta(seconds=2),
+                error={"type": "E", "message": "m"},
+            ),
         )
-        again = uow.record_result(
-            attempt_id,
-            AttemptStatus.SUCCEEDED,
-            worker="worker-b",
-            started_at=t0,
-            finished_at=t0 + timedelta(seconds=3),
-            error=None,
+        again = _recorded(
+            uow,
+            AttemptEnding(
+                attempt_id,
+                AttemptStatus.SUCCEEDED,
+                worker="worker-b",
+                started_at=t0,
+                finished_at=t0 + timedelta(seconds=3),
+                error=None,
+            ),
         )
-        unknown = uow.record_result(
-            "run-1/9/9/9",
-            AttemptStatus.SUCCEEDED,
-            worker=None,
-            started_at=None,
-            finished_at=None,
-            error=None,
+        unknown = _recorded(
+            uow,
+            AttemptEnding(
+                "run-1/9/9/9",
+                AttemptStatus.SUCCEEDED,
+                worker=None,
+                started_at=None,
+                finished_at=None,
+                error=None,
+            ),
         )
         attempt = uow.get_attempt(attempt_id)
     assert (first, again, unknown) == (True, False, False)
@@ -130,14 +147,17 @@ def test_attempts_past_their_deadline_are_found_until_they_end(store: Store, bui
         assert [a.attempt_id for a in uow.stuck_attempts(t0 + timedelta(hours=1), 1)] == [
             "run-1/2/0/1"
         ]
-        uow.record_result(
-            "run-1/2/0/1",
-            AttemptStatus.TIMED_OUT,
-            worker=None,
-            started_at=None,
-            finished_at=t0 + timedelta(seconds=61),
-            error={"type": "Timeout", "message": "no answer"},
-            reason="worker gone",
+        _recorded(
+            uow,
+            AttemptEnding(
+                "run-1/2/0/1",
+                AttemptStatus.TIMED_OUT,
+                worker=None,
+                started_at=None,
+                finished_at=t0 + timedelta(seconds=61),
+                error={"type": "Timeout", "message": "no answer"},
+                reason="worker gone",
+            ),
         )
         assert [a.attempt_id for a in uow.stuck_attempts(t0 + timedelta(hours=1), 10)] == [
             "run-1/2/1/1"
@@ -159,31 +179,15 @@ def test_cancels_child_runs_and_parent_notices_go_to_the_outbox(store: Store, bu
     with store.unit_of_work() as uow:
         messages = uow.claim_outbox(10)
         attempt = uow.get_attempt("run-1/2/3/1")
-    assert [m.kind for m in messages] == [
-        "dispatch",
-        "cancel_task",
-        "start_child",
-        "cancel_child",
-        "notify_parent",
+    commands = [decode_command(m.payload) for m in messages]
+    assert commands[1:] == [
+        cmd.CancelTask(attempt_id="run-1/2/3/1"),
+        cmd.StartChildRun("run-1.4.0.1", "examples.child", {"n": [1, 2]}, "run-1/4/0/1", 2),
+        cmd.CancelChildRun("run-1.4.0.1"),
+        cmd.CompleteRun(RunStatus.FAILED, None, {"type": "E", "message": "m"}, "parent-9/2/0/1"),
     ]
-    assert messages[1].payload == {"attempt_id": "run-1/2/3/1", "run_id": "run-1"}
-    assert messages[2].payload == {
-        "child_run_id": "run-1.4.0.1",
-        "workflow": "examples.child",
-        "parameters": {"n": [1, 2]},
-        "parent_run_id": "run-1",
-        "parent_attempt_id": "run-1/4/0/1",
-        "depth": 2,
-    }
-    assert messages[3].payload == {"child_run_id": "run-1.4.0.1", "parent_run_id": "run-1"}
-    assert messages[4].payload == {
-        "run_id": "run-1",
-        "parent_run_id": "parent-9",
-        "parent_attempt_id": "parent-9/2/0/1",
-        "status": "failed",
-        "output": None,
-        "error": {"type": "E", "message": "m"},
-    }
+    assert type(commands[0]) is cmd.DispatchTask
+    assert {m.run_id for m in messages} == {"run-1"}
     assert attempt.status is AttemptStatus.CANCELED
     assert attempt.finished_at == build.t0 + timedelta(seconds=9)
 
@@ -264,14 +268,15 @@ def test_inquiries_are_opened_answered_once_and_closed(store: Store, build, run)
         assert uow.list_inquiries(run_id="other") == []
 
 
-def test_a_failed_save_leaves_no_rows_behind(store: Store, build) -> None:
+def test_a_failed_save_leaves_no_rows_behind(store: Store, build, save_one) -> None:
     state = build.realistic_state(items=2)
     with store.unit_of_work() as uow:
         uow.insert_run(state)
 
     def save_then_crash() -> None:
         with store.unit_of_work() as uow:
-            uow.save_run(
+            save_one(
+                uow,
                 state,
                 replace(state, status=RunStatus.PAUSED),
                 [(ev.PauseRequested(), build.t0)],
@@ -299,8 +304,8 @@ def test_sent_messages_are_not_claimed_again(store: Store, build, run) -> None:
     # not marked sent (say the relay died before the broker confirmed): claimed again
     with store.unit_of_work() as uow:
         again = uow.claim_outbox(10)
-    assert [m.payload["item_index"] for m in first] == [0, 1, 2]
-    assert [m.payload["item_index"] for m in rest] == [3, 4]
+    assert [decode_command(m.payload).dispatch.item_index for m in first] == [0, 1, 2]
+    assert [decode_command(m.payload).dispatch.item_index for m in rest] == [3, 4]
     assert again == rest
     with store.engine.connect() as connection:
         tries = connection.execute(select(outbox.c.publish_attempts).order_by(outbox.c.id))
@@ -308,11 +313,14 @@ def test_sent_messages_are_not_claimed_again(store: Store, build, run) -> None:
         assert [row[0] for row in tries] == [1, 1, 1, 0, 0]
 
 
-def test_concurrent_claims_never_share_a_row_on_postgresql(pg_store: Store, build) -> None:
+def test_concurrent_claims_never_share_a_row_on_postgresql(
+    pg_store: Store, build, save_one
+) -> None:
     state = build.realistic_state(items=1)
     with pg_store.unit_of_work() as uow:
         uow.insert_run(state)
-        uow.save_run(
+        save_one(
+            uow,
             state,
             state,
             [],
@@ -354,12 +362,15 @@ def test_concurrent_claims_never_share_a_row_on_postgresql(pg_store: Store, buil
     assert unsent == 0
 
 
-def test_concurrent_timer_claims_never_share_a_row_on_postgresql(pg_store: Store, build) -> None:
+def test_concurrent_timer_claims_never_share_a_row_on_postgresql(
+    pg_store: Store, build, save_one
+) -> None:
     state = build.realistic_state(items=1)
     t0 = build.t0
     with pg_store.unit_of_work() as uow:
         uow.insert_run(state)
-        uow.save_run(
+        save_one(
+            uow,
             state,
             state,
             [],
@@ -389,13 +400,16 @@ def test_each_start_of_an_attempt_is_counted(store: Store, build, run) -> None:
     assert entry.deliveries == 2
     assert entry.worker == "worker-b"
     with store.unit_of_work() as uow:
-        uow.record_result(
-            attempt_id,
-            AttemptStatus.SUCCEEDED,
-            worker=None,
-            started_at=None,
-            finished_at=t0 + timedelta(seconds=6),
-            error=None,
+        _recorded(
+            uow,
+            AttemptEnding(
+                attempt_id,
+                AttemptStatus.SUCCEEDED,
+                worker=None,
+                started_at=None,
+                finished_at=t0 + timedelta(seconds=6),
+                error=None,
+            ),
         )
         late = uow.mark_attempt_started(attempt_id, "worker-c", t0 + timedelta(seconds=7))
     assert late is None  # an ended attempt is not started again

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from treadle.common.messages import Outcome as AttemptOutcome
 from treadle.common.messages import TaskDispatch
+from treadle.common.statuses import AttemptStatus
 from treadle.worker.execute import RunnerSettings, execute
 
 loader = pytest.importorskip("treadle.common.loader")
@@ -62,9 +62,9 @@ def run(catalog, ref: str, parameters: dict[str, Any] | None = None, **options: 
         started = time.monotonic()
         result = execute(dispatch, catalog, RunnerSettings())
         took = timedelta(seconds=time.monotonic() - started)
-        if result.outcome is AttemptOutcome.SUCCEEDED:
-            return rehearsal.Outcome(result=result.result, duration=took)
-        return rehearsal.Outcome(error=result.error.as_dict(), duration=took)
+        if result.outcome is AttemptStatus.SUCCEEDED:
+            return rehearsal.ScriptedOutcome(result=result.result, duration=took)
+        return rehearsal.ScriptedOutcome(error=result.error.as_dict(), duration=took)
 
     resolved = params_module.resolve_parameters(spec.parameters, parameters or {})
     return rehearsal.rehearse(graph, parameters=resolved, script=script, run_id=run_id, **options)

@@ -8,11 +8,12 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from treadle.common.messages import Outcome, TaskResult
+from treadle.common.messages import TaskResult
 from treadle.common.settings import Settings
 from treadle.common.spec import ActionSpec, RunnerType
+from treadle.common.statuses import AttemptStatus
 from treadle.worker.execute import RunnerSettings, execute
-from treadle.worker.runners.base import RunContext
+from treadle.worker.runners.base import ActionCall
 
 ECHO = """
 def main(message, times=1):
@@ -21,7 +22,7 @@ def main(message, times=1):
 
 
 def _error(result: TaskResult) -> tuple[str, str]:
-    assert result.outcome is Outcome.FAILED, result
+    assert result.outcome is AttemptStatus.FAILED, result
     assert result.error is not None
     assert result.result is None
     return result.error.type, result.error.message
@@ -38,7 +39,7 @@ def test_a_python_action_succeeds_with_its_return_value(worker, python_action):
 
     result = worker.run("tests.action", {"message": "hi"})
 
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"message": "hi"}
     assert result.error is None
     assert result.attempt_id == "run-1/task/1"
@@ -180,7 +181,7 @@ def test_a_result_over_the_payload_limit_fails_with_both_sizes(
         python_action("def main(n):\n    return 'x' * n\n", parameters={"n": {"type": "integer"}})
     )
 
-    assert small.run("tests.action", {"n": 100}).outcome is Outcome.SUCCEEDED
+    assert small.run("tests.action", {"n": 100}).outcome is AttemptStatus.SUCCEEDED
     result = small.run("tests.action", {"n": 5000})
 
     kind, message = _error(result)
@@ -210,7 +211,7 @@ def test_an_input_over_the_payload_limit_is_refused_before_running(
 
 
 class _BrokenRunner:
-    def run(self, action: ActionSpec, params: dict[str, Any], context: RunContext) -> Any:
+    def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any:
         raise RuntimeError(f"runner bug with {params['password']}")
 
 

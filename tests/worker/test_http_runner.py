@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from treadle.common.messages import Outcome, TaskResult
+from treadle.common.messages import TaskResult
 from treadle.common.spec import ActionSpec, RunnerType
+from treadle.common.statuses import AttemptStatus
 
 HTTP_PARAMS = {
     "url": {"type": "string", "required": True},
@@ -104,7 +105,7 @@ def http(make_worker, flat_params):
 
 
 def _error(result: TaskResult) -> tuple[str, str]:
-    assert result.outcome is Outcome.FAILED, result
+    assert result.outcome is AttemptStatus.FAILED, result
     assert result.error is not None
     return result.error.type, result.error.message
 
@@ -112,7 +113,7 @@ def _error(result: TaskResult) -> tuple[str, str]:
 def test_a_json_response_is_parsed(http, server):
     result = http.run("core.http", {"url": f"{server}/echo", "params": {"page": 2}})
 
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result["status_code"] == 200
     assert result.result["headers"]["x-server"] == "test"
     assert result.result["body"]["method"] == "GET"
@@ -162,7 +163,7 @@ def test_expected_status_makes_other_codes_a_success(http, server):
     wrong = http.run("core.http", {"url": f"{server}/text", "expected_status": [201]})
 
     assert one.result["body"] == {"error": "no such thing"}
-    assert many.outcome is Outcome.SUCCEEDED
+    assert many.outcome is AttemptStatus.SUCCEEDED
     kind, message = _error(wrong)
     assert kind == "HTTPStatusError"
     assert "expected 201" in message

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from treadle.common.messages import Outcome
+from treadle.common.statuses import AttemptStatus
 
 from .conftest import PythonActionFactory, Worker
 
@@ -29,12 +29,12 @@ def test_allow_and_require_approval_succeed_with_the_result(
 ) -> None:
     returned = {"decision": decision, "reason": "why"}
     outcome = worker.run(policy, {"result": returned})
-    assert (outcome.outcome, outcome.result) == (Outcome.SUCCEEDED, returned)
+    assert (outcome.outcome, outcome.result) == (AttemptStatus.SUCCEEDED, returned)
 
 
 def test_deny_fails_the_task_with_the_reason(worker: Worker, policy: str) -> None:
     outcome = worker.run(policy, {"result": {"decision": "deny", "reason": "too risky"}})
-    assert outcome.outcome is Outcome.FAILED
+    assert outcome.outcome is AttemptStatus.FAILED
     assert outcome.error is not None
     assert (outcome.error.type, outcome.error.message) == ("PolicyDenied", "too risky")
 
@@ -52,7 +52,7 @@ def test_a_result_that_is_not_a_decision_fails_the_task(
     worker: Worker, policy: str, returned: Any
 ) -> None:
     outcome = worker.run(policy, {"result": returned})
-    assert outcome.outcome is Outcome.FAILED
+    assert outcome.outcome is AttemptStatus.FAILED
     assert outcome.error is not None
     assert outcome.error.type == "InvalidPolicyDecision"
     assert outcome.error.message.startswith(f"policy 'tests.action' returned {returned!r}")
@@ -63,4 +63,4 @@ def test_an_action_that_is_not_a_policy_may_return_anything(
 ) -> None:
     ref = python_action(POLICY, parameters={"result": {}}).ref
     outcome = worker.run(ref, {"result": {"decision": "deny"}})
-    assert (outcome.outcome, outcome.result) == (Outcome.SUCCEEDED, {"decision": "deny"})
+    assert (outcome.outcome, outcome.result) == (AttemptStatus.SUCCEEDED, {"decision": "deny"})

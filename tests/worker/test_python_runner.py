@@ -6,13 +6,14 @@ import sys
 import threading
 from pathlib import Path
 
-from treadle.common.messages import Outcome, TaskResult
+from treadle.common.messages import TaskResult
 from treadle.common.spec import ActionSpec, RunnerType
+from treadle.common.statuses import AttemptStatus
 from treadle.worker.runners.python import PythonRunner
 
 
 def _error(result: TaskResult) -> tuple[str, str]:
-    assert result.outcome is Outcome.FAILED, result
+    assert result.outcome is AttemptStatus.FAILED, result
     assert result.error is not None
     return result.error.type, result.error.message
 

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from treadle.common.messages import Outcome, TaskResult
+from treadle.common.messages import TaskResult
 from treadle.common.spec import ActionSpec, RunnerType
+from treadle.common.statuses import AttemptStatus
 
 
 def _error(result: TaskResult) -> tuple[str, str]:
-    assert result.outcome is Outcome.FAILED, result
+    assert result.outcome is AttemptStatus.FAILED, result
     assert result.error is not None
     return result.error.type, result.error.message
 
@@ -56,7 +57,7 @@ def test_shell_actions_are_disabled_by_default(worker, flat_params, tmp_path):
 def test_a_command_returns_its_output_and_return_code(shell):
     result = shell.run("core.shell", {"cmd": "echo hello; echo oops >&2"})
 
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"stdout": "hello", "stderr": "oops", "return_code": 0}
 
 

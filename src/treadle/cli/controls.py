@@ -26,9 +26,9 @@ from treadle.cli.support import (
     load_catalog,
     print_json,
 )
-from treadle.clientlib.controls import Control
 from treadle.common.graph import COMPENSATION_SUFFIX
 from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.scheduler.service.controls import Control
 
 if TYPE_CHECKING:
     from treadle.common.settings import Settings
@@ -48,9 +48,9 @@ def apply_embedded(
     pack_path: list[Path] | None,
 ) -> ExitCode:
     """Apply ``control`` here, continue the run in this process, print where it stopped."""
-    from treadle.clientlib.controls import ControlRefused, apply_control
     from treadle.common.errors import NotFound
     from treadle.embedded import EmbeddedRunner
+    from treadle.scheduler.service.controls import ControlRefused, apply_control
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
@@ -78,8 +78,8 @@ def apply_distributed(
     """Write ``control`` for the scheduler to carry out; print the run's state right after."""
     from treadle.client import Client
     from treadle.clientlib.connection import reaching
-    from treadle.clientlib.controls import ControlRefused
     from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
+    from treadle.scheduler.service.controls import ControlRefused
 
     try:
         client = Client(settings=settings, identity=identity())

@@ -126,7 +126,7 @@ def _send_embedded(
     catalog = load_catalog(settings, pack_paths)
     with EmbeddedRunner.open(settings, catalog) as runner:
         _publish_triggered(runner)
-        router = EventRouter(runner.runs, identity=identity())
+        router = EventRouter(runner.starter, identity=identity())
         try:
             outcome = router.send(event_type, subject=subject, data=data, event_id=event_id)
         except (ParameterError, LimitExceeded) as exc:

@@ -84,7 +84,7 @@ def run(
     settings = load_settings()
     catalog = load_catalog(settings, pack_path or [])
     spec = resolve_target(target, catalog)
-    check_definition(spec, catalog)
+    graph = check_definition(spec, catalog)
     parameters = parse_parameters(param or [], params_file)
     if distributed:
         code = run_distributed(
@@ -100,11 +100,11 @@ def run(
 
     from treadle.common.errors import ParameterError
     from treadle.embedded import EmbeddedRunner
-    from treadle.scheduler.service.runs import RunOptions
+    from treadle.scheduler.service.starting import RunOptions
 
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
-            run_id = runner.start(spec, parameters, RunOptions(identity=identity()))
+            run_id = runner.start(spec, parameters, RunOptions(identity=identity()), graph=graph)
         except ParameterError as exc:
             fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
         outcome = follow_and_report(runner, run_id, as_json=as_json, quiet=quiet)

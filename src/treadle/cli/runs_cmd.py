@@ -181,7 +181,7 @@ def _control(
     pack_path: list[Path] | None,
 ) -> None:
     from treadle.cli.controls import apply_distributed, apply_embedded
-    from treadle.clientlib.controls import Control
+    from treadle.scheduler.service.controls import Control
 
     control = Control(name)
     settings = load_settings()

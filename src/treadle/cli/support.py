@@ -25,6 +25,7 @@ from treadle.common.statuses import RunStatus
 
 if TYPE_CHECKING:  # kept out of start-up: the CLI imports these lazily
     from treadle.common.catalog import Catalog
+    from treadle.common.graph import Graph
     from treadle.common.settings import Settings
     from treadle.common.spec import WorkflowSpec
 
@@ -114,15 +115,19 @@ def resolve_target(target: str, catalog: Catalog) -> WorkflowSpec:
     )
 
 
-def check_definition(spec: WorkflowSpec, catalog: Catalog) -> None:
-    """Validate before starting; print every problem and exit 2 if there is an error."""
-    from treadle.common.validate import validate_workflow
+def check_definition(spec: WorkflowSpec, catalog: Catalog) -> Graph | None:
+    """Validate before starting; print every problem and exit 2 if there is an error.
 
-    issues = validate_workflow(spec, catalog)
+    Returns the graph validation compiled, for the start to publish as it is.
+    """
+    from treadle.common.validate import checked_workflow
+
+    issues, graph = checked_workflow(spec, catalog)
     errors = [i for i in issues if i.severity is Severity.ERROR]
     print_issues(issues)
     if errors:
         raise typer.Exit(int(ExitCode.INVALID))
+    return graph
 
 
 def print_issues(issues: Iterable[Issue]) -> None:

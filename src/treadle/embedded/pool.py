@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
 
-from treadle.common.messages import ErrorInfo, Outcome, TaskDispatch, TaskResult
-from treadle.scheduler.store import OUTBOX_CANCEL_TASK, OUTBOX_DISPATCH, OutboxEntry
+from treadle.common.messages import ErrorInfo, TaskDispatch, TaskResult
+from treadle.common.statuses import AttemptStatus
+from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute
 
 
@@ -34,20 +35,19 @@ class LocalPublisher:
         with self._lock:
             return len(self._futures)
 
-    def publish(self, entries: Sequence[OutboxEntry]) -> None:
-        for entry in entries:
-            if entry.kind == OUTBOX_DISPATCH:
-                dispatch = TaskDispatch.model_validate(entry.payload)
+    def publish(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            if isinstance(command, DispatchTask):
+                dispatch = command.dispatch
                 with self._lock:
                     if dispatch.attempt_id in self._futures:
                         continue  # published again after a crash before commit: already running
                     self._futures[dispatch.attempt_id] = self._pool.submit(self._run, dispatch)
-            elif entry.kind == OUTBOX_CANCEL_TASK:
-                attempt = str(entry.payload.get("attempt_id", ""))
+            elif isinstance(command, CancelTask):
                 with self._lock:
-                    future = self._futures.get(attempt)
+                    future = self._futures.get(command.attempt_id)
                     if future is not None and future.cancel():
-                        del self._futures[attempt]
+                        del self._futures[command.attempt_id]
 
     def _run(self, dispatch: TaskDispatch) -> None:
         try:
@@ -55,7 +55,7 @@ class LocalPublisher:
         except BaseException as exc:  # execute never raises for action problems; this is a bug
             result = TaskResult(
                 attempt_id=dispatch.attempt_id,
-                outcome=Outcome.FAILED,
+                outcome=AttemptStatus.FAILED,
                 error=ErrorInfo(type="WorkerError", message=f"{type(exc).__name__}: {exc}"),
             )
         # Queue the result before the attempt stops counting as in flight: the loop treats

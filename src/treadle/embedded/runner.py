@@ -20,20 +20,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jsonschema
-
 from treadle.common.catalog import Catalog
-from treadle.common.errors import ConflictError, ParameterError
+from treadle.common.errors import NotFound
+from treadle.common.graph import Graph
 from treadle.common.messages import TaskResult
 from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
-from treadle.common.statuses import InquiryStatus, TaskStatus
 from treadle.embedded.pool import LocalPublisher
-from treadle.scheduler.core.events import InquiryAnswered
+from treadle.scheduler.core.queries import only_waits
 from treadle.scheduler.core.state import RunState, Timer, TimerKind
+from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.inquiries import answer_inquiry
 from treadle.scheduler.service.relay import Relay
-from treadle.scheduler.service.runs import RunOptions, RunService
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.timers import fire_due_timers
 from treadle.scheduler.store import InquiryEntry, Store
 from treadle.worker.execute import RunnerSettings
@@ -72,16 +73,14 @@ class EmbeddedRunner:
         self.clock = clock
         self.store = store or Store.open(settings.database_url)
         self.definitions = Definitions(self.store, catalog)
+        handlers = CommandHandlers(settings.default_queue)
         self.runs = RunService(
-            self.store,
-            self.definitions,
-            clock=clock,
-            limits=settings.limits,
-            queue_for=lambda _d: settings.default_queue,
+            self.store, self.definitions, clock=clock, write_commands=handlers.write
         )
+        self.starter = RunStarter(self.runs, limits=settings.limits)
         runner_settings = RunnerSettings.from_settings(settings, worker_name="embedded")
         self.pool = LocalPublisher(catalog, runner_settings, settings.worker_threads)
-        self.relay = Relay(self.store, self.pool, self.runs, clock=clock)
+        self.relay = Relay(self.starter, self.pool, handlers, clock=clock)
 
     @classmethod
     @contextmanager
@@ -99,37 +98,30 @@ class EmbeddedRunner:
     # -- starting and continuing -----------------------------------------------------------
 
     def start(
-        self, spec: WorkflowSpec, parameters: Mapping[str, Any], options: RunOptions | None = None
+        self,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+        *,
+        graph: Graph | None = None,
     ) -> str:
-        """Create and start a run (raises ParameterError before anything is stored)."""
-        return self.runs.start(spec, parameters, options)
+        """Create and start a run (raises ParameterError before anything is stored);
+        ``graph``: ``spec`` as validation compiled it with this runner's catalog."""
+        return self.starter.start(spec, parameters, options, graph=graph)
 
     def respond(self, inquiry_id: str, response: Any, responder: str | None = None) -> InquiryEntry:
-        """Answer an inquiry after checking it against its schema; the run is unchanged if not.
+        """Answer an inquiry as :func:`answer_inquiry` does through the database (checked
+        against its schema, under the run lock; the run is unchanged if refused); returns
+        the inquiry as answered.
 
-        Overdue timers fire first, so an inquiry whose deadline already passed is closed as
-        timed out rather than answered late.
+        Overdue timers fire first (nothing else fires them between two ``treadle``
+        commands), so an inquiry whose deadline already passed is closed as timed out
+        rather than answered late.
         """
         with self.store.unit_of_work() as uow:
-            inquiry = uow.get_inquiry(inquiry_id)
+            uow.get_inquiry(inquiry_id)  # NotFound before anything moves
         self._fire_timers()
-        with self.store.unit_of_work() as uow:
-            inquiry = uow.get_inquiry(inquiry_id)
-            if inquiry.status is not InquiryStatus.PENDING:
-                raise ConflictError(f"inquiry {inquiry_id} is {inquiry.status.value}, not pending")
-            if inquiry.schema:
-                problems = sorted(
-                    jsonschema.Draft202012Validator(inquiry.schema).iter_errors(response),
-                    key=lambda e: list(e.absolute_path),
-                )
-                if problems:
-                    raise ParameterError(
-                        [_schema_problem(p) for p in problems], subject=f"response to {inquiry_id}"
-                    )
-            uow.answer_inquiry(inquiry_id, response, responder, self.clock())
-            event = InquiryAnswered(inquiry_id=inquiry_id, response=response, responder=responder)
-            self.runs.apply_in(uow, [(inquiry.run_id, event)])
-        return inquiry
+        return answer_inquiry(self.runs, inquiry_id, response, responder)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -170,9 +162,8 @@ class EmbeddedRunner:
                 for run_id in tree:
                     self.runs.forget(run_id)
                 states = {run_id: self.state_of(run_id) for run_id in roots}
-                waiting = _is_waiting(self, tree)
                 return {
-                    run_id: FollowResult(state, waiting and not state.status.is_terminal)
+                    run_id: FollowResult(state, only_waits(state, self._stored_run))
                     for run_id, state in states.items()
                 }
             results = self._take_results(
@@ -199,6 +190,13 @@ class EmbeddedRunner:
         """The freshest state of a run this process knows (cached, else loaded)."""
         cached = self.runs.cached(run_id)
         return cached if cached is not None else self.runs.load(run_id)
+
+    def _stored_run(self, run_id: str) -> RunState | None:
+        """:meth:`state_of`, or None for a run not stored (yet)."""
+        try:
+            return self.state_of(run_id)
+        except NotFound:
+            return None
 
     def _take_results(self, *, block: bool, timeout: float = 0.0) -> list[TaskResult]:
         taken: list[TaskResult] = []
@@ -254,21 +252,3 @@ def _moves_work(timer: Timer, *, in_flight: bool) -> bool:
     if timer.kind is not TimerKind.DEADLINE:
         return True
     return timer.execution == 0 and in_flight
-
-
-def _is_waiting(runner: EmbeddedRunner, tree: set[str]) -> bool:
-    for run_id in tree:
-        state = runner.state_of(run_id)
-        if state.status.is_terminal:
-            continue
-        for execution in state.executions.values():
-            if execution.status is TaskStatus.WAITING:
-                return True
-            if any(unit.status is TaskStatus.WAITING for unit in execution.units):
-                return True
-    return False
-
-
-def _schema_problem(error: jsonschema.ValidationError) -> str:
-    where = "".join(f"[{part!r}]" for part in error.absolute_path)
-    return f"response{where}: {error.message}"

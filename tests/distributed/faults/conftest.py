@@ -35,8 +35,9 @@ from treadle.common.messages import WorkerReport
 from treadle.common.settings import Settings
 from treadle.common.statuses import RunStatus
 from treadle.common.transport import ATTEMPT_HEADER
+from treadle.scheduler.core.commands import DispatchTask
 from treadle.scheduler.service.run_document import stored_run_document
-from treadle.scheduler.store import OUTBOX_DISPATCH, AttemptEntry, Store
+from treadle.scheduler.store import AttemptEntry, Store
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
 from treadle.testing.port_forwarder import PortForwarder
 from treadle.testing.processes import (
@@ -226,7 +227,7 @@ class Deployment:
         with self.store.engine.connect() as connection:
             rows = connection.execute(
                 text(
-                    "SELECT run_id, kind, payload->>'attempt_id' AS attempt_id, "
+                    "SELECT run_id, kind, payload->'dispatch'->>'attempt_id' AS attempt_id, "
                     "sent_at IS NOT NULL AS sent FROM outbox WHERE run_id = ANY(:ids) "
                     "ORDER BY id"
                 ),
@@ -287,7 +288,7 @@ def assert_each_attempt_ran_once(services: Deployment, run_ids: Sequence[str]) -
     assert wrong == [], "attempts that did not succeed at their first try"
 
     dispatches = Counter(
-        row.attempt_id for row in services.outbox(run_ids) if row.kind == OUTBOX_DISPATCH
+        row.attempt_id for row in services.outbox(run_ids) if row.kind == DispatchTask.kind
     )
     twice = {attempt: n for attempt, n in dispatches.items() if n != 1}
     assert twice == {}, "attempts dispatched by more than one outbox row"

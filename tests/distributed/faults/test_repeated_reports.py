@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from treadle.common.messages import AttemptStarted, ErrorInfo, Outcome, TaskResult, WorkerReport
+from treadle.common.messages import AttemptStarted, ErrorInfo, TaskResult, WorkerReport
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.store import AttemptEntry
 from treadle.testing.processes import wait_until
@@ -33,7 +33,7 @@ def snapshot(services: Deployment, run_id: str) -> dict[str, Any]:
     }
 
 
-def result(attempt: AttemptEntry, outcome: Outcome, **fields: Any) -> WorkerReport:
+def result(attempt: AttemptEntry, outcome: AttemptStatus, **fields: Any) -> WorkerReport:
     return WorkerReport.of(
         TaskResult(
             attempt_id=attempt.attempt_id,
@@ -75,12 +75,12 @@ def test_a_repeated_or_superseded_result_changes_nothing(
     services.publish_reports(
         [
             # The same result again, exactly as applied.
-            result(current, Outcome.SUCCEEDED, result={"napped": False}),
+            result(current, AttemptStatus.SUCCEEDED, result={"napped": False}),
             # Another result for the attempt that already succeeded.
-            result(current, Outcome.SUCCEEDED, result={"napped": True, "forged": True}),
+            result(current, AttemptStatus.SUCCEEDED, result={"napped": True, "forged": True}),
             result(
                 current,
-                Outcome.FAILED,
+                AttemptStatus.FAILED,
                 error=ErrorInfo(type="Forged", message="a second, contradicting result"),
             ),
             # Late notices and results of the attempts the retry superseded.
@@ -88,7 +88,7 @@ def test_a_repeated_or_superseded_result_changes_nothing(
             *(
                 result(
                     attempt,
-                    Outcome.SUCCEEDED,
+                    AttemptStatus.SUCCEEDED,
                     result={"napped": True, "late": True},
                     worker="late@test",
                     finished_at=datetime.now(UTC),

@@ -33,6 +33,7 @@ from treadle.scheduler.service.celery_publisher import kombu_queue
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.process import SchedulerProcess
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import RetryPolicy
 from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
 from treadle.worker.execute import RunnerSettings, execute
@@ -392,13 +393,14 @@ def stand_in_worker(catalog: Catalog) -> Iterator[WorkerFactory]:
 
 def client_runs(
     process: SchedulerProcess, clock: Callable[[], datetime] | None = None
-) -> RunService:
-    """A RunService as a client uses one: routes like the scheduler, NOTIFYs new outbox rows."""
+) -> RunStarter:
+    """What a client starts runs with: routes like the scheduler, NOTIFYs new outbox rows."""
     store = process.store
-    return RunService(
+    runs = RunService(
         store,
         Definitions(store, process.catalog),
         clock=clock or process.clock,
-        queue_for=process.queue_for,
+        write_commands=process.handlers.write,
         notify_outbox=True,
     )
+    return RunStarter(runs)

@@ -11,10 +11,12 @@ from kombu import Connection, Consumer, Exchange, Queue
 from kombu.message import Message
 
 from treadle.common.errors import ConfigurationError
+from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import RunStatus
 from treadle.common.transport import ATTEMPT_HEADER
+from treadle.scheduler.core.commands import DispatchTask
 from treadle.scheduler.service.celery_publisher import PublishConfirms
-from treadle.scheduler.store import OUTBOX_DISPATCH, OutboxEntry
+from treadle.scheduler.service.controls import Control, apply_control
 
 from .conftest import (
     SPECIAL_QUEUE,
@@ -125,7 +127,7 @@ def test_a_cancelled_run_revokes_its_attempt_on_every_worker(
         run_id = client.start(process.catalog.workflow("schedtest.echo_once"), {})
         process.step()
         attempt_id = worker.dispatch_of(worker.receive_one()).attempt_id
-        client.cancel(run_id, reason="changed my mind")
+        apply_control(client.runs, run_id, Control.CANCEL, reason="changed my mind")
         process.step(timeout=5)
         assert attempt_id in control.revoked()
     finally:
@@ -159,17 +161,21 @@ def test_a_large_batch_is_on_the_broker_when_publish_returns(
 ) -> None:
     settings = make_settings()
     process = start_scheduler(settings)
-    entries = [
-        OutboxEntry(
-            id=i,
-            run_id="r-batch",
-            kind=OUTBOX_DISPATCH,
-            payload={"attempt_id": f"r-batch/1/{i}/1", "action_ref": "core.noop", "input": {}},
-            queue=settings.default_queue,
+    dispatches = [
+        DispatchTask(
+            TaskDispatch(
+                attempt_id=f"r-batch/1/{i}/1",
+                run_id="r-batch",
+                task="t",
+                execution=1,
+                attempt=1,
+                action_ref="core.noop",
+                queue=settings.default_queue,
+            )
         )
         for i in range(500)
     ]
-    process.publisher.publish(entries)
+    process.publisher.publish(dispatches)
     with Connection(settings.broker_url) as connection:
         declared = process.publisher.queue(settings.default_queue)
         _, ready, _ = declared.bind(connection.default_channel).queue_declare(passive=True)

@@ -8,7 +8,7 @@ import pytest
 from kombu import Connection, Producer
 from kombu.message import Message
 
-from treadle.common.messages import ErrorInfo, Outcome, TaskResult, WorkerReport
+from treadle.common.messages import ErrorInfo, TaskResult, WorkerReport
 from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.common.transport import DEAD_LETTER_QUEUE, plain_queue
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, kombu_queue
@@ -89,7 +89,7 @@ def test_a_result_for_a_superseded_attempt_changes_nothing(
         WorkerReport.of(
             TaskResult(
                 attempt_id=first_dispatch.attempt_id,
-                outcome=Outcome.FAILED,
+                outcome=AttemptStatus.FAILED,
                 error=ErrorInfo(type="Flaky", message="not this time"),
                 worker=worker.name,
             )
@@ -108,7 +108,7 @@ def test_a_result_for_a_superseded_attempt_changes_nothing(
         WorkerReport.of(
             TaskResult(
                 attempt_id=first_dispatch.attempt_id,
-                outcome=Outcome.SUCCEEDED,
+                outcome=AttemptStatus.SUCCEEDED,
                 result={"message": "too late"},
                 worker=worker.name,
             )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from treadle.common.messages import Outcome
 from treadle.common.settings import Settings
+from treadle.common.statuses import AttemptStatus
 from treadle.testing import throwaway_redis_database
 from treadle.worker.app import create_worker_app
 
@@ -53,8 +53,8 @@ def test_a_dispatch_round_trips_through_redis(
     assert started.started is not None
     assert started.started.worker == worker.hostname
     assert finished.result is not None
-    assert finished.result.outcome is Outcome.SUCCEEDED
+    assert finished.result.outcome is AttemptStatus.SUCCEEDED
     assert finished.result.result == {"message": "over redis"}
-    assert failed.outcome is Outcome.FAILED
+    assert failed.outcome is AttemptStatus.FAILED
     assert failed.error is not None
     assert failed.error.type == "QuotaExceeded"

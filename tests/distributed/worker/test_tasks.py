@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from treadle.common.messages import Outcome, WorkerReport
+from treadle.common.messages import WorkerReport
 from treadle.common.settings import Settings
+from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
 from treadle.worker.app import create_celery_app, create_worker_app, results_queue
 from treadle.worker.catalog_loader import PackCatalog, pack_folders
@@ -55,7 +56,7 @@ def test_a_dispatch_is_reported_started_then_succeeded_and_acknowledged(
     assert finished.kind == "result"
     result = finished.result
     assert result is not None
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"message": "hello"}
     assert result.worker == worker.hostname
     assert reports.headers[0][ATTEMPT_HEADER] == dispatch.attempt_id
@@ -74,7 +75,7 @@ def test_an_action_that_raises_is_reported_failed_with_its_error_type(
         send_dispatch(app, dispatch, settings.default_queue)
         result = reports.wait_for_result(dispatch.attempt_id)
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is AttemptStatus.FAILED
     assert result.error is not None
     assert result.error.type == "QuotaExceeded"
     assert result.error.message == "over the quota"
@@ -88,7 +89,7 @@ def test_an_invalid_dispatch_fails_its_attempt_without_echoing_the_input(
         app.send_task("treadle.run.python", args=[bad], queue=settings.default_queue)
         result = reports.wait_for_result("run-bad/task/0/1")
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is AttemptStatus.FAILED
     assert result.error is not None
     assert result.error.type == "InvalidDispatch"
     assert "action_ref" in result.error.message
@@ -179,7 +180,7 @@ def test_a_report_that_cannot_be_published_leaves_the_message_for_redelivery(
         result = reports.wait_for_result(dispatch.attempt_id)
 
     assert sink.refused == 1
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"message": "again"}
     assert [r.kind for r in reports.of(dispatch.attempt_id)] == ["started", "result"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from treadle.common.messages import Outcome
 from treadle.common.settings import Settings
+from treadle.common.statuses import AttemptStatus
 from treadle.worker.app import create_celery_app
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -64,7 +64,7 @@ def test_a_worker_process_runs_a_dispatch_and_reports_under_its_node_name(
     assert started.started.worker == f"{shared_worker.name}@{socket.gethostname()}"
     assert started.started.worker == shared_worker.node()
     assert finished.result is not None
-    assert finished.result.outcome is Outcome.SUCCEEDED
+    assert finished.result.outcome is AttemptStatus.SUCCEEDED
     assert finished.result.result == {"message": "from a process"}
 
 
@@ -91,7 +91,7 @@ def test_a_task_past_its_soft_time_limit_is_reported_timed_out(
         result = reports.wait_for_result(dispatch.attempt_id)
 
     assert time.monotonic() - began < 5
-    assert result.outcome is Outcome.TIMED_OUT
+    assert result.outcome is AttemptStatus.TIMED_OUT
     assert result.error is not None
     assert result.error.type == "Timeout"
     assert result.error.message == (
@@ -108,7 +108,7 @@ def test_a_task_that_ignores_the_soft_limit_is_killed_and_reported_timed_out(
         send_dispatch(sender, dispatch, settings.default_queue, soft_time_limit=1, time_limit=2)
         result = reports.wait_for_result(dispatch.attempt_id)
 
-    assert result.outcome is Outcome.TIMED_OUT
+    assert result.outcome is AttemptStatus.TIMED_OUT
     assert result.error is not None
     assert result.error.type == "Timeout"
     assert "hard time limit" in result.error.message
@@ -132,7 +132,7 @@ def test_a_killed_pool_process_gets_its_message_delivered_again(
 
     kinds = [r.kind for r in reports.of(dispatch.attempt_id)]
     assert kinds == ["started", "started", "result"]  # acks_late + reject_on_worker_lost
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"second_delivery": True}
     assert "WorkerLostError" in shared_worker.output()
 
@@ -154,7 +154,7 @@ def test_sigterm_lets_the_running_task_finish_then_exits_0(
 
     assert code == 0
     assert time.monotonic() - stopping < 8
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert "Warm shutdown" in worker.output()
     wait(lambda: queue_counts(rabbitmq_url)[SIGTERM_QUEUE] == (0, 0), 10, "the ack")
 
@@ -181,7 +181,7 @@ def test_the_task_of_a_killed_worker_runs_on_a_worker_started_afterwards(
 
     started = [r.started.worker for r in reports.of(dispatch.attempt_id) if r.started]
     assert started == [doomed.node(), rescuer.node()]
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"second_delivery": True}
     assert result.worker == rescuer.node()
 

@@ -36,7 +36,14 @@ from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.store.models import runs as runs_table
 from treadle.scheduler.store.uow import UnitOfWork
 
-__all__ = ["APPLIES_TO", "Control", "ControlRefused", "apply_control", "refusal"]
+__all__ = [
+    "APPLIES_TO",
+    "Control",
+    "ControlRefused",
+    "apply_control",
+    "apply_control_in",
+    "refusal",
+]
 
 
 class Control(StrEnum):
@@ -55,7 +62,6 @@ _STILL_GOING = frozenset(
         RunStatus.RUNNING,
         RunStatus.PAUSING,
         RunStatus.PAUSED,
-        RunStatus.CANCELING,
     }
 )
 
@@ -131,23 +137,38 @@ def apply_control(
     child-run controls) is written to the outbox for a relay to carry out.
     """
     with runs.store.unit_of_work() as uow:
-        uow.lock_run(run_id)  # NotFound for an unknown run
-        status = RunStatus(
-            uow.connection.execute(
-                select(runs_table.c.status).where(runs_table.c.id == run_id)
-            ).scalar_one()
-        )
-        why = refusal(control, run_id, status)
-        if why is not None:
-            raise ControlRefused(why, run_id=run_id, control=control, status=status)
-        runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason)])
-        cascade = _for_child_runs(control, run_id)
-        if cascade is not None:
-            event, wanted = cascade
-            children = _descendants(uow, run_id, wanted)
-            runs.apply_in(uow, [(child, event) for child in children])
+        apply_control_in(uow, runs, run_id, control, reason=reason)
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
+
+
+def apply_control_in(
+    uow: UnitOfWork,
+    runs: RunService,
+    run_id: str,
+    control: Control,
+    *,
+    reason: str | None = None,
+    cascade: bool = True,
+) -> None:
+    """:func:`apply_control` in the caller's transaction (the relay carries out the
+    core's child-run controls this way, with ``cascade=False``: each child's own commands
+    reach its children)."""
+    uow.lock_run(run_id)  # NotFound for an unknown run
+    status = RunStatus(
+        uow.connection.execute(
+            select(runs_table.c.status).where(runs_table.c.id == run_id)
+        ).scalar_one()
+    )
+    why = refusal(control, run_id, status)
+    if why is not None:
+        raise ControlRefused(why, run_id=run_id, control=control, status=status)
+    runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason)])
+    child_control = _for_child_runs(control, run_id) if cascade else None
+    if child_control is not None:
+        event, wanted = child_control
+        children = _descendants(uow, run_id, wanted)
+        runs.apply_in(uow, [(child, event) for child in children])
 
 
 def _for_child_runs(control: Control, run_id: str) -> tuple[Event, frozenset[RunStatus]] | None:

@@ -1,0 +1,198 @@
+"""Starting runs: check the parameters once, publish the definition, create the run.
+
+A refused start (bad parameters, unknown workflow, a definition that cannot run) stores
+nothing. The run's context (parameters, pack config, keystore, identity, the names of its
+secrets, its seed and limits) is fixed here, once, and the first ``RunRequested`` is
+applied in the same transaction that creates the run row, so a run never exists half
+started. Child runs are created the same way, inside the relay's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from treadle.common.errors import ParameterError
+from treadle.common.graph import Graph
+from treadle.common.limits import Limits
+from treadle.common.params import resolve_parameters, secret_names
+from treadle.common.redaction import without_secret_values
+from treadle.common.spec import WorkflowSpec
+from treadle.scheduler.core.events import RunRequested
+from treadle.scheduler.core.state import RunContext, initial_state
+from treadle.scheduler.service.definitions import PinnedDefinition
+from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.store import DuplicateRunError, UnitOfWork
+
+
+def new_run_id() -> str:
+    return f"r-{uuid.uuid4().hex[:16]}"
+
+
+def random_seed() -> int:
+    return uuid.uuid4().int & 0x7FFF_FFFF
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Who starts a run and how: identity, idempotency, and the event that triggered it."""
+
+    identity: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    trigger_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A child run to create for a parent's task (see :meth:`RunStarter.start_child`)."""
+
+    run_id: str
+    parent_run_id: str
+    parent_attempt_id: str
+    depth: int
+    identity: Mapping[str, Any]
+
+
+class RunStarter:
+    """Creates runs of published definitions and applies their first event."""
+
+    def __init__(
+        self,
+        runs: RunService,
+        *,
+        limits: Limits | None = None,
+        run_ids: Callable[[], str] = new_run_id,
+        seeds: Callable[[], int] = random_seed,
+    ) -> None:
+        self.runs = runs
+        self.definitions = runs.definitions
+        self.limits = limits or Limits()
+        self._run_ids = run_ids
+        self._seeds = seeds
+
+    def prepare_parameters(
+        self, spec: WorkflowSpec, parameters: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Validated parameters with defaults; raises ParameterError and stores nothing.
+
+        A problem with a ``secret`` parameter names the rule its value breaks, never the
+        value: the message is printed by the CLI and kept in a parent task's error.
+        """
+        subject = f"parameters of '{spec.ref}'"
+        try:
+            return resolve_parameters(spec.parameters, parameters, subject=subject)
+        except ParameterError as exc:
+            if not any(p.secret for p in spec.parameters):
+                raise
+            problems = without_secret_values(exc.problems, spec.parameters, dict(parameters))
+            raise ParameterError(problems, subject=subject) from None
+
+    def start(
+        self,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+        *,
+        graph: Graph | None = None,
+    ) -> str:
+        """Check parameters, publish the definition (a new version only if it changed),
+        create the run and start it. Bad parameters are refused before publishing.
+
+        ``graph`` is ``spec`` compiled by validation with the catalog's routes, if the
+        caller has it: publishing then compiles nothing.
+        """
+        resolved = self.prepare_parameters(spec, parameters)
+        identity = (options.identity if options is not None else None) or {}
+        author = str(identity.get("login") or "") or None  # who published this version
+        pinned = self.definitions.publish(spec, at=self.runs.clock(), author=author, graph=graph)
+        return self._create(pinned, resolved, options or RunOptions())
+
+    def start_pinned(
+        self,
+        pinned: PinnedDefinition,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+    ) -> str:
+        """Create and start a run of a published definition version.
+
+        Parameters are checked first: a refused request stores nothing. Starting twice with
+        one idempotency key returns the first run's id, even when both starts race.
+        """
+        resolved = self.prepare_parameters(pinned.spec, parameters)
+        return self._create(pinned, resolved, options or RunOptions())
+
+    def _create(
+        self, pinned: PinnedDefinition, resolved: Mapping[str, Any], options: RunOptions
+    ) -> str:
+        now = self.runs.clock()
+        try:
+            with self.runs.store.unit_of_work() as uow:
+                if options.idempotency_key is not None:
+                    existing = uow.find_run_by_idempotency_key(options.idempotency_key)
+                    if existing is not None:
+                        return existing
+                run_id = self._run_ids()
+                state = initial_state(run_id, pinned.ref, now, pinned.version)
+                uow.insert_run(
+                    state,
+                    definition_version=pinned.version,
+                    idempotency_key=options.idempotency_key,
+                    trigger_event_id=options.trigger_event_id,
+                )
+                context = self.context(uow, pinned.spec, resolved, options.identity, depth=0)
+                self.runs.apply_new(uow, state, RunRequested(context=context))
+        except DuplicateRunError as exc:
+            if exc.existing_run_id is None:
+                raise
+            return exc.existing_run_id
+        return run_id
+
+    def start_child(
+        self,
+        uow: UnitOfWork,
+        pinned: PinnedDefinition,
+        parameters: Mapping[str, Any],
+        child: ChildRun,
+    ) -> None:
+        """Create and start a child run in ``uow`` (parameters already checked)."""
+        state = initial_state(child.run_id, pinned.ref, self.runs.clock(), pinned.version)
+        uow.insert_run(state, definition_version=pinned.version)
+        context = self.context(
+            uow,
+            pinned.spec,
+            parameters,
+            child.identity,
+            depth=child.depth,
+            parent_run_id=child.parent_run_id,
+            parent_attempt_id=child.parent_attempt_id,
+        )
+        self.runs.apply_new(uow, state, RunRequested(context=context))
+
+    def context(
+        self,
+        uow: UnitOfWork,
+        spec: WorkflowSpec,
+        parameters: Mapping[str, Any],
+        identity: Mapping[str, Any] | None,
+        *,
+        depth: int,
+        parent_run_id: str | None = None,
+        parent_attempt_id: str | None = None,
+    ) -> RunContext:
+        """What the run's templates may read besides results, fixed now."""
+        entries = uow.kv_list()
+        secret_keys = tuple(f"keystore.{e.key}" for e in entries if e.secret)
+        return RunContext(
+            parameters=dict(parameters),
+            config=self.definitions.pack_config(spec.pack, uow),
+            keystore={e.key: e.value for e in entries},
+            identity=dict(identity or {}),
+            secrets=secret_names(spec.parameters) + secret_keys,
+            seed=self._seeds(),
+            limits=self.limits,
+            depth=depth,
+            parent_run_id=parent_run_id,
+            parent_attempt_id=parent_attempt_id,
+        )

@@ -1,0 +1,228 @@
+"""The rows a batch of commands writes, collected and written in the transaction of the save.
+
+This is the transactional outbox: a dispatch, a timer or an inquiry exists if and only if
+the state that asked for it was saved, so a crash can neither lose a command nor apply it
+twice. Which rows a command writes is decided by its handler (``scheduler/service/
+commands``), found by the command's type; the handler calls the typed methods of
+:class:`CommandRows`, which collect rows per table and write each table in one statement.
+Commands for another process (or for the relay) are stored whole in ``outbox``, encoded by
+the one command codec, and decoded once, by the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, bindparam, delete, update
+
+from treadle.common.messages import TaskDispatch
+from treadle.common.statuses import AttemptStatus, InquiryStatus
+from treadle.scheduler.core import commands as cmd
+from treadle.scheduler.core.ids import parse_attempt_id
+from treadle.scheduler.core.state import RunState, TimerKind
+from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.codec import encode_value
+from treadle.scheduler.store.decision_codec import encode_command
+from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
+
+_OPEN_ATTEMPT = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
+
+_CANCEL_ATTEMPT = (
+    update(attempts)
+    .where(
+        attempts.c.attempt_id == bindparam("k_attempt_id"),
+        attempts.c.status.in_(_OPEN_ATTEMPT),
+    )
+    .values(status=AttemptStatus.CANCELED.value, finished_at=bindparam("finished_at"))
+)
+_CLOSE_INQUIRY = (
+    update(inquiries).where(inquiries.c.id == bindparam("k_id")).values(status=bindparam("status"))
+)
+
+
+class CommandRowWriter(Protocol):
+    """Turns one run's commands into rows (the service's command handlers do)."""
+
+    def __call__(self, rows: CommandRows, commands: Sequence[cmd.Command]) -> None: ...
+
+
+class CommandRows(Repository):
+    """Collects the rows of a batch of runs' commands; :meth:`flush` writes each table once.
+
+    :meth:`for_run` sets the run (and the time) the following rows belong to.
+    """
+
+    def __init__(self, connection: Connection, clock: Callable[[], datetime]) -> None:
+        super().__init__(connection, clock)
+        self._state: RunState | None = None
+        self.now = clock()
+        self._outbox: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
+        self._canceled: list[dict[str, Any]] = []
+        self._timers: dict[str, dict[str, Any] | None] = {}
+        self._waits: dict[str, dict[str, Any] | None] = {}
+        self._inquiries: list[dict[str, Any]] = []
+        self._closed: list[dict[str, Any]] = []
+        self._positions: dict[int, dict[int | None, int]] = {}
+
+    @property
+    def state(self) -> RunState:
+        """The saved state of the run whose commands are being written."""
+        if self._state is None:
+            raise RuntimeError("call for_run() before adding a run's rows")
+        return self._state
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    def for_run(self, state: RunState, now: datetime) -> None:
+        """The rows added next belong to the run saved as ``state``, decided at ``now``."""
+        self._state = state
+        self.now = now
+        self._positions = {}
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def outbox(self, command: cmd.Command, queue: str | None = None) -> None:
+        """Store ``command`` for the relay (``queue``: where a dispatch goes, for operators)."""
+        self._outbox.append(
+            {
+                "run_id": self.run_id,
+                "kind": command.kind,
+                "payload": encode_command(command),
+                "queue": queue,
+                "created_at": self.now,
+                "sent_at": None,
+                "publish_attempts": 0,
+            }
+        )
+
+    def attempt_dispatched(self, dispatch: TaskDispatch, queue: str) -> None:
+        """A queued attempt row for ``dispatch`` (its deadline from the task's timeout)."""
+        deadline = (
+            None
+            if dispatch.timeout_seconds is None
+            else self.now + timedelta(seconds=dispatch.timeout_seconds)
+        )
+        self._attempts.append(
+            {
+                "attempt_id": dispatch.attempt_id,
+                "run_id": dispatch.run_id,
+                "execution_id": dispatch.execution,
+                "position": self._position(dispatch),
+                "attempt": dispatch.attempt,
+                "action_ref": dispatch.action_ref,
+                "queue": queue,
+                "status": AttemptStatus.QUEUED.value,
+                "worker": None,
+                "dispatched_at": self.now,
+                "started_at": None,
+                "finished_at": None,
+                "deadline": deadline,
+                "error": None,
+            }
+        )
+
+    def attempt_canceled(self, attempt_id: str) -> None:
+        """Close the attempt's row as canceled, if it is still open."""
+        self._canceled.append({"k_attempt_id": attempt_id, "finished_at": self.now})
+
+    def timer(self, timer_id: str, kind: TimerKind, fire_at: datetime) -> None:
+        self._timers[timer_id] = {
+            "id": timer_id,
+            "run_id": self.run_id,
+            "kind": kind.value,
+            "fire_at": fire_at,
+            "created_at": self.now,
+        }
+
+    def timer_dropped(self, timer_id: str) -> None:
+        self._timers[timer_id] = None
+
+    def event_wait(
+        self, wait_id: str, event_type: str, subject: str | None, deadline: datetime | None
+    ) -> None:
+        self._waits[wait_id] = {
+            "wait_id": wait_id,
+            "run_id": self.run_id,
+            "event_type": event_type,
+            "subject": subject,
+            "deadline": deadline,
+            "created_at": self.now,
+        }
+
+    def event_wait_dropped(self, wait_id: str) -> None:
+        self._waits[wait_id] = None
+
+    def inquiry(self, command: cmd.OpenInquiry) -> None:
+        self._inquiries.append(
+            {
+                "id": command.inquiry_id,
+                "run_id": self.run_id,
+                "attempt_id": command.attempt_id,
+                "task": command.task,
+                "status": InquiryStatus.PENDING.value,
+                "prompt": encode_value(command.prompt),
+                "schema": encode_value(command.schema),
+                "assigned_to": encode_value(command.assigned_to),
+                "deadline": command.deadline,
+                "created_at": self.now,
+            }
+        )
+
+    def inquiry_closed(self, inquiry_id: str, status: InquiryStatus) -> None:
+        self._closed.append({"k_id": inquiry_id, "status": status.value})
+
+    def _position(self, dispatch: TaskDispatch) -> int:
+        """The position in ``Execution.units`` of the unit the dispatch runs.
+
+        The core's attempt ids carry it (``run/execution/position/attempt``); otherwise the
+        unit is looked up by its item index.
+        """
+        ref = parse_attempt_id(dispatch.attempt_id)
+        if ref and (ref.run_id, ref.execution) == (dispatch.run_id, dispatch.execution):
+            return ref.position
+        execution_id, item_index = dispatch.execution, dispatch.item_index
+        positions = self._positions.get(execution_id)
+        if positions is None:
+            execution = self.state.executions.get(execution_id)
+            units = () if execution is None else execution.units
+            positions = {unit.index: position for position, unit in enumerate(units)}
+            self._positions[execution_id] = positions
+        position = positions.get(item_index)
+        if position is not None:
+            return position
+        return 0 if item_index is None else item_index
+
+    # --- writing ----------------------------------------------------------------------------
+
+    @property
+    def wrote_outbox(self) -> bool:
+        """Whether any command of the batch went to the outbox (a relay has work)."""
+        return bool(self._outbox)
+
+    def flush(self) -> None:
+        """Write every collected row: one statement per table."""
+        self._insert(outbox, self._outbox)
+        self._upsert(attempts, self._attempts, ("attempt_id",))
+        if self._canceled:
+            self._conn.execute(_CANCEL_ATTEMPT, self._canceled)
+        self._write_keyed(event_waits, "wait_id", self._waits)
+        self._write_keyed(timers, "id", self._timers)
+        self._insert(inquiries, self._inquiries)
+        if self._closed:
+            self._conn.execute(_CLOSE_INQUIRY, self._closed)
+
+    def _write_keyed(
+        self, table: Any, key: str, rows: Mapping[str, Mapping[str, Any] | None]
+    ) -> None:
+        """Upsert the rows kept by key; delete the keys whose row is ``None``."""
+        kept = [dict(row) for row in rows.values() if row is not None]
+        self._upsert(table, kept, (key,))
+        dropped = [name for name, row in rows.items() if row is None]
+        column = table.c[key]
+        for ids in chunks(dropped):
+            self._conn.execute(delete(table).where(column.in_(ids)))
