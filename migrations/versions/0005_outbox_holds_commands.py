@@ -46,14 +46,14 @@ def _dispatch(row: Row) -> Payload:
     return {"kind": "dispatch_task", "dispatch": dispatch}
 
 
-def _complete(row: Row) -> Payload:
+def _end_to_parent(row: Row) -> Payload:
     old = row["payload"]
     return {
-        "kind": "complete_run",
+        "kind": "report_end_to_parent",
+        "parent_attempt_id": old["parent_attempt_id"],
         "status": old["status"],
         "output": old.get("output"),
         "error": old.get("error"),
-        "parent_attempt_id": old["parent_attempt_id"],
     }
 
 
@@ -85,7 +85,7 @@ _UPGRADES: Mapping[str, Callable[[Row], Payload]] = {
         "kind": "report_paused_to_parent",
         "parent_run_id": row["payload"]["parent_run_id"],
     },
-    "notify_parent": _complete,
+    "notify_parent": _end_to_parent,
 }
 
 
@@ -101,7 +101,7 @@ def _downgraded(row: Row) -> tuple[str, Payload]:
         return "start_child", {"parent_run_id": run_id, **{f: new[f] for f in fields}}
     if kind == "report_paused_to_parent":
         return "child_paused", {"child_run_id": run_id, "parent_run_id": new["parent_run_id"]}
-    if kind == "complete_run":
+    if kind == "report_end_to_parent":
         parent = str(new["parent_attempt_id"]).split("/", 1)[0]
         payload = {f: new.get(f) for f in ("parent_attempt_id", "status", "output", "error")}
         return "notify_parent", {"run_id": run_id, "parent_run_id": parent, **payload}

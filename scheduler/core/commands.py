@@ -109,13 +109,24 @@ class EmitLifecycleEvent(Command):
 
 @dataclass(frozen=True, slots=True)
 class CompleteRun(Command):
-    """The run reached a final (or waiting) status; tell the parent run, if any."""
+    """The run reached a final status (observers see it; the run row records it)."""
 
     kind: ClassVar[str] = "complete_run"
     status: RunStatus
     output: Any = None
     error: Mapping[str, Any] | None = None
-    parent_attempt_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEndToParent(Command):
+    """This child run ended: the parent's task waiting on ``parent_attempt_id`` ends too
+    (succeeded with ``output``, or failed or timed out with ``error``)."""
+
+    kind: ClassVar[str] = "report_end_to_parent"
+    parent_attempt_id: str
+    status: RunStatus
+    output: Any = None
+    error: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ COMMAND_TYPES: Mapping[str, type[cmd.Command]] = {
         cmd.PauseChildRun,
         cmd.ResumeChildRun,
         cmd.ReportPausedToParent,
+        cmd.ReportEndToParent,
         cmd.ScheduleTimer,
         cmd.CancelTimer,
         cmd.OpenInquiry,

@@ -25,6 +25,7 @@ from treadle.scheduler.core.commands import (
     DispatchTask,
     EmitLifecycleEvent,
     OpenInquiry,
+    ReportEndToParent,
     ScheduleTimer,
     StartChildRun,
 )
@@ -267,15 +268,17 @@ def test_a_child_run_gets_the_rendered_input_and_reports_on_the_attempt() -> Non
     assert isinstance(complete, CompleteRun)
     assert complete.status is RunStatus.SUCCEEDED
     assert complete.output == {"got": {"x": 1}}
+    assert driver.of(ReportEndToParent) == []  # a run without a parent tells nobody
 
 
 def test_a_child_run_reports_completion_to_its_parent_attempt() -> None:
     graph = graph_of(ONE)
     driver = Driver(graph, parameters={"n": 1}, parent_attempt_id="p/1/0/1", depth=1)
     driver.send(TaskSucceeded(attempt_id="r-1/1/0/1", result=1))
-    (complete,) = driver.of(CompleteRun)
-    assert isinstance(complete, CompleteRun)
-    assert complete.parent_attempt_id == "p/1/0/1"
+    (report,) = driver.of(ReportEndToParent)
+    assert isinstance(report, ReportEndToParent)
+    assert report.parent_attempt_id == "p/1/0/1"
+    assert report.status is RunStatus.SUCCEEDED
 
 
 def test_a_delayed_task_is_scheduled_until_its_timer_fires() -> None:

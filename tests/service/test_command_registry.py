@@ -45,7 +45,7 @@ def test_only_dispatches_and_cancellations_leave_the_process() -> None:
         cmd.PauseChildRun,
         cmd.ResumeChildRun,
         cmd.ReportPausedToParent,
-        cmd.CompleteRun,
+        cmd.ReportEndToParent,
     }
 
 

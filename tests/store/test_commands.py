@@ -19,6 +19,8 @@ from treadle.scheduler.store import Store
 from treadle.scheduler.store.decision_codec import decode_command
 from treadle.scheduler.store.models import outbox
 
+ERROR = {"type": "E", "message": "m"}
+
 
 @pytest.fixture
 def run(store: Store, build, save_one):
@@ -171,7 +173,9 @@ def test_cancels_child_runs_and_parent_notices_go_to_the_outbox(store: Store, bu
         cmd.CancelTask(attempt_id="run-1/2/3/1"),
         cmd.StartChildRun("run-1.4.0.1", "examples.child", {"n": [1, 2]}, "run-1/4/0/1", 2),
         cmd.CancelChildRun("run-1.4.0.1"),
-        cmd.CompleteRun(RunStatus.FAILED, None, {"type": "E", "message": "m"}, "parent-9/2/0/1"),
+        cmd.ReportEndToParent(
+            "parent-9/2/0/1", RunStatus.FAILED, None, {"type": "E", "message": "m"}
+        ),
         cmd.CompleteRun(RunStatus.SUCCEEDED, {"x": 1}),  # no parent: nothing to send
         cmd.EmitLifecycleEvent("fan_out", 2, TaskStatus.RUNNING, build.t0),
         at=build.t0 + timedelta(seconds=9),
@@ -184,7 +188,9 @@ def test_cancels_child_runs_and_parent_notices_go_to_the_outbox(store: Store, bu
         cmd.CancelTask(attempt_id="run-1/2/3/1"),
         cmd.StartChildRun("run-1.4.0.1", "examples.child", {"n": [1, 2]}, "run-1/4/0/1", 2),
         cmd.CancelChildRun("run-1.4.0.1"),
-        cmd.CompleteRun(RunStatus.FAILED, None, {"type": "E", "message": "m"}, "parent-9/2/0/1"),
+        cmd.ReportEndToParent(
+            "parent-9/2/0/1", RunStatus.FAILED, None, {"type": "E", "message": "m"}
+        ),
     ]
     assert type(commands[0]) is cmd.DispatchTask
     assert {m.run_id for m in messages} == {"run-1"}

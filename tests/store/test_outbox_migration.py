@@ -66,6 +66,7 @@ LEGACY: list[tuple[str, str, dict[str, Any], str | None]] = [
 ]
 
 
+ERROR = {"type": "E", "message": "m"}
 OUTBOX = sa.table(
     "outbox",
     sa.column("id", sa.BigInteger),
@@ -108,7 +109,9 @@ def test_unsent_rows_of_the_old_shapes_become_commands(db_url: str) -> None:
             cmd.PauseChildRun("r-1.2.0.1"),
             cmd.ResumeChildRun("r-1.2.0.1"),
             cmd.ReportPausedToParent("r-1"),
-            cmd.CompleteRun(RunStatus.FAILED, None, {"type": "E", "message": "m"}, "r-1/2/0/1"),
+            cmd.ReportEndToParent(
+                "r-1/2/0/1", RunStatus.FAILED, None, {"type": "E", "message": "m"}
+            ),
         ]
         assert [row["kind"] for row in upgraded[:-1]] == [c.kind for c in commands]
         assert (upgraded[-1]["kind"], upgraded[-1]["payload"]) == ("dispatch", DISPATCH)

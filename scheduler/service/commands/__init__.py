@@ -17,8 +17,8 @@ from treadle.scheduler.core.commands import Command
 from treadle.scheduler.service.commands.base import CommandHandler, InProcess
 from treadle.scheduler.service.commands.child_runs import (
     CancelChildRunHandler,
-    CompleteRunHandler,
     PauseChildRunHandler,
+    ReportEndToParentHandler,
     ReportPausedToParentHandler,
     ResumeChildRunHandler,
     StartChildRunHandler,
@@ -27,6 +27,7 @@ from treadle.scheduler.service.commands.in_rows import (
     AwaitEventHandler,
     CancelTimerHandler,
     CloseInquiryHandler,
+    CompleteRunHandler,
     EmitLifecycleEventHandler,
     OpenInquiryHandler,
     RunStatusChangedHandler,
@@ -49,6 +50,7 @@ HANDLER_TYPES: tuple[type[CommandHandler[Any]], ...] = (
     RunStatusChangedHandler,
     StartChildRunHandler,
     CompleteRunHandler,
+    ReportEndToParentHandler,
     CancelChildRunHandler,
     PauseChildRunHandler,
     ResumeChildRunHandler,

@@ -19,8 +19,8 @@ from treadle.common.statuses import RunStatus
 from treadle.scheduler.core.commands import (
     CancelChildRun,
     Command,
-    CompleteRun,
     PauseChildRun,
+    ReportEndToParent,
     ReportPausedToParent,
     ResumeChildRun,
     StartChildRun,
@@ -94,21 +94,16 @@ class StartChildRunHandler(_Relayed):
         work.child_runs_started.append(command.child_run_id)
 
 
-class CompleteRunHandler(_Relayed):
+class ReportEndToParentHandler(_Relayed):
     """A child run ended: its parent's task succeeds with the child's output, or fails."""
 
-    command: ClassVar[type[Command]] = CompleteRun
-
-    def write(self, command: Command, rows: CommandRows) -> None:
-        assert isinstance(command, CompleteRun)
-        if command.parent_attempt_id is not None:
-            rows.outbox(command)
+    command: ClassVar[type[Command]] = ReportEndToParent
 
     def carry_out(self, command: Command, run_id: str, work: InProcess) -> None:
-        assert isinstance(command, CompleteRun)
+        assert isinstance(command, ReportEndToParent)
         attempt = command.parent_attempt_id
-        ref = None if attempt is None else parse_attempt_id(attempt)
-        if attempt is None or ref is None:
+        ref = parse_attempt_id(attempt)
+        if ref is None:
             return
         event: Event
         if command.status is RunStatus.SUCCEEDED:

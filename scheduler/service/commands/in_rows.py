@@ -1,7 +1,7 @@
 """Commands that only write rows of their own: timers, inquiries, event waits.
 
-And the two that write nothing (a task's or the run's status changed): listeners of the
-run service observe them as they are saved.
+And the three that write nothing (a task's or the run's status changed, the run ended):
+listeners of the run service observe them as they are saved.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from treadle.scheduler.core.commands import (
     CancelTimer,
     CloseInquiry,
     Command,
+    CompleteRun,
     EmitLifecycleEvent,
     OpenInquiry,
     RunStatusChanged,
@@ -87,3 +88,9 @@ class RunStatusChangedHandler(CommandHandler[RunStatusChanged]):
     """Nothing stored (the run row has the status): listeners of the run service see it."""
 
     command: ClassVar[type[Command]] = RunStatusChanged
+
+
+class CompleteRunHandler(CommandHandler[CompleteRun]):
+    """Nothing stored (the run row has the outcome): listeners of the run service see it."""
+
+    command: ClassVar[type[Command]] = CompleteRun
