@@ -30,17 +30,17 @@ from treadle.common.dialects.shared import (
     task_expression,
     with_paths,
 )
-from treadle.common.dialects.v1_expressions import (
-    ExpressionProblem,
-    step_output_resolver,
-    translate,
-)
-from treadle.common.dialects.workflows_v1 import (
+from treadle.common.dialects.v1_document import (
     PAYLOAD,
     V1Document,
     V1Edge,
     V1Options,
     V1Step,
+)
+from treadle.common.dialects.v1_expressions import (
+    ExpressionProblem,
+    step_output_resolver,
+    translate,
 )
 from treadle.common.source import Path
 from treadle.common.spec import (

@@ -18,7 +18,7 @@ from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.payload import json_size
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
-from treadle.scheduler.core import finish, launch, lifecycle, queries, waiting
+from treadle.scheduler.core import completion, finish, launch, lifecycle, queries, scopes, waiting
 from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
@@ -95,7 +95,7 @@ def _settle(tx: Tx) -> None:
         # Innermost scopes first: a parallel block ends before its enclosing scope is judged.
         scope = max(tx.scopes_to_check)
         tx.scopes_to_check.discard(scope)
-        finish.settle_scope(tx, scope)
+        scopes.settle_scope(tx, scope)
 
 
 def _relaunch(tx: Tx, execution_id: int, position: int) -> None:
@@ -129,7 +129,7 @@ def _on_run_requested(tx: Tx, event: RunRequested) -> None:
         try:
             value = tx.engine.render(variable.value, build_context(tx))
         except ExpressionError as exc:
-            finish.finalize_run(
+            completion.finalize_run(
                 tx, RunStatus.FAILED, error=expression_failure(exc, f"vars.{variable.name}")
             )
             return

@@ -1,4 +1,4 @@
-"""Ending work: units, retries, executions, transitions, scopes and the run itself.
+"""Ending work: units, retries, executions and transitions; failing scopes; aborting the run.
 
 The rules implemented here are the ones ``docs/language.md`` states:
 
@@ -8,9 +8,10 @@ The rules implemented here are the ones ``docs/language.md`` states:
 * transitions are evaluated in order, each fired transition publishes before the next
   ``when`` is evaluated, and every transition that holds fires;
 * a failure no fired transition handles makes its scope *failing*: nothing new starts there,
-  delayed and waiting tasks are cancelled, running ones finish, then the scope fails;
-* ``join: all`` waits for inbound transitions that can still fire; a count join waits for
-  that many firings.
+  delayed and waiting tasks are cancelled, running ones finish, then the scope fails.
+
+Releasing joins and ending idle scopes is :mod:`treadle.scheduler.core.scopes`; recording
+the run's end is :mod:`treadle.scheduler.core.completion`.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from treadle.scheduler.core.commands import (
     CancelChildRun,
     CancelTask,
     CloseInquiry,
-    CompleteRun,
     EmitLifecycleEvent,
     StopAwaitingEvent,
 )
+from treadle.scheduler.core.completion import finalize_run
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.ids import attempt_id, inquiry_id, unit_timer_id
+from treadle.scheduler.core.lifecycle import compensation_ended
 from treadle.scheduler.core.namespaces import build_context, execution_result
 from treadle.scheduler.core.queries import in_retry_backoff
 from treadle.scheduler.core.state import (
     ROOT_SCOPE,
-    DeferredKind,
     Execution,
     Failure,
     TimerKind,
@@ -218,8 +219,6 @@ def end_execution(
     if status is TaskStatus.CANCELED:
         return
     if execution.compensates is not None:
-        from treadle.scheduler.core.lifecycle import compensation_ended
-
         compensation_ended(tx, execution)
         return
     fired = fire_transitions(tx, execution)
@@ -321,114 +320,7 @@ def cancel_execution(tx: Tx, execution: Execution) -> None:
     end_execution(tx, execution.id, TaskStatus.CANCELED)
 
 
-# -- scopes, joins and the run -------------------------------------------------------------
-
-
-def settle_scope(tx: Tx, scope: int) -> None:
-    """Release joins that can no longer gain inbound transitions, then end an idle scope."""
-    if scope != ROOT_SCOPE and tx.execution(scope).status.is_terminal:
-        return
-    if scope == ROOT_SCOPE and (tx.status.is_terminal or tx.status is RunStatus.COMPENSATING):
-        return
-    if any(d.kind is DeferredKind.START and d.scope == scope for d in tx.deferred):
-        return  # paused with work still to start here: the scope is not idle
-    if _release_joins(tx, scope):
-        return
-    if tx.active.get(scope, 0) == 0 and not tx.agenda:
-        _complete_scope(tx, scope)
-
-
-def _release_joins(tx: Tx, scope: int) -> bool:
-    prefix = f"{scope}:"
-    pending = sorted((k, v) for k, v in tx.joins.items() if k.startswith(prefix))
-    if not pending:
-        return False
-    graph = tx.graph
-    live = {e.task for e in tx.executions.values() if e.scope == scope and e.is_active}
-    waiting = {key[len(prefix) :] for key, _ in pending}
-    released = False
-    for key, fired in pending:
-        task = key[len(prefix) :]
-        node = graph.node(task)
-        join = node.spec.join
-        if join == "all":
-            fired_edges = set(fired)
-            unfired = {graph.edges[i].source for i in node.in_edges if i not in fired_edges}
-            ready = not unfired or not (
-                unfired & graph.reachable_from(live | (waiting - {task}), avoid=task)
-            )
-        else:
-            ready = isinstance(join, int) and len(fired) >= join
-        if ready:
-            tx.drop_join(key)
-            tx.agenda.append(StartTask(task, scope))
-            released = True
-    if released or tx.active.get(scope, 0) or tx.agenda:
-        return released
-    # Nothing in the scope can run any more: 'all' joins go with what they have, count
-    # joins that can no longer reach their count are dropped.
-    for key, _ in pending:
-        task = key[len(prefix) :]
-        tx.drop_join(key)
-        if graph.node(task).spec.join == "all":
-            tx.agenda.append(StartTask(task, scope))
-            released = True
-    return released
-
-
-def _complete_scope(tx: Tx, scope: int) -> None:
-    if scope == ROOT_SCOPE:
-        complete_run(tx)
-        return
-    parallel = tx.execution(scope)
-    node = tx.graph.node(parallel.task)
-    result = {}
-    for child in node.children:
-        latest = tx.latest.get(child)
-        if latest is not None and tx.executions[latest].scope == scope:
-            result[child] = tx.executions[latest].result
-    failures = tx.failures.get(scope, ())
-    if not failures:
-        end_execution(tx, scope, TaskStatus.SUCCEEDED, result=result)
-        return
-    status, error = _failure_summary(failures, "NestedTaskFailed")
-    end_execution(tx, scope, status, result=result, error=error)
-
-
-def _failure_summary(failures: tuple[Failure, ...], kind: str) -> tuple[TaskStatus, dict[str, Any]]:
-    status = (
-        TaskStatus.TIMED_OUT
-        if all(f.status is TaskStatus.TIMED_OUT for f in failures)
-        else TaskStatus.FAILED
-    )
-    parts = []
-    for failure in failures:
-        what = "timed out" if failure.status is TaskStatus.TIMED_OUT else "failed"
-        detail = (failure.error or {}).get("message")
-        parts.append(f"task '{failure.task}' {what}" + (f": {detail}" if detail else ""))
-    error = error_info(kind, "; ".join(parts), task=failures[0].task)
-    return status, error
-
-
-def complete_run(tx: Tx) -> None:
-    """The top level is idle: the run succeeded (render ``output_map``) or failed."""
-    if tx.status.is_terminal:
-        return
-    failures = tx.failures.get(ROOT_SCOPE, ())
-    if failures:
-        status, error = _failure_summary(failures, "TaskFailed")
-        run_status = RunStatus.TIMED_OUT if status is TaskStatus.TIMED_OUT else RunStatus.FAILED
-        finalize_run(tx, run_status, error=error)
-        return
-    output: dict[str, Any] = {}
-    context = build_context(tx)
-    for key, template in tx.graph.workflow.output_map.items():
-        try:
-            output[key] = tx.engine.render(template, context)
-        except ExpressionError as exc:
-            finalize_run(tx, RunStatus.FAILED, error=expression_failure(exc, f"output_map.{key}"))
-            return
-    finalize_run(tx, RunStatus.SUCCEEDED, output=output)
+# -- the run ---------------------------------------------------------------------------------
 
 
 def abort_run(tx: Tx, status: RunStatus, error: dict[str, Any] | None) -> None:
@@ -440,21 +332,6 @@ def abort_run(tx: Tx, status: RunStatus, error: dict[str, Any] | None) -> None:
     for key in list(tx.joins):
         tx.drop_join(key)
     finalize_run(tx, status, error=error)
-
-
-def finalize_run(
-    tx: Tx, status: RunStatus, *, output: Any = None, error: dict[str, Any] | None = None
-) -> None:
-    for timer_id in list(tx.timers):
-        tx.cancel_timer(timer_id)
-    tx.move_run(status)
-    tx.finished_at = tx.now
-    tx.output = output
-    tx.error = error
-    tx.deferred = ()
-    tx.compensation = ()
-    tx.agenda.clear()
-    tx.emit(CompleteRun(status, output, error, tx.context.parent_attempt_id))
 
 
 def _dict(value: Any) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from treadle.common.statuses import (
     TaskStatus,
     moved,
 )
-from treadle.scheduler.core import finish
+from treadle.scheduler.core import completion
 from treadle.scheduler.core.commands import (
     EmitLifecycleEvent,
     PauseChildRun,
@@ -237,7 +237,7 @@ def compensate(tx: Tx) -> None:
 def next_compensation(tx: Tx) -> None:
     if not tx.compensation:
         error = None if tx.error is None else dict(tx.error)
-        finish.finalize_run(tx, RunStatus.COMPENSATED, output=tx.output, error=error)
+        completion.finalize_run(tx, RunStatus.COMPENSATED, output=tx.output, error=error)
         return
     original = tx.execution(tx.compensation[0])
     tx.compensation = tx.compensation[1:]
@@ -283,7 +283,7 @@ def compensation_ended(tx: Tx, execution: Execution) -> None:
     detail = (execution.error or {}).get("message")
     message = f"compensation of task '{original.task}' {what}" + (f": {detail}" if detail else "")
     tx.compensation = ()
-    finish.finalize_run(
+    completion.finalize_run(
         tx,
         RunStatus.FAILED,
         error=error_info("CompensationFailed", message, task=original.task),
