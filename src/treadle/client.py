@@ -23,14 +23,14 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
 from treadle.clientlib.polling import Look, poll
-from treadle.clientlib.registry import registry_catalog
+from treadle.clientlib.publishing import Registered, publish_all
+from treadle.clientlib.starting import run_starter, unknown_definition_message
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
 from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
 from treadle.common.catalog import Catalog
@@ -41,11 +41,8 @@ from treadle.common.errors import (
     ServiceUnavailable,
     WaitTimeout,
 )
-from treadle.common.graph import Graph
 from treadle.common.settings import Settings, os_login, settings_from_environment
-from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
-from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
 from treadle.scheduler.service.events import EventOutcome
@@ -87,15 +84,6 @@ def _utc_now() -> datetime:
 def default_identity() -> dict[str, Any]:
     """Who starts runs unless told otherwise: the OS login, via the client."""
     return {"login": os_login(), "via": "client"}
-
-
-@dataclass(frozen=True)
-class Registered:
-    """One published definition: its ref, version number, and whether this call made it."""
-
-    ref: str
-    version: int
-    new: bool
 
 
 class Client:
@@ -204,18 +192,7 @@ class Client:
             raise NotFound(self._unknown_message(ref, version)) from None
 
     def _unknown_message(self, ref: str, version: int | None) -> str:
-        with self._store.unit_of_work() as uow:
-            versions = [v.version for v in uow.list_definition_versions(ref)]
-        if versions and version is not None:
-            listed = ", ".join(str(v) for v in versions)
-            return (
-                f"workflow '{ref}' has no version {version} in {self.database} "
-                f"(published versions: {listed})"
-            )
-        return (
-            f"workflow '{ref}' has no published version in {self.database}; start "
-            "`treadle scheduler` with its packs, or `treadle workflows register FILE`"
-        )
+        return unknown_definition_message(self._store, ref, version)
 
     def _start_pinned(
         self, pinned: PinnedDefinition, parameters: Mapping[str, Any], key: str | None
@@ -228,17 +205,7 @@ class Client:
 
     def _starter(self) -> RunStarter:
         # One service per call: its cache of run states is not shared between threads.
-        # An action's queue is pinned in the published definition and travels on the
-        # dispatch; tasks of actions without one go to the deployment's default queue.
-        handlers = CommandHandlers(self._settings.default_queue)
-        runs = RunService(
-            self._store,
-            self._definitions,
-            clock=_utc_now,
-            write_commands=handlers.write,
-            notify_outbox=True,
-        )
-        return RunStarter(runs, limits=self._settings.limits)
+        return run_starter(self._store, self._definitions, self._settings, clock=_utc_now)
 
     # -- reading runs ------------------------------------------------------------------------
 
@@ -438,19 +405,9 @@ class Client:
         """
         author = str(self._identity.get("login") or "") or None
         with self._session(), self._store.unit_of_work() as uow:
-            known = registry_catalog(uow.registered_actions())
-            known = known.merged(catalog or Catalog())
-            known = known.merged(Catalog(workflows={s.ref: s for s in specs}))
-            graphs = _validate(specs, known)
-            definitions = Definitions(self._store, known)
-            registered: list[Registered] = []
-            for spec, graph in zip(specs, graphs, strict=True):
-                before = [v.version for v in uow.list_definition_versions(spec.ref)]
-                pinned = definitions.publish(
-                    spec, at=_utc_now(), author=author, uow=uow, graph=graph
-                )
-                new = pinned.version not in before
-                registered.append(Registered(spec.ref, pinned.version, new))
+            registered = publish_all(
+                self._store, uow, specs, catalog=catalog, author=author, clock=_utc_now
+            )
         for item in registered:
             log.info("%s v%d %s", item.ref, item.version, "published" if item.new else "unchanged")
         return registered
@@ -459,16 +416,3 @@ class Client:
 def _info(uow: UnitOfWork, run_id: str) -> RunInfo:
     state = uow.load_run(run_id)
     return RunInfo.from_document(run_document(state, uow.list_inquiries(run_id=run_id)))
-
-
-def _validate(specs: Sequence[WorkflowSpec], catalog: Catalog) -> list[Graph | None]:
-    """Raise DefinitionError with every error of ``specs``; else their compiled graphs."""
-    from treadle.common.validate import checked_workflow
-
-    checked = [checked_workflow(spec, catalog) for spec in specs]
-    errors = [
-        issue for issues, _ in checked for issue in issues if issue.severity is Severity.ERROR
-    ]
-    if errors:
-        raise DefinitionError(errors)
-    return [graph for _, graph in checked]
