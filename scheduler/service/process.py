@@ -5,7 +5,10 @@ arrives, an outbox ``NOTIFY`` comes from a client, the next timer is due, or the
 passes), applies it in one go, relays the outbox at once (so a successor is dispatched in
 the same step that applied its predecessor's result), fires due timers and, every
 ``reconcile_interval`` seconds, reconciles. Reports are acknowledged only after their
-transaction committed.
+transaction committed. Taking and applying reports are
+:mod:`~treadle.scheduler.service.report_consumer` and
+:mod:`~treadle.scheduler.service.report_applier`; what ends the wait early, and whether the
+outbox and the timers need a look, are :mod:`~treadle.scheduler.service.wakeups`.
 
 Several scheduler processes may share one database and broker: they compete for reports
 on the results queue, claim outbox rows and timers with ``SKIP LOCKED``, and serialise
@@ -16,16 +19,12 @@ dropped (a rolled-back transaction may have left states in them that never commi
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -33,23 +32,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, DefinitionError
 from treadle.common.settings import Settings, os_login
-from treadle.scheduler.core.commands import (
-    CancelTimer,
-    Command,
-    ScheduleTimer,
-)
-from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
-from treadle.scheduler.service.reports import (
-    AppliedReports,
-    ReportApplier,
-    ReportBatch,
-    ReportConsumer,
-)
+from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
+from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
@@ -60,9 +49,9 @@ from treadle.scheduler.service.startup import (
     open_store,
 )
 from treadle.scheduler.service.timers import fire_due_timers
+from treadle.scheduler.service.wakeups import PendingWork, Wakeups
 from treadle.scheduler.store import Store
 from treadle.scheduler.store.base import utc_now
-from treadle.scheduler.store.queue_repo import OUTBOX_CHANNEL
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -70,8 +59,6 @@ log = logging.getLogger("treadle.scheduler")
 _DATABASE_ERRORS = (OperationalError, InterfaceError)
 #: Longest pause between failed steps.
 _MAX_PAUSE_SECONDS = 30.0
-#: Seconds between attempts to re-establish a lost LISTEN connection.
-_RELISTEN_SECONDS = 5.0
 #: How long a batch holding only ``started`` notices waits for results to join it: the
 #: notices are not urgent, and applying them with the results saves a transaction.
 STARTED_LINGER_SECONDS = 0.1
@@ -90,7 +77,11 @@ class _Services:
 
 
 class SchedulerProcess:
-    """A ``treadle scheduler`` process: start, step (or run until stopped), close."""
+    """A ``treadle scheduler`` process: start, step (or run until stopped), close.
+
+    It owns the connections and the order of a step; what each part of a step does is
+    left to the services it holds.
+    """
 
     def __init__(
         self,
@@ -121,19 +112,12 @@ class SchedulerProcess:
         self.liveness = WorkerLiveness(since=clock())
         self._store: Store | None = None
         self._services: _Services | None = None
-        self._listener: Any = None
-        self._listen_retry_at = 0.0
         self._next_reconcile = clock() + timedelta(seconds=settings.reconcile_interval)
-        # What a step must look at; set by saved decisions, NOTIFYs and the fallback poll.
-        self._outbox_dirty = True
-        self._timers_dirty = True
-        self._next_timer: datetime | None = None
-        self._last_poll = time.monotonic()
+        # Whether the outbox and the timers need a look in the next step.
+        self._pending = PendingWork(poll_interval, relayed=self.handlers.relayed)
         #: Broker messages (reports and dead letters) this process applied and acknowledged.
         self.reports_applied = 0
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._wakeups = Wakeups()
 
     # -- parts (available after start) ----------------------------------------------------
 
@@ -162,8 +146,8 @@ class SchedulerProcess:
         definitions = Definitions(store, self.catalog)
         runs = RunService(store, definitions, clock=self.clock, write_commands=self.handlers.write)
         starter = RunStarter(runs, limits=self.settings.limits)
-        runs.listeners.append(self._on_decision)
-        self._outbox_dirty = self._timers_dirty = True  # a failed step may have left work
+        runs.listeners.append(self._pending.note_decision)
+        self._pending.mark_all()  # a failed step may have left work
         self._services = _Services(
             definitions=definitions,
             runs=runs,
@@ -213,7 +197,7 @@ class SchedulerProcess:
             self._connect_broker, address=address, errors=errors, policy=self.startup, stop=stop
         )
         log.info("broker ready: consuming %s", ", ".join(self.consumer.queues))
-        self._listen()
+        self._wakeups.listen(self._store.engine)
         log.info(
             "scheduler started: batches of up to %d reports, reconciling every %g s",
             settings.result_batch_size,
@@ -252,70 +236,11 @@ class SchedulerProcess:
                 log.error("workflow %s is not published: %s", ref, str(exc).splitlines()[0])
         log.info("published %d workflow definition(s)", published)
 
-    def _listen(self) -> None:
-        """LISTEN for ``treadle_outbox`` on a connection of its own (PostgreSQL only)."""
-        store = self.store
-        if store.engine.dialect.name != "postgresql":
-            return
-        try:
-            proxied = store.engine.raw_connection()
-            connection: Any = proxied.dbapi_connection
-            proxied.detach()  # kept for the process's lifetime, outside the pool
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
-        except Exception as exc:
-            log.warning("cannot listen for outbox notifications (%s); polling instead", exc)
-            self._listen_retry_at = time.monotonic() + _RELISTEN_SECONDS
-            return
-        self._listener = connection
-        log.info("listening for new work on PostgreSQL channel %s", OUTBOX_CHANNEL)
-
-    def _drop_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(Exception):
-                listener.close()
-        self._listen_retry_at = time.monotonic() + _RELISTEN_SECONDS
-
     # -- the loop -------------------------------------------------------------------------------
 
     def wake(self) -> None:
         """Make a waiting :meth:`step` return now (safe from signal handlers and threads)."""
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"!")
-
-    def _wake_fds(self) -> list[Any]:
-        fds: list[Any] = [self._wake_read]
-        if self._listener is not None:
-            fds.append(self._listener)
-        return fds
-
-    def _clear_wakeups(self) -> bool:
-        with contextlib.suppress(BlockingIOError, OSError):
-            while os.read(self._wake_read, 4096):
-                pass
-        if self._listener is None:
-            if self._store is not None and time.monotonic() >= self._listen_retry_at:
-                self._listen()
-            return False
-        try:
-            self._listener.poll()
-        except Exception as exc:
-            log.warning("lost the outbox notification connection (%s); polling meanwhile", exc)
-            self._drop_listener()
-            return True
-        notified = bool(self._listener.notifies)
-        self._listener.notifies.clear()
-        return notified
-
-    def _on_decision(self, _state: RunState, commands: Sequence[Command]) -> None:
-        """Note what a saved decision wrote, so a step queries only what may have changed."""
-        for command in commands:
-            if self.handlers.relayed(command):
-                self._outbox_dirty = True
-            elif isinstance(command, (ScheduleTimer, CancelTimer)):
-                self._timers_dirty = True
+        self._wakeups.wake()
 
     def _wait_budget(self, timeout: float) -> float:
         """Seconds the step may wait for reports: up to the next timer, reconcile or poll."""
@@ -325,10 +250,11 @@ class SchedulerProcess:
         wait = min(
             timeout,
             (self._next_reconcile - now).total_seconds(),
-            self.poll_interval - (time.monotonic() - self._last_poll),
+            self._pending.seconds_to_poll(),
         )
-        if self._next_timer is not None:
-            wait = min(wait, (self._next_timer - now).total_seconds())
+        next_timer = self._pending.known_next_timer
+        if next_timer is not None:
+            wait = min(wait, (next_timer - now).total_seconds())
         return max(wait, 0.0)
 
     def step(self, timeout: float = 0.0) -> bool:
@@ -337,15 +263,12 @@ class SchedulerProcess:
         batch = self.consumer.take(
             self.settings.result_batch_size,
             self._wait_budget(timeout),
-            self._wake_fds(),
+            self._wakeups.waitables(),
             linger=STARTED_LINGER_SECONDS,
         )
-        if self._clear_wakeups():  # a client wrote work (or the listener was lost)
-            self._outbox_dirty = self._timers_dirty = True
-        if time.monotonic() - self._last_poll >= self.poll_interval:
-            # The fallback poll: other processes' rows and timers, however they were written.
-            self._last_poll = time.monotonic()
-            self._outbox_dirty = self._timers_dirty = True
+        if self._wakeups.clear():  # a client wrote work (or the listener was lost)
+            self._pending.mark_all()
+        self._pending.fallback_poll()
         happened = False
         if batch:
             try:
@@ -375,32 +298,23 @@ class SchedulerProcess:
 
     def _relay(self, services: _Services) -> int:
         """Drain the outbox if something may have been written to it."""
-        if not self._outbox_dirty:
-            return 0
-        self._outbox_dirty = False
-        try:
-            return services.relay.drain()
-        except BaseException:
-            self._outbox_dirty = True
-            raise
+        with self._pending.take_outbox() as marked:
+            return services.relay.drain() if marked else 0
 
     def _fire_timers(self, services: _Services) -> int:
         """Fire due timers; the time of the next one is re-read only when it may have moved."""
-        if self._timers_dirty:
-            self._timers_dirty = False
-            try:
-                with self.store.unit_of_work() as uow:
-                    self._next_timer = uow.next_timer_at()
-            except BaseException:
-                self._timers_dirty = True
-                raise
-        if self._next_timer is None or self._next_timer > self.clock():
+        next_timer = self._pending.next_timer(self._read_next_timer)
+        if next_timer is None or next_timer > self.clock():
             return 0
-        self._timers_dirty = True  # firing deletes timers (and may schedule new ones)
+        self._pending.mark_timers()  # firing deletes timers (and may schedule new ones)
         fired = fire_due_timers(self.store, services.runs, clock=self.clock)
         if fired:
             self._relay(services)
         return fired
+
+    def _read_next_timer(self) -> datetime | None:
+        with self.store.unit_of_work() as uow:
+            return uow.next_timer_at()
 
     def _apply(self, batch: ReportBatch) -> AppliedReports:
         """Apply a batch; if it fails for a reason other than the database, apply its
@@ -454,17 +368,14 @@ class SchedulerProcess:
 
     def close(self) -> None:
         """Close every connection; the process cannot step afterwards."""
-        self._drop_listener()
+        self._wakeups.stop_listening()
         self.consumer.close()
         self.publisher.close()
         if self._store is not None:
             self._store.close()
             self._store = None
         self._services = None
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wake_read = self._wake_write = -1
+        self._wakeups.close()
 
 
 def _scheduler_author() -> str:

@@ -13,7 +13,7 @@ from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.common.transport import DEAD_LETTER_QUEUE, plain_queue
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, kombu_queue
 from treadle.scheduler.service.process import SchedulerProcess
-from treadle.scheduler.service.reports import dead_letter_attempt
+from treadle.scheduler.service.report_consumer import dead_letter_attempt
 from treadle.scheduler.store import AttemptEntry
 
 from .conftest import (

@@ -1,16 +1,13 @@
-"""Consume what workers report (and what the broker dead-lettered), and apply it in batches.
+"""Take what workers report (and what the broker dead-lettered) from the broker in batches.
 
 Workers publish :class:`~treadle.common.messages.WorkerReport` messages (a ``started``
 notice before an attempt runs, its ``result`` after) to the results queue; RabbitMQ moves
 task messages that exceeded the queue's delivery limit to the dead-letter queue. The
 :class:`ReportConsumer` takes them in batches (up to ``result_batch_size`` at a time, the
-prefetch), and the :class:`ReportApplier` applies a batch in as few transactions as it can.
-Messages are acknowledged only after the batch committed (:meth:`ReportBatch.ack`), so a
-scheduler that dies before commit gets them redelivered; duplicates change nothing (a
-result for an attempt that already ended is dropped by the store).
-
-An attempt started more than ``delivery_limit`` times (its worker died each time), or
-dead-lettered by the broker, fails with ``DeliveryLimitExceeded`` and is not retried.
+prefetch) and knows nothing of the database: applying a batch is
+:mod:`~treadle.scheduler.service.report_applier`'s job. Messages are acknowledged only
+after the batch committed (:meth:`ReportBatch.ack`), so a scheduler that dies before
+commit gets them redelivered.
 """
 
 from __future__ import annotations
@@ -19,9 +16,8 @@ import contextlib
 import logging
 import select
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from celery import Celery
@@ -31,14 +27,8 @@ from kombu.messaging import Consumer
 from pydantic import ValidationError
 
 from treadle.common.messages import AttemptStarted, TaskResult, WorkerReport
-from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, is_rabbitmq, plain_queue
-from treadle.scheduler.core.endings import AttemptEnding
-from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, declare, kombu_queue
-from treadle.scheduler.service.reconciler import WorkerLiveness
-from treadle.scheduler.service.runs import RunService
-from treadle.scheduler.store import Store
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -51,6 +41,8 @@ _POLL_STEP = 0.05
 
 
 class FileLike(Protocol):
+    """Anything ``select`` can wait on by its ``fileno()``: a socket, a DB-API connection."""
+
     def fileno(self) -> int: ...
 
 
@@ -145,7 +137,11 @@ def dead_letter_attempt(message: Message) -> str | None:
 
 
 class ReportConsumer:
-    """Takes worker reports and dead letters from the broker in batches."""
+    """Takes worker reports and dead letters from the broker in batches.
+
+    It owns the report connection (heartbeats, reconnecting on the next :meth:`take` after
+    a failure) so the scheduler loop only asks for a batch and acknowledges it once applied.
+    """
 
     def __init__(
         self,
@@ -168,6 +164,7 @@ class ReportConsumer:
 
     @property
     def queues(self) -> list[str]:
+        """The queues consumed: the results queue, and the dead-letter queue on RabbitMQ."""
         return [q.name for q in (self._results, self._dead) if q is not None]
 
     def connect(self) -> None:
@@ -211,6 +208,7 @@ class ReportConsumer:
         self._consumers = consumers
 
     def close(self) -> None:
+        """Drop the connection; the broker redelivers what was not acknowledged."""
         connection, self._connection = self._connection, None
         self._consumers = []
         # Unacknowledged messages of a closed connection are redelivered by the broker.
@@ -351,135 +349,3 @@ class ReportConsumer:
             return
         reason = str(headers.get("x-first-death-reason") or "delivery_limit")
         batch.dead_letters.append(DeadLetter(attempt_id, reason))
-
-
-# -- applying -------------------------------------------------------------------------------
-
-
-def delivery_limit_exceeded(attempt_id: str, starts: int, now: datetime) -> AttemptEnding:
-    """The attempt was started ``starts`` times and never finished: fail it for good."""
-    return AttemptEnding(
-        attempt_id,
-        AttemptStatus.FAILED,
-        finished_at=now,
-        reason=f"started {starts} times without a result (delivery limit exceeded)",
-        error={
-            "type": "DeliveryLimitExceeded",
-            "message": (
-                f"the task was started {starts} times without finishing (its worker died "
-                "each time); it is not retried"
-            ),
-        },
-        retryable=False,
-    )
-
-
-def dead_lettered(letter: DeadLetter, delivery_limit: int, now: datetime) -> AttemptEnding:
-    """The broker dead-lettered the attempt's message: fail it for good."""
-    if letter.reason == "delivery_limit":
-        return AttemptEnding(
-            letter.attempt_id,
-            AttemptStatus.FAILED,
-            finished_at=now,
-            reason="dead-lettered by the broker: delivery limit exceeded",
-            error={
-                "type": "DeliveryLimitExceeded",
-                "message": (
-                    f"the task was delivered {delivery_limit + 1} times without finishing "
-                    "(its worker died each time); it is not retried"
-                ),
-            },
-            retryable=False,
-        )
-    return AttemptEnding(
-        letter.attempt_id,
-        AttemptStatus.FAILED,
-        finished_at=now,
-        reason=f"dead-lettered by the broker: {letter.reason}",
-        error={
-            "type": "Undeliverable",
-            "message": (
-                f"the broker dead-lettered the task's message ({letter.reason}); it is not retried"
-            ),
-        },
-        retryable=False,
-    )
-
-
-@dataclass(frozen=True)
-class AppliedReports:
-    """What applying a batch did, and which attempts to revoke now that it committed."""
-
-    started: int = 0
-    results: int = 0
-    failed: list[str] = field(default_factory=list)
-    revoke: list[str] = field(default_factory=list)
-
-
-class ReportApplier:
-    """Applies a :class:`ReportBatch` in one transaction: started notices, then results and
-    the failures the scheduler decided (delivery limit, dead letters), then their events."""
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        delivery_limit: int,
-        liveness: WorkerLiveness,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._store = store
-        self._delivery_limit = delivery_limit
-        self._liveness = liveness
-        self._clock = clock
-
-    def apply(self, batch: ReportBatch, runs: RunService) -> AppliedReports:
-        now = self._clock()
-        for started in batch.started:
-            self._liveness.seen(started.worker, now)
-        for result in batch.results:
-            if result.worker:
-                self._liveness.seen(result.worker, now)
-        if not (batch.started or batch.results or batch.dead_letters):
-            return AppliedReports()
-        # An attempt whose result is in this batch ends here: counting its start would cost
-        # a statement for nothing (the result records its worker and start time).
-        finishing = {result.attempt_id for result in batch.results}
-        with self._store.unit_of_work() as uow:
-            # Runs first, then their attempt rows: the lock order every transaction keeps.
-            uow.lock_runs(sorted(_runs_of(batch)))
-            endings: list[AttemptEnding] = []
-            for started in batch.started:
-                if started.attempt_id in finishing:
-                    continue
-                count = uow.mark_attempt_started(started.attempt_id, started.worker, started.at)
-                if count is not None and count > self._delivery_limit:
-                    endings.append(delivery_limit_exceeded(started.attempt_id, count, now))
-            endings.extend(dead_lettered(d, self._delivery_limit, now) for d in batch.dead_letters)
-            # A result wins over the scheduler's ending of the same attempt (the task did
-            # finish): results come first, and the first ending of an attempt is recorded.
-            reported = [AttemptEnding.reported(result) for result in batch.results]
-            fresh = runs.settle(uow, [*reported, *endings])
-            failed = [e for e in endings if e.attempt_id in fresh and e.attempt_id not in finishing]
-        for ending in failed:
-            log.warning("attempt %s failed: %s", ending.attempt_id, ending.reason)
-        # A message still circulating after the limit must not run again (a dead-lettered
-        # one has left the queue already).
-        dead = {d.attempt_id for d in batch.dead_letters}
-        return AppliedReports(
-            started=len(batch.started),
-            results=len(batch.results),
-            failed=[e.attempt_id for e in failed],
-            revoke=[e.attempt_id for e in failed if e.attempt_id not in dead],
-        )
-
-
-def _runs_of(batch: ReportBatch) -> set[str]:
-    """The runs whose attempts a batch touches."""
-    attempts = [
-        *(s.attempt_id for s in batch.started),
-        *(r.attempt_id for r in batch.results),
-        *(d.attempt_id for d in batch.dead_letters),
-    ]
-    refs = (parse_attempt_id(attempt) for attempt in attempts)
-    return {ref.run_id for ref in refs if ref is not None}
