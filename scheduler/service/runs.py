@@ -56,13 +56,6 @@ class RunService:
 
     # -- applying events --------------------------------------------------------------------
 
-    def apply(self, events: Sequence[tuple[str, Event]]) -> None:
-        """Apply events (run id, event) in one transaction, grouped by run, in order."""
-        if not events:
-            return
-        with self.store.unit_of_work() as uow:
-            self.apply_in(uow, events)
-
     def apply_results(self, results: Iterable[TaskResult]) -> None:
         """Record worker results on their attempts and apply the fresh ones, in one transaction."""
         endings = [AttemptEnding.reported(result) for result in results]

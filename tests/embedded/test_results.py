@@ -82,9 +82,9 @@ def test_a_result_for_a_superseded_attempt_is_ignored(harness: Any, manual_clock
 
     # the first attempt's worker finally answers: through the store, and straight to the core
     runner.runs.apply_results([succeeded(first.attempt_id, "late")])
-    runner.runs.apply(
-        [(run_id, TaskSucceeded(attempt_id=first.attempt_id, result={"message": "late"}))]
-    )
+    late = TaskSucceeded(attempt_id=first.attempt_id, result={"message": "late"})
+    with runner.store.unit_of_work() as uow:
+        runner.runs.apply_in(uow, [(run_id, late)])
     assert len(harness.events(runner, run_id)) == logged
     assert harness.document(runner, run_id) == before
     assert attempts_of(runner, run_id)[0].status == "canceled"
