@@ -162,7 +162,11 @@ TASK_RETRY_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
 
 
 class AttemptStatus(StrEnum):
-    """One try of one task (or one with_items item) on a worker."""
+    """One try of one task (or one with_items item) on a worker.
+
+    ``lost``: the worker holding it was lost (an infrastructure fault, not the action's);
+    the task runs again as a new attempt, which its retry policy does not count.
+    """
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -170,6 +174,7 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELED = "canceled"
+    LOST = "lost"
 
     @property
     def is_terminal(self) -> bool:

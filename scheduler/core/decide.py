@@ -22,6 +22,7 @@ from treadle.scheduler.core import completion, finish, launch, lifecycle, querie
 from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
+    AttemptLost,
     CancelRequested,
     ChildRunPaused,
     CompensateRequested,
@@ -168,6 +169,14 @@ def _on_task_failed(tx: Tx, event: TaskFailed | TaskTimedOut) -> None:
     finish.unit_failed(tx, execution.id, position, status, error, retry=retry)
 
 
+def _on_attempt_lost(tx: Tx, event: AttemptLost) -> None:
+    found = _current_unit(tx, event.attempt_id)
+    if found is None:
+        return
+    execution, position = found
+    finish.unit_lost(tx, execution.id, position, dict(event.error))
+
+
 def _on_cancel(tx: Tx, event: CancelRequested) -> None:
     """Stop the run: revoke attempts, close inquiries and timers, cancel child runs."""
     reason = event.reason or "canceled on request"
@@ -285,6 +294,7 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     TaskSucceeded: _on_task_succeeded,
     TaskFailed: _on_task_failed,
     TaskTimedOut: _on_task_failed,
+    AttemptLost: _on_attempt_lost,
     TimerFired: _on_timer,
     InquiryAnswered: _on_inquiry_answered,
     CancelRequested: _on_cancel,

@@ -15,7 +15,13 @@ from typing import Any
 
 from treadle.common.messages import TaskResult
 from treadle.common.statuses import AttemptStatus
-from treadle.scheduler.core.events import Event, TaskFailed, TaskSucceeded, TaskTimedOut
+from treadle.scheduler.core.events import (
+    AttemptLost,
+    Event,
+    TaskFailed,
+    TaskSucceeded,
+    TaskTimedOut,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,8 @@ class AttemptEnding:
         )
 
     def event(self) -> Event | None:
-        """What the run is told (``None`` for a ``canceled`` ending)."""
+        """What the run is told (``None`` for a ``canceled`` ending; ``AttemptLost`` for a
+        ``lost`` one, which the core runs again without charging the retry policy)."""
         if self.status is AttemptStatus.SUCCEEDED:
             return TaskSucceeded(attempt_id=self.attempt_id, result=self.result)
         error = dict(self.error or {})
@@ -57,4 +64,6 @@ class AttemptEnding:
             return TaskTimedOut(attempt_id=self.attempt_id, error=error)
         if self.status is AttemptStatus.FAILED:
             return TaskFailed(attempt_id=self.attempt_id, error=error, retryable=self.retryable)
+        if self.status is AttemptStatus.LOST:
+            return AttemptLost(attempt_id=self.attempt_id, error=error)
         return None

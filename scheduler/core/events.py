@@ -63,6 +63,17 @@ class TaskTimedOut(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptLost(Event):
+    """The worker holding an attempt was lost (not the action's fault): the unit runs again
+    at once as a new attempt, which the task's retry policy does not count. ``error``
+    (``{type, message}``) says what happened; it is kept on the unit until it ends."""
+
+    kind: ClassVar[str] = "attempt_lost"
+    attempt_id: str = ""
+    error: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired(Event):
     """A timer the run scheduled came due."""
 
@@ -140,6 +151,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         TaskSucceeded,
         TaskFailed,
         TaskTimedOut,
+        AttemptLost,
         TimerFired,
         InquiryAnswered,
         EventReceived,

@@ -132,6 +132,20 @@ def unit_failed(
     _unit_ended(tx, execution, position, ended)
 
 
+def unit_lost(tx: Tx, execution_id: int, position: int, error: dict[str, Any]) -> None:
+    """The unit's attempt was lost with its worker: run it again at once as a new attempt.
+
+    Not the action's fault, so the task's retry policy does not count it (``retry_base``
+    moves up by one); the service bounds how often an attempt is lost (the delivery limit).
+    """
+    execution = tx.execution(execution_id)
+    unit = execution.units[position]
+    tx.cancel_timer(unit.timer)  # the lost attempt's timeout
+    lost = evolve(unit, error=error, timer=None, retry_base=unit.retry_base + 1)
+    tx.put_unit(execution, position, lost)
+    tx.agenda.append(Relaunch(execution_id, position))
+
+
 def unit_refused(tx: Tx, execution_id: int, position: int, error: dict[str, Any]) -> None:
     """Fail a unit for good: trying again would fail the same way (no retry)."""
     unit_failed(tx, execution_id, position, TaskStatus.FAILED, error, retry=False)

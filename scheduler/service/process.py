@@ -167,6 +167,7 @@ class SchedulerProcess:
                 worker_lost_after=timedelta(seconds=self.settings.worker_lost_after),
                 grace=self.timeout_grace,
                 ping_timeout=self.ping_timeout,
+                delivery_limit=self.settings.delivery_limit,
             ),
         )
         return self._services
@@ -363,6 +364,10 @@ class SchedulerProcess:
                     pause,
                     exc_info=failures == 1,  # the traceback once, not at every retry
                 )
+                if not self.consumer.connected:
+                    # The broker failed us: workers could not be heard either, so their
+                    # silence until it answers again does not count against them.
+                    self.liveness.broker_unreachable()
                 self._build_services()
                 stop.wait(pause)
 

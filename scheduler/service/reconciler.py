@@ -6,8 +6,13 @@ attempts that run too long. The reconciler is the safety net for what neither co
 * an attempt still queued or running well past its deadline (dispatch time + timeout, plus
   a grace period) that its run still waits for becomes ``TaskTimedOut`` (type ``Timeout``);
 * an attempt running on a worker that has not answered Celery's ping (nor sent a report)
-  for ``worker_lost_after`` seconds fails with ``WorkerLost``; that failure is retryable,
-  so the task's retry policy decides between another attempt and failing the task.
+  for ``worker_lost_after`` seconds is ``lost`` (``WorkerLost``): an infrastructure fault,
+  not the action's, so the task runs again at once as a new attempt without charging its
+  retry policy; a unit lost more than ``delivery_limit`` times fails for good
+  (``DeliveryLimitExceeded``). The new attempt has a new id: a late copy of the old
+  message, if the broker ever delivers it, is stale and dropped. Silence while the broker
+  itself could not be reached does not count: workers get the whole ``worker_lost_after``
+  again once it answers.
 
 Each ending (an :class:`~treadle.scheduler.core.endings.AttemptEnding`) is recorded on the
 attempt row with its ``reason`` and applied to the run in the same transaction. Several
@@ -51,17 +56,32 @@ class WorkerLiveness:
 
     A worker this process has not heard from counts as heard from when its attempt started
     or when this process started, whichever is later, so a restarted scheduler gives every
-    worker the full ``worker_lost_after`` before declaring it lost.
+    worker the full ``worker_lost_after`` before declaring it lost; the same holds from the
+    moment the broker answers again after it could not be reached.
     """
 
     def __init__(self, since: datetime) -> None:
         self.since = since
         self._seen: dict[str, datetime] = {}
+        self._broker_lost = False
 
     def seen(self, worker: str, at: datetime) -> None:
         last = self._seen.get(worker)
         if last is None or at > last:
             self._seen[worker] = at
+
+    def broker_unreachable(self) -> None:
+        """The broker could not be reached: workers cannot be heard until it is back."""
+        self._broker_lost = True
+
+    def broker_reachable(self, at: datetime) -> bool:
+        """The broker answers again; True (and silence counted only from ``at``) when it
+        had been unreachable."""
+        if not self._broker_lost:
+            return False
+        self._broker_lost = False
+        self.since = max(self.since, at)
+        return True
 
     def last_seen(self, worker: str, started_at: datetime | None = None) -> datetime:
         candidates = [self.since]
@@ -107,8 +127,10 @@ class Reconciler:
         grace: timedelta = timedelta(seconds=30),
         ping_timeout: float = 1.0,
         limit: int = 500,
+        delivery_limit: int = 5,
     ) -> None:
         self._store = store
+        self.delivery_limit = delivery_limit
         self._clock = clock
         self.liveness = liveness
         self._ping = ping
@@ -201,33 +223,61 @@ class Reconciler:
             answered = self._ping(workers, self.ping_timeout)
         except Exception as exc:
             log.warning("cannot ping the workers (%s); skipping the lost-worker check", exc)
+            self.liveness.broker_unreachable()
+            return []
+        if self.liveness.broker_reachable(now):
+            # Workers could not be heard while the broker could not be reached: they get
+            # the whole ``worker_lost_after`` again from now.
             return []
         for worker in answered:
             self.liveness.seen(worker, now)
-        endings = []
-        for attempt in running:
-            worker = attempt.worker or ""
-            silent = now - self.liveness.last_seen(worker, attempt.started_at)
-            if silent > self.worker_lost_after:
-                endings.append(
-                    AttemptEnding(
-                        attempt.attempt_id,
-                        AttemptStatus.FAILED,
-                        finished_at=now,
-                        reason=(
-                            f"reconciler: worker {attempt.worker} did not answer pings for "
-                            f"{silent.total_seconds():.0f} s"
-                        ),
-                        error={
-                            "type": "WorkerLost",
-                            "message": (
-                                f"worker {attempt.worker} stopped answering while running "
-                                "this attempt"
-                            ),
-                        },
-                    )
-                )
-        if not endings:
+        silent_ones = [
+            (attempt, silent)
+            for attempt in running
+            if (silent := now - self.liveness.last_seen(attempt.worker or "", attempt.started_at))
+            > self.worker_lost_after
+        ]
+        if not silent_ones:
             return []
         with self._store.unit_of_work() as uow:
+            losses = uow.lost_attempt_counts([a for a, _ in silent_ones])
+            endings = [
+                self._lost_ending(attempt, silent, losses.get(attempt.unit_key, 0), now)
+                for attempt, silent in silent_ones
+            ]
             return _settled(uow, runs, endings)
+
+    def _lost_ending(
+        self, attempt: AttemptEntry, silent: timedelta, lost_before: int, now: datetime
+    ) -> AttemptEnding:
+        """The attempt is ``lost``: the task runs again as a new attempt, its retry policy
+        not charged; after ``delivery_limit`` losses of one unit it fails for good."""
+        worker = attempt.worker
+        reason = (
+            f"reconciler: worker {worker} did not answer pings for {silent.total_seconds():.0f} s"
+        )
+        if lost_before >= self.delivery_limit:
+            return AttemptEnding(
+                attempt.attempt_id,
+                AttemptStatus.FAILED,
+                finished_at=now,
+                reason=reason,
+                retryable=False,
+                error={
+                    "type": "DeliveryLimitExceeded",
+                    "message": (
+                        f"the task's worker was lost {lost_before + 1} times while running it "
+                        "(each time it was run again); it is not retried"
+                    ),
+                },
+            )
+        return AttemptEnding(
+            attempt.attempt_id,
+            AttemptStatus.LOST,
+            finished_at=now,
+            reason=reason,
+            error={
+                "type": "WorkerLost",
+                "message": f"worker {worker} stopped answering while running this attempt",
+            },
+        )

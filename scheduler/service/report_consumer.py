@@ -207,6 +207,11 @@ class ReportConsumer:
         self._connection = connection
         self._consumers = consumers
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open (a broker error closes it)."""
+        return self._connection is not None
+
     def close(self) -> None:
         """Drop the connection; the broker redelivers what was not acknowledged."""
         connection, self._connection = self._connection, None

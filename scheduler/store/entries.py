@@ -68,6 +68,11 @@ class AttemptEntry:
     reason: str | None
     deliveries: int = 0
 
+    @property
+    def unit_key(self) -> tuple[str, int, int]:
+        """The unit this attempt tried: (run, execution, position)."""
+        return (self.run_id, self.execution_id, self.position)
+
 
 @dataclass(frozen=True, slots=True)
 class InquiryEntry:

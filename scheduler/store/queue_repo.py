@@ -198,6 +198,34 @@ class QueueRepository(Repository):
         bulk_update(self._conn, attempts, ("attempt_id",), rows)
         return fresh
 
+    def lost_attempt_counts(
+        self, entries: Sequence[AttemptEntry]
+    ) -> dict[tuple[str, int, int], int]:
+        """How many attempts of each of these attempts' units were lost with their worker,
+        by (run, execution, position); units with none are missing."""
+        wanted = {entry.unit_key for entry in entries}
+        counts: dict[tuple[str, int, int], int] = {}
+        for part in chunks(sorted({run_id for run_id, _, _ in wanted})):
+            rows = self._conn.execute(
+                select(
+                    attempts.c.run_id, attempts.c.execution_id, attempts.c.position, func.count()
+                )
+                .where(
+                    attempts.c.run_id.in_(part),
+                    attempts.c.status == AttemptStatus.LOST.value,
+                )
+                .group_by(
+                    attempts.c.run_id,
+                    attempts.c.execution_id,
+                    attempts.c.position,
+                )
+            )
+            for run_id, execution_id, position, count in rows:
+                key = (run_id, execution_id, position)
+                if key in wanted:
+                    counts[key] = int(count)
+        return counts
+
     def running_attempts(self, limit: int) -> list[AttemptEntry]:
         """Attempts a worker has started and not finished, oldest start first (no locks)."""
         rows = self._conn.execute(_RUNNING_ATTEMPTS, {"limit": limit}).mappings()

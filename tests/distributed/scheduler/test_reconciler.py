@@ -1,4 +1,5 @@
-"""The reconciler: overdue attempts time out, attempts on lost workers fail and are retried."""
+"""The reconciler: overdue attempts time out; attempts on lost workers run again as new
+attempts, without charging the task's retry policy, up to the delivery limit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.scheduler.service.process import SchedulerProcess
 
@@ -18,6 +20,7 @@ from .conftest import (
     FakeClock,
     ProcessFactory,
     SettingsFactory,
+    StandInWorker,
     WorkerFactory,
     client_runs,
     finish,
@@ -64,24 +67,33 @@ def test_an_attempt_with_no_result_by_its_deadline_times_out_with_the_reason_rec
     assert "timeout of 10 s" in state.output["noticed"]
 
 
-def test_a_worker_that_stops_answering_loses_its_attempt_and_the_retry_runs_elsewhere(
+def _lost_on_a_silent_worker(
+    process: SchedulerProcess, clock: FakeClock, ghost: StandInWorker
+) -> TaskDispatch:
+    """Let ``ghost`` take the next attempt, start it and fall silent; returns its dispatch."""
+    process.step()
+    message = ghost.receive_one()
+    attempt = ghost.dispatch_of(message)
+    ghost.started(attempt, at=clock())
+    message.ack()
+    wait_until(
+        lambda: attempt_status(process, attempt.attempt_id) is AttemptStatus.RUNNING,
+        between=lambda: process.step(0.05),
+        what="the started notice",
+    )
+    return attempt
+
+
+def test_a_worker_that_stops_answering_loses_its_attempt_and_it_runs_again_elsewhere(
     make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
 ) -> None:
     clock = FakeClock()
     settings = make_settings(worker_lost_after=60)
     process = start_scheduler(settings, clock=clock, ping_timeout=0.2)
     ghost = stand_in_worker(settings, name="ghost@nowhere")
-    run_id = client_runs(process).start(process.catalog.workflow("schedtest.retry_once"), {})
-    process.step()
-    message = ghost.receive_one()
-    first = ghost.dispatch_of(message)
-    ghost.started(first, at=clock())
-    message.ack()
-    wait_until(
-        lambda: attempt_status(process, first.attempt_id) is AttemptStatus.RUNNING,
-        between=lambda: process.step(0.05),
-        what="the started notice",
-    )
+    # echo_once has no retry policy: a lost worker is not the action's fault.
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    first = _lost_on_a_silent_worker(process, clock, ghost)
 
     clock.advance(30)  # silent, but not for long enough
     assert process.reconciler.reconcile(process.runs).lost == []
@@ -91,19 +103,67 @@ def test_a_worker_that_stops_answering_loses_its_attempt_and_the_retry_runs_else
 
     with process.store.unit_of_work() as uow:
         attempt = uow.get_attempt(first.attempt_id)
-    assert attempt.status is AttemptStatus.FAILED
+    assert attempt.status is AttemptStatus.LOST
     assert attempt.error == {
         "type": "WorkerLost",
         "message": "worker ghost@nowhere stopped answering while running this attempt",
     }
     assert attempt.reason == "reconciler: worker ghost@nowhere did not answer pings for 61 s"
-    # The task's retry policy sends attempt 2, which a live worker runs.
+    # Attempt 2 (a new id) goes out at once; a live worker runs it.
     finish(process, ghost, run_id)
     state = process.runs.load(run_id)
     assert state.status is RunStatus.SUCCEEDED
     with process.store.unit_of_work() as uow:
-        attempts = [a.attempt for a in uow.list_attempts(run_id)]
-    assert attempts == [1, 2]
+        attempts = [(a.attempt, a.status) for a in uow.list_attempts(run_id)]
+    assert attempts == [(1, AttemptStatus.LOST), (2, AttemptStatus.SUCCEEDED)]
+
+
+def test_a_unit_lost_more_often_than_the_delivery_limit_fails_for_good(
+    make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
+) -> None:
+    clock = FakeClock()
+    settings = make_settings(worker_lost_after=60, delivery_limit=1)
+    process = start_scheduler(settings, clock=clock, ping_timeout=0.2)
+    ghost = stand_in_worker(settings, name="ghost@nowhere")
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    for _ in range(2):
+        _lost_on_a_silent_worker(process, clock, ghost)
+        clock.advance(61)
+        assert process.reconciler.reconcile(process.runs).lost
+    state = process.runs.load(run_id)
+    assert state.status is RunStatus.FAILED
+    error = state.latest_execution("say").error
+    assert error["type"] == "DeliveryLimitExceeded"
+    assert error["message"].startswith("the task's worker was lost 2 times while running it")
+
+
+def test_silence_while_the_broker_was_unreachable_does_not_count(
+    make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
+) -> None:
+    clock = FakeClock()
+    settings = make_settings(worker_lost_after=60)
+    process = start_scheduler(settings, clock=clock, ping_timeout=0.2)
+    ghost = stand_in_worker(settings, name="ghost@nowhere")
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    first = _lost_on_a_silent_worker(process, clock, ghost)
+    reconciler = process.reconciler
+    answer = reconciler._ping
+
+    def broker_down(_workers: object, _timeout: float) -> set[str]:
+        raise ConnectionError("the broker is down")
+
+    reconciler._ping = broker_down
+    clock.advance(600)  # ten minutes without a broker, so without a word from anyone
+    assert reconciler.reconcile(process.runs).lost == []
+    reconciler._ping = answer
+    assert reconciler.reconcile(process.runs).lost == []  # back: the clock starts again
+    clock.advance(30)
+    assert reconciler.reconcile(process.runs).lost == []
+    assert attempt_status(process, first.attempt_id) is AttemptStatus.RUNNING
+    clock.advance(31)  # now it has been silent for 61 s with the broker up
+    assert reconciler.reconcile(process.runs).lost == [first.attempt_id]
+    finish(process, ghost, run_id)  # attempt 2 runs; nothing is left for the next test
+    assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
 
 
 def attempt_status(process: SchedulerProcess, attempt_id: str) -> AttemptStatus:
