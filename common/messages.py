@@ -104,6 +104,9 @@ class AttemptStarted(BaseModel):
     attempt_id: str
     worker: str
     at: datetime
+    #: The worker's main process id: which incarnation of the node started the attempt
+    #: (a worker restarted under the same name has another). None from older workers.
+    worker_pid: int | None = None
 
 
 class WorkerReport(BaseModel):

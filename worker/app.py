@@ -16,6 +16,7 @@ step out (:class:`WorkerConsumer`): the broker holds only Treadle's own queues.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -157,14 +158,16 @@ class DeclareBrokerEntities(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 class RecordWorkerName(bootsteps.Step):  # type: ignore[misc]
-    """Records the worker's node name in the tasks' :class:`WorkerIdentity` when the
-    worker is built (before a prefork pool forks, so its children inherit it)."""
+    """Records the worker's node name and main process id in the tasks'
+    :class:`WorkerIdentity` when the worker is built (before a prefork pool forks, so its
+    children inherit them)."""
 
     identity: WorkerIdentity | None = None
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         if self.identity is not None:
             self.identity.name = str(parent.hostname)
+            self.identity.pid = os.getpid()
         super().__init__(parent, **kwargs)
 
 

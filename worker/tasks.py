@@ -68,6 +68,9 @@ class WorkerIdentity:
     """
 
     name: str | None = None
+    #: The worker's main process id (prefork children inherit it): which incarnation of
+    #: the node this is, so the scheduler can tell a restarted worker from the one that died.
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,12 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
     try:
         reports.publish(
             WorkerReport.of(
-                AttemptStarted(attempt_id=dispatch.attempt_id, worker=hostname, at=started_at)
+                AttemptStarted(
+                    attempt_id=dispatch.attempt_id,
+                    worker=hostname,
+                    at=started_at,
+                    worker_pid=runtime.identity.pid,
+                )
             )
         )
         result = _execute(runtime, dispatch, hostname)

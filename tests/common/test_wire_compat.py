@@ -52,6 +52,7 @@ def test_a_started_notice_of_the_previous_release_decodes() -> None:
     report = WorkerReport.model_validate_json(STARTED)
     assert report.started is not None
     assert (report.started.attempt_id, report.started.worker) == ("r-1/1/0/1", "celery@w1")
+    assert report.started.worker_pid is None  # which incarnation: not told by older workers
     assert report.started.at == datetime(2026, 11, 30, 12, 0, 0, 125000, tzinfo=UTC)
 
 

@@ -63,6 +63,8 @@ def test_a_worker_process_runs_a_dispatch_and_reports_under_its_node_name(
     # --hostname w…@%h, expanded as Celery's own -n does; the name Flower shows
     assert started.started.worker == f"{shared_worker.name}@{socket.gethostname()}"
     assert started.started.worker == shared_worker.node()
+    # which incarnation started it: the worker's main process (the prefork child reports)
+    assert started.started.worker_pid == shared_worker.pid
     assert finished.result is not None
     assert finished.result.outcome is AttemptStatus.SUCCEEDED
     assert finished.result.result == {"message": "from a process"}
