@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=30.0, gt=0)
     worker_lost_after: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
+    #: Runs ended more than this many days ago are purged by the scheduler (off when unset).
+    retention_days: int | None = Field(default=None, ge=1)
+    #: At most about this many runs (whole trees) and outside events per purge batch.
+    retention_batch_size: int = Field(default=100, ge=1, le=10_000)
+    #: Seconds between the scheduler's purge batches.
+    retention_interval: float = Field(default=60.0, gt=0)
 
 
 def settings_from_environment() -> Settings:

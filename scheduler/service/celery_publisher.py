@@ -339,20 +339,24 @@ class CeleryPublisher:
         except Exception as exc:
             log.warning("could not revoke %d attempt(s): %s", len(ids), exc)
 
-    def ping(self, workers: Sequence[str], timeout: float) -> set[str]:
-        """The workers among ``workers`` that answer a Celery ping within ``timeout`` s.
+    def ping(self, workers: Sequence[str], timeout: float) -> dict[str, int | None]:
+        """The workers among ``workers`` that answer within ``timeout`` s, each with its
+        main process id (which incarnation of the node answers; None if it does not say).
 
-        Raises the broker's error when the ping cannot be sent: a scheduler that cannot
-        reach the broker must not conclude that the workers are gone.
+        Asks Celery's ``stats`` control command, which every worker answers as it answers
+        a ping. Raises the broker's error when the question cannot be sent: a scheduler
+        that cannot reach the broker must not conclude that the workers are gone.
         """
         if not workers:
-            return set()
-        replies = self.app.control.ping(
+            return {}
+        inspector = self.app.control.inspect(
             destination=list(workers), timeout=timeout, limit=len(workers)
         )
-        answered: set[str] = set()
-        for reply in replies or ():
-            answered.update(reply)
+        replies = inspector.stats() or {}
+        answered: dict[str, int | None] = {}
+        for worker, stats in replies.items():
+            pid = stats.get("pid") if isinstance(stats, dict) else None
+            answered[str(worker)] = pid if isinstance(pid, int) else None
         return answered
 
 

@@ -4,7 +4,9 @@ Each :meth:`SchedulerProcess.step` takes a batch of worker reports (waiting unti
 arrives, an outbox ``NOTIFY`` comes from a client, the next timer is due, or the timeout
 passes), applies it in one go, relays the outbox at once (so a successor is dispatched in
 the same step that applied its predecessor's result), fires due timers and, every
-``reconcile_interval`` seconds, reconciles. Reports are acknowledged only after their
+``reconcile_interval`` seconds, reconciles; with retention on, it purges a batch of
+ended runs every ``retention_interval`` seconds
+(:mod:`~treadle.scheduler.service.retention`). Reports are acknowledged only after their
 transaction committed. Taking and applying reports are
 :mod:`~treadle.scheduler.service.report_consumer` and
 :mod:`~treadle.scheduler.service.report_applier`; what ends the wait early, and whether the
@@ -39,6 +41,7 @@ from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
 from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
+from treadle.scheduler.service.retention import PeriodicPurge
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
@@ -118,6 +121,8 @@ class SchedulerProcess:
         #: Broker messages (reports and dead letters) this process applied and acknowledged.
         self.reports_applied = 0
         self._wakeups = Wakeups()
+        #: Purges ended runs now and then when ``TREADLE_RETENTION_DAYS`` is set.
+        self.retention = PeriodicPurge(settings, clock)
 
     # -- parts (available after start) ----------------------------------------------------
 
@@ -295,6 +300,8 @@ class SchedulerProcess:
                 happened = True
                 self.publisher.revoke(reconciled.revoke)
                 self._relay(services)
+        if self.retention.maybe_purge(self.store):
+            happened = True
         return happened
 
     def _relay(self, services: _Services) -> int:

@@ -24,7 +24,7 @@ events (a stale one is ignored by the core).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,7 +39,8 @@ from treadle.scheduler.store import AttemptEntry, Store, UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
 
-Ping = Callable[[Sequence[str], float], set[str]]
+#: Asks workers by name; answers name -> main process id (None when not told).
+Ping = Callable[[Sequence[str], float], Mapping[str, int | None]]
 
 
 def _settled(
@@ -231,31 +232,40 @@ class Reconciler:
             return []
         for worker in answered:
             self.liveness.seen(worker, now)
-        silent_ones = [
-            (attempt, silent)
-            for attempt in running
-            if (silent := now - self.liveness.last_seen(attempt.worker or "", attempt.started_at))
-            > self.worker_lost_after
-        ]
-        if not silent_ones:
+        lost: list[tuple[AttemptEntry, str, str]] = []  # (attempt, reason, what happened)
+        for attempt in running:
+            worker = attempt.worker or ""
+            pid = answered.get(worker)
+            if pid is not None and attempt.worker_pid is not None and pid != attempt.worker_pid:
+                # Another incarnation answers for the name: the process that started the
+                # attempt is gone, however lively its successor is.
+                gone = f"pid {attempt.worker_pid} is gone, {pid} answers"
+                lost.append(
+                    (attempt, f"worker {worker} restarted ({gone})", f"worker {worker} restarted")
+                )
+                continue
+            silent = now - self.liveness.last_seen(worker, attempt.started_at)
+            if silent > self.worker_lost_after:
+                seconds = f"{silent.total_seconds():.0f} s"
+                why = f"worker {worker} did not answer pings for {seconds}"
+                lost.append((attempt, why, f"worker {worker} stopped answering"))
+        if not lost:
             return []
         with self._store.unit_of_work() as uow:
-            losses = uow.lost_attempt_counts([a for a, _ in silent_ones])
+            losses = uow.lost_attempt_counts([a for a, _, _ in lost])
             endings = [
-                self._lost_ending(attempt, silent, losses.get(attempt.unit_key, 0), now)
-                for attempt, silent in silent_ones
+                self._lost_ending(attempt, why, what, losses.get(attempt.unit_key, 0), now)
+                for attempt, why, what in lost
             ]
             return _settled(uow, runs, endings)
 
     def _lost_ending(
-        self, attempt: AttemptEntry, silent: timedelta, lost_before: int, now: datetime
+        self, attempt: AttemptEntry, why: str, what: str, lost_before: int, now: datetime
     ) -> AttemptEnding:
-        """The attempt is ``lost``: the task runs again as a new attempt, its retry policy
-        not charged; after ``delivery_limit`` losses of one unit it fails for good."""
-        worker = attempt.worker
-        reason = (
-            f"reconciler: worker {worker} did not answer pings for {silent.total_seconds():.0f} s"
-        )
+        """The attempt is ``lost`` (``why`` for the record, ``what`` for the error): the task
+        runs again as a new attempt, its retry policy not charged; after ``delivery_limit``
+        losses of one unit it fails for good."""
+        reason = f"reconciler: {why}"
         if lost_before >= self.delivery_limit:
             return AttemptEnding(
                 attempt.attempt_id,
@@ -278,6 +288,6 @@ class Reconciler:
             reason=reason,
             error={
                 "type": "WorkerLost",
-                "message": f"worker {worker} stopped answering while running this attempt",
+                "message": f"{what} while running this attempt",
             },
         )

@@ -128,7 +128,9 @@ class ReportApplier:
             for started in batch.started:
                 if started.attempt_id in finishing:
                     continue
-                count = uow.mark_attempt_started(started.attempt_id, started.worker, started.at)
+                count = uow.mark_attempt_started(
+                    started.attempt_id, started.worker, started.at, started.worker_pid
+                )
                 if count is not None and count > self._delivery_limit:
                     endings.append(delivery_limit_exceeded(started.attempt_id, count, now))
             endings.extend(dead_lettered(d, self._delivery_limit, now) for d in batch.dead_letters)

@@ -2,42 +2,67 @@
 
 Shape (documented in ``docs/cli.md``)::
 
-    {id, workflow, version, status, parameters, output, error, created_at, started_at,
-     finished_at, parent_run,
+    {document_version, id, workflow, version, status, parameters, output, error,
+     created_at, started_at, finished_at, parent_run,
      tasks: [{name, execution, status, attempts, result, error, started_at, finished_at,
-              items?: [{index, item, status, attempts, result, error}], child_run?, parallel?,
-              compensates?}],
+              items_summary?: {total, by_status: {status: count},
+                               first_failures: [item]},
+              items?: [item], child_run?, parallel?, compensates?}],
      inquiries: [{id, task, status, prompt, schema, assigned_to}],
      held_back?: [task names], compensation_pending?: [task names]}
 
+    item: {index, item, status, attempts, result, error, child_run?}
+
 One entry per task *execution*, in the order executions started; ``execution`` numbers
-them. A compensation appears as a task named ``<task>~compensate`` whose ``compensates``
-is the number of the execution it undoes. While a run is pausing or paused,
-``held_back`` names the tasks whose work waits for the resume; while it is compensating,
-``compensation_pending`` names the tasks still to undo, next first. Values of secret
-parameters are replaced by ``***`` wherever they appear.
+them. A with_items execution is summarised (``items_summary``: counts by status and the
+first failed items by position), so a run of thousands of items reads in milliseconds;
+its ``items`` appear only when asked for (``items=True``), or a page at a time
+(:func:`item_page`, cursor-paginated). ``document_version`` changes whenever the shape does
+(2: with_items summaries; 1 had no version and always listed items). A compensation
+appears as a task named ``<task>~compensate`` whose ``compensates`` is the number of the
+execution it undoes. While a run is pausing or paused, ``held_back`` names the tasks whose
+work waits for the resume; while it is compensating, ``compensation_pending`` names the
+tasks still to undo, next first. Values of secret parameters are replaced by ``***``
+wherever they appear.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from treadle.common.errors import NotFound, ParameterError
 from treadle.common.redaction import REDACTED, redact, secret_values_of
+from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
-from treadle.scheduler.store import InquiryEntry, UnitOfWork
+from treadle.scheduler.store import InquiryEntry, ItemSummary, UnitOfWork
+from treadle.scheduler.store.run_overview import decode_unit_cursor
+
+#: The shape's version, the document's first field: raise it whenever the shape changes.
+DOCUMENT_VERSION = 2
 
 
-def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dict[str, Any]:
-    """The run as users see it, secrets masked."""
+def run_document(
+    state: RunState,
+    inquiries: Sequence[InquiryEntry] = (),
+    *,
+    items: bool = False,
+    summaries: Mapping[int, ItemSummary] | None = None,
+) -> dict[str, Any]:
+    """The run as users see it, secrets masked; with_items tasks list ``items`` if asked.
+
+    ``summaries`` (from ``load_run_overview``) stand for units ``state`` does not hold;
+    without them the summaries are computed from the units in ``state``.
+    """
     context = state.context
-    secrets = secret_values_of([_secret_value(state, name) for name in context.secrets])
+    secrets = _secrets(state)
     parameters = {
         name: (REDACTED if name in context.secrets else value)
         for name, value in context.parameters.items()
     }
     document: dict[str, Any] = {
+        "document_version": DOCUMENT_VERSION,
         "id": state.run_id,
         "workflow": state.workflow,
         "version": state.definition_version,
@@ -49,7 +74,10 @@ def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dic
         "started_at": iso(state.started_at),
         "finished_at": iso(state.finished_at),
         "parent_run": context.parent_run_id,
-        "tasks": [_execution(state, state.executions[i]) for i in sorted(state.executions)],
+        "tasks": [
+            _execution(state, state.executions[i], items, summaries)
+            for i in sorted(state.executions)
+        ],
         "inquiries": [_inquiry(entry) for entry in inquiries],
     }
     if state.deferred:
@@ -62,6 +90,10 @@ def run_document(state: RunState, inquiries: Sequence[InquiryEntry] = ()) -> dic
     return redacted
 
 
+def _secrets(state: RunState) -> tuple[str, ...]:
+    return secret_values_of([_secret_value(state, name) for name in state.context.secrets])
+
+
 def _secret_value(state: RunState, name: str) -> object:
     """A secret's value: ``name`` is a parameter name or ``keystore.<key>``."""
     if name.startswith("keystore."):
@@ -69,25 +101,79 @@ def _secret_value(state: RunState, name: str) -> object:
     return state.context.parameters.get(name)
 
 
-def stored_run_document(uow: UnitOfWork, run_id: str) -> dict[str, Any]:
-    """The run document of a stored run, with its inquiries (NotFound for an unknown id)."""
-    return run_document(uow.load_run(run_id), uow.list_inquiries(run_id=run_id))
+def stored_run_document(uow: UnitOfWork, run_id: str, *, items: bool = False) -> dict[str, Any]:
+    """The run document of a stored run, with its inquiries (NotFound for an unknown id).
+
+    Without ``items`` no with_items unit is loaded (counts and first failures only). Read
+    it in ``Store.snapshot()``: the statements then see one committed state of the run.
+    """
+    inquiries = uow.list_inquiries(run_id=run_id)
+    if items:
+        return run_document(uow.load_run(run_id), inquiries, items=True)
+    overview = uow.load_run_overview(run_id)
+    return run_document(overview.state, inquiries, summaries=overview.items)
 
 
-def _execution(state: RunState, execution: Execution) -> dict[str, Any]:
+def item_page(
+    uow: UnitOfWork, run_id: str, task: str, *, cursor: str | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """One page of the items of task ``task`` (its latest execution), secrets masked.
+
+    ``{run, task, execution, items: [item], next_cursor}``; pass ``next_cursor`` back for
+    the next page (None after the last). A cursor keeps paging the execution it began on.
+    NotFound for an unknown run or a task that has not started.
+    """
+    state = uow.load_run_overview(run_id, failures=0).state
+    if cursor is not None:
+        execution = decode_unit_cursor(cursor)[0]
+        if execution not in state.executions or state.executions[execution].task != task:
+            raise ParameterError(
+                [f"{cursor!r} does not page task '{task}' of run {run_id}"], subject="cursor"
+            )
+    else:
+        ran = [e.id for e in state.executions.values() if e.task == task]
+        if not ran:
+            raise NotFound(f"run {run_id} has no execution of task '{task}'")
+        execution = max(ran)
+    page = uow.unit_page(run_id, execution, cursor=cursor, limit=limit)
+    shown = {
+        "run": run_id,
+        "task": task,
+        "execution": execution,
+        "items": [_item(unit) for unit in page.units],
+        "next_cursor": page.next_cursor,
+    }
+    redacted: dict[str, Any] = redact(shown, _secrets(state))
+    return redacted
+
+
+def _execution(
+    state: RunState,
+    execution: Execution,
+    items: bool,
+    summaries: Mapping[int, ItemSummary] | None,
+) -> dict[str, Any]:
     units = execution.units
+    summary = None
+    if execution.with_items:
+        known = summaries.get(execution.id) if summaries is not None else None
+        summary = known if known is not None else ItemSummary.of(units)
     entry: dict[str, Any] = {
         "name": execution.task,
         "execution": execution.id,
         "status": execution.status.value,
-        "attempts": sum(unit.attempt for unit in units),
+        "attempts": summary.attempts
+        if summary is not None
+        else sum(unit.attempt for unit in units),
         "result": execution.result,
         "error": None if execution.error is None else dict(execution.error),
         "started_at": iso(execution.started_at),
         "finished_at": iso(execution.finished_at),
     }
-    if execution.with_items:
-        entry["items"] = [_item(unit) for unit in units]
+    if summary is not None:
+        entry["items_summary"] = _summary(summary)
+        if items:
+            entry["items"] = [_item(unit) for unit in units]
     elif units and units[0].child_run_id is not None:
         entry["child_run"] = units[0].child_run_id
     if execution.scope != ROOT_SCOPE:
@@ -112,6 +198,14 @@ def _held_back(state: RunState) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def _summary(summary: ItemSummary) -> dict[str, Any]:
+    return {
+        "total": summary.total,
+        "by_status": {s.value: summary.by_status[s] for s in TaskStatus if s in summary.by_status},
+        "first_failures": [_item(unit) for unit in summary.first_failures],
+    }
 
 
 def _item(unit: Unit) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from treadle.scheduler.store.entries import (
 )
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError
 from treadle.scheduler.store.event_repo import EventEntry, EventWaitEntry
+from treadle.scheduler.store.run_listing import RunFilter, RunPage
+from treadle.scheduler.store.run_overview import ItemSummary, RunOverview, UnitPage
 from treadle.scheduler.store.run_repo import RecordedEvent
 from treadle.scheduler.store.run_writer import RunChange, SavedRuns
 from treadle.scheduler.store.store import Store
@@ -42,13 +44,18 @@ __all__ = [
     "EventEntry",
     "EventWaitEntry",
     "InquiryEntry",
+    "ItemSummary",
     "KeyValue",
     "OutboxEntry",
     "RecordedEvent",
     "RunChange",
+    "RunFilter",
+    "RunOverview",
+    "RunPage",
     "RunSummary",
     "SavedRuns",
     "Store",
     "TimerEntry",
     "UnitOfWork",
+    "UnitPage",
 ]

@@ -47,7 +47,9 @@ def _upsert_statement(
 class Repository:
     """Base of the repositories mixed into :class:`~treadle.scheduler.store.uow.UnitOfWork`."""
 
-    def __init__(self, connection: Connection, clock: Clock) -> None:
+    def __init__(self, connection: Connection, clock: Clock, *, read_only: bool = False) -> None:
+        #: A read-only snapshot (``Store.snapshot``): every statement sees one committed state.
+        self._read_only = read_only
         self._after_commit: list[Callable[[], None]] = []
         #: Versions of the runs this transaction holds locked (see ``lock_runs``).
         self._locked: dict[str, int] = {}

@@ -5,6 +5,7 @@ writer commits; ``busy_timeout`` makes a second writer wait rather than fail; an
 transaction starts with ``BEGIN IMMEDIATE``, so a unit of work holds the write lock from
 its first statement. That is what serialises runs on SQLite (there is no ``FOR UPDATE``)
 and what avoids the "database is locked" failure of a read transaction that later writes.
+Only a read-only snapshot (``Store.snapshot``) begins deferred: it never writes.
 
 PostgreSQL (distributed mode): ``pool_pre_ping`` survives restarts of the server, and
 ``execute_batch`` sends bulk UPDATEs of units in pages rather than one round trip per row.
@@ -23,6 +24,10 @@ from sqlalchemy.pool import StaticPool
 from treadle.common.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option marking a connection's transaction read-only (``Store.snapshot``): on
+#: SQLite it begins deferred, taking no write lock.
+READ_ONLY_OPTION = "treadle_read_only"
 
 
 def safe_url(url: str | URL) -> str:
@@ -100,4 +105,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")  # a read snapshot (WAL), no write lock
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

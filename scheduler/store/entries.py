@@ -67,6 +67,8 @@ class AttemptEntry:
     error: Mapping[str, Any] | None
     reason: str | None
     deliveries: int = 0
+    #: The main process id of the worker incarnation that started it (None: not known).
+    worker_pid: int | None = None
 
     @property
     def unit_key(self) -> tuple[str, int, int]:

@@ -92,7 +92,7 @@ runs = Table(
     Column("id", String, primary_key=True),
     Column("workflow", String, nullable=False),
     Column("definition_version", Integer, nullable=True),
-    Column("status", String(ENUM_LEN), nullable=False, index=True),
+    Column("status", String(ENUM_LEN), nullable=False),
     Column("depth", Integer, nullable=False),
     Column("parent_run_id", String, nullable=True, index=True),
     Column("parent_attempt_id", String, nullable=True),
@@ -108,8 +108,11 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False),
-    Index("ix_runs_workflow_created_at", "workflow", "created_at"),
-    Index("ix_runs_created_at", "created_at"),
+    # Listing runs pages by (created_at, id), newest first (store/run_listing.py); the status
+    # index also serves every other look-up by status.
+    Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
+    Index("ix_runs_workflow_created_at_id", "workflow", "created_at", "id"),
+    Index("ix_runs_created_at_id", "created_at", "id"),
     UniqueConstraint("trigger_event_id", "workflow", name="uq_runs_trigger_event_id_workflow"),
 )
 
@@ -178,6 +181,7 @@ attempts = Table(
     Column("error", JSONValue, nullable=True),
     Column("reason", Text, nullable=True),
     Column("deliveries", Integer, nullable=False, server_default="0"),
+    Column("worker_pid", Integer, nullable=True),
     Index("ix_attempts_status_deadline", "status", "deadline"),
 )
 

@@ -47,6 +47,7 @@ _MARK_STARTED = (
     .values(
         status=AttemptStatus.RUNNING.value,
         worker=bindparam("k_worker"),
+        worker_pid=bindparam("k_pid"),
         started_at=bindparam("k_at"),
         deliveries=attempts.c.deliveries + 1,
     )
@@ -231,7 +232,9 @@ class QueueRepository(Repository):
         rows = self._conn.execute(_RUNNING_ATTEMPTS, {"limit": limit}).mappings()
         return [_attempt(row) for row in rows]
 
-    def mark_attempt_started(self, attempt_id: str, worker: str, at: datetime) -> int | None:
+    def mark_attempt_started(
+        self, attempt_id: str, worker: str, at: datetime, worker_pid: int | None = None
+    ) -> int | None:
         """A worker began the attempt; returns how many times it has been started.
 
         A redelivery (the first worker died) updates the worker and counts again, which is
@@ -239,7 +242,8 @@ class QueueRepository(Repository):
         limit. ``None`` when the attempt is unknown or already ended.
         """
         started = self._conn.execute(
-            _MARK_STARTED, {"k_attempt_id": attempt_id, "k_worker": worker, "k_at": at}
+            _MARK_STARTED,
+            {"k_attempt_id": attempt_id, "k_worker": worker, "k_at": at, "k_pid": worker_pid},
         ).scalar_one_or_none()
         return None if started is None else int(started)
 
@@ -262,4 +266,5 @@ def _attempt(row: Mapping[Any, Any]) -> AttemptEntry:
         error=row["error"],
         reason=row["reason"],
         deliveries=row["deliveries"],
+        worker_pid=row["worker_pid"],
     )

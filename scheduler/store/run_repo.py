@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +33,7 @@ from treadle.scheduler.store.entries import RunSummary
 from treadle.scheduler.store.errors import DuplicateRunError
 from treadle.scheduler.store.execution_writer import apply_changes, diff_executions
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
+from treadle.scheduler.store.run_listing import RunFilter, RunPage, list_run_page
 from treadle.scheduler.store.run_writer import RunChange, RunWriter, SavedRuns
 
 #: How often a run is read again when a writer committed between its statements.
@@ -144,9 +144,14 @@ class RunRepository(Repository):
         The run row, its units and its executions are three statements; on PostgreSQL each
         sees what was committed when it began, so a scheduler committing in between would
         give a torn state (the run still ``running``, its last task already succeeded).
-        Every change of a run raises its version, so reading the version again after the
-        rest tells whether the reads belong together; if not, they are read again.
+        In a snapshot (``Store.snapshot``, where readers should be) or with the run locked
+        by this transaction, one read is consistent. Otherwise (an unlocked read inside a
+        unit of work) every change of a run raises its version, so reading the version
+        again after the rest tells whether the reads belong together; if not, they are
+        read again.
         """
+        if self._read_only or run_id in self._locked:
+            return self._read_run(run_id)
         for _ in range(_CONSISTENT_READ_TRIES):
             row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:
@@ -157,6 +162,12 @@ class RunRepository(Repository):
         raise ConflictError(
             f"run {run_id} changed during each of {_CONSISTENT_READ_TRIES} reads; try again"
         )
+
+    def _read_run(self, run_id: str) -> RunState:
+        row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        return run_from_row(row, self._load_executions(run_id))
 
     def _load_executions(self, run_id: str) -> dict[int, Execution]:
         units: dict[int, list[Unit]] = defaultdict(list)
@@ -232,21 +243,18 @@ class RunRepository(Repository):
     def list_runs(
         self, *, status: RunStatus | None = None, workflow: str | None = None, limit: int = 50
     ) -> list[RunSummary]:
-        """Runs, newest first."""
-        stmt = select(
-            runs.c.id,
-            runs.c.workflow,
-            runs.c.status,
-            runs.c.created_at,
-            runs.c.finished_at,
-            runs.c.parent_run_id,
-        )
-        if status is not None:
-            stmt = stmt.where(runs.c.status == status.value)
-        if workflow is not None:
-            stmt = stmt.where(runs.c.workflow == workflow)
-        stmt = stmt.order_by(runs.c.created_at.desc().nulls_last(), runs.c.id.desc()).limit(limit)
-        return [_summary(row) for row in self._conn.execute(stmt).mappings()]
+        """The ``limit`` newest runs (see :meth:`list_runs_page` for the pages after them)."""
+        where = RunFilter(status=status, workflow=workflow)
+        return list(self.list_runs_page(where, limit=limit).runs)
+
+    def list_runs_page(
+        self, where: RunFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> RunPage:
+        """One page of the runs matching ``where``, newest first, with the next page's cursor.
+
+        Keyset pagination (``run_listing``): pages cover every matching run exactly once.
+        """
+        return list_run_page(self._conn, where or RunFilter(), limit=limit, cursor=cursor)
 
     def child_runs(self, run_id: str) -> list[str]:
         """Ids of the runs started by ``run_id``'s tasks, oldest first."""
@@ -256,14 +264,3 @@ class RunRepository(Repository):
             .order_by(runs.c.created_at.asc().nulls_last(), runs.c.id)
         )
         return [row[0] for row in rows]
-
-
-def _summary(row: Mapping[Any, Any]) -> RunSummary:
-    return RunSummary(
-        id=row["id"],
-        workflow=row["workflow"],
-        status=RunStatus(row["status"]),
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-        parent_run_id=row["parent_run_id"],
-    )

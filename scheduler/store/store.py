@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from treadle.common.errors import ServiceUnavailable
 from treadle.scheduler.store import migrate
 from treadle.scheduler.store.base import Clock, utc_now
-from treadle.scheduler.store.engine import create_store_engine, safe_url
+from treadle.scheduler.store.engine import READ_ONLY_OPTION, create_store_engine, safe_url
 from treadle.scheduler.store.uow import UnitOfWork
 
 
@@ -78,6 +78,30 @@ class Store:
             uow = UnitOfWork(connection, self._clock)
             yield uow
         uow.committed()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[UnitOfWork]:
+        """One read-only transaction that sees the database as it was at one moment.
+
+        Reading a run is several statements (the run row, its executions, its units); in a
+        unit of work on PostgreSQL (READ COMMITTED) each sees what was committed when *it*
+        began, so a scheduler committing in between tears the read. Here every statement
+        sees the same committed state: on PostgreSQL a ``REPEATABLE READ, READ ONLY``
+        transaction, on SQLite a deferred (non-locking) transaction, which in WAL mode is
+        already a snapshot and never blocks writers. So readers never retry and never fail
+        because a run is busy. Writing inside raises (PostgreSQL) or is a caller's bug.
+        """
+        with self._engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            else:
+                connection.execution_options(**{READ_ONLY_OPTION: True})
+            with connection.begin():
+                uow = UnitOfWork(connection, self._clock, read_only=True)
+                yield uow
+        uow.committed()  # what was read was committed: caches of it may keep it
 
 
 def _upgrade(engine: Engine) -> None:

@@ -15,18 +15,23 @@ from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
+from treadle.scheduler.store.retention_repo import RetentionRepository
+from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
 
 
 class UnitOfWork(
     RunRepository,
+    RunOverviewRepository,
     QueueRepository,
     InquiryRepository,
     DefinitionRepository,
     KeystoreRepository,
     EventRepository,
+    RetentionRepository,
 ):
-    """Runs, work queues, inquiries, definitions, the keystore and events, in one transaction."""
+    """Runs, work queues, inquiries, definitions, the keystore, events and retention, in one
+    transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

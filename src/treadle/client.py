@@ -28,11 +28,18 @@ from typing import Any
 
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
-from treadle.clientlib.polling import Look, poll
 from treadle.clientlib.publishing import Registered, publish_all
+from treadle.clientlib.reading import read_items, read_run, wait_for_end
 from treadle.clientlib.starting import run_starter, unknown_definition_message
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
-from treadle.clientlib.views import InquiryInfo, ItemInfo, RunInfo, TaskInfo
+from treadle.clientlib.views import (
+    InquiryInfo,
+    ItemInfo,
+    ItemPage,
+    ItemSummaryInfo,
+    RunInfo,
+    TaskInfo,
+)
 from treadle.common.catalog import Catalog
 from treadle.common.errors import (
     DefinitionError,
@@ -43,14 +50,14 @@ from treadle.common.errors import (
 )
 from treadle.common.settings import Settings, os_login, settings_from_environment
 from treadle.common.spec import WorkflowSpec
+from treadle.common.statuses import RunStatus
 from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
 from treadle.scheduler.service.events import EventOutcome
-from treadle.scheduler.service.run_document import run_document
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
-from treadle.scheduler.store import Store, UnitOfWork
+from treadle.scheduler.store import RunFilter, RunPage, RunSummary, Store
 
 __all__ = [
     "Client",
@@ -60,10 +67,14 @@ __all__ = [
     "EventOutcome",
     "InquiryInfo",
     "ItemInfo",
+    "ItemPage",
+    "ItemSummaryInfo",
     "NotFound",
     "ParameterError",
     "Registered",
     "RunInfo",
+    "RunPage",
+    "RunSummary",
     "ServiceUnavailable",
     "TaskInfo",
     "VersionInfo",
@@ -71,10 +82,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("treadle.client")
-
-#: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
-MAX_POLL_INTERVAL = 0.5
-MIN_POLL_INTERVAL = 0.01
 
 
 def _utc_now() -> datetime:
@@ -209,48 +216,72 @@ class Client:
 
     # -- reading runs ------------------------------------------------------------------------
 
-    def get(self, run_id: str) -> RunInfo:
-        """The run as it is now (NotFound for an unknown id)."""
+    def get(self, run_id: str, *, items: bool = False) -> RunInfo:
+        """The run as it is now, read in one snapshot (NotFound for an unknown id).
+
+        with_items tasks carry ``items_summary``; their ``items`` only with ``items=True``
+        (for big runs, page them with :meth:`items`). Never fails because the run is busy.
+        """
+        with self._session():
+            return read_run(self._store, run_id, items=items)
+
+    def items(
+        self, run_id: str, task: str, *, cursor: str | None = None, limit: int = 100
+    ) -> ItemPage:
+        """One page of the items of ``task`` (its latest execution), in item order.
+
+        Pass the page's ``next_cursor`` back for the next one (None after the last).
+        NotFound for an unknown run or a task that has not started; ParameterError for a
+        bad cursor or a ``limit`` outside 1..1000.
+        """
+        with self._session():
+            return read_items(self._store, run_id, task, cursor=cursor, limit=limit)
+
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | str | None = None,
+        workflow: str | None = None,
+        parent: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """A page of runs, newest first; pass its ``next_cursor`` back for the next page.
+
+        Pages cover every matching run once, whatever starts meanwhile (keyset pagination).
+        ``created_after`` is inclusive, ``created_before`` exclusive. ParameterError for a
+        cursor no listing returned or a ``limit`` outside 1..1000.
+        """
+        wanted = RunStatus(status) if status is not None else None
+        where = RunFilter(wanted, workflow, parent, created_after, created_before)
         with self._session(), self._store.unit_of_work() as uow:
-            return _info(uow, run_id)
+            return uow.list_runs_page(where, limit=limit, cursor=cursor)
 
     def wait(
-        self, run_id: str, timeout: float | None = None, *, poll_interval: float = 0.05
+        self,
+        run_id: str,
+        timeout: float | None = None,
+        *,
+        poll_interval: float = 0.05,
+        items: bool = False,
     ) -> RunInfo:
         """Poll until the run ends and return it; WaitTimeout after ``timeout`` seconds.
 
+        Each poll reads only the run's version and status; the run document is built
+        once, when the run has ended, in the same snapshot (``items`` as in :meth:`get`).
         Polls start every ``poll_interval`` seconds and back off to 0.5 s while the run does
         not change. A run that waits on an inquiry is not ended: it is waited for.
         """
-        poll_interval = max(poll_interval, MIN_POLL_INTERVAL)
-        seen: int | None = None
-        status = "unknown"
-
-        def look() -> Look[RunInfo | None]:
-            nonlocal seen, status
-            with self._session(), self._store.unit_of_work() as uow:
-                version = uow.run_version(run_id)
-                if version is None:
-                    raise NotFound(f"run {run_id} not found")
-                if version == seen:
-                    return Look(None)
-                seen, state = version, uow.load_run(run_id)
-                status = state.status.value
-                if not state.status.is_terminal:
-                    return Look(None, changed=True)
-                document = run_document(state, uow.list_inquiries(run_id=run_id))
-                return Look(RunInfo.from_document(document), done=True, changed=True)
-
-        ceiling = max(MAX_POLL_INTERVAL, poll_interval)
-        info = poll(look, interval=poll_interval, max_interval=ceiling, growth=2, timeout=timeout)
-        if info.value is None:
-            raise WaitTimeout(
-                f"run {run_id} is still {status} after {timeout:g} s of waiting; "
-                "it goes on (wait again, or cancel it)",
-                run_id=run_id,
-                status=status,
-            )
-        return info.value
+        return wait_for_end(
+            self._store,
+            self._session,
+            run_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            items=items,
+        )
 
     # -- changing runs -----------------------------------------------------------------------
     #
@@ -267,8 +298,7 @@ class Client:
         wanted = Control(control)
         with self._session():
             apply_control(self._runs(), run_id, wanted, reason=reason)
-            with self._store.unit_of_work() as uow:
-                info = _info(uow, run_id)
+            info = read_run(self._store, run_id)
         log.info("run %s: %s applied, now %s", run_id, wanted.value, info.status.value)
         return info
 
@@ -411,8 +441,3 @@ class Client:
         for item in registered:
             log.info("%s v%d %s", item.ref, item.version, "published" if item.new else "unchanged")
         return registered
-
-
-def _info(uow: UnitOfWork, run_id: str) -> RunInfo:
-    state = uow.load_run(run_id)
-    return RunInfo.from_document(run_document(state, uow.list_inquiries(run_id=run_id)))

@@ -14,6 +14,7 @@ from typing import Any
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 RUN_KEYS = {
+    "document_version",
     "id",
     "workflow",
     "version",

@@ -165,8 +165,9 @@ class Driver:
         return self.follow(outcome.run_id)
 
     def document(self, run_id: str) -> dict[str, Any]:
-        with self.runner.store.unit_of_work() as uow:
-            return stored_run_document(uow, run_id)
+        """The run document with every with_items task's items (the tests check them)."""
+        with self.runner.store.snapshot() as uow:
+            return stored_run_document(uow, run_id, items=True)
 
 
 @pytest.fixture

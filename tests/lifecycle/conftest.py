@@ -345,9 +345,9 @@ class Embedded:
         self.catalog.workflows[spec.ref] = spec
         return spec
 
-    def document(self, run_id: str) -> dict[str, Any]:
-        with Store.open(self.database_url) as store, store.unit_of_work() as uow:
-            return stored_run_document(uow, run_id)
+    def document(self, run_id: str, *, items: bool = False) -> dict[str, Any]:
+        with Store.open(self.database_url) as store, store.snapshot() as uow:
+            return stored_run_document(uow, run_id, items=items)
 
     def close(self) -> None:
         for runner in self.runners:
@@ -485,9 +485,9 @@ class Services:
     def command(self, workdir: Path) -> Command:
         return Command(self.environment(), workdir)
 
-    def document(self, run_id: str) -> dict[str, Any]:
-        with self.client() as client, client.store.unit_of_work() as uow:
-            return stored_run_document(uow, run_id)
+    def document(self, run_id: str, *, items: bool = False) -> dict[str, Any]:
+        with self.client() as client, client.store.snapshot() as uow:
+            return stored_run_document(uow, run_id, items=items)
 
     def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
         """The run document once the run has one of ``statuses``."""

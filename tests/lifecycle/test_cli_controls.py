@@ -29,10 +29,10 @@ from .conftest import Background, Command, read_log, task_entry
 OK, FAILED, REFUSED, STOPPED = 0, 1, 2, 3
 
 
-def show(treadle: Command, run_id: str) -> dict[str, Any]:
+def show(treadle: Command, run_id: str, *, items: bool = False) -> dict[str, Any]:
     """The run document, as ``treadle runs show ID`` prints it (read here: a process less)."""
-    with Store.open(treadle.env["TREADLE_DATABASE_URL"]) as store, store.unit_of_work() as uow:
-        return stored_run_document(uow, run_id)
+    with Store.open(treadle.env["TREADLE_DATABASE_URL"]) as store, store.snapshot() as uow:
+        return stored_run_document(uow, run_id, items=items)
 
 
 def started(log: Path, line: str) -> None:
@@ -160,7 +160,7 @@ def test_retry_reruns_only_the_failed_item_and_keeps_what_succeeded(
     found = re.search(r"run (r-[0-9a-f]+) failed: task 'each' failed", failed.stderr)
     assert found is not None, failed
     run_id = found.group(1)
-    before = show(treadle, run_id)
+    before = show(treadle, run_id, items=True)
     assert [i["status"] for i in task_entry(before, "each")["items"]] == [
         "succeeded",
         "failed",
@@ -176,7 +176,9 @@ def test_retry_reruns_only_the_failed_item_and_keeps_what_succeeded(
     assert document["output"]["results"] == [10, 20, 30]
     assert document["output"]["token"].startswith("prepare-")
     assert task_entry(document, "prepare") == prepared  # kept, not run again
-    assert [(i["status"], i["attempts"]) for i in task_entry(document, "each")["items"]] == [
+    page = json.loads(treadle("runs", "show", run_id, "--items", "each", code=OK).stdout)
+    assert page["next_cursor"] is None
+    assert [(i["status"], i["attempts"]) for i in page["items"]] == [
         ("succeeded", 1),
         ("succeeded", 2),
         ("succeeded", 1),
@@ -209,7 +211,7 @@ def test_compensate_undoes_completed_work_newest_first_items_included(
     undone = [line for line in read_log(log) if line.startswith("undo ")]
     assert sorted(undone[:2]) == ["undo charge 1", "undo charge 2"]  # the newest task first
     assert undone[2:] == ["undo reserve reserve"]
-    document = show(treadle, run_id)
+    document = show(treadle, run_id, items=True)
     assert document["status"] == "compensated"
     assert {t["name"]: t["status"] for t in document["tasks"]} == {
         "reserve": "compensated",

@@ -176,7 +176,8 @@ def test_retry_reruns_only_the_failed_item(
     broken.touch()
     with services.client() as client:
         run_id = client.start("lifecycle.items", {"log": str(log), "broken": str(broken)})
-        failed = services.wait_for_status(run_id, "failed")
+        services.wait_for_status(run_id, "failed")
+        failed = services.document(run_id, items=True)
         assert [i["status"] for i in task_entry(failed, "each")["items"]] == [
             "succeeded",
             "failed",
@@ -195,7 +196,7 @@ def test_retry_reruns_only_the_failed_item(
     assert lines[:2] == ["start prepare", "end prepare"]  # ran once
     assert sorted(lines[2:5]) == ["item 1", "item 2", "item 3"]
     assert lines[5:] == ["item 2"]  # only the failed item ran again
-    each = task_entry(services.document(run_id), "each")
+    each = task_entry(services.document(run_id, items=True), "each")
     assert [(i["status"], i["attempts"]) for i in each["items"]] == [
         ("succeeded", 1),
         ("succeeded", 2),
@@ -224,7 +225,7 @@ def test_compensate_undoes_newest_first_items_included(services: Services, tmp_p
         "charge~compensate": "succeeded",
         "reserve~compensate": "succeeded",
     }
-    charge = task_entry(document, "charge")
+    charge = task_entry(services.document(run_id, items=True), "charge")
     assert [i["status"] for i in charge["items"]] == ["compensated", "compensated"]
     assert task_entry(document, "charge~compensate")["compensates"] == charge["execution"]
 

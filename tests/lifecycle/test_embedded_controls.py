@@ -219,7 +219,7 @@ def test_retry_reruns_only_the_failed_item_and_keeps_published_variables(
     failed = runner.follow(run_id).state
     assert failed.status is RunStatus.FAILED
     token = failed.vars["token"]
-    each = task_entry(embedded.document(run_id), "each")
+    each = task_entry(embedded.document(run_id, items=True), "each")
     assert [i["status"] for i in each["items"]] == ["succeeded", "failed", "succeeded"]
 
     broken.unlink()
@@ -233,7 +233,7 @@ def test_retry_reruns_only_the_failed_item_and_keeps_published_variables(
     assert lines[:2] == ["start prepare", "end prepare"]  # prepare ran once
     assert sorted(lines[2:5]) == ["item 1", "item 2", "item 3"]
     assert lines[5:] == ["item 2"]  # only the failed item ran again
-    each = task_entry(embedded.document(run_id), "each")
+    each = task_entry(embedded.document(run_id, items=True), "each")
     assert [(i["status"], i["attempts"]) for i in each["items"]] == [
         ("succeeded", 1),
         ("succeeded", 2),

@@ -103,7 +103,7 @@ class StoredRun:
 def load_stored_run(store: Store, run_id: str, definitions: Definitions | None = None) -> StoredRun:
     """Read ``run_id`` (raises ``NotFound``) with its pinned definition and event log."""
     definitions = definitions or Definitions(store, Catalog())
-    with store.unit_of_work() as uow:
+    with store.snapshot() as uow:
         state = uow.load_run(run_id)
         events = tuple(uow.list_events(run_id))
         inquiries = tuple(uow.list_inquiries(run_id=run_id))

@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
         "run_cmd",
         "runs_cmd",
         "runs_dialects_cmd",
+        "runs_purge_cmd",
         "inquiry_cmd",
         "events_cmd",
         "kv_cmd",

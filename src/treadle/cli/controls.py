@@ -226,5 +226,5 @@ def _root_run(runner: EmbeddedRunner, run_id: str) -> str:
 def _document(store: Any, run_id: str) -> dict[str, Any]:
     from treadle.scheduler.service.run_document import stored_run_document
 
-    with store.unit_of_work() as uow:
+    with store.snapshot() as uow:
         return stored_run_document(uow, run_id)

@@ -84,7 +84,7 @@ class DatabaseFollower:
             nonlocal next_diagnosis, seen, state
             changed = False
             stall: str | None = None
-            with reaching(self._store), self._store.unit_of_work() as uow:
+            with reaching(self._store), self._store.snapshot() as uow:
                 version = uow.run_version(run_id)
                 if version is None:
                     raise NotFound(f"run {run_id} not found")

@@ -60,7 +60,7 @@ def _shown(uow: Any, entries: list[Any]) -> list[dict[str, Any]]:
     shown: list[dict[str, Any]] = []
     for entry in entries:
         if entry.run_id not in secrets:
-            context = uow.load_run(entry.run_id).context
+            context = uow.load_run_overview(entry.run_id, failures=0).state.context
             values = [context.parameters.get(name) for name in context.secrets]
             secrets[entry.run_id] = secret_values_of(values)
         shown.append(redact(_entry(entry), secrets[entry.run_id]))
@@ -83,7 +83,7 @@ def list_inquiries(
         wanted = InquiryStatus(status) if status and status != "all" else None
     except ValueError:
         fail(f"unknown status {status!r}")
-    with command_database(distributed) as store, store.unit_of_work() as uow:
+    with command_database(distributed) as store, store.snapshot() as uow:
         entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
     if as_json:
         print_json(entries)
@@ -109,7 +109,7 @@ def show_inquiry(
     """One inquiry as JSON."""
     from treadle.common.errors import NotFound
 
-    with command_database(distributed) as store, store.unit_of_work() as uow:
+    with command_database(distributed) as store, store.snapshot() as uow:
         try:
             [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
         except NotFound:
@@ -200,7 +200,7 @@ def _respond_distributed(
     try:
         with Client(settings=settings, identity=who) as client:
             answered = client.respond(inquiry_id, response, responder=who.get("login"))
-            with client.store.unit_of_work() as uow:
+            with client.store.snapshot() as uow:
                 [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
     except NotFound:
         fail(f"no inquiry {inquiry_id}")

@@ -11,6 +11,7 @@ See ``docs/lifecycle.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,22 +30,44 @@ def register(app: typer.Typer) -> None:
 def list_runs(
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow ref.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
+    parent: Annotated[str | None, typer.Option(help="Only child runs of this run.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs created at or after this ISO time (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only runs created before this ISO time (UTC).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    cursor: Annotated[
+        str | None,
+        typer.Option(help="Continue after the previous page: the cursor it printed on stderr."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The newest runs, one per line: id, status, workflow, created."""
+    """The newest runs, one per line: id, status, workflow, created.
+
+    When more runs match, the last line on stderr is `next page: --cursor C`; pass it (with
+    the same filters) for the page after. Pages hold every matching run once, newest first,
+    even while runs start meanwhile.
+    """
+    from treadle.common.errors import ParameterError
     from treadle.common.statuses import RunStatus
     from treadle.scheduler.core.namespaces import iso
-    from treadle.scheduler.store import Store
+    from treadle.scheduler.store import RunFilter, Store
 
     try:
         wanted = RunStatus(status) if status else None
     except ValueError:
         fail(f"unknown status {status!r}; one of {', '.join(s.value for s in RunStatus)}")
+    where = RunFilter(
+        wanted, workflow, parent, _moment("--since", since), _moment("--until", until)
+    )
     store = Store.open(load_settings().database_url)
     try:
         with store.unit_of_work() as uow:
-            summaries = uow.list_runs(status=wanted, workflow=workflow, limit=limit)
+            page = uow.list_runs_page(where, limit=limit, cursor=cursor)
+    except ParameterError as exc:
+        fail(str(exc))
     finally:
         store.close()
     if as_json:
@@ -58,12 +81,25 @@ def list_runs(
                     "finished_at": iso(s.finished_at),
                     "parent_run": s.parent_run_id,
                 }
-                for s in summaries
+                for s in page.runs
             ]
         )
-        return
-    for s in summaries:
-        typer.echo(f"{s.id}  {s.status.value:<10}  {s.workflow:<40}  {iso(s.created_at)}")
+    else:
+        for s in page.runs:
+            typer.echo(f"{s.id}  {s.status.value:<10}  {s.workflow:<40}  {iso(s.created_at)}")
+    if page.next_cursor is not None:
+        typer.echo(f"next page: --cursor {page.next_cursor}", err=True)
+
+
+def _moment(option: str, value: str | None) -> datetime | None:
+    """An ISO time given on the command line, UTC unless it names its offset."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not an ISO time such as 2026-01-31T12:00:00Z")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @runs_app.command("show")
@@ -78,8 +114,32 @@ def show_run(
             "dialect's shape, as `treadle runs render` prints it.",
         ),
     ] = "treadle",
+    items: Annotated[
+        str | None,
+        typer.Option(
+            "--items",
+            metavar="TASK",
+            help="Instead of the run document, a page of TASK's items (its latest "
+            "execution): {run, task, execution, items, next_cursor}.",
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option(help="With --items: the page after this one (a next_cursor printed)."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="With --items: items per page.")
+    ] = 100,
+    all_items: Annotated[
+        bool,
+        typer.Option("--all-items", help="The run document with every with_items task's items."),
+    ] = False,
 ) -> None:
-    """The run document of one run (JSON), or the run in another dialect's shape."""
+    """The run document of one run (JSON), or the run in another dialect's shape.
+
+    with_items tasks are summarised (counts by status, the first failures); `--items TASK`
+    pages through TASK's items (`--cursor` from the page before), `--all-items` lists all.
+    """
     if format_ != "treadle":
         from treadle.cli.runs_dialects_cmd import FORMATS, render_run
 
@@ -87,17 +147,21 @@ def show_run(
             fail(f"unknown format {format_!r}: use treadle, {' or '.join(FORMATS)}")
         render_run(run_id, format_)
         return
-    from treadle.common.errors import NotFound
-    from treadle.scheduler.service.run_document import stored_run_document
+    from treadle.common.errors import NotFound, ParameterError
+    from treadle.scheduler.service.run_document import item_page, stored_run_document
     from treadle.scheduler.store import Store
 
     store = Store.open(load_settings().database_url)
     try:
-        with store.unit_of_work() as uow:
-            try:
-                document = stored_run_document(uow, run_id)
-            except NotFound:
+        with store.snapshot() as uow:
+            if uow.run_status(run_id) is None:
                 fail(f"no run {run_id}")
+            if items is not None:
+                document = item_page(uow, run_id, items, cursor=cursor, limit=limit)
+            else:
+                document = stored_run_document(uow, run_id, items=all_items)
+    except (NotFound, ParameterError) as exc:
+        fail(str(exc))
     finally:
         store.close()
     print_json(document)

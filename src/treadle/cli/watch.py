@@ -84,7 +84,7 @@ class TreeLoader:
         Raises NotFound when ``run_id`` does not exist.
         """
         changed = [False]
-        with self._store.unit_of_work() as uow:
+        with self._store.snapshot() as uow:
 
             def snapshot(current: str, depth: int) -> RunSnapshot | None:
                 version = uow.run_version(current)

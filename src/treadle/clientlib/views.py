@@ -34,8 +34,29 @@ class ItemInfo(_ClientView):
     child_run: str | None = None
 
 
+class ItemSummaryInfo(_ClientView):
+    """How the items of a with_items task stand: counts by status, the first failures."""
+
+    total: int
+    by_status: dict[TaskStatus, int] = Field(default_factory=dict)
+    first_failures: tuple[ItemInfo, ...] = ()
+
+
+class ItemPage(_ClientView):
+    """One page of a task's items (:meth:`treadle.Client.items`); ``next_cursor`` pages on."""
+
+    run: str
+    task: str
+    execution: int
+    items: tuple[ItemInfo, ...] = ()
+    next_cursor: str | None = None
+
+
 class TaskInfo(_ClientView):
-    """One execution of a task (a task in a loop has one per pass)."""
+    """One execution of a task (a task in a loop has one per pass).
+
+    A with_items task has ``items_summary``; ``items`` only when they were asked for.
+    """
 
     name: str
     execution: int | None = None
@@ -45,6 +66,7 @@ class TaskInfo(_ClientView):
     error: dict[str, Any] | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    items_summary: ItemSummaryInfo | None = None
     items: tuple[ItemInfo, ...] | None = None
     child_run: str | None = None
     parallel: str | None = None
@@ -66,6 +88,7 @@ class InquiryInfo(_ClientView):
 class RunInfo(_ClientView):
     """A run as the run document describes it (secret parameter values appear as ``***``)."""
 
+    document_version: int = 1
     id: str
     workflow: str
     version: int | None = None

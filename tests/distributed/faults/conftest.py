@@ -195,9 +195,9 @@ class Deployment:
 
         wait_until(ended, timeout, f"the end of {len(ids)} run(s)", describe=seen, interval=0.1)
 
-    def document(self, run_id: str) -> dict[str, Any]:
-        with self.store.unit_of_work() as uow:
-            return stored_run_document(uow, run_id)
+    def document(self, run_id: str, *, items: bool = False) -> dict[str, Any]:
+        with self.store.snapshot() as uow:
+            return stored_run_document(uow, run_id, items=items)
 
     def attempts(self, run_id: str) -> list[AttemptEntry]:
         with self.store.unit_of_work() as uow:

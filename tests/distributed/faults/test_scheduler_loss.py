@@ -89,7 +89,7 @@ def test_runs_complete_after_the_scheduler_is_killed_and_nothing_is_done_twice(
         assert document["output"] == {"last": CHAIN_STEPS[-1]}
         ran = [(t["name"], t["status"], t["attempts"]) for t in document["tasks"]]
         assert ran == [(step, "succeeded", 1) for step in CHAIN_STEPS]
-    document = services.document(fan_out)
+    document = services.document(fan_out, items=True)
     assert document["status"] == "succeeded", document
     assert document["output"] == {"tags": [f"item {i}" for i in range(ITEMS)]}
     [each] = document["tasks"]

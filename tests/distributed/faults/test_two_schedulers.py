@@ -27,7 +27,7 @@ def test_two_schedulers_complete_a_large_fan_out_and_chains_doing_each_item_once
     runs = [fan_out, *chains]
     services.wait_for_runs(runs, timeout=90)
 
-    document = services.document(fan_out)
+    document = services.document(fan_out, items=True)
     assert document["status"] == "succeeded", document
     assert document["output"] == {"tags": [f"item {i}" for i in range(ITEMS)]}
     [each] = document["tasks"]

@@ -279,11 +279,17 @@ class StandInWorker:
             delivery_mode=2,
         )
 
-    def started(self, dispatch: TaskDispatch, at: datetime | None = None) -> None:
+    def started(
+        self, dispatch: TaskDispatch, at: datetime | None = None, *, pid: int | None = None
+    ) -> None:
+        """Report ``dispatch`` started (by the incarnation with main process ``pid``)."""
         self.report(
             WorkerReport.of(
                 AttemptStarted(
-                    attempt_id=dispatch.attempt_id, worker=self.name, at=at or datetime.now(UTC)
+                    attempt_id=dispatch.attempt_id,
+                    worker=self.name,
+                    at=at or datetime.now(UTC),
+                    worker_pid=pid,
                 )
             )
         )

@@ -68,13 +68,13 @@ def test_an_attempt_with_no_result_by_its_deadline_times_out_with_the_reason_rec
 
 
 def _lost_on_a_silent_worker(
-    process: SchedulerProcess, clock: FakeClock, ghost: StandInWorker
+    process: SchedulerProcess, clock: FakeClock, ghost: StandInWorker, pid: int | None = None
 ) -> TaskDispatch:
     """Let ``ghost`` take the next attempt, start it and fall silent; returns its dispatch."""
     process.step()
     message = ghost.receive_one()
     attempt = ghost.dispatch_of(message)
-    ghost.started(attempt, at=clock())
+    ghost.started(attempt, at=clock(), pid=pid)
     message.ack()
     wait_until(
         lambda: attempt_status(process, attempt.attempt_id) is AttemptStatus.RUNNING,
@@ -220,7 +220,7 @@ def test_a_worker_that_answers_pings_keeps_its_attempt(
     settings = make_settings(worker_lost_after=60)
     process = start_scheduler(settings, clock=clock, ping_timeout=1.0)
     wait_until(
-        lambda: process.publisher.ping([live_celery_worker], 0.5) == {live_celery_worker},
+        lambda: set(process.publisher.ping([live_celery_worker], 0.5)) == {live_celery_worker},
         timeout=30,
         what="the Celery worker's first pong",
     )
@@ -240,3 +240,31 @@ def test_a_worker_that_answers_pings_keeps_its_attempt(
     assert process.reconciler.reconcile(process.runs).lost == []
     assert attempt_status(process, dispatch.attempt_id) is AttemptStatus.RUNNING
     assert process.runs.load(run_id).status is RunStatus.RUNNING
+
+
+def test_a_worker_restarted_under_its_name_does_not_vouch_for_its_predecessor(
+    make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
+) -> None:
+    clock = FakeClock()
+    settings = make_settings(worker_lost_after=60)
+    process = start_scheduler(settings, clock=clock, ping_timeout=0.2)
+    ghost = stand_in_worker(settings, name="phoenix@host")
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    first = _lost_on_a_silent_worker(process, clock, ghost, pid=111)
+    reconciler = process.reconciler
+    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, 111)
+    assert reconciler.reconcile(process.runs).lost == []  # the same incarnation answers
+    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, 222)  # restarted
+    assert reconciler.reconcile(process.runs).lost == [first.attempt_id]  # at once, no wait
+    with process.store.unit_of_work() as uow:
+        attempt = uow.get_attempt(first.attempt_id)
+    assert attempt.status is AttemptStatus.LOST
+    assert (
+        attempt.reason == "reconciler: worker phoenix@host restarted (pid 111 is gone, 222 answers)"
+    )
+    assert attempt.error == {
+        "type": "WorkerLost",
+        "message": "worker phoenix@host restarted while running this attempt",
+    }
+    finish(process, ghost, run_id)
+    assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
