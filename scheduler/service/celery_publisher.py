@@ -20,6 +20,7 @@ hold secrets.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -358,6 +359,45 @@ class CeleryPublisher:
             pid = stats.get("pid") if isinstance(stats, dict) else None
             answered[str(worker)] = pid if isinstance(pid, int) else None
         return answered
+
+    def reservations(self, older_than: float) -> dict[str, float]:
+        """On Redis: attempts a worker took off the queue (reserved, not yet acknowledged)
+        more than ``older_than`` seconds ago, with how long ago. Empty on RabbitMQ, which
+        gives a lost worker's messages back at once by itself.
+
+        Kombu's Redis transport keeps each delivered, unacknowledged message in a hash and
+        its delivery time in a sorted set until the worker acknowledges it (Treadle's
+        workers acknowledge late, after the result). Raises the broker's error when Redis
+        cannot be read.
+        """
+        if self._rabbitmq:
+            return {}
+        with self.app.connection_for_read() as connection:
+            channel: Any = connection.default_channel
+            client = channel.client
+            cutoff = time.time() - older_than
+            tags = client.zrangebyscore(channel.unacked_index_key, "-inf", cutoff, withscores=True)
+            if not tags:
+                return {}
+            raw = client.hmget(channel.unacked_key, [tag for tag, _ in tags])
+        now = time.time()
+        found: dict[str, float] = {}
+        for (_tag, at), value in zip(tags, raw, strict=True):
+            attempt_id = _attempt_of_unacked(value)
+            if attempt_id is not None:
+                found[attempt_id] = now - float(at)
+        return found
+
+
+def _attempt_of_unacked(value: Any) -> str | None:
+    """The attempt id of one entry of kombu's Redis ``unacked`` hash (``[message, ...]``)."""
+    try:
+        message = json.loads(value)[0]
+        headers = message.get("headers") or {}
+        attempt = headers.get(ATTEMPT_HEADER) or headers.get("id")
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+    return attempt if isinstance(attempt, str) and attempt else None
 
 
 __all__ = [

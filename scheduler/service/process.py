@@ -173,6 +173,7 @@ class SchedulerProcess:
                 grace=self.timeout_grace,
                 ping_timeout=self.ping_timeout,
                 delivery_limit=self.settings.delivery_limit,
+                reservations=self.publisher.reservations,
             ),
         )
         return self._services

@@ -12,7 +12,10 @@ attempts that run too long. The reconciler is the safety net for what neither co
   (``DeliveryLimitExceeded``). The new attempt has a new id: a late copy of the old
   message, if the broker ever delivers it, is stale and dropped. Silence while the broker
   itself could not be reached does not count: workers get the whole ``worker_lost_after``
-  again once it answers.
+  again once it answers. A worker restarted under the same name (another main process
+  id) does not vouch for the attempts its predecessor started. On Redis, an attempt a
+  worker reserved and never started within ``worker_lost_after`` is lost the same way,
+  instead of waiting out the visibility timeout.
 
 Each ending (an :class:`~treadle.scheduler.core.endings.AttemptEnding`) is recorded on the
 attempt row with its ``reason`` and applied to the run in the same transaction. Several
@@ -39,6 +42,8 @@ from treadle.scheduler.store import AttemptEntry, Store, UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
 
+#: Attempts reserved by a worker longer than the given seconds ago, with how long ago.
+Reservations = Callable[[float], Mapping[str, float]]
 #: Asks workers by name; answers name -> main process id (None when not told).
 Ping = Callable[[Sequence[str], float], Mapping[str, int | None]]
 
@@ -129,9 +134,11 @@ class Reconciler:
         ping_timeout: float = 1.0,
         limit: int = 500,
         delivery_limit: int = 5,
+        reservations: Reservations | None = None,
     ) -> None:
         self._store = store
         self.delivery_limit = delivery_limit
+        self._reservations = reservations
         self._clock = clock
         self.liveness = liveness
         self._ping = ping
@@ -218,12 +225,11 @@ class Reconciler:
         with self._store.unit_of_work() as uow:
             running = uow.running_attempts(self._limit)
         workers = sorted({a.worker for a in running if a.worker})
-        if not workers:
-            return []
         try:
-            answered = self._ping(workers, self.ping_timeout)
+            answered = self._ping(workers, self.ping_timeout) if workers else {}
+            reserved = self._reserved_too_long()
         except Exception as exc:
-            log.warning("cannot ping the workers (%s); skipping the lost-worker check", exc)
+            log.warning("cannot reach the workers (%s); skipping the lost-worker check", exc)
             self.liveness.broker_unreachable()
             return []
         if self.liveness.broker_reachable(now):
@@ -233,6 +239,12 @@ class Reconciler:
         for worker in answered:
             self.liveness.seen(worker, now)
         lost: list[tuple[AttemptEntry, str, str]] = []  # (attempt, reason, what happened)
+        if reserved:
+            with self._store.unit_of_work() as uow:
+                for attempt in uow.queued_attempts(list(reserved)):
+                    held = f"{reserved[attempt.attempt_id]:.0f} s"
+                    why = f"a worker reserved it {held} ago and never started it"
+                    lost.append((attempt, why, "the worker that reserved this attempt was lost"))
         for attempt in running:
             worker = attempt.worker or ""
             pid = answered.get(worker)
@@ -258,6 +270,15 @@ class Reconciler:
                 for attempt, why, what in lost
             ]
             return _settled(uow, runs, endings)
+
+    def _reserved_too_long(self) -> Mapping[str, float]:
+        """Attempts a worker took off the queue longer than ``worker_lost_after`` ago and
+        still has not acknowledged (Redis), by id, with how long ago. A live worker starts
+        what it reserves at once (prefetch is one task per pool process), so one that did
+        not has died with it: on Redis the message would wait out the visibility timeout."""
+        if self._reservations is None:
+            return {}
+        return self._reservations(self.worker_lost_after.total_seconds())
 
     def _lost_ending(
         self, attempt: AttemptEntry, why: str, what: str, lost_before: int, now: datetime

@@ -227,6 +227,19 @@ class QueueRepository(Repository):
                     counts[key] = int(count)
         return counts
 
+    def queued_attempts(self, attempt_ids: Sequence[str]) -> list[AttemptEntry]:
+        """Those of ``attempt_ids`` still queued: dispatched, and no worker said it started."""
+        found: list[AttemptEntry] = []
+        for part in chunks(sorted(set(attempt_ids))):
+            rows = self._conn.execute(
+                select(attempts)
+                .where(attempts.c.attempt_id.in_(part))
+                .where(attempts.c.status == AttemptStatus.QUEUED.value)
+                .order_by(attempts.c.attempt_id)
+            ).mappings()
+            found.extend(_attempt(row) for row in rows)
+        return found
+
     def running_attempts(self, limit: int) -> list[AttemptEntry]:
         """Attempts a worker has started and not finished, oldest start first (no locks)."""
         rows = self._conn.execute(_RUNNING_ATTEMPTS, {"limit": limit}).mappings()
