@@ -20,7 +20,6 @@ hold secrets.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -47,6 +46,7 @@ from treadle.common.transport import (
     task_queue,
 )
 from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
+from treadle.scheduler.service.broker_state import attempt_of_unacked, held_attempts, run_id
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -383,21 +383,28 @@ class CeleryPublisher:
         now = time.time()
         found: dict[str, float] = {}
         for (_tag, at), value in zip(tags, raw, strict=True):
-            attempt_id = _attempt_of_unacked(value)
+            attempt_id = attempt_of_unacked(value)
             if attempt_id is not None:
                 found[attempt_id] = now - float(at)
         return found
 
+    def broker_incarnation(self) -> str | None:
+        """Which incarnation of the broker answers: Redis's ``run_id``, new at every start
+        of the server (a restart without persistence loses every message). None on
+        RabbitMQ, whose quorum queues keep their messages. Raises the broker's error."""
+        if self._rabbitmq:
+            return None
+        with self.app.connection_for_read() as connection:
+            return run_id(connection.default_channel.client)
 
-def _attempt_of_unacked(value: Any) -> str | None:
-    """The attempt id of one entry of kombu's Redis ``unacked`` hash (``[message, ...]``)."""
-    try:
-        message = json.loads(value)[0]
-        headers = message.get("headers") or {}
-        attempt = headers.get(ATTEMPT_HEADER) or headers.get("id")
-    except (TypeError, ValueError, IndexError, AttributeError):
-        return None
-    return attempt if isinstance(attempt, str) and attempt else None
+    def held_attempts(self, queues: Sequence[str]) -> set[str]:
+        """On Redis: the attempts whose messages are still on the broker, waiting in one of
+        ``queues`` or reserved by a worker (see :mod:`.broker_state`). Raises the broker's
+        error; RabbitMQ is not asked (it never needs to be)."""
+        if self._rabbitmq:
+            raise NotImplementedError("RabbitMQ is not inspected for held messages")
+        with self.app.connection_for_read() as connection:
+            return held_attempts(connection.default_channel, queues)
 
 
 __all__ = [

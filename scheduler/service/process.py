@@ -174,6 +174,8 @@ class SchedulerProcess:
                 ping_timeout=self.ping_timeout,
                 delivery_limit=self.settings.delivery_limit,
                 reservations=self.publisher.reservations,
+                incarnation=self.publisher.broker_incarnation,
+                held=self.publisher.held_attempts,
             ),
         )
         return self._services
@@ -204,6 +206,7 @@ class SchedulerProcess:
             self._connect_broker, address=address, errors=errors, policy=self.startup, stop=stop
         )
         log.info("broker ready: consuming %s", ", ".join(self.consumer.queues))
+        services.reconciler.note_broker()  # a restart from now on is noticed
         self._wakeups.listen(self._store.engine)
         log.info(
             "scheduler started: batches of up to %d reports, reconciling every %g s",

@@ -15,7 +15,15 @@ attempts that run too long. The reconciler is the safety net for what neither co
   again once it answers. A worker restarted under the same name (another main process
   id) does not vouch for the attempts its predecessor started. On Redis, an attempt a
   worker reserved and never started within ``worker_lost_after`` is lost the same way,
-  instead of waiting out the visibility timeout.
+  instead of waiting out the visibility timeout;
+* on Redis, when the server's ``run_id`` changes (it restarted), every attempt still queued
+  from before whose message is no longer on the broker (neither in its queue nor reserved
+  by a worker) is ``lost`` (``MessageLost``) and runs again the same way: Redis without
+  persistence comes back empty. Attempts whose messages survived (persistence on) are left
+  alone, so nothing runs twice (unless a worker took and finished one in the moment
+  between the restart and the check, its reports not yet applied). The run id is noted
+  when the scheduler starts: a restart while none was running goes unnoticed (the
+  attempt's deadline still applies).
 
 Each ending (an :class:`~treadle.scheduler.core.endings.AttemptEnding`) is recorded on the
 attempt row with its ``reason`` and applied to the run in the same transaction. Several
@@ -27,7 +35,7 @@ events (a stale one is ignored by the core).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +54,12 @@ log = logging.getLogger("treadle.scheduler")
 Reservations = Callable[[float], Mapping[str, float]]
 #: Asks workers by name; answers name -> main process id (None when not told).
 Ping = Callable[[Sequence[str], float], Mapping[str, int | None]]
+#: Which incarnation of the broker answers (Redis's ``run_id``; None: not tracked).
+Incarnation = Callable[[], str | None]
+#: The attempts whose messages the broker still holds, given the queues they went to.
+Held = Callable[[Sequence[str]], Collection[str]]
+#: An attempt found lost: (attempt, reason for the record, message of its error).
+_Loss = tuple[AttemptEntry, str, str]
 
 
 def _settled(
@@ -135,8 +149,14 @@ class Reconciler:
         limit: int = 500,
         delivery_limit: int = 5,
         reservations: Reservations | None = None,
+        incarnation: Incarnation | None = None,
+        held: Held | None = None,
     ) -> None:
         self._store = store
+        self._incarnation = incarnation
+        self._held = held
+        #: The broker incarnation whose lost messages have been looked for.
+        self.broker_incarnation: str | None = None
         self.delivery_limit = delivery_limit
         self._reservations = reservations
         self._clock = clock
@@ -148,10 +168,11 @@ class Reconciler:
         self._limit = limit
 
     def reconcile(self, runs: RunService) -> Reconciliation:
-        """One pass: overdue attempts first, then attempts on lost workers."""
+        """One pass: overdue attempts, then messages a restarted broker lost, then
+        attempts on lost workers."""
         now = self._clock()
         overdue = self._end_overdue(runs, now)
-        lost = self._end_lost(runs, now)
+        lost = [*self._end_vanished(runs, now), *self._end_lost(runs, now)]
         result = Reconciliation(
             timed_out=[e.attempt_id for e in overdue if e.status is AttemptStatus.TIMED_OUT],
             lost=[e.attempt_id for e in lost],
@@ -261,15 +282,78 @@ class Reconciler:
                 seconds = f"{silent.total_seconds():.0f} s"
                 why = f"worker {worker} did not answer pings for {seconds}"
                 lost.append((attempt, why, f"worker {worker} stopped answering"))
+        running_lost = [(a, why, f"{what} while running this attempt") for a, why, what in lost]
+        return self._settle_lost(runs, running_lost, now, "WorkerLost")
+
+    def _settle_lost(
+        self, runs: RunService, lost: Sequence[_Loss], now: datetime, error_type: str
+    ) -> list[AttemptEnding]:
+        """End ``lost`` attempts (see :meth:`_lost_ending`); returns the endings recorded."""
         if not lost:
             return []
         with self._store.unit_of_work() as uow:
             losses = uow.lost_attempt_counts([a for a, _, _ in lost])
             endings = [
-                self._lost_ending(attempt, why, what, losses.get(attempt.unit_key, 0), now)
-                for attempt, why, what in lost
+                self._lost_ending(
+                    attempt,
+                    why,
+                    message,
+                    losses.get(attempt.unit_key, 0),
+                    now,
+                    error_type=error_type,
+                )
+                for attempt, why, message in lost
             ]
             return _settled(uow, runs, endings)
+
+    # -- a broker that restarted empty --------------------------------------------------------
+
+    def note_broker(self) -> None:
+        """Remember which incarnation of the broker answers now (at the scheduler's start),
+        so that a restart before the first pass is noticed too. Best effort."""
+        if self._incarnation is None or self.broker_incarnation is not None:
+            return
+        try:
+            self.broker_incarnation = self._incarnation()
+        except Exception as exc:
+            log.warning("cannot ask the broker which incarnation it is (%s)", exc)
+
+    def _end_vanished(self, runs: RunService, now: datetime) -> list[AttemptEnding]:
+        """When the broker is another incarnation than last seen, attempts queued before now
+        whose messages it no longer holds are lost. The incarnation is remembered only once
+        every such attempt was looked at, so a failed or partial pass is taken up again."""
+        if self._incarnation is None or self._held is None:
+            return []
+        try:
+            seen = self._incarnation()
+        except Exception as exc:
+            log.warning("cannot ask the broker which incarnation it is (%s)", exc)
+            return []
+        known = self.broker_incarnation
+        if seen is None or seen == known:
+            return []
+        if known is None:  # the first look: nothing to compare with
+            self.broker_incarnation = seen
+            return []
+        log.warning(
+            "the broker restarted (run id %s, was %s): looking for lost messages", seen, known
+        )
+        with self._store.unit_of_work() as uow:
+            queued = uow.published_queued_attempts(now, self._limit)
+        try:
+            held = self._held(sorted({a.queue for a in queued if a.queue}))
+        except Exception as exc:
+            log.warning("cannot read the broker's messages (%s); trying again later", exc)
+            return []
+        if len(queued) < self._limit:  # else the next pass looks at the rest
+            self.broker_incarnation = seen
+        why = "the broker restarted and lost the message"
+        vanished = [
+            (a, why, f"{why} of this attempt")
+            for a in queued
+            if a.queue and a.attempt_id not in held
+        ]
+        return self._settle_lost(runs, vanished, now, "MessageLost")
 
     def _reserved_too_long(self) -> Mapping[str, float]:
         """Attempts a worker took off the queue longer than ``worker_lost_after`` ago and
@@ -281,11 +365,18 @@ class Reconciler:
         return self._reservations(self.worker_lost_after.total_seconds())
 
     def _lost_ending(
-        self, attempt: AttemptEntry, why: str, what: str, lost_before: int, now: datetime
+        self,
+        attempt: AttemptEntry,
+        why: str,
+        message: str,
+        lost_before: int,
+        now: datetime,
+        *,
+        error_type: str,
     ) -> AttemptEnding:
-        """The attempt is ``lost`` (``why`` for the record, ``what`` for the error): the task
-        runs again as a new attempt, its retry policy not charged; after ``delivery_limit``
-        losses of one unit it fails for good."""
+        """The attempt is ``lost`` (``why`` for the record, ``message`` and ``error_type``
+        for the error): the task runs again as a new attempt, its retry policy not charged;
+        after ``delivery_limit`` losses of one unit it fails for good."""
         reason = f"reconciler: {why}"
         if lost_before >= self.delivery_limit:
             return AttemptEnding(
@@ -297,8 +388,8 @@ class Reconciler:
                 error={
                     "type": "DeliveryLimitExceeded",
                     "message": (
-                        f"the task's worker was lost {lost_before + 1} times while running it "
-                        "(each time it was run again); it is not retried"
+                        f"the task's attempts were lost {lost_before + 1} times (a worker or "
+                        "the broker lost them; each time it was run again); it is not retried"
                     ),
                 },
             )
@@ -307,8 +398,5 @@ class Reconciler:
             AttemptStatus.LOST,
             finished_at=now,
             reason=reason,
-            error={
-                "type": "WorkerLost",
-                "message": f"{what} while running this attempt",
-            },
+            error={"type": error_type, "message": message},
         )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, select, text, update
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
@@ -239,6 +239,25 @@ class QueueRepository(Repository):
             ).mappings()
             found.extend(_attempt(row) for row in rows)
         return found
+
+    def published_queued_attempts(self, before: datetime, limit: int) -> list[AttemptEntry]:
+        """Attempts still queued that were dispatched before ``before`` and whose dispatch
+        the relay has published (no unsent outbox row of their run from the moment they were
+        dispatched), oldest first (no locks)."""
+        unsent = exists().where(
+            outbox.c.run_id == attempts.c.run_id,
+            outbox.c.created_at == attempts.c.dispatched_at,
+            outbox.c.sent_at.is_(None),
+        )
+        rows = self._conn.execute(
+            select(attempts)
+            .where(attempts.c.status == AttemptStatus.QUEUED.value)
+            .where(attempts.c.dispatched_at < before)
+            .where(~unsent)
+            .order_by(attempts.c.dispatched_at, attempts.c.attempt_id)
+            .limit(limit)
+        ).mappings()
+        return [_attempt(row) for row in rows]
 
     def running_attempts(self, limit: int) -> list[AttemptEntry]:
         """Attempts a worker has started and not finished, oldest start first (no locks)."""

@@ -134,7 +134,7 @@ def test_a_unit_lost_more_often_than_the_delivery_limit_fails_for_good(
     assert state.status is RunStatus.FAILED
     error = state.latest_execution("say").error
     assert error["type"] == "DeliveryLimitExceeded"
-    assert error["message"].startswith("the task's worker was lost 2 times while running it")
+    assert error["message"].startswith("the task's attempts were lost 2 times")
 
 
 def test_silence_while_the_broker_was_unreachable_does_not_count(
