@@ -4,6 +4,7 @@ Tests and benchmarks in this repository use them, and so can applications that t
 own workflows against PostgreSQL and RabbitMQ. Nothing here is imported by the engine.
 """
 
+from treadle.testing.rabbitmq_node import RabbitMQNode, rabbitmq_node
 from treadle.testing.redis_server import RedisInstance, redis_instance
 from treadle.testing.services import (
     POSTGRES_ADMIN_URL,
@@ -18,7 +19,9 @@ __all__ = [
     "POSTGRES_ADMIN_URL",
     "RABBITMQ_URL",
     "REDIS_URL",
+    "RabbitMQNode",
     "RedisInstance",
+    "rabbitmq_node",
     "redis_instance",
     "throwaway_postgres_database",
     "throwaway_rabbitmq_vhost",

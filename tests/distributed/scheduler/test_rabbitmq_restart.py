@@ -1,0 +1,100 @@
+"""A RabbitMQ broker restarted under a run in flight: the run finishes, each item once.
+
+The broker is a RabbitMQ node of this module's own (on free ports), never the shared one;
+it is restarted as operators do it (``rabbitmqctl stop_app`` then ``start_app``), which
+closes every connection and keeps the durable queues with their persistent messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kombu.message import Message
+
+from treadle.common.limits import Limits
+from treadle.common.statuses import AttemptStatus, RunStatus
+from treadle.scheduler.service.process import SchedulerProcess
+from treadle.testing import RabbitMQNode, rabbitmq_node
+
+from .conftest import (
+    ProcessFactory,
+    SettingsFactory,
+    WorkerFactory,
+    client_runs,
+    finish,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+ITEMS = 12
+IN_FLIGHT = 4
+
+
+@pytest.fixture(scope="module")
+def private_rabbitmq() -> Iterator[RabbitMQNode]:
+    """Started once for the module: starting a node is the slow part (about 5 s)."""
+    with rabbitmq_node() as node:
+        yield node
+
+
+def _reconnected(process: SchedulerProcess) -> int:
+    """Step until a step succeeds; returns how many failed. The first after the restart
+    finds the report consumer's connection closed by the broker and fails, and is retried
+    as ``SchedulerProcess.run`` retries it."""
+    failed = 0
+
+    def stepped() -> bool:
+        nonlocal failed
+        try:
+            process.step(0.05)
+        except Exception:
+            failed += 1
+            return False
+        return True
+
+    wait_until(stepped, timeout=60, what="a scheduler step on the restarted broker")
+    return failed
+
+
+def test_a_run_in_flight_survives_a_rabbitmq_restart(
+    private_rabbitmq: RabbitMQNode,
+    make_settings: SettingsFactory,
+    start_scheduler: ProcessFactory,
+    stand_in_worker: WorkerFactory,
+) -> None:
+    settings = make_settings(broker_url=private_rabbitmq.url)
+    process = start_scheduler(settings)
+    worker = stand_in_worker(settings)
+    runs = client_runs(process)
+    runs.limits = Limits(max_concurrency=IN_FLIGHT)  # the rest is dispatched after the restart
+    run_id = runs.start(process.catalog.workflow("schedtest.fan_out"), {"count": ITEMS})
+    process.step()
+
+    taken: list[Message] = []
+    wait_until(
+        lambda: len(taken) == IN_FLIGHT,
+        between=lambda: taken.extend(worker.receive(0.05)),
+        what=f"{IN_FLIGHT} dispatches",
+    )
+    # Half are run and reported (the reports wait in the results queue, unread); the other
+    # half are held unacknowledged, so the restart hands them back to the queue.
+    for message in taken[: IN_FLIGHT // 2]:
+        dispatch = worker.dispatch_of(message)
+        worker.started(dispatch)
+        worker.run(dispatch)
+        message.ack()
+
+    private_rabbitmq.stop_app()
+    private_rabbitmq.start_app()
+
+    assert _reconnected(process) >= 1  # the restart was felt
+    finish(process, stand_in_worker(settings), run_id)  # a new worker: the old one's link died
+    run = process.runs.load(run_id)
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.output == {"messages": [f"item {i}" for i in range(ITEMS)]}
+    with process.store.unit_of_work() as uow:
+        attempts = uow.list_attempts(run_id)
+    assert sorted(a.position for a in attempts) == list(range(ITEMS))  # each item once
+    assert {(a.attempt, a.status) for a in attempts} == {(1, AttemptStatus.SUCCEEDED)}
