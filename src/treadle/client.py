@@ -29,7 +29,7 @@ from typing import Any
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
 from treadle.clientlib.publishing import Registered, publish_all
-from treadle.clientlib.reading import read_items, read_run, wait_for_end
+from treadle.clientlib.reading import document_after_control, read_items, read_run, wait_for_end
 from treadle.clientlib.starting import run_starter, unknown_definition_message
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
 from treadle.clientlib.views import (
@@ -295,12 +295,18 @@ class Client:
         Raises NotFound for an unknown run and ControlRefused, explaining why, when the
         control does not apply to the run as it is (nothing is changed then).
         """
+        return RunInfo.from_document(self.control_document(run_id, control, reason))
+
+    def control_document(
+        self, run_id: str, control: Control | str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
         with self._session():
-            apply_control(self._runs(), run_id, wanted, reason=reason)
-            info = read_run(self._store, run_id)
-        log.info("run %s: %s applied, now %s", run_id, wanted.value, info.status.value)
-        return info
+            state = apply_control(self._runs(), run_id, wanted, reason=reason)
+            document = document_after_control(self._store, state)
+        log.info("run %s: %s applied, now %s", run_id, wanted.value, document["status"])
+        return document
 
     def pause(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Start nothing new; the run is ``paused`` once its running tasks have finished.

@@ -77,7 +77,6 @@ def apply_distributed(
 ) -> ExitCode:
     """Write ``control`` for the scheduler to carry out; print the run's state right after."""
     from treadle.client import Client
-    from treadle.clientlib.connection import reaching
     from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
     from treadle.scheduler.service.controls import ControlRefused
 
@@ -87,9 +86,8 @@ def apply_distributed(
         fail(str(exc))
     with client:
         try:
-            client.control(run_id, control, _reason(control, reason))
-            with reaching(client.store):
-                document = _document(client.store, run_id)
+            # The run as the control left it: a scheduler may move it on at once.
+            document = client.control_document(run_id, control, _reason(control, reason))
         except NotFound:
             fail(f"no run {run_id} in {client.database}")
         except ControlRefused as exc:

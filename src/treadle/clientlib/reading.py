@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 from treadle.clientlib.polling import Look, poll
 from treadle.clientlib.views import ItemPage, RunInfo
 from treadle.common.errors import NotFound, WaitTimeout
-from treadle.scheduler.service.run_document import item_page, stored_run_document
+from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.run_document import item_page, run_document, stored_run_document
 from treadle.scheduler.store import Store, UnitOfWork
 
 #: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
@@ -81,3 +83,11 @@ def wait_for_end(
 
 def _info(uow: UnitOfWork, run_id: str, *, items: bool) -> RunInfo:
     return RunInfo.from_document(stored_run_document(uow, run_id, items=items))
+
+
+def document_after_control(store: Store, state: RunState) -> dict[str, Any]:
+    """The run document of ``state``, the state a control left the run in (its inquiries
+    read now): what the operator is told, even when a scheduler moves the run on at once."""
+    with store.snapshot() as uow:
+        inquiries = uow.list_inquiries(run_id=state.run_id)
+    return run_document(state, inquiries)
