@@ -9,7 +9,8 @@ believes queued still have a message on the broker. Kombu's Redis transport keep
   (``<queue>\\x06\\x16<step>``); a message is the JSON of kombu's message (its ``headers``
   carry Celery's task ``id`` and Treadle's attempt header);
 * each message delivered and not yet acknowledged in the hash ``unacked`` (by delivery
-  tag), as the JSON of ``[message, exchange, routing_key]``.
+  tag), as the JSON of ``[message, exchange, routing_key]``, and its delivery time in the
+  sorted set ``unacked_index``.
 
 The functions take a kombu Redis channel (``connection.default_channel``) and read its keys
 as named (Treadle sets no global key prefix).
@@ -18,12 +19,20 @@ as named (Treadle sets no global key prefix).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from treadle.common.transport import ATTEMPT_HEADER
 
-__all__ = ["attempt_of_message", "attempt_of_unacked", "held_attempts", "queue_keys", "run_id"]
+__all__ = [
+    "attempt_of_message",
+    "attempt_of_unacked",
+    "held_attempts",
+    "queue_keys",
+    "reserved_before",
+    "run_id",
+]
 
 
 def run_id(client: Any) -> str:
@@ -76,3 +85,20 @@ def held_attempts(channel: Any, queues: Iterable[str]) -> set[str]:
     held.update(attempt_of_unacked(raw) for raw in unacked)
     held.discard(None)
     return {attempt for attempt in held if attempt is not None}
+
+
+def reserved_before(channel: Any, cutoff: float) -> dict[str, float]:
+    """Attempts a worker took off a queue (delivered, not yet acknowledged) before the
+    Unix time ``cutoff``, by id, with how many seconds ago."""
+    client = channel.client
+    tags = client.zrangebyscore(channel.unacked_index_key, "-inf", cutoff, withscores=True)
+    if not tags:
+        return {}
+    raw = client.hmget(channel.unacked_key, [tag for tag, _ in tags])
+    now = time.time()
+    found: dict[str, float] = {}
+    for (_tag, at), value in zip(tags, raw, strict=True):
+        attempt_id = attempt_of_unacked(value)
+        if attempt_id is not None:
+            found[attempt_id] = now - float(at)
+    return found

@@ -46,7 +46,7 @@ from treadle.common.transport import (
     task_queue,
 )
 from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
-from treadle.scheduler.service.broker_state import attempt_of_unacked, held_attempts, run_id
+from treadle.scheduler.service.broker_state import held_attempts, reserved_before, run_id
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -373,20 +373,7 @@ class CeleryPublisher:
         if self._rabbitmq:
             return {}
         with self.app.connection_for_read() as connection:
-            channel: Any = connection.default_channel
-            client = channel.client
-            cutoff = time.time() - older_than
-            tags = client.zrangebyscore(channel.unacked_index_key, "-inf", cutoff, withscores=True)
-            if not tags:
-                return {}
-            raw = client.hmget(channel.unacked_key, [tag for tag, _ in tags])
-        now = time.time()
-        found: dict[str, float] = {}
-        for (_tag, at), value in zip(tags, raw, strict=True):
-            attempt_id = attempt_of_unacked(value)
-            if attempt_id is not None:
-                found[attempt_id] = now - float(at)
-        return found
+            return reserved_before(connection.default_channel, time.time() - older_than)
 
     def broker_incarnation(self) -> str | None:
         """Which incarnation of the broker answers: Redis's ``run_id``, new at every start

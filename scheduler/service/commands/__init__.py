@@ -85,12 +85,8 @@ class CommandHandlers:
 
     def write(self, rows: CommandRows, commands: Sequence[Command]) -> None:
         """Add the rows of one run's ``commands`` (the store's ``CommandRowWriter``)."""
-        by_type = self._by_type
         for command in commands:
-            handler = by_type.get(type(command))
-            if handler is None:
-                raise UnhandledCommand(f"no handler for {type(command).__name__}")
-            handler.write(command, rows)
+            self.handler(command).write(command, rows)
 
     def relayed(self, command: Command) -> bool:
         """Whether saving ``command`` gives a relay work."""

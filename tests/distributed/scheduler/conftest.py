@@ -185,6 +185,25 @@ def wait_until(
             time.sleep(0.01)
 
 
+def step_until_reconnected(process: SchedulerProcess, *, timeout: float = 30.0) -> int:
+    """Step until a step succeeds after a broker restart; returns how many failed. The first
+    finds the report consumer's connection closed by the broker and fails, and is retried
+    as ``SchedulerProcess.run`` retries it."""
+    failed = 0
+
+    def stepped() -> bool:
+        nonlocal failed
+        try:
+            process.step(0.05)
+        except Exception:
+            failed += 1
+            return False
+        return True
+
+    wait_until(stepped, timeout=timeout, what="a scheduler step on the restarted broker")
+    return failed
+
+
 def finish(process: SchedulerProcess, worker: StandInWorker, run_id: str) -> None:
     """Let the scheduler and the worker take turns until the run ends."""
 

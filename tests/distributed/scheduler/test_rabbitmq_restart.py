@@ -14,7 +14,6 @@ from kombu.message import Message
 
 from treadle.common.limits import Limits
 from treadle.common.statuses import AttemptStatus, RunStatus
-from treadle.scheduler.service.process import SchedulerProcess
 from treadle.testing import RabbitMQNode, rabbitmq_node
 
 from .conftest import (
@@ -23,6 +22,7 @@ from .conftest import (
     WorkerFactory,
     client_runs,
     finish,
+    step_until_reconnected,
     wait_until,
 )
 
@@ -37,25 +37,6 @@ def private_rabbitmq() -> Iterator[RabbitMQNode]:
     """Started once for the module: starting a node is the slow part (about 5 s)."""
     with rabbitmq_node() as node:
         yield node
-
-
-def _reconnected(process: SchedulerProcess) -> int:
-    """Step until a step succeeds; returns how many failed. The first after the restart
-    finds the report consumer's connection closed by the broker and fails, and is retried
-    as ``SchedulerProcess.run`` retries it."""
-    failed = 0
-
-    def stepped() -> bool:
-        nonlocal failed
-        try:
-            process.step(0.05)
-        except Exception:
-            failed += 1
-            return False
-        return True
-
-    wait_until(stepped, timeout=60, what="a scheduler step on the restarted broker")
-    return failed
 
 
 def test_a_run_in_flight_survives_a_rabbitmq_restart(
@@ -89,7 +70,7 @@ def test_a_run_in_flight_survives_a_rabbitmq_restart(
     private_rabbitmq.stop_app()
     private_rabbitmq.start_app()
 
-    assert _reconnected(process) >= 1  # the restart was felt
+    assert step_until_reconnected(process, timeout=60) >= 1  # the restart was felt
     finish(process, stand_in_worker(settings), run_id)  # a new worker: the old one's link died
     run = process.runs.load(run_id)
     assert run.status is RunStatus.SUCCEEDED

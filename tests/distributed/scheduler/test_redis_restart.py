@@ -22,7 +22,7 @@ from .conftest import (
     WorkerFactory,
     client_runs,
     finish,
-    wait_until,
+    step_until_reconnected,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -55,20 +55,6 @@ def _dispatched_then_restarted(process: SchedulerProcess, redis: RedisInstance) 
     return run_id, attempt.attempt_id
 
 
-def _reconnected(process: SchedulerProcess) -> None:
-    """Step until a step succeeds: the first after the restart finds the report consumer's
-    connection closed by the server and fails, as :meth:`SchedulerProcess.run` allows."""
-
-    def stepped() -> bool:
-        try:
-            process.step(0.05)
-        except Exception:
-            return False
-        return True
-
-    wait_until(stepped, what="a scheduler step on the restarted broker")
-
-
 def _attempts(process: SchedulerProcess, run_id: str) -> list[tuple[int, AttemptStatus]]:
     with process.store.unit_of_work() as uow:
         return [(a.attempt, a.status) for a in uow.list_attempts(run_id)]
@@ -96,7 +82,7 @@ def test_an_attempt_whose_message_vanished_with_a_restarted_redis_runs_again(
     # The next pass finds nothing more: the restart was dealt with once.
     assert process.reconciler.reconcile(process.runs).lost == []
 
-    _reconnected(process)
+    step_until_reconnected(process)
     worker = stand_in_worker(settings)  # attempt 2 goes out at once; a worker runs it
     finish(process, worker, run_id)
     assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
@@ -115,7 +101,7 @@ def test_an_attempt_whose_message_survived_a_redis_restart_runs_once(
 
     assert process.reconciler.reconcile(process.runs).lost == []
     assert process.reconciler.broker_incarnation == persistent_redis.run_id()
-    _reconnected(process)
+    step_until_reconnected(process)
     worker = stand_in_worker(settings)
     message = worker.receive_one()  # the original message, kept by the append-only file
     dispatch = worker.dispatch_of(message)
