@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import Connection, bindparam, delete, or_, update
 
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, InquiryStatus
@@ -27,13 +27,16 @@ from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.decision_codec import encode_command
 from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
 
-_OPEN_ATTEMPT = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
-
+# Executed with many parameter sets at once, so no ``IN`` (an expanding parameter, which
+# executemany refuses): the open statuses are spelt out.
 _CANCEL_ATTEMPT = (
     update(attempts)
     .where(
         attempts.c.attempt_id == bindparam("k_attempt_id"),
-        attempts.c.status.in_(_OPEN_ATTEMPT),
+        or_(
+            attempts.c.status == AttemptStatus.QUEUED.value,
+            attempts.c.status == AttemptStatus.RUNNING.value,
+        ),
     )
     .values(status=AttemptStatus.CANCELED.value, finished_at=bindparam("finished_at"))
 )

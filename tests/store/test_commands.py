@@ -437,3 +437,17 @@ def test_a_new_outbox_row_wakes_a_listening_scheduler_on_postgresql(pg_store: St
         assert [n.channel for n in listener.notifies] == ["treadle_outbox"]
     finally:
         raw.close()
+
+
+def test_several_attempts_in_flight_are_canceled_together(store: Store, build, run) -> None:
+    """A canceled with_items task cancels every item's attempt in one batch."""
+    run(*(build.dispatch("run-1", 2, position, item_index=position) for position in range(3)))
+    run(
+        *(cmd.CancelTask(attempt_id=f"run-1/2/{position}/1") for position in range(3)),
+        at=build.t0 + timedelta(seconds=5),
+    )
+    with store.unit_of_work() as uow:
+        attempts = uow.list_attempts("run-1")
+    assert [(a.position, a.status) for a in attempts] == [
+        (position, AttemptStatus.CANCELED) for position in range(3)
+    ]
