@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     limits: Limits = Field(default_factory=Limits)
     delivery_limit: int = Field(default=5, ge=1, le=100)
     redis_visibility_timeout: int = Field(default=6 * 3600, ge=60)
+    #: Redis: seconds before a report a scheduler took and never acknowledged (it died)
+    #: is handed to a scheduler again; reports are applied within moments.
+    redis_report_visibility_timeout: int = Field(default=60, ge=1)
     result_batch_size: int = Field(default=500, ge=1, le=10_000)
     reconcile_interval: float = Field(default=30.0, gt=0)
     worker_lost_after: float = Field(default=60.0, gt=0)

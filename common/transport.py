@@ -34,6 +34,34 @@ DEAD_LETTER_QUEUE = "treadle.dead"
 #: A message header naming the attempt, so dead-lettered messages can be traced back.
 ATTEMPT_HEADER = "treadle-attempt"
 
+#: The control command a worker answers with its main process id and the attempts it
+#: holds (``{"pid": int, "attempts": [attempt id, ...]}``); the scheduler's liveness check.
+WORKER_STATE_COMMAND = "treadle_worker_state"
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """A worker's answer to :data:`WORKER_STATE_COMMAND`: it lives, which main process
+    answers (None: not told) and the attempts it holds (None: not told, e.g. a worker
+    that does not know the command answered with an error)."""
+
+    pid: int | None = None
+    attempts: frozenset[str] | None = None
+
+    @classmethod
+    def of_reply(cls, reply: Any) -> WorkerState:
+        """Read a reply leniently: whatever is missing or malformed is 'not told'."""
+        if not isinstance(reply, Mapping):
+            return cls()
+        pid = reply.get("pid")
+        attempts = reply.get("attempts")
+        held = (
+            frozenset(a for a in attempts if isinstance(a, str))
+            if isinstance(attempts, list)
+            else None
+        )
+        return cls(pid if isinstance(pid, int) else None, held)
+
 
 def task_name(runner: RunnerType) -> str:
     """The Celery task that runs actions of ``runner`` (what Flower shows)."""

@@ -36,6 +36,7 @@ from treadle.common.transport import (
     plain_queue,
     task_queue,
 )
+from treadle.worker import state_command
 from treadle.worker.catalog_loader import PackCatalog, pack_folders
 from treadle.worker.execute import RunnerSettings
 from treadle.worker.reports import ReportPublisher, SplitReports
@@ -206,6 +207,7 @@ def create_celery_app(
         worker_consumer=f"{WorkerConsumer.__module__}:{WorkerConsumer.__qualname__}",
     )
     app.steps["consumer"].add(_declaring_step(broker_declarations(settings)))
+    state_command.register()  # the reconciler asks workers what they hold
     return app
 
 

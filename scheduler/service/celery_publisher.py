@@ -38,7 +38,9 @@ from treadle.common.transport import (
     DEAD_LETTER_EXCHANGE,
     DEAD_LETTER_QUEUE,
     WORKER_RUNNERS,
+    WORKER_STATE_COMMAND,
     QueueDeclaration,
+    WorkerState,
     celery_settings,
     is_rabbitmq,
     plain_queue,
@@ -340,24 +342,29 @@ class CeleryPublisher:
         except Exception as exc:
             log.warning("could not revoke %d attempt(s): %s", len(ids), exc)
 
-    def ping(self, workers: Sequence[str], timeout: float) -> dict[str, int | None]:
+    def ping(self, workers: Sequence[str], timeout: float) -> dict[str, WorkerState]:
         """The workers among ``workers`` that answer within ``timeout`` s, each with its
-        main process id (which incarnation of the node answers; None if it does not say).
+        main process id (which incarnation of the node answers) and the attempts it holds.
 
-        Asks Celery's ``stats`` control command, which every worker answers as it answers
-        a ping. Raises the broker's error when the question cannot be sent: a scheduler
-        that cannot reach the broker must not conclude that the workers are gone.
+        Broadcasts Treadle's ``treadle_worker_state`` control command to those workers
+        only. A worker that does not know it (another version, a bare Celery worker) still
+        answers, with an error: it counts as alive, its process and attempts not told.
+        Raises the broker's error when the question cannot be sent: a scheduler that
+        cannot reach the broker must not conclude that the workers are gone.
         """
         if not workers:
             return {}
-        inspector = self.app.control.inspect(
-            destination=list(workers), timeout=timeout, limit=len(workers)
+        replies = self.app.control.broadcast(
+            WORKER_STATE_COMMAND,
+            destination=list(workers),
+            reply=True,
+            timeout=timeout,
+            limit=len(workers),
         )
-        replies = inspector.stats() or {}
-        answered: dict[str, int | None] = {}
-        for worker, stats in replies.items():
-            pid = stats.get("pid") if isinstance(stats, dict) else None
-            answered[str(worker)] = pid if isinstance(pid, int) else None
+        answered: dict[str, WorkerState] = {}
+        for reply in replies or []:
+            for worker, state in reply.items():
+                answered[str(worker)] = WorkerState.of_reply(state)
         return answered
 
     def reservations(self, older_than: float) -> dict[str, float]:

@@ -111,6 +111,7 @@ class SchedulerProcess:
             broker_url=settings.broker_url,
             results_queue=settings.results_queue,
             prefetch=settings.result_batch_size,
+            redis_visibility_timeout=settings.redis_report_visibility_timeout,
         )
         self.liveness = WorkerLiveness(since=clock())
         self._store: Store | None = None
@@ -176,6 +177,7 @@ class SchedulerProcess:
                 reservations=self.publisher.reservations,
                 incarnation=self.publisher.broker_incarnation,
                 held=self.publisher.held_attempts,
+                broker=broker_address(self.publisher.app.connection_for_read()),
             ),
         )
         return self._services

@@ -12,8 +12,11 @@ attempts that run too long. The reconciler is the safety net for what neither co
   (``DeliveryLimitExceeded``). The new attempt has a new id: a late copy of the old
   message, if the broker ever delivers it, is stale and dropped. Silence while the broker
   itself could not be reached does not count: workers get the whole ``worker_lost_after``
-  again once it answers. A worker restarted under the same name (another main process
-  id) does not vouch for the attempts its predecessor started. On Redis, an attempt a
+  again once it answers. Workers answer the ``treadle_worker_state`` control command
+  with their main process id and the attempts they hold: a worker restarted under the
+  same name (another main process id) does not vouch for the attempts its predecessor
+  started, and an attempt a live worker no longer holds, with no result for
+  ``worker_lost_after``, lost its report on the way and is lost too. On Redis, an attempt a
   worker reserved and never started within ``worker_lost_after`` is lost the same way,
   instead of waiting out the visibility timeout;
 * on Redis, when the server's ``run_id`` changes (it restarted), every attempt still queued
@@ -21,9 +24,9 @@ attempts that run too long. The reconciler is the safety net for what neither co
   by a worker) is ``lost`` (``MessageLost``) and runs again the same way: Redis without
   persistence comes back empty. Attempts whose messages survived (persistence on) are left
   alone, so nothing runs twice (unless a worker took and finished one in the moment
-  between the restart and the check, its reports not yet applied). The run id is noted
-  when the scheduler starts: a restart while none was running goes unnoticed (the
-  attempt's deadline still applies).
+  between the restart and the check, its reports not yet applied). The last ``run_id``
+  seen is stored (``broker_incarnations``), so a restart while no scheduler ran is
+  noticed by the next one to start.
 
 Each ending (an :class:`~treadle.scheduler.core.endings.AttemptEnding`) is recorded on the
 attempt row with its ``reason`` and applied to the run in the same transaction. Several
@@ -41,6 +44,7 @@ from datetime import datetime, timedelta
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
+from treadle.common.transport import WorkerState
 from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.queries import is_current
@@ -52,8 +56,8 @@ log = logging.getLogger("treadle.scheduler")
 
 #: Attempts reserved by a worker longer than the given seconds ago, with how long ago.
 Reservations = Callable[[float], Mapping[str, float]]
-#: Asks workers by name; answers name -> main process id (None when not told).
-Ping = Callable[[Sequence[str], float], Mapping[str, int | None]]
+#: Asks workers by name; answers name -> its state (main process id, attempts held).
+Ping = Callable[[Sequence[str], float], Mapping[str, WorkerState]]
 #: Which incarnation of the broker answers (Redis's ``run_id``; None: not tracked).
 Incarnation = Callable[[], str | None]
 #: The attempts whose messages the broker still holds, given the queues they went to.
@@ -151,10 +155,13 @@ class Reconciler:
         reservations: Reservations | None = None,
         incarnation: Incarnation | None = None,
         held: Held | None = None,
+        broker: str = "broker",
     ) -> None:
         self._store = store
         self._incarnation = incarnation
         self._held = held
+        #: The key under which the broker's last seen incarnation is stored.
+        self._broker = broker
         #: The broker incarnation whose lost messages have been looked for.
         self.broker_incarnation: str | None = None
         self.delivery_limit = delivery_limit
@@ -166,6 +173,8 @@ class Reconciler:
         self.grace = grace
         self.ping_timeout = ping_timeout
         self._limit = limit
+        #: Running attempts their live worker no longer holds, since when (see _end_lost).
+        self._unheld: dict[str, datetime] = {}
 
     def reconcile(self, runs: RunService) -> Reconciliation:
         """One pass: overdue attempts, then messages a restarted broker lost, then
@@ -259,31 +268,45 @@ class Reconciler:
             return []
         for worker in answered:
             self.liveness.seen(worker, now)
-        lost: list[tuple[AttemptEntry, str, str]] = []  # (attempt, reason, what happened)
+        lost: list[_Loss] = []
         if reserved:
             with self._store.unit_of_work() as uow:
                 for attempt in uow.queued_attempts(list(reserved)):
                     held = f"{reserved[attempt.attempt_id]:.0f} s"
                     why = f"a worker reserved it {held} ago and never started it"
                     lost.append((attempt, why, "the worker that reserved this attempt was lost"))
+        unheld: dict[str, datetime] = {}
         for attempt in running:
             worker = attempt.worker or ""
-            pid = answered.get(worker)
+            state = answered.get(worker)
+            pid = state.pid if state is not None else None
             if pid is not None and attempt.worker_pid is not None and pid != attempt.worker_pid:
                 # Another incarnation answers for the name: the process that started the
                 # attempt is gone, however lively its successor is.
                 gone = f"pid {attempt.worker_pid} is gone, {pid} answers"
-                lost.append(
-                    (attempt, f"worker {worker} restarted ({gone})", f"worker {worker} restarted")
-                )
+                what = f"worker {worker} restarted while running this attempt"
+                lost.append((attempt, f"worker {worker} restarted ({gone})", what))
+                continue
+            if state is not None and state.attempts is not None:
+                if attempt.attempt_id in state.attempts:
+                    continue
+                # Alive, yet no longer holding it: its result is on the way, or was lost
+                # (a Redis broker that restarted empty took it along).
+                since = unheld[attempt.attempt_id] = self._unheld.get(attempt.attempt_id, now)
+                if now - since > self.worker_lost_after:
+                    ago = _seconds(now - since)
+                    why = f"worker {worker} no longer holds it and no result came for {ago}"
+                    lost.append((attempt, why, f"the result of this attempt on {worker} was lost"))
                 continue
             silent = now - self.liveness.last_seen(worker, attempt.started_at)
             if silent > self.worker_lost_after:
                 seconds = f"{silent.total_seconds():.0f} s"
                 why = f"worker {worker} did not answer pings for {seconds}"
-                lost.append((attempt, why, f"worker {worker} stopped answering"))
-        running_lost = [(a, why, f"{what} while running this attempt") for a, why, what in lost]
-        return self._settle_lost(runs, running_lost, now, "WorkerLost")
+                lost.append(
+                    (attempt, why, f"worker {worker} stopped answering while running this attempt")
+                )
+        self._unheld = unheld
+        return self._settle_lost(runs, lost, now, "WorkerLost")
 
     def _settle_lost(
         self, runs: RunService, lost: Sequence[_Loss], now: datetime, error_type: str
@@ -309,18 +332,33 @@ class Reconciler:
     # -- a broker that restarted empty --------------------------------------------------------
 
     def note_broker(self) -> None:
-        """Remember which incarnation of the broker answers now (at the scheduler's start),
-        so that a restart before the first pass is noticed too. Best effort."""
+        """Learn which incarnation of the broker was last seen (at the scheduler's start).
+        When none was ever stored, the one answering now is noted; when the stored one
+        differs from it, the broker restarted while no scheduler ran, and the first pass
+        looks for what it lost. Best effort."""
         if self._incarnation is None or self.broker_incarnation is not None:
             return
         try:
-            self.broker_incarnation = self._incarnation()
+            seen = self._incarnation()
         except Exception as exc:
             log.warning("cannot ask the broker which incarnation it is (%s)", exc)
+            return
+        if seen is None:
+            return
+        with self._store.unit_of_work() as uow:
+            known = uow.noted_incarnation(self._broker)
+            if known is None:
+                uow.note_incarnation(self._broker, seen, self._clock())
+        self.broker_incarnation = known or seen
+
+    def _note(self, incarnation: str) -> None:
+        with self._store.unit_of_work() as uow:
+            uow.note_incarnation(self._broker, incarnation, self._clock())
+        self.broker_incarnation = incarnation
 
     def _end_vanished(self, runs: RunService, now: datetime) -> list[AttemptEnding]:
         """When the broker is another incarnation than last seen, attempts queued before now
-        whose messages it no longer holds are lost. The incarnation is remembered only once
+        whose messages it no longer holds are lost. The incarnation is noted only once
         every such attempt was looked at, so a failed or partial pass is taken up again."""
         if self._incarnation is None or self._held is None:
             return []
@@ -333,7 +371,7 @@ class Reconciler:
         if seen is None or seen == known:
             return []
         if known is None:  # the first look: nothing to compare with
-            self.broker_incarnation = seen
+            self.note_broker()
             return []
         log.warning(
             "the broker restarted (run id %s, was %s): looking for lost messages", seen, known
@@ -346,7 +384,7 @@ class Reconciler:
             log.warning("cannot read the broker's messages (%s); trying again later", exc)
             return []
         if len(queued) < self._limit:  # else the next pass looks at the rest
-            self.broker_incarnation = seen
+            self._note(seen)
         why = "the broker restarted and lost the message"
         vanished = [
             (a, why, f"{why} of this attempt")

@@ -7,7 +7,8 @@ task messages that exceeded the queue's delivery limit to the dead-letter queue.
 prefetch) and knows nothing of the database: applying a batch is
 :mod:`~treadle.scheduler.service.report_applier`'s job. Messages are acknowledged only
 after the batch committed (:meth:`ReportBatch.ack`), so a scheduler that dies before
-commit gets them redelivered.
+commit gets them redelivered: at once on RabbitMQ, and on Redis after
+``redis_report_visibility_timeout`` (see :func:`report_transport_options`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ DEAD_LETTER_PREFETCH = 50
 _READ_TIMEOUT = 0.1
 #: Poll step on transports without a socket to wait on (Redis).
 _POLL_STEP = 0.05
+
+
+def report_transport_options(results_queue: str, visibility_timeout: int) -> dict[str, Any]:
+    """The Redis transport options of the report connection.
+
+    Redis hands a report a scheduler took but never acknowledged (it died, or its
+    connection broke mid-batch) back to the queue after ``visibility_timeout`` seconds.
+    The task messages' visibility timeout is hours (above the longest task); reports are
+    applied within moments, so theirs is short (``redis_report_visibility_timeout``), and
+    kept apart (keys of their own) from the task messages' so neither restores the other's.
+    """
+    return {
+        "visibility_timeout": visibility_timeout,
+        "unacked_key": f"{results_queue}.unacked",
+        "unacked_index_key": f"{results_queue}.unacked_index",
+        "unacked_mutex_key": f"{results_queue}.unacked_mutex",
+    }
 
 
 class FileLike(Protocol):
@@ -150,8 +168,10 @@ class ReportConsumer:
         broker_url: str,
         results_queue: str,
         prefetch: int,
+        redis_visibility_timeout: int = 60,
     ) -> None:
         self.app = app
+        self._visibility_timeout = redis_visibility_timeout
         self._rabbitmq = is_rabbitmq(broker_url)
         self._results = kombu_queue(plain_queue(results_queue, broker_url))
         self._dead = dead_letter_queue(broker_url) if self._rabbitmq else None
@@ -173,7 +193,14 @@ class ReportConsumer:
             return
         # Heartbeats (checked every step) notice a broker that vanished without closing
         # the connection; without them the scheduler would wait for reports for ever.
-        connection = self.app.connection_for_read(heartbeat=self.app.conf.broker_heartbeat)
+        options = (
+            {}
+            if self._rabbitmq
+            else report_transport_options(self._results.name, self._visibility_timeout)
+        )
+        connection = self.app.connection_for_read(
+            heartbeat=self.app.conf.broker_heartbeat, transport_options=options
+        )
         try:
             connection.ensure_connection(max_retries=0)  # the caller decides on retries
             channel = connection.channel()

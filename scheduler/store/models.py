@@ -258,6 +258,14 @@ keystore = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+broker_incarnations = Table(
+    "broker_incarnations",
+    metadata,
+    Column("broker", String, primary_key=True),
+    Column("incarnation", String, nullable=False),
+    Column("noted_at", UTCDateTime, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from treadle.scheduler.store.broker_repo import BrokerRepository
 from treadle.scheduler.store.definition_repo import DefinitionRepository
 from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
@@ -29,9 +30,10 @@ class UnitOfWork(
     KeystoreRepository,
     EventRepository,
     RetentionRepository,
+    BrokerRepository,
 ):
-    """Runs, work queues, inquiries, definitions, the keystore, events and retention, in one
-    transaction."""
+    """Runs, work queues, inquiries, definitions, the keystore, events, retention and the
+    brokers' last seen incarnations, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -99,12 +99,16 @@ class Deployment:
         return treadle_environment(**values)
 
     def _start(
-        self, name: str, args: Callable[[str], list[str]], overrides: dict[str, Any]
+        self,
+        name: str,
+        args: Callable[[str], list[str]],
+        overrides: dict[str, Any],
+        *,
+        unique: str | None = None,
     ) -> ServiceProcess:
-        unique = f"{name}-{uuid.uuid4().hex[:6]}"
-        process = ServiceProcess(
-            unique, args(unique), self.environment(**overrides), self.logs / f"{unique}.log"
-        )
+        unique = unique or f"{name}-{uuid.uuid4().hex[:6]}"
+        log = self.logs / f"{unique}-{uuid.uuid4().hex[:4]}.log"
+        process = ServiceProcess(unique, args(unique), self.environment(**overrides), log)
         self.processes.append(process)
         STARTED.append(process)
         return process
@@ -114,9 +118,15 @@ class Deployment:
         return self._start(name, lambda _unique: ["scheduler"], overrides)
 
     def worker(
-        self, name: str = "worker", *, concurrency: int = 2, **overrides: Any
+        self,
+        name: str = "worker",
+        *,
+        concurrency: int = 2,
+        same_name_as: ServiceProcess | None = None,
+        **overrides: Any,
     ) -> ServiceProcess:
-        """Start ``treadle worker`` (prefork pool) named ``<name>-<random>@<host>``."""
+        """Start ``treadle worker`` (prefork pool) named ``<name>-<random>@<host>``, or
+        under the node name of ``same_name_as`` (a worker restarted under its name)."""
         return self._start(
             name,
             lambda unique: [
@@ -129,6 +139,7 @@ class Deployment:
                 "INFO",
             ],
             overrides,
+            unique=same_name_as.name if same_name_as is not None else None,
         )
 
     def started(self, *processes: ServiceProcess, timeout: float = 45.0) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, RunStatus
+from treadle.common.transport import WorkerState
 from treadle.scheduler.service.process import SchedulerProcess
 
 from .conftest import (
@@ -252,9 +253,10 @@ def test_a_worker_restarted_under_its_name_does_not_vouch_for_its_predecessor(
     run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
     first = _lost_on_a_silent_worker(process, clock, ghost, pid=111)
     reconciler = process.reconciler
-    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, 111)
+    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, WorkerState(111))
     assert reconciler.reconcile(process.runs).lost == []  # the same incarnation answers
-    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, 222)  # restarted
+    restarted = WorkerState(222, frozenset())
+    reconciler._ping = lambda workers, _timeout: dict.fromkeys(workers, restarted)
     assert reconciler.reconcile(process.runs).lost == [first.attempt_id]  # at once, no wait
     with process.store.unit_of_work() as uow:
         attempt = uow.get_attempt(first.attempt_id)
@@ -267,4 +269,48 @@ def test_a_worker_restarted_under_its_name_does_not_vouch_for_its_predecessor(
         "message": "worker phoenix@host restarted while running this attempt",
     }
     finish(process, ghost, run_id)
+    assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
+
+
+def test_an_attempt_its_live_worker_no_longer_holds_runs_again_once_its_result_is_overdue(
+    make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
+) -> None:
+    """The worker lives and answers, but the attempt the database says it runs is no longer
+    among those it holds, and no result came: the result was lost on the way (a Redis
+    broker restarted empty took it along). After ``worker_lost_after`` it runs again."""
+    clock = FakeClock()
+    settings = make_settings(worker_lost_after=60)
+    process = start_scheduler(settings, clock=clock, ping_timeout=0.2)
+    keeper = stand_in_worker(settings, name="keeper@host")
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    first = _lost_on_a_silent_worker(process, clock, keeper, pid=111)
+    reconciler = process.reconciler
+
+    def answering(state: WorkerState) -> Callable[[Sequence[str], float], dict[str, WorkerState]]:
+        # Other tests' workers answer too, without telling what they hold.
+        return lambda workers, _timeout: {
+            w: state if w == "keeper@host" else WorkerState() for w in workers
+        }
+
+    reconciler._ping = answering(WorkerState(111, frozenset({first.attempt_id})))
+    clock.advance(600)  # it runs long, and says so
+    assert reconciler.reconcile(process.runs).lost == []
+
+    reconciler._ping = answering(WorkerState(111, frozenset()))
+    assert reconciler.reconcile(process.runs).lost == []  # its result may be on the way
+    clock.advance(60)
+    assert reconciler.reconcile(process.runs).lost == []
+    clock.advance(1)
+    assert reconciler.reconcile(process.runs).lost == [first.attempt_id]
+    with process.store.unit_of_work() as uow:
+        attempt = uow.get_attempt(first.attempt_id)
+    assert attempt.status is AttemptStatus.LOST
+    assert attempt.reason == (
+        "reconciler: worker keeper@host no longer holds it and no result came for 61 s"
+    )
+    assert attempt.error == {
+        "type": "WorkerLost",
+        "message": "the result of this attempt on keeper@host was lost",
+    }
+    finish(process, keeper, run_id)
     assert process.runs.load(run_id).status is RunStatus.SUCCEEDED

@@ -112,3 +112,34 @@ def test_an_attempt_whose_message_survived_a_redis_restart_runs_once(
     finish(process, worker, run_id)
     assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
     assert _attempts(process, run_id) == [(1, AttemptStatus.SUCCEEDED)]
+
+
+def test_a_redis_restart_while_no_scheduler_ran_is_noticed_by_the_next_scheduler(
+    volatile_redis: RedisInstance,
+    make_settings: SettingsFactory,
+    start_scheduler: ProcessFactory,
+    stand_in_worker: WorkerFactory,
+) -> None:
+    settings = make_settings(broker_url=volatile_redis.url)
+    first_scheduler = start_scheduler(settings, ping_timeout=0.2)
+    before = volatile_redis.run_id()
+    run_id = client_runs(first_scheduler).start(
+        first_scheduler.catalog.workflow("schedtest.echo_once"), {}
+    )
+    first_scheduler.step()
+    [attempt] = _attempts(first_scheduler, run_id)
+    assert attempt == (1, AttemptStatus.QUEUED)
+    first_scheduler.close()
+
+    volatile_redis.restart()  # empty again, while no scheduler runs
+    assert volatile_redis.run_id() != before
+
+    process = start_scheduler(settings, ping_timeout=0.2)
+    assert process.reconciler.broker_incarnation == before  # what the last scheduler saw
+    reconciled = process.reconciler.reconcile(process.runs)
+    assert len(reconciled.lost) == 1
+    assert process.reconciler.broker_incarnation == volatile_redis.run_id()
+    step_until_reconnected(process)
+    finish(process, stand_in_worker(settings), run_id)
+    assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
+    assert _attempts(process, run_id) == [(1, AttemptStatus.LOST), (2, AttemptStatus.SUCCEEDED)]

@@ -20,6 +20,8 @@ import pytest
 
 from treadle.common.settings import Settings
 from treadle.common.statuses import AttemptStatus
+from treadle.common.transport import WorkerState
+from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.worker.app import create_celery_app
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -81,6 +83,26 @@ def test_celery_inspect_lists_the_real_task_names_of_a_running_worker(rabbitmq_u
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("treadle.run.python", "treadle.run.shell", "treadle.run.http"):
         assert name in done.stdout
+
+
+def test_a_worker_tells_the_scheduler_its_pid_and_the_attempts_it_holds(
+    settings, sender, shared_worker, open_reports, make_dispatch, send_dispatch
+):
+    publisher = CeleryPublisher.from_settings(settings)
+    try:
+        dispatch = make_dispatch("core.sleep", {"seconds": 3})
+        with open_reports(settings) as reports:
+            send_dispatch(sender, dispatch, settings.default_queue)
+            reports.wait_for(dispatch.attempt_id, 1)  # started
+            during = publisher.ping([shared_worker.node()], 5.0)
+            reports.wait_for_result(dispatch.attempt_id)
+        after = publisher.ping([shared_worker.node()], 5.0)
+    finally:
+        publisher.close()
+    assert during == {
+        shared_worker.node(): WorkerState(shared_worker.pid, frozenset({dispatch.attempt_id}))
+    }
+    assert after == {shared_worker.node(): WorkerState(shared_worker.pid, frozenset())}
 
 
 def test_a_task_past_its_soft_time_limit_is_reported_timed_out(
