@@ -90,3 +90,14 @@ class WaitTimeout(TreadleError):
         self.run_id = run_id
         self.status = status
         super().__init__(message)
+
+
+class Unauthenticated(TreadleError):
+    """No credentials, or credentials that are invalid, expired or revoked.
+
+    The message never says which check failed nor repeats the credential.
+    """
+
+
+class Forbidden(TreadleError):
+    """The principal is known, but its role or workspace does not allow what it asked."""

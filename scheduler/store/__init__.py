@@ -18,12 +18,15 @@ from __future__ import annotations
 from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter
 from treadle.scheduler.store.entries import (
     AttemptEntry,
+    AuditEntry,
+    AuditRecord,
     DefinitionVersion,
     InquiryEntry,
     KeyValue,
     OutboxEntry,
     RunSummary,
     TimerEntry,
+    TokenEntry,
 )
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError
 from treadle.scheduler.store.event_repo import EventEntry, EventWaitEntry
@@ -36,6 +39,8 @@ from treadle.scheduler.store.uow import UnitOfWork
 
 __all__ = [
     "AttemptEntry",
+    "AuditEntry",
+    "AuditRecord",
     "CodecError",
     "CommandRowWriter",
     "CommandRows",
@@ -56,6 +61,7 @@ __all__ = [
     "SavedRuns",
     "Store",
     "TimerEntry",
+    "TokenEntry",
     "UnitOfWork",
     "UnitPage",
 ]

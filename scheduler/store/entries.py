@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from treadle.common.access import AuditOutcome, Role
 from treadle.common.statuses import AttemptStatus, InquiryStatus, RunStatus
 from treadle.scheduler.core.state import TimerKind
 
@@ -122,3 +123,52 @@ class KeyValue:
     value: Any
     secret: bool
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEntry:
+    """One API token as stored: never the token itself, only its SHA-256 (``token_hash``).
+
+    ``created_by`` is the actor that issued it; ``revoked_at`` and ``expires_at`` end it.
+    """
+
+    id: str
+    name: str
+    role: Role
+    workspace: str
+    token_hash: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What to record in the audit log: who (``actor``) did what (``action``, e.g.
+    ``run.start``) to what (``target``: a run id, token id, key...) in which workspace, and
+    how it ended. ``details`` is a small JSON document (never secrets)."""
+
+    at: datetime
+    actor: str
+    workspace: str
+    action: str
+    target: str | None = None
+    outcome: AuditOutcome = AuditOutcome.OK
+    details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An entry of the audit log as stored, with its id (increasing: newer entries have
+    higher ids)."""
+
+    id: int
+    at: datetime
+    actor: str
+    workspace: str
+    action: str
+    target: str | None
+    outcome: AuditOutcome
+    details: Mapping[str, Any] | None

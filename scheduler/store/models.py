@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase
 
@@ -264,6 +265,50 @@ broker_incarnations = Table(
     Column("broker", String, primary_key=True),
     Column("incarnation", String, nullable=False),
     Column("noted_at", UTCDateTime, nullable=False),
+)
+
+#: A token's name is unique in its workspace among tokens not revoked (so the audit log's
+#: ``token:<name>`` names one live token), and free again once the token is revoked.
+_LIVE_TOKEN = text("revoked_at IS NULL")
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("role", String(ENUM_LEN), nullable=False),
+    Column("workspace", String, nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index(
+        "uq_api_tokens_workspace_name_live",
+        "workspace",
+        "name",
+        unique=True,
+        sqlite_where=_LIVE_TOKEN,
+        postgresql_where=_LIVE_TOKEN,
+    ),
+)
+
+#: Append-only: database triggers refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL), see
+#: migration 0009. Not per-run storage: the retention purge leaves it alone.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("workspace", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("target", String, nullable=True),
+    Column("outcome", String(ENUM_LEN), nullable=False),
+    Column("details", JSONValue, nullable=True),
+    Index("ix_audit_log_workspace_id", "workspace", "id"),
+    Index("ix_audit_log_at", "at"),
 )
 
 events = Table(

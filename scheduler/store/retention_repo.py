@@ -8,7 +8,9 @@ parent or child is still going is never touched.
 
 :data:`PER_RUN_TABLES` is the one list of tables holding rows of a run. A feature that
 stores rows per run adds its table here; ``tests/store/test_retention.py`` fails while a
-table with a ``run_id`` column (or a key to ``runs``) is missing from it.
+table with a ``run_id`` column (or a key to ``runs``) is missing from it. The audit log
+is deliberately not on it, though its entries may name runs: it records who did what and
+must outlive what it mentions (it is append-only, see ``audit_repo.py``).
 
 On PostgreSQL the runs of a tree are locked with ``FOR UPDATE SKIP LOCKED`` and their status
 checked again under the lock before anything is deleted: a run a scheduler holds (a retry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from treadle.scheduler.store.audit_repo import AuditRepository
 from treadle.scheduler.store.broker_repo import BrokerRepository
 from treadle.scheduler.store.definition_repo import DefinitionRepository
 from treadle.scheduler.store.event_repo import EventRepository
@@ -19,6 +20,7 @@ from treadle.scheduler.store.queue_repo import QueueRepository
 from treadle.scheduler.store.retention_repo import RetentionRepository
 from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
+from treadle.scheduler.store.token_repo import TokenRepository
 
 
 class UnitOfWork(
@@ -31,9 +33,11 @@ class UnitOfWork(
     EventRepository,
     RetentionRepository,
     BrokerRepository,
+    TokenRepository,
+    AuditRepository,
 ):
-    """Runs, work queues, inquiries, definitions, the keystore, events, retention and the
-    brokers' last seen incarnations, in one transaction."""
+    """Runs, work queues, inquiries, definitions, the keystore, events, retention, the
+    brokers' last seen incarnations, API tokens and the audit log, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -19,6 +19,8 @@ def register(app: typer.Typer) -> None:
         "inquiry_cmd",
         "events_cmd",
         "kv_cmd",
+        "tokens_cmd",
+        "audit_cmd",
         "workflows_cmd",
         "worker_cmd",
         "scheduler_cmd",
