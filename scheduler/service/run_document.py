@@ -56,7 +56,7 @@ def run_document(
     without them the summaries are computed from the units in ``state``.
     """
     context = state.context
-    secrets = _secrets(state)
+    secrets = run_secrets(state)
     parameters = {
         name: (REDACTED if name in context.secrets else value)
         for name, value in context.parameters.items()
@@ -90,7 +90,8 @@ def run_document(
     return redacted
 
 
-def _secrets(state: RunState) -> tuple[str, ...]:
+def run_secrets(state: RunState) -> tuple[str, ...]:
+    """The values nothing shown of this run may contain (secret parameters and keys)."""
     return secret_values_of([_secret_value(state, name) for name in state.context.secrets])
 
 
@@ -143,7 +144,7 @@ def item_page(
         "items": [_item(unit) for unit in page.units],
         "next_cursor": page.next_cursor,
     }
-    redacted: dict[str, Any] = redact(shown, _secrets(state))
+    redacted: dict[str, Any] = redact(shown, run_secrets(state))
     return redacted
 
 

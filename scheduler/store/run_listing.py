@@ -57,6 +57,8 @@ class RunFilter:
     parent_run_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: Only the runs an outside event with this id started (``treadle events send``).
+    trigger_event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ def _filtered(where: RunFilter) -> Select[Any]:
         stmt = stmt.where(runs.c.created_at >= where.created_after)
     if where.created_before is not None:
         stmt = stmt.where(runs.c.created_at < where.created_before)
+    if where.trigger_event_id is not None:
+        stmt = stmt.where(runs.c.trigger_event_id == where.trigger_event_id)
     return stmt
 
 

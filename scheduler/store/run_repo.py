@@ -223,13 +223,19 @@ class RunRepository(Repository):
         self._locked.update(new_versions)
         return SavedRuns(new_versions, wrote_outbox=wrote_outbox)
 
-    def list_events(self, run_id: str, *, after_seq: int = 0) -> list[RecordedEvent]:
-        """The run's event log in order (for replay, audit and golden files)."""
-        rows = self._conn.execute(
+    def list_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """The run's event log in order (for replay, audit and golden files); with
+        ``limit``, at most that many events after ``after_seq`` (a page of the log)."""
+        stmt = (
             select(run_events)
             .where(run_events.c.run_id == run_id, run_events.c.seq > after_seq)
             .order_by(run_events.c.seq)
-        ).mappings()
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = self._conn.execute(stmt).mappings()
         return [
             RecordedEvent(
                 seq=row["seq"],

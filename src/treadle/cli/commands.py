@@ -25,5 +25,6 @@ def register(app: typer.Typer) -> None:
         "worker_cmd",
         "scheduler_cmd",
         "import_cmd",
+        "api_cmd",
     ):
         import_module(f"treadle.cli.{module}").register(app)

@@ -1,0 +1,98 @@
+"""Building the HTTP API app: ``create_app(settings)``, and the factory ``treadle api`` serves.
+
+There is no app at import time: :func:`create_app` builds one from its settings (and, in
+tests, a store and a clock of the caller's), so every test and every uvicorn worker process
+has its own. ``uvicorn --factory treadle.api.app:app_from_environment`` (what
+``treadle api --workers N`` runs) builds one per worker from the ``TREADLE_*`` variables.
+
+The app answers ``/healthz`` and ``/readyz``, the OpenAPI document at
+``/api/v1/openapi.json``, the docs at ``/api/docs`` (assets under ``/api/static/``) and
+the routes under ``/api/v1``, which need a bearer token. See ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+import treadle
+from treadle.api.context import ApiContext
+from treadle.api.docs import OPENAPI_PATH, install_docs
+from treadle.api.errors import install_error_handlers
+from treadle.api.routes import health, runs
+from treadle.clientlib.connection import open_client_store
+from treadle.common.settings import Settings, settings_from_environment
+from treadle.scheduler.store import Store
+
+__all__ = ["CONNECT_TIMEOUT", "app_from_environment", "create_app"]
+
+#: Seconds a request waits for a database connection before answering 503.
+CONNECT_TIMEOUT = 5.0
+
+TITLE = "Treadle API"
+
+DESCRIPTION = """\
+Read and control Treadle's workflow runs over HTTP.
+
+Every route under `/api/v1` needs an API token: `Authorization: Bearer trd_...`.
+Viewers read; operators and admins also control runs. Every error answers
+`{"error": {"type", "message", "details"}}`. Guide: `docs/api.md`.
+"""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The API app on ``store`` (default: ``settings.database_url``, opened lazily with a
+    bounded connection time and never migrated; closed when the app shuts down).
+
+    ``clock`` (default: the system clock in UTC) dates authentication and audit entries.
+    """
+    owned = store is None
+    opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                opened.close()
+
+    app = FastAPI(
+        title=TITLE,
+        version=treadle.__version__,
+        description=DESCRIPTION,
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = ApiContext(settings, opened, clock or _utc_now)
+    install_error_handlers(app)
+    install_docs(app, title=TITLE)
+    app.include_router(health.router)
+    runs.include(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app the ``TREADLE_*`` variables describe (``uvicorn --factory``); logs go to
+    stderr at ``TREADLE_LOG_LEVEL`` unless logging is configured already."""
+    settings = settings_from_environment()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return create_app(settings)
