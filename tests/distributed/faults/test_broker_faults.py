@@ -105,9 +105,9 @@ def _succeeded(services: Deployment, runs: list[str]) -> int:
     return services.count_attempts(runs, "succeeded")
 
 
-def _resumed_after(services: Deployment, runs: list[str], done: int) -> float:
-    """Seconds until one more item is recorded succeeded than ``done`` (or all are)."""
-    began = time.monotonic()
+def _resumed_after(services: Deployment, runs: list[str], done: int, fault_at: float) -> float:
+    """Seconds from the fault (``fault_at``, monotonic) until one more item than ``done``
+    is recorded succeeded (or all are)."""
     wait_until(
         lambda: _succeeded(services, runs) > done or done >= TOTAL,
         RESUME_WITHIN,
@@ -115,7 +115,7 @@ def _resumed_after(services: Deployment, runs: list[str], done: int) -> float:
         describe=lambda: f"{_succeeded(services, runs)} items done",
         interval=0.1,
     )
-    return time.monotonic() - began
+    return time.monotonic() - fault_at
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,7 @@ def test_runs_in_flight_survive_killed_workers_scheduler_and_a_broker_restart(
 
     # 1. A worker and the scheduler die together, mid-way through the first items.
     wait_until(lambda: _succeeded(deployment_, runs) >= TOTAL // 8, 60, "the first items done")
+    fault_at = time.monotonic()
     victim.kill()
     scheduler.kill()
     done = _succeeded(deployment_, runs)
@@ -147,13 +148,14 @@ def test_runs_in_flight_survive_killed_workers_scheduler_and_a_broker_restart(
         same_name_as=victim if case.worker_comes_back == "same-name" else None,
     )
     deployment_.started(deployment_.scheduler("second"), back)
-    resumed = [_resumed_after(deployment_, runs, done)]
+    resumed = [_resumed_after(deployment_, runs, done, fault_at)]
 
     # 2. The broker restarts with about half the items done.
     wait_until(lambda: _succeeded(deployment_, runs) >= TOTAL // 2, 120, "half the items done")
     done = _succeeded(deployment_, runs)
+    fault_at = time.monotonic()
     broker.restart()
-    resumed.append(_resumed_after(deployment_, runs, done))
+    resumed.append(_resumed_after(deployment_, runs, done, fault_at))
 
     try:
         deployment_.wait_for_runs(runs, timeout=180)
