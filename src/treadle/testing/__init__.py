@@ -4,6 +4,7 @@ Tests and benchmarks in this repository use them, and so can applications that t
 own workflows against PostgreSQL and RabbitMQ. Nothing here is imported by the engine.
 """
 
+from treadle.testing.postgres_server import PostgresInstance, postgres_instance
 from treadle.testing.rabbitmq_node import RabbitMQNode, rabbitmq_node
 from treadle.testing.redis_server import RedisInstance, redis_instance
 from treadle.testing.services import (
@@ -19,8 +20,10 @@ __all__ = [
     "POSTGRES_ADMIN_URL",
     "RABBITMQ_URL",
     "REDIS_URL",
+    "PostgresInstance",
     "RabbitMQNode",
     "RedisInstance",
+    "postgres_instance",
     "rabbitmq_node",
     "redis_instance",
     "throwaway_postgres_database",

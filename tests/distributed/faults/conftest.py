@@ -325,11 +325,16 @@ def node_name(process: ServiceProcess) -> str:
 
 @contextmanager
 def deployment(
-    logs: Path, *, broker_url: str | None = None, **settings: Any
+    logs: Path,
+    *,
+    broker_url: str | None = None,
+    database_url: str | None = None,
+    **settings: Any,
 ) -> Iterator[Deployment]:
-    """A throwaway database and vhost (or the given broker), stopped processes afterwards."""
+    """A throwaway database and vhost (or the given ones), stopped processes afterwards."""
     with ExitStack() as stack:
-        database_url = stack.enter_context(throwaway_postgres_database("treadle_faults"))
+        if database_url is None:
+            database_url = stack.enter_context(throwaway_postgres_database("treadle_faults"))
         if broker_url is None:
             broker_url = stack.enter_context(throwaway_rabbitmq_vhost("treadle_faults"))
         made = Deployment(database_url, broker_url, logs, settings)

@@ -12,7 +12,8 @@ operator's bad day would have it:
    (on Redis its reserved messages would otherwise wait out the 6-hour visibility
    timeout);
 2. once about half the items are done, the broker restarts (RabbitMQ: ``stop_app`` then
-   ``start_app``; Redis: a restart, coming back empty when it keeps nothing on disk).
+   ``start_app``; Redis: a restart, coming back empty when it keeps nothing on disk); in
+   one case PostgreSQL restarts with it (a server of the test's own, fast shutdown).
 
 Work must resume within :data:`RESUME_WITHIN` seconds of each fault, every run must end
 ``succeeded`` with each item's result in its output once, and each item must have exactly
@@ -37,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from treadle.common.statuses import AttemptStatus
-from treadle.testing import rabbitmq_node, redis_instance
+from treadle.testing import postgres_instance, rabbitmq_node, redis_instance
 from treadle.testing.processes import wait_until
 
 from .conftest import Deployment, base_settings, deployment
@@ -54,51 +55,70 @@ TIMINGS = {"reconcile_interval": 2, "worker_lost_after": 10}
 
 
 @dataclass(frozen=True)
-class Broker:
-    """A private broker: its URL and how to restart it."""
+class Services:
+    """The private broker (and database) of a case: URLs, and how the second fault
+    restarts them."""
 
-    url: str
+    broker_url: str
     restart: Callable[[], None]
+    database_url: str | None = None
 
 
 @dataclass(frozen=True)
 class Case:
     broker: str  # rabbitmq | redis-persistent | redis-volatile
     worker_comes_back: str  # same-name | new-name
+    #: The second fault restarts PostgreSQL too (a server of the test's own).
+    database_restarts: bool = False
 
 
 CASES = [
     Case("rabbitmq", "same-name"),
-    Case("rabbitmq", "new-name"),
+    Case("rabbitmq", "new-name", database_restarts=True),
     Case("redis-persistent", "same-name"),
     Case("redis-volatile", "new-name"),
 ]
 
 
-def _private_broker(kind: str, stack: ExitStack) -> Broker:
-    if kind == "rabbitmq":
+def _private_services(case: Case, stack: ExitStack) -> Services:
+    if case.broker == "rabbitmq":
         node = stack.enter_context(rabbitmq_node())
 
-        def restart_node() -> None:
+        def restart_broker() -> None:
             node.stop_app()
             node.start_app()
 
-        return Broker(node.url, restart_node)
-    redis = stack.enter_context(redis_instance(persistence=kind == "redis-persistent"))
-    return Broker(redis.url, redis.restart)
+        url = node.url
+    else:
+        redis = stack.enter_context(redis_instance(persistence=case.broker == "redis-persistent"))
+        url, restart_broker = redis.url, redis.restart
+    if not case.database_restarts:
+        return Services(url, restart_broker)
+    postgres = stack.enter_context(postgres_instance())
+
+    def restart_both() -> None:
+        postgres.restart()
+        restart_broker()
+
+    return Services(url, restart_both, postgres.create_database("treadle_faults"))
 
 
 @pytest.fixture
 def services(
     request: pytest.FixtureRequest, faults_packs: Path, tmp_path: Path
-) -> Iterator[tuple[Deployment, Broker]]:
+) -> Iterator[tuple[Deployment, Services]]:
     case: Case = request.param
     with ExitStack() as stack:
-        broker = _private_broker(case.broker, stack)  # entered first: outlives the services
+        private = _private_services(case, stack)  # entered first: outlives the processes
         made = stack.enter_context(
-            deployment(tmp_path, broker_url=broker.url, **base_settings(faults_packs, **TIMINGS))
+            deployment(
+                tmp_path,
+                broker_url=private.broker_url,
+                database_url=private.database_url,
+                **base_settings(faults_packs, **TIMINGS),
+            )
         )
-        yield made, broker
+        yield made, private
 
 
 def _succeeded(services: Deployment, runs: list[str]) -> int:
@@ -119,12 +139,18 @@ def _resumed_after(services: Deployment, runs: list[str], done: int, fault_at: f
 
 
 @pytest.mark.parametrize(
-    "services", CASES, indirect=True, ids=[f"{c.broker}-{c.worker_comes_back}" for c in CASES]
+    "services",
+    CASES,
+    indirect=True,
+    ids=[
+        f"{c.broker}-{c.worker_comes_back}{'-postgres' if c.database_restarts else ''}"
+        for c in CASES
+    ],
 )
 def test_runs_in_flight_survive_killed_workers_scheduler_and_a_broker_restart(
-    services: tuple[Deployment, Broker], request: pytest.FixtureRequest
+    services: tuple[Deployment, Services], request: pytest.FixtureRequest
 ) -> None:
-    deployment_, broker = services
+    deployment_, private = services
     case: Case = request.node.callspec.params["services"]
     scheduler = deployment_.scheduler("first")
     victim = deployment_.worker("victim", concurrency=2)
@@ -154,7 +180,7 @@ def test_runs_in_flight_survive_killed_workers_scheduler_and_a_broker_restart(
     wait_until(lambda: _succeeded(deployment_, runs) >= TOTAL // 2, 120, "half the items done")
     done = _succeeded(deployment_, runs)
     fault_at = time.monotonic()
-    broker.restart()
+    private.restart()
     resumed.append(_resumed_after(deployment_, runs, done, fault_at))
 
     try:
