@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from treadle.common.spec import RunnerType
 from treadle.common.statuses import AttemptStatus
@@ -48,6 +55,12 @@ class TaskDispatch(BaseModel):
     version: the publisher sends the message to ``queue`` (``None``: the deployment's
     default queue) as the task of ``runner``, and the worker runs it with that runner.
     Both are optional on the wire so dispatches from an older scheduler still run.
+
+    ``secrets`` is there only when ``input`` holds secret references
+    (:mod:`treadle.common.secret_refs`): each reference with the Fernet ciphertext of its
+    value, which the worker decrypts with ``TREADLE_SECRET_KEY`` and puts in place just
+    before the action runs. Without secrets the field is left out of the JSON, so such a
+    message is exactly what an older scheduler sent.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -64,6 +77,18 @@ class TaskDispatch(BaseModel):
     timeout_seconds: float | None = None
     runner: RunnerType | None = None
     queue: str | None = None
+    secrets: dict[str, str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_secrets(self, serialize: SerializerFunctionWrapHandler) -> Any:
+        data = serialize(self)
+        if isinstance(data, dict) and data.get("secrets") is None:
+            data.pop("secrets", None)
+        return data
+
+    def __repr_args__(self) -> Any:  # ciphertexts are not for logs either
+        for name, value in super().__repr_args__():
+            yield name, ("<ciphertexts>" if name == "secrets" and value else value)
 
 
 class TaskResult(BaseModel):

@@ -2,7 +2,8 @@
 
 Worker errors, run documents, logs and progress output all pass through :func:`redact`,
 so one rule decides what is hidden: every string occurrence of a secret value of at least
-four characters is replaced by ``***``.
+four characters is replaced by ``***``, and so is every secret reference
+(:mod:`treadle.common.secret_refs`): its tag is what keeps imitations out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator
 
+from treadle.common.secret_refs import MARKER, mask_references
 from treadle.common.spec import ParameterSpec
 
 REDACTED = "***"
@@ -53,7 +55,7 @@ def redact(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, REDACTED)
-        return value
+        return mask_references(value, REDACTED) if MARKER in value else value
     if isinstance(value, Mapping):
         return {k: redact(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -5,7 +5,9 @@ the ``treadle run`` process) and the Celery task of distributed mode. It never r
 anything an action does wrong: an unknown or disabled action, bad input, an exception in
 action code, a result that is not JSON or too big all become a ``failed`` result whose
 error ``type`` workflows can branch on. Parameter values are never written into error
-messages or logs; values of ``secret`` parameters are blanked out of error text.
+messages or logs; values of ``secret`` parameters are blanked out of error text. Secrets
+the dispatch carries encrypted are put into the input just before the action runs
+(:mod:`treadle.worker.secret_input`) and blanked out of the result and the error.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from treadle.common.statuses import AttemptStatus
 from treadle.worker.errors import ActionError
 from treadle.worker.payload import to_json_value
 from treadle.worker.policy import enforce_decision
-from treadle.worker.redaction import redacted
+from treadle.worker.redaction import merged, redacted, redacted_result
 from treadle.worker.runners import default_runners
 from treadle.worker.runners.base import ActionCall, Runner, RunnerSettings
 from treadle.worker.runners.python import action_code_error
+from treadle.worker.secret_input import RevealedInput, reveal
 
 __all__ = ["ActionLookup", "RunnerSettings", "execute", "utc_now"]
 
@@ -63,8 +66,10 @@ def execute(
     started_at = clock()
     registry = default_runners() if runners is None else runners
     runner_bug = False
+    revealed = RevealedInput(dispatch.input)
     try:
-        result = _run(dispatch, actions, settings, registry)
+        revealed = reveal(dispatch, settings.secret_keys)
+        result = _run(dispatch, revealed.input, actions, settings, registry)
     except ActionError as exc:
         error = exc.info()
     except Exception as exc:  # a runner bug: still a failed attempt, never a lost one
@@ -74,12 +79,13 @@ def execute(
         return TaskResult(
             attempt_id=dispatch.attempt_id,
             outcome=AttemptStatus.SUCCEEDED,
-            result=result,
+            result=redacted_result(result, revealed.secrets),
             worker=settings.worker_name,
             started_at=started_at,
             finished_at=clock(),
         )
-    error = redacted(error, _secrets_of(dispatch, actions))
+    secrets = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
+    error = redacted(error, secrets)
     if runner_bug:  # logged only after secret values are blanked out
         details = error.details or {}
         logger.error(
@@ -102,18 +108,19 @@ def execute(
 
 def _run(
     dispatch: TaskDispatch,
+    given: dict[str, Any],
     actions: ActionLookup,
     settings: RunnerSettings,
     runners: Mapping[RunnerType, Runner],
 ) -> Any:
     action = _resolve_action(dispatch.action_ref, actions)
     to_json_value(
-        dispatch.input,
+        given,
         what=f"input of action '{action.ref}'",
         error_type="InvalidInput",
         limit=settings.max_payload_bytes,
     )
-    params = _validated_input(action, dispatch.input)
+    params = _validated_input(action, given)
     # The runner the run's definition version pinned; a dispatch from an older scheduler
     # names none, and the action's own runner type serves.
     runner = _runner_for(action, dispatch.runner or action.runner_type, runners)
@@ -168,9 +175,11 @@ def _runner_for(
     return runner
 
 
-def _secrets_of(dispatch: TaskDispatch, actions: ActionLookup) -> tuple[str, ...]:
+def _secrets_of(
+    dispatch: TaskDispatch, given: dict[str, Any], actions: ActionLookup
+) -> tuple[str, ...]:
     try:
         params = actions.action(dispatch.action_ref).parameters
     except NotFound:
         return ()
-    return secret_values(params, dispatch.input)
+    return secret_values(params, given)

@@ -39,6 +39,9 @@ from treadle.common.expr.filters import (
 
 #: Mapping methods still reachable as attributes when the mapping has no such key.
 MAPPING_METHODS: Final = frozenset({"get", "items", "keys", "values"})
+#: A mapping class may list more methods templates may call in this class attribute (the
+#: keystore's ``get_secret``).
+TEMPLATE_METHODS: Final = "TEMPLATE_METHODS"
 #: Name of the internal filter that counts loop iterations.
 LOOP_GUARD_FILTER: Final = "treadle_loop_guard"
 
@@ -165,7 +168,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except LookupError:
                 pass
-            if attribute in MAPPING_METHODS:
+            if attribute in MAPPING_METHODS or attribute in getattr(
+                type(obj), TEMPLATE_METHODS, ()
+            ):
                 return getattr(obj, attribute)
             return self.undefined(obj=obj, name=attribute)
         if isinstance(obj, Undefined):

@@ -177,6 +177,37 @@ class VarsView(_View):
         return self._tx.vars[key]
 
 
+class KeystoreView(_View):
+    """``keystore`` / ``kv``: the keystore as the run started with it, by key.
+
+    A secret entry reads as its reference, never its value (``kv.get_secret('name')``
+    and ``kv.name`` alike); the worker puts the value in place just before the action
+    runs, so a condition evaluated here sees the reference. ``get_secret`` is the one
+    method templates may call besides the mapping's own.
+    """
+
+    __slots__ = ("_entries",)
+    TEMPLATE_METHODS: tuple[str, ...] = ("get_secret",)
+
+    def __init__(self, entries: Mapping[str, Any]) -> None:
+        self._entries = entries
+
+    def _keys(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries[key]
+
+    def get_secret(self, key: str) -> Any:
+        """The entry ``key``: a reference for a secret (the value of a plain entry)."""
+        if key not in self._entries:
+            raise LookupError(
+                f"the keystore has no entry {key!r} (a run reads the keystore as it was "
+                "when the run started)"
+            )
+        return self._entries[key]
+
+
 def build_context(
     tx: Tx,
     *,
@@ -187,6 +218,7 @@ def build_context(
     """The template context for one evaluation; ``current`` is the task being decided."""
     run = tx.context
     variables = VarsView(tx)
+    keystore = KeystoreView(run.keystore)
     config = dict(run.config)
     now = tx.now
     status = current.status if current is not None else None
@@ -223,8 +255,8 @@ def build_context(
         "inquiry": InquiryNamespace(tx),
         "config": config,
         "pack": {"config": config},
-        "keystore": run.keystore,
-        "kv": run.keystore,
+        "keystore": keystore,
+        "kv": keystore,
         "system": system,
         "item": item,
         "index": index,

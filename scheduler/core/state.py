@@ -242,7 +242,9 @@ class RunContext:
     """Inputs fixed when the run starts: everything templates may read besides results.
 
     ``secrets`` names what must never be shown: secret parameter names, and
-    ``keystore.<key>`` for secret keystore entries.
+    ``keystore.<key>`` for secret keystore entries. Their values here are references
+    (``treadle.common.secret_refs``), never the secrets; ``secret_tag`` is the tag of this
+    run's references (shared with its child runs), empty for runs from before encryption.
     """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -255,6 +257,7 @@ class RunContext:
     depth: int = 0
     parent_run_id: str | None = None
     parent_attempt_id: str | None = None
+    secret_tag: str = ""
 
 
 class Storage(StrEnum):

@@ -3,7 +3,8 @@
 Commands become outbox rows in the transaction that saves the run, so nothing is lost if the
 process dies right after; the relay then claims unsent rows, decodes each into its typed
 command, hands those that leave the process (dispatches, cancellations) to the publisher
-(Celery, or the embedded thread pool) and marks the rows sent in the same transaction. A
+(Celery, or the embedded thread pool), with the encrypted secrets their inputs refer to
+(``secret_dispatch``), and marks the rows sent in the same transaction. A
 crash between publishing and commit publishes again: results are idempotent, so a
 duplicate is harmless. Commands that never leave the scheduler (child runs and their
 parents) are carried out by their handlers in the claiming transaction itself, exactly
@@ -20,6 +21,7 @@ from typing import Protocol
 from treadle.scheduler.core.commands import Command
 from treadle.scheduler.service.commands import CommandHandlers, InProcess
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.secret_dispatch import with_secrets
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.store import CodecError, Store
 from treadle.scheduler.store.decision_codec import decode_command
@@ -78,7 +80,7 @@ class Relay:
                     else:
                         handler.carry_out(command, entry.run_id, work)
                 if outgoing:
-                    self._publisher.publish(outgoing)
+                    self._publisher.publish(with_secrets(uow, outgoing))
                 uow.mark_outbox_sent([e.id for e in entries], self._clock())
             self.child_runs_started.extend(work.child_runs_started)
             total += len(entries)

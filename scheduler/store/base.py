@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from treadle.scheduler.store.secret_keys import StoreKeys
+
 Clock = Callable[[], datetime]
 
 #: Ids per ``IN (...)`` list; keeps statements well under SQLite's bound-parameter limit.
@@ -47,9 +49,18 @@ def _upsert_statement(
 class Repository:
     """Base of the repositories mixed into :class:`~treadle.scheduler.store.uow.UnitOfWork`."""
 
-    def __init__(self, connection: Connection, clock: Clock, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        clock: Clock,
+        *,
+        read_only: bool = False,
+        keys: StoreKeys | None = None,
+    ) -> None:
         #: A read-only snapshot (``Store.snapshot``): every statement sees one committed state.
         self._read_only = read_only
+        #: The key secrets are encrypted with, looked up when first needed.
+        self._keys = keys if keys is not None else StoreKeys(connection.engine.url)
         self._after_commit: list[Callable[[], None]] = []
         #: Versions of the runs this transaction holds locked (see ``lock_runs``).
         self._locked: dict[str, int] = {}

@@ -94,6 +94,7 @@ def encode_context(context: RunContext) -> JSONDict:
         "depth": context.depth,
         "parent_run_id": context.parent_run_id,
         "parent_attempt_id": context.parent_attempt_id,
+        "secret_tag": context.secret_tag,
     }
 
 
@@ -109,6 +110,7 @@ def decode_context(data: Mapping[str, Any]) -> RunContext:
         depth=int(data.get("depth", 0)),
         parent_run_id=data.get("parent_run_id"),
         parent_attempt_id=data.get("parent_attempt_id"),
+        secret_tag=str(data.get("secret_tag") or ""),
     )
 
 

@@ -35,6 +35,7 @@ from treadle.scheduler.store.models import (
     inquiries,
     outbox,
     run_events,
+    run_secrets,
     runs,
     task_executions,
     task_units,
@@ -52,6 +53,7 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (event_waits, event_waits.c.run_id),
     (task_units, task_units.c.run_id),
     (task_executions, task_executions.c.run_id),
+    (run_secrets, run_secrets.c.run_id),
     (runs, runs.c.id),
 )
 

@@ -18,22 +18,35 @@ from treadle.common.errors import ServiceUnavailable
 from treadle.scheduler.store import migrate
 from treadle.scheduler.store.base import Clock, utc_now
 from treadle.scheduler.store.engine import READ_ONLY_OPTION, create_store_engine, safe_url
+from treadle.scheduler.store.secret_keys import StoreKeys
 from treadle.scheduler.store.uow import UnitOfWork
 
 
 class Store:
     """A database holding Treadle's runs, definitions and queues."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = utc_now, secret_key: str | None = None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._keys = StoreKeys(engine.url, secret_key)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, clock: Clock = utc_now) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Clock = utc_now,
+        secret_key: str | None = None,
+    ) -> Store:
         """Connect to ``url``; with ``migrate`` bring the schema to the newest revision.
 
         Raises ConfigurationError for an unusable URL and ServiceUnavailable when the
-        database cannot be reached.
+        database cannot be reached. ``secret_key`` (``TREADLE_SECRET_KEY``'s text) is
+        the key secrets are encrypted with; without it the store finds one as
+        :mod:`~treadle.scheduler.store.secret_keys` says, when a secret first needs it.
         """
         engine = create_store_engine(url)
         try:
@@ -47,11 +60,16 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, secret_key=secret_key)
 
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    @property
+    def keys(self) -> StoreKeys:
+        """Where this store's secret key comes from (resolved on first use)."""
+        return self._keys
 
     @property
     def url(self) -> str:
@@ -75,7 +93,7 @@ class Store:
         succeeded (never after a rollback): caches of what was written update there.
         """
         with self._engine.begin() as connection:
-            uow = UnitOfWork(connection, self._clock)
+            uow = UnitOfWork(connection, self._clock, keys=self._keys)
             yield uow
         uow.committed()
 
@@ -99,7 +117,7 @@ class Store:
             else:
                 connection.execution_options(**{READ_ONLY_OPTION: True})
             with connection.begin():
-                uow = UnitOfWork(connection, self._clock, read_only=True)
+                uow = UnitOfWork(connection, self._clock, read_only=True, keys=self._keys)
                 yield uow
         uow.committed()  # what was read was committed: caches of it may keep it
 

@@ -82,3 +82,9 @@ def test_a_dispatch_without_runner_or_queue_still_validates() -> None:
 def test_a_worker_cannot_report_an_attempt_canceled() -> None:
     with pytest.raises(ValidationError, match="cannot report an attempt as 'canceled'"):
         TaskResult(attempt_id="r-1/1/0/1", outcome=AttemptStatus.CANCELED)
+
+
+def test_a_dispatch_without_secrets_is_sent_as_before() -> None:
+    dispatch = TaskDispatch.model_validate_json(OLD_DISPATCH)
+    assert dispatch.secrets is None
+    assert "secrets" not in dispatch.model_dump(mode="json")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from treadle.common.errors import ParameterError
+from treadle.common.secret_refs import MARKER
 from treadle.common.source import Severity
 from treadle.common.spec import PackSpec
 from treadle.common.validate import checked_workflow
@@ -40,10 +41,13 @@ def test_defaults_apply_and_secrets_are_masked_in_the_run_document(harness: Any)
     runner = harness.runner()
     run_id, followed = harness.run(runner, spec, {"token": SECRET})
     assert followed.state.status == "succeeded"
-    # the action got the real value ...
-    assert followed.state.context.parameters["token"] == SECRET
-    assert followed.state.output["said"] == f"world x3 with {SECRET}"
-    # ... and the document never shows it
+    # the run holds a reference, the action got the real value (its worker blanks it out
+    # of the result) ...
+    token = followed.state.context.parameters["token"]
+    assert token.startswith(MARKER)
+    assert followed.state.output["said"] == "world x3 with ***"
+    assert followed.state.output["token"] == token
+    # ... and the document never shows either
     document = harness.document(runner, run_id)
     assert document["parameters"] == {"name": "world", "count": 3, "token": "***", "tags": None}
     assert document["output"] == {"said": "world x3 with ***", "token": "***", "tags": None}

@@ -85,6 +85,9 @@ def services(tmp_path_factory: pytest.TempPathFactory, make_cli: Any) -> Iterato
     logs = tmp_path_factory.mktemp("event-services")
     with ExitStack() as stack:
         running = stack.enter_context(running_services("events", logs, [TEST_PACKS]))
+        # the client in this process stores secret parameters: it needs the services' key
+        key = running.environment["TREADLE_SECRET_KEY"]
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv("TREADLE_SECRET_KEY", key)
         client = stack.enter_context(
             Client(running.database_url, identity={"login": "ada", "via": "client"})
         )

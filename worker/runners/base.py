@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 from treadle.common.messages import TaskDispatch
+from treadle.common.secret_box import SECRET_KEY_VARIABLE, Keyring, SecretKeyMissing
 from treadle.common.settings import Settings
 from treadle.common.spec import ActionSpec
 from treadle.worker.errors import ActionError
@@ -27,24 +30,37 @@ def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def no_secret_key() -> Keyring:
+    raise SecretKeyMissing(
+        f"this worker has no key to decrypt secrets: set {SECRET_KEY_VARIABLE} to the "
+        "scheduler's key"
+    )
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     """What a worker process allows its runners to do.
 
     ``shell_enabled`` gates the shell runner (off by default: it runs arbitrary commands);
-    ``max_payload_bytes`` bounds an attempt's input and result as JSON.
+    ``max_payload_bytes`` bounds an attempt's input and result as JSON; ``secret_keys``
+    gives the keys that decrypt secrets in dispatches.
     """
 
     shell_enabled: bool = False
     max_payload_bytes: int = 1024 * 1024
     worker_name: str = field(default_factory=default_worker_name)
+    #: The keys that decrypt the secrets a dispatch carries (``TREADLE_SECRET_KEY``),
+    #: asked for only when one does; raises ConfigurationError when there are none.
+    secret_keys: Callable[[], Keyring] = field(default=no_secret_key, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, worker_name: str | None = None) -> RunnerSettings:
+        configured = settings.secret_key.get_secret_value() if settings.secret_key else ""
         return cls(
             shell_enabled=settings.shell_enabled,
             max_payload_bytes=settings.limits.max_payload_bytes,
             worker_name=worker_name or default_worker_name(),
+            secret_keys=cache(lambda: Keyring.parse(configured)) if configured else no_secret_key,
         )
 
 

@@ -89,6 +89,7 @@ class StartChildRunHandler(_Relayed):
             parent_attempt_id=command.parent_attempt_id,
             depth=command.depth,
             identity=parent.context.identity,
+            secret_tag=parent.context.secret_tag,
         )
         work.starter.start_child(uow, pinned, parameters, child)
         work.child_runs_started.append(command.child_run_id)

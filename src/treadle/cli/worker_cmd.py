@@ -108,6 +108,7 @@ def worker(
 ) -> None:
     """Run a worker: consume dispatched tasks, run their actions, report the results."""
     from treadle.common.errors import ConfigurationError
+    from treadle.common.secret_box import Keyring
     from treadle.worker.app import create_worker_app
     from treadle.worker.catalog_loader import PackCatalog, check_pack_folders, pack_folders
 
@@ -119,6 +120,8 @@ def worker(
     folders = pack_folders(settings, pack_path or ())
     try:
         check_pack_folders(folders[1:])
+        if settings.secret_key is not None:  # a bad key fails now, not at the first secret
+            Keyring.parse(settings.secret_key.get_secret_value())
     except ConfigurationError as exc:
         fail(str(exc))
     catalog = PackCatalog(folders)

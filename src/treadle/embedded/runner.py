@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,14 +71,20 @@ class EmbeddedRunner:
         self.settings = settings
         self.catalog = catalog
         self.clock = clock
-        self.store = store or Store.open(settings.database_url)
+        secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        self.store = store or Store.open(settings.database_url, secret_key=secret_key)
         self.definitions = Definitions(self.store, catalog)
         handlers = CommandHandlers(settings.default_queue)
         self.runs = RunService(
             self.store, self.definitions, clock=clock, write_commands=handlers.write
         )
         self.starter = RunStarter(self.runs, limits=settings.limits)
-        runner_settings = RunnerSettings.from_settings(settings, worker_name="embedded")
+        # The in-process workers decrypt with the store's key (configured, or the key
+        # file generated beside a SQLite database), as a worker would with its own.
+        runner_settings = replace(
+            RunnerSettings.from_settings(settings, worker_name="embedded"),
+            secret_keys=self.store.keys.keyring,
+        )
         self.pool = LocalPublisher(catalog, runner_settings, settings.worker_threads)
         self.relay = Relay(self.starter, self.pool, handlers, clock=clock)
 

@@ -13,6 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from treadle.common.secret_box import generate_key
 from treadle.testing.processes import (
     SCHEDULER_READY,
     WORKER_READY,
@@ -52,7 +53,10 @@ def running_services(
 
     ``name`` tags the database, the vhost and the worker's node name; ``settings`` are
     further ``TREADLE_*`` settings (``reconcile_interval=2``). Logs go under ``logs``.
+    Like a real deployment, the services share a ``TREADLE_SECRET_KEY`` (a new one
+    unless ``secret_key`` is given): processes of the test that store secrets need it too.
     """
+    settings.setdefault("secret_key", generate_key())
     with ExitStack() as stack:
         database_url = stack.enter_context(throwaway_postgres_database(f"treadle_{name}"))
         broker_url = stack.enter_context(throwaway_rabbitmq_vhost(f"treadle_{name}"))
