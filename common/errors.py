@@ -49,6 +49,15 @@ class LimitExceeded(TreadleError):
     """A configured limit (depth, executions, items, sizes) was crossed."""
 
 
+class TooManyRequests(TreadleError):
+    """A caller sent more requests than its rate limit allows; ``retry_after`` seconds
+    until the limit admits it again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(TreadleError):
     """A run, inquiry, definition, action or pack that was asked for does not exist."""
 

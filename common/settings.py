@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from treadle.common.errors import ConfigurationError
@@ -42,12 +42,22 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=30.0, gt=0)
     worker_lost_after: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
+    #: Requests an API token may make per minute, counted across every API process
+    #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
+    api_rate_limit_per_minute: int = Field(default=1200, ge=0)
     #: Runs ended more than this many days ago are purged by the scheduler (off when unset).
     retention_days: int | None = Field(default=None, ge=1)
     #: At most about this many runs (whole trees) and outside events per purge batch.
     retention_batch_size: int = Field(default=100, ge=1, le=10_000)
     #: Seconds between the scheduler's purge batches.
     retention_interval: float = Field(default=60.0, gt=0)
+    #: Fernet key(s) encrypting secrets, comma-separated: the first encrypts, all decrypt
+    #: (see docs/security.md). Unset on SQLite: a key file beside the database is used.
+    secret_key: SecretStr | None = None
+    #: Where ``treadle api`` answers, for ``treadle.ApiClient`` and the commands' ``--api``.
+    api_url: str | None = None
+    #: The API token they send (``treadle tokens create``); never printed nor logged.
+    api_token: SecretStr | None = None
 
 
 def settings_from_environment() -> Settings:

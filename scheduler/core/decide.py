@@ -18,7 +18,16 @@ from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.payload import json_size
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
-from treadle.scheduler.core import completion, finish, launch, lifecycle, queries, scopes, waiting
+from treadle.scheduler.core import (
+    completion,
+    finish,
+    interventions,
+    launch,
+    lifecycle,
+    queries,
+    scopes,
+    waiting,
+)
 from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
@@ -33,6 +42,7 @@ from treadle.scheduler.core.events import (
     ResumeRequested,
     RetryRequested,
     RunRequested,
+    StepFailRequested,
     TaskFailed,
     TaskSucceeded,
     TaskTimedOut,
@@ -298,4 +308,5 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     TimerFired: _on_timer,
     InquiryAnswered: _on_inquiry_answered,
     CancelRequested: _on_cancel,
+    StepFailRequested: interventions.fail_step,
 }

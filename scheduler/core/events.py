@@ -144,6 +144,21 @@ class ChildRunPaused(Event):
     child_run_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class StepFailRequested(Event):
+    """An operator fails task ``task`` while it waits on a person or an outside event.
+
+    Its inquiry is closed (canceled) or its event wait dropped, and it fails with
+    ``reason`` as its error: its transitions decide what follows (no retry). The service
+    checks first that the task waits (:func:`~treadle.scheduler.core.interventions.waiting_step`);
+    for a task that does not, this changes nothing.
+    """
+
+    kind: ClassVar[str] = "step_fail_requested"
+    task: str = ""
+    reason: str | None = None
+
+
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -161,5 +176,6 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         RetryRequested,
         CompensateRequested,
         ChildRunPaused,
+        StepFailRequested,
     )
 }

@@ -20,6 +20,7 @@ from treadle.common.catalog import Catalog
 from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
 from treadle.common.source import SourceMap
 from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
+from treadle.scheduler.service.deletions import WorkflowDeleted, deleted_message, is_tombstone
 from treadle.scheduler.store import DefinitionVersion, Store, UnitOfWork
 
 SPEC_DOCUMENT = "spec.json"
@@ -160,7 +161,10 @@ class Definitions:
     def pinned(
         self, ref: str, version: int | None, uow: UnitOfWork | None = None
     ) -> PinnedDefinition:
-        """The stored version a run is pinned to (the latest when ``version`` is None)."""
+        """The stored version a run is pinned to (the latest when ``version`` is None).
+
+        WorkflowDeleted (a NotFound) when that version is a deletion's tombstone.
+        """
         if version is not None and (ref, version) in self._pinned:
             return self._pinned[(ref, version)]
         if uow is None:
@@ -169,6 +173,8 @@ class Definitions:
         return self._pin(uow, self._from_stored(ref, uow.get_definition(ref, version)))
 
     def _from_stored(self, ref: str, stored: DefinitionVersion) -> PinnedDefinition:
+        if is_tombstone(stored):  # the workflow was deleted: the tombstone has no definition
+            raise WorkflowDeleted(deleted_message(stored))
         content = (stored.documents[SPEC_DOCUMENT], stored.documents.get(ROUTES_DOCUMENT, "{}"))
         raw: Mapping[str, Any] = json.loads(content[1])
         routes = {

@@ -29,6 +29,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ from treadle.common.payload import json_size
 from treadle.scheduler.core.events import EventReceived
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import EventTrigger, TriggerIndex
+from treadle.scheduler.store import UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -155,8 +157,14 @@ class EventRouter:
         subject: str | None = None,
         data: Any = None,
         event_id: str | None = None,
+        transaction: Callable[[], AbstractContextManager[UnitOfWork]] | None = None,
     ) -> EventOutcome:
-        """Record the event, start what it triggers, release what waits for it."""
+        """Record the event, start what it triggers, release what waits for it.
+
+        ``transaction`` opens the transaction that records the event and releases the waits
+        (default: a unit of work of the store); the HTTP API passes one that records the
+        send in its audit log with it.
+        """
         event = checked_event(
             event_type,
             subject=subject,
@@ -173,7 +181,7 @@ class EventRouter:
                 t for t in self._triggers.current(uow) if t.matches_type(event.type, event.subject)
             ]
         started, refused = self._start_triggered(event, triggers)
-        with store.unit_of_work() as uow:
+        with (transaction or store.unit_of_work)() as uow:
             if not uow.record_event(event.id, event.type, event.subject, event.data, self._clock()):
                 log.info("event %s was recorded meanwhile by another sender: ignored", event.id)
                 return EventOutcome(event.id, duplicate=True)

@@ -19,7 +19,7 @@ from treadle.common.statuses import InquiryStatus
 from treadle.scheduler.core.events import InquiryAnswered
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.service.runs import RunService
-from treadle.scheduler.store import InquiryEntry
+from treadle.scheduler.store import InquiryEntry, UnitOfWork
 
 
 def schema_error(schema: Any) -> str | None:
@@ -74,25 +74,36 @@ def answer_inquiry(
     answered. Raises NotFound (unknown id), ParameterError (the answer does not fit the
     schema), ConflictError (not pending any more, past its deadline, or a schema that is
     not a valid JSON Schema)."""
-    now = runs.clock()
     with runs.store.unit_of_work() as uow:
-        inquiry = uow.get_inquiry(inquiry_id)
-        uow.lock_runs([inquiry.run_id])  # answers and timers of one run take turns
-        inquiry = uow.get_inquiry(inquiry_id)
-        if inquiry.status is not InquiryStatus.PENDING:
-            raise ConflictError(f"inquiry {inquiry_id} is {inquiry.status.value}, not pending")
-        if inquiry.deadline is not None and inquiry.deadline <= now:
-            raise ConflictError(
-                f"inquiry {inquiry_id} expired at {iso(inquiry.deadline)}; "
-                "it is closed as timed out"
-            )
-        broken = unanswerable(inquiry)
-        if broken is not None:
-            raise broken
-        problems = schema_problems(inquiry.schema, response)
-        if problems:
-            raise ParameterError(problems, subject=f"response to {inquiry_id}")
-        uow.answer_inquiry(inquiry_id, response, responder, now)
-        event = InquiryAnswered(inquiry_id=inquiry_id, response=response, responder=responder)
-        runs.apply_in(uow, [(inquiry.run_id, event)])
-        return uow.get_inquiry(inquiry_id)
+        return answer_inquiry_in(uow, runs, inquiry_id, response, responder)
+
+
+def answer_inquiry_in(
+    uow: UnitOfWork,
+    runs: RunService,
+    inquiry_id: str,
+    response: Any,
+    responder: str | None = None,
+) -> InquiryEntry:
+    """:func:`answer_inquiry` in the caller's transaction (the HTTP API's, which records
+    the answer in the audit log with it)."""
+    now = runs.clock()
+    inquiry = uow.get_inquiry(inquiry_id)
+    uow.lock_runs([inquiry.run_id])  # answers and timers of one run take turns
+    inquiry = uow.get_inquiry(inquiry_id)
+    if inquiry.status is not InquiryStatus.PENDING:
+        raise ConflictError(f"inquiry {inquiry_id} is {inquiry.status.value}, not pending")
+    if inquiry.deadline is not None and inquiry.deadline <= now:
+        raise ConflictError(
+            f"inquiry {inquiry_id} expired at {iso(inquiry.deadline)}; it is closed as timed out"
+        )
+    broken = unanswerable(inquiry)
+    if broken is not None:
+        raise broken
+    problems = schema_problems(inquiry.schema, response)
+    if problems:
+        raise ParameterError(problems, subject=f"response to {inquiry_id}")
+    uow.answer_inquiry(inquiry_id, response, responder, now)
+    event = InquiryAnswered(inquiry_id=inquiry_id, response=response, responder=responder)
+    runs.apply_in(uow, [(inquiry.run_id, event)])
+    return uow.get_inquiry(inquiry_id)

@@ -23,7 +23,13 @@ from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.events import RunRequested
 from treadle.scheduler.core.state import RunContext, initial_state
 from treadle.scheduler.service.definitions import PinnedDefinition
+from treadle.scheduler.service.deletions import check_startable
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.secret_context import (
+    keystore_snapshot,
+    new_secret_tag,
+    seal_parameters,
+)
 from treadle.scheduler.store import DuplicateRunError, UnitOfWork
 
 
@@ -45,6 +51,15 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class StartedRun:
+    """The run a start asked for: its id, and whether this start created it (``False``
+    when its idempotency key named a run started before)."""
+
+    run_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
 class ChildRun:
     """A child run to create for a parent's task (see :meth:`RunStarter.start_child`)."""
 
@@ -53,6 +68,8 @@ class ChildRun:
     parent_attempt_id: str
     depth: int
     identity: Mapping[str, Any]
+    #: The reference tag of the parent's tree (see ``secret_context``); "" draws a new one.
+    secret_tag: str = ""
 
 
 class RunStarter:
@@ -65,12 +82,14 @@ class RunStarter:
         limits: Limits | None = None,
         run_ids: Callable[[], str] = new_run_id,
         seeds: Callable[[], int] = random_seed,
+        secret_tags: Callable[[], str] = new_secret_tag,
     ) -> None:
         self.runs = runs
         self.definitions = runs.definitions
         self.limits = limits or Limits()
         self._run_ids = run_ids
         self._seeds = seeds
+        self._secret_tags = secret_tags
 
     def prepare_parameters(
         self, spec: WorkflowSpec, parameters: Mapping[str, Any]
@@ -118,36 +137,59 @@ class RunStarter:
         """Create and start a run of a published definition version.
 
         Parameters are checked first: a refused request stores nothing. Starting twice with
-        one idempotency key returns the first run's id, even when both starts race.
+        one idempotency key returns the first run's id, even when both starts race. A
+        workflow deleted since (its latest version a tombstone) raises WorkflowDeleted.
         """
         resolved = self.prepare_parameters(pinned.spec, parameters)
         return self._create(pinned, resolved, options or RunOptions())
 
+    def start_pinned_in(
+        self,
+        uow: UnitOfWork,
+        pinned: PinnedDefinition,
+        parameters: Mapping[str, Any],
+        options: RunOptions | None = None,
+    ) -> StartedRun:
+        """:meth:`start_pinned` in the caller's transaction (the HTTP API's, which records
+        the start in the audit log with it), telling whether this call created the run."""
+        resolved = self.prepare_parameters(pinned.spec, parameters)
+        return self._create_in(uow, pinned, resolved, options or RunOptions())
+
     def _create(
         self, pinned: PinnedDefinition, resolved: Mapping[str, Any], options: RunOptions
     ) -> str:
+        with self.runs.store.unit_of_work() as uow:
+            return self._create_in(uow, pinned, resolved, options).run_id
+
+    def _create_in(
+        self,
+        uow: UnitOfWork,
+        pinned: PinnedDefinition,
+        resolved: Mapping[str, Any],
+        options: RunOptions,
+    ) -> StartedRun:
         now = self.runs.clock()
-        try:
-            with self.runs.store.unit_of_work() as uow:
-                if options.idempotency_key is not None:
-                    existing = uow.find_run_by_idempotency_key(options.idempotency_key)
-                    if existing is not None:
-                        return existing
-                run_id = self._run_ids()
-                state = initial_state(run_id, pinned.ref, now, pinned.version)
-                uow.insert_run(
-                    state,
-                    definition_version=pinned.version,
-                    idempotency_key=options.idempotency_key,
-                    trigger_event_id=options.trigger_event_id,
-                )
-                context = self.context(uow, pinned.spec, resolved, options.identity, depth=0)
-                self.runs.apply_new(uow, state, RunRequested(context=context))
+        if options.idempotency_key is not None:
+            existing = uow.find_run_by_idempotency_key(options.idempotency_key)
+            if existing is not None:
+                return StartedRun(existing, created=False)
+        check_startable(uow, pinned.ref)  # a deleted workflow starts no new run
+        run_id = self._run_ids()
+        state = initial_state(run_id, pinned.ref, now, pinned.version)
+        try:  # a savepoint: a duplicate leaves the caller's transaction usable
+            uow.insert_run(
+                state,
+                definition_version=pinned.version,
+                idempotency_key=options.idempotency_key,
+                trigger_event_id=options.trigger_event_id,
+            )
         except DuplicateRunError as exc:
             if exc.existing_run_id is None:
                 raise
-            return exc.existing_run_id
-        return run_id
+            return StartedRun(exc.existing_run_id, created=False)
+        context = self.context(uow, pinned.spec, resolved, options.identity, depth=0, run_id=run_id)
+        self.runs.apply_new(uow, state, RunRequested(context=context))
+        return StartedRun(run_id, created=True)
 
     def start_child(
         self,
@@ -167,6 +209,8 @@ class RunStarter:
             depth=child.depth,
             parent_run_id=child.parent_run_id,
             parent_attempt_id=child.parent_attempt_id,
+            run_id=child.run_id,
+            secret_tag=child.secret_tag,
         )
         self.runs.apply_new(uow, state, RunRequested(context=context))
 
@@ -180,14 +224,21 @@ class RunStarter:
         depth: int,
         parent_run_id: str | None = None,
         parent_attempt_id: str | None = None,
+        run_id: str = "",
+        secret_tag: str = "",
     ) -> RunContext:
-        """What the run's templates may read besides results, fixed now."""
-        entries = uow.kv_list()
-        secret_keys = tuple(f"keystore.{e.key}" for e in entries if e.secret)
+        """What the run's templates may read besides results, fixed now.
+
+        Secrets enter it as references only (``secret_context``): the values of secret
+        parameters of run ``run_id`` are encrypted into its ``run_secrets`` rows.
+        """
+        tag = secret_tag or self._secret_tags()
+        keystore, secret_keys = keystore_snapshot(uow.kv_list(), tag)
+        sealed = seal_parameters(uow, spec.parameters, parameters, run_id=run_id, tag=tag)
         return RunContext(
-            parameters=dict(parameters),
+            parameters=sealed,
             config=self.definitions.pack_config(spec.pack, uow),
-            keystore={e.key: e.value for e in entries},
+            keystore=keystore,
             identity=dict(identity or {}),
             secrets=secret_names(spec.parameters) + secret_keys,
             seed=self._seeds(),
@@ -195,4 +246,5 @@ class RunStarter:
             depth=depth,
             parent_run_id=parent_run_id,
             parent_attempt_id=parent_attempt_id,
+            secret_tag=tag,
         )

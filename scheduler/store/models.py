@@ -250,6 +250,8 @@ inquiries = Table(
     Column("answered_at", UTCDateTime, nullable=True),
 )
 
+#: A secret entry keeps its value encrypted in ``ciphertext`` (``value`` null); one left in
+#: ``value`` from before encryption is encrypted by ``treadle secrets rotate-key``.
 keystore = Table(
     "keystore",
     metadata,
@@ -257,6 +259,16 @@ keystore = Table(
     Column("value", JSONValue, nullable=True),
     Column("secret", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("ciphertext", Text, nullable=True),
+)
+
+#: The encrypted values of a run's ``secret: true`` parameters (the run holds references).
+run_secrets = Table(
+    "run_secrets",
+    metadata,
+    Column("run_id", String, _run_fk(), primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
 )
 
 broker_incarnations = Table(
@@ -309,6 +321,15 @@ audit_log = Table(
     Column("details", JSONValue, nullable=True),
     Index("ix_audit_log_workspace_id", "workspace", "id"),
     Index("ix_audit_log_at", "at"),
+)
+
+#: Requests per API token and minute (rate limits shared by every API process).
+api_rate_windows = Table(
+    "api_rate_windows",
+    metadata,
+    Column("token_id", String, primary_key=True),
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("requests", Integer, nullable=False),
 )
 
 events = Table(

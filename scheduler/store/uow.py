@@ -17,9 +17,11 @@ from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
+from treadle.scheduler.store.rate_repo import RateWindowRepository
 from treadle.scheduler.store.retention_repo import RetentionRepository
 from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
+from treadle.scheduler.store.run_secrets_repo import RunSecretsRepository
 from treadle.scheduler.store.token_repo import TokenRepository
 
 
@@ -30,14 +32,17 @@ class UnitOfWork(
     InquiryRepository,
     DefinitionRepository,
     KeystoreRepository,
+    RunSecretsRepository,
     EventRepository,
     RetentionRepository,
     BrokerRepository,
     TokenRepository,
     AuditRepository,
+    RateWindowRepository,
 ):
-    """Runs, work queues, inquiries, definitions, the keystore, events, retention, the
-    brokers' last seen incarnations, API tokens and the audit log, in one transaction."""
+    """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
+    retention, the brokers' last seen incarnations, API tokens and the audit log, in one
+    transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -1,8 +1,9 @@
 """Treadle: workflow orchestration with YAML packs, a pure scheduler core and Celery workers.
 
-Applications use :class:`treadle.Client` to start and follow runs; operators use the
-``treadle`` command. The language lives in :mod:`treadle.common`, the scheduler in
-:mod:`treadle.scheduler`, the worker side in :mod:`treadle.worker`.
+Applications use :class:`treadle.Client` (or :class:`treadle.ApiClient`, over the HTTP
+API) to start and follow runs; operators use the ``treadle`` command. The language lives
+in :mod:`treadle.common`, the scheduler in :mod:`treadle.scheduler`, the worker side in
+:mod:`treadle.worker`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from treadle.apiclient import ApiClient
     from treadle.client import Client
 
-__all__ = ["Client", "__version__"]
+__all__ = ["ApiClient", "Client", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from treadle.client import Client
 
         return Client
+    if name == "ApiClient":
+        from treadle.apiclient import ApiClient
+
+        return ApiClient
     raise AttributeError(name)

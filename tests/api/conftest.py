@@ -181,3 +181,35 @@ def assert_error(body: object, type_: str, *fragments: str) -> dict[str, object]
 def error_shape() -> Callable[..., dict[str, object]]:
     """:func:`assert_error`, for the test modules."""
     return assert_error
+
+
+# -- runs the services would carry on -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shipped_catalog() -> object:
+    """The packs shipped with Treadle (``examples.inquiry``, ``examples.hello_world`` ...)."""
+    from pathlib import Path
+
+    from treadle.common.loader import load_packs
+
+    loaded = load_packs([Path(__file__).resolve().parents[2] / "packs"])
+    assert [str(issue) for issue in loaded.issues] == []
+    return loaded
+
+
+@pytest.fixture
+def runner(database_url: str, store: Store, clock: FakeClock, shipped_catalog: object) -> Iterator:
+    """An embedded runner on the test's database, on the test's clock, with the shipped
+    packs: it starts runs that really reach their inquiries and carries them on after the
+    API changed them (``runner.follow(run_id)``), standing in for the scheduler and workers.
+    """
+    from treadle.common.catalog import Catalog
+    from treadle.embedded import EmbeddedRunner
+
+    assert isinstance(shipped_catalog, Catalog)
+    made = EmbeddedRunner(Settings(database_url=database_url), shipped_catalog, clock=clock)
+    try:
+        yield made
+    finally:
+        made.close()

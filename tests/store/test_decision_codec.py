@@ -46,6 +46,7 @@ EVENTS: list[ev.Event] = [
     ev.CompensateRequested(),
     ev.ChildRunPaused(child_run_id="r.1.0.1"),
     ev.AttemptLost(attempt_id="r/1/0/1", error={"type": "WorkerLost", "message": "gone"}),
+    ev.StepFailRequested(task="approve", reason="called off"),
 ]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from treadle.common.dialects.shared import APPROVAL_SUFFIX, REJECTED_SUFFIX, V1_METADATA
-from treadle.common.graph import COMPENSATION_SUFFIX, NodeKind
+from treadle.common.graph import COMPENSATION_SUFFIX, Graph, NodeKind
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core.namespaces import iso
@@ -62,8 +62,9 @@ class V1Step:
     data: Mapping[str, Any]
 
 
-def definition_steps(spec: WorkflowSpec, run: StoredRun) -> tuple[list[V1Step], set[str]]:
-    """The steps of ``spec`` in definition order, and the ids only used as compensations."""
+def definition_steps(spec: WorkflowSpec, graph: Graph) -> tuple[list[V1Step], set[str]]:
+    """The steps of ``spec`` (compiled as ``graph``) in definition order, and the ids only
+    used as compensations."""
     version = spec.metadata.get(V1_METADATA, {}).get("version")
     if isinstance(version, Mapping) and isinstance(version.get("steps"), list):
         steps = [
@@ -88,7 +89,6 @@ def definition_steps(spec: WorkflowSpec, run: StoredRun) -> tuple[list[V1Step], 
             if step.data.get("compensation_step_id")
         }
         return steps, {c for c in compensations if c not in linked}
-    graph = run.pinned.graph
     steps = [
         V1Step(name, name, _KIND_TYPES[node.kind], {})
         for name, node in graph.nodes.items()
@@ -123,7 +123,7 @@ class StepRenderer:
         self.run = run
         self.state = state
         self.spec = run.pinned.spec
-        self.steps, self.compensation_only = definition_steps(self.spec, run)
+        self.steps, self.compensation_only = definition_steps(self.spec, run.pinned.graph)
         self.compensator = {
             str(step.data["compensation_step_id"]): step.id
             for step in self.steps

@@ -23,7 +23,7 @@ import treadle
 from treadle.api.context import ApiContext
 from treadle.api.docs import OPENAPI_PATH, install_docs
 from treadle.api.errors import install_error_handlers
-from treadle.api.routes import health, runs
+from treadle.api.routes import events, health, inquiries, kv, packs, run_views, runs, workflows
 from treadle.clientlib.connection import open_client_store
 from treadle.common.settings import Settings, settings_from_environment
 from treadle.scheduler.store import Store
@@ -84,6 +84,12 @@ def create_app(
     install_docs(app, title=TITLE)
     app.include_router(health.router)
     runs.include(app)
+    workflows.include(app)
+    packs.include(app)
+    run_views.include(app)
+    inquiries.include(app)
+    events.include(app)
+    kv.include(app)
     return app
 
 

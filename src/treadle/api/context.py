@@ -21,12 +21,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from treadle.api.rate_limit import RateLimit
 from treadle.clientlib.connection import check_schema, reaching
 from treadle.clientlib.starting import run_starter
 from treadle.common.catalog import Catalog
 from treadle.common.settings import Settings
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import Store, UnitOfWork
 
 __all__ = ["ApiContext", "Context", "api_context"]
@@ -40,6 +42,9 @@ class ApiContext:
         self.store = store
         self.clock = clock
         self.definitions = Definitions(store, Catalog())
+        #: The event triggers in force, cached per definition version (``POST /events``).
+        self.triggers = TriggerIndex()
+        self.rate_limit = RateLimit(settings.api_rate_limit_per_minute)
         self._schema_checked = False
         self._lock = threading.Lock()
 

@@ -36,6 +36,7 @@ from treadle.common.errors import (
     NotFound,
     ParameterError,
     ServiceUnavailable,
+    TooManyRequests,
     TreadleError,
     Unauthenticated,
 )
@@ -79,6 +80,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _documented("No token, or a token that is invalid, expired or revoked."),
     404: _documented("No such run (or task, or route)."),
     422: _documented("The request does not validate: `details` names each field and why."),
+    429: _documented("The token made too many requests this minute; see `Retry-After`."),
     503: _documented("The database cannot be reached."),
 }
 
@@ -93,6 +95,7 @@ CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 _TREADLE_ERRORS: tuple[tuple[type[TreadleError], int, str], ...] = (
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
+    (TooManyRequests, 429, "too_many_requests"),
     (NotFound, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (IllegalTransition, 409, "conflict"),
@@ -149,12 +152,20 @@ def _treadle_details(exc: TreadleError) -> Any:
     return None
 
 
+def _headers(exc: TreadleError) -> dict[str, str] | None:
+    """What the status asks for: how to authenticate (401), when to retry (429)."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
 def _on_treadle_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TreadleError)
     for kind, status, type_ in _TREADLE_ERRORS:
         if isinstance(exc, kind):
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            return error_response(status, type_, str(exc), _treadle_details(exc), headers)
+            return error_response(status, type_, str(exc), _treadle_details(exc), _headers(exc))
     # a Treadle error with no status of its own (an expression error...): still a bug here
     return _on_unexpected(_request, exc)
 

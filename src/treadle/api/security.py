@@ -23,7 +23,7 @@ from treadle.common.access import Principal, Role
 from treadle.common.errors import Forbidden, Unauthenticated
 from treadle.scheduler.service.access import principal_of, use_to_note, verify
 
-__all__ = ["BEARER", "Operator", "Viewer", "current_principal", "require"]
+__all__ = ["BEARER", "Admin", "Operator", "Viewer", "current_principal", "require"]
 
 #: The security scheme of the OpenAPI document (``bearer``).
 BEARER = HTTPBearer(
@@ -44,12 +44,15 @@ def current_principal(
             "this needs an API token: send the header 'Authorization: Bearer <token>'"
         )
     now = context.clock()
-    with context.reading() as reader:  # a snapshot: no write lock for most requests
+    with context.reading() as reader:  # a bad token takes no write lock
         entry = verify(reader, credentials.credentials, now)
-    if use_to_note(entry, now):  # about once a minute per token
+    principal = principal_of(entry)
+    if context.rate_limit.per_minute or use_to_note(entry, now):
         with context.writing() as uow:
-            uow.token_used(entry.id, now)
-    return principal_of(entry)
+            if use_to_note(entry, now):  # about once a minute per token
+                uow.token_used(entry.id, now)
+            context.rate_limit.admit(uow, principal, now)
+    return principal
 
 
 def require(role: Role) -> Callable[[Principal], Principal]:
@@ -72,3 +75,5 @@ def require(role: Role) -> Callable[[Principal], Principal]:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 #: A route parameter: the principal, who may start and control runs (operator or admin).
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+#: A route parameter: the principal, who may manage workflows and packs (admin only).
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         "inquiry_cmd",
         "events_cmd",
         "kv_cmd",
+        "secrets_cmd",
         "tokens_cmd",
         "audit_cmd",
         "workflows_cmd",

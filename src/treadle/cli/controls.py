@@ -5,9 +5,10 @@ process continues the run exactly as ``treadle inquiry respond`` does, from the 
 run so a child's control carries its parent on, with the same progress, output and exit
 codes as ``treadle run`` (a paused or pausing run exits 3, like a waiting one; a run
 that ends as asked exits 0: canceled for ``cancel``, compensated for ``compensate``).
-Distributed (``--distributed``): the control is written through the client, the scheduler
-is woken, and the run's state right after is printed; the services do the rest. A control
-that does not apply exits 2 and changes nothing, saying why.
+Distributed (``--distributed``, or ``--api``): the control is written through the client
+(the database's, or the HTTP API's), the scheduler is woken, and the run's state right
+after is printed; the services do the rest. A control that does not apply exits 2 and
+changes nothing, saying why.
 """
 
 from __future__ import annotations
@@ -73,29 +74,28 @@ def apply_embedded(
 
 
 def apply_distributed(
-    settings: Settings, run_id: str, control: Control, reason: str | None, *, as_json: bool
+    run_id: str,
+    control: Control,
+    reason: str | None,
+    *,
+    as_json: bool,
+    api: str | None = None,
+    token: str | None = None,
 ) -> ExitCode:
-    """Write ``control`` for the scheduler to carry out; print the run's state right after."""
-    from treadle.client import Client
-    from treadle.common.errors import ConfigurationError, NotFound, ServiceUnavailable
+    """Write ``control`` for the scheduler to carry out, through the database or the API
+    (``--api``); print the run's state right after."""
+    from treadle.cli.clients import command_client, location
+    from treadle.common.errors import NotFound
     from treadle.scheduler.service.controls import ControlRefused
 
-    try:
-        client = Client(settings=settings, identity=identity())
-    except ConfigurationError as exc:
-        fail(str(exc))
-    with client:
+    with command_client(api, token) as client:
         try:
             # The run as the control left it: a scheduler may move it on at once.
             document = client.control_document(run_id, control, _reason(control, reason))
         except NotFound:
-            fail(f"no run {run_id} in {client.database}")
+            fail(f"no run {run_id} in {location(client)}")
         except ControlRefused as exc:
             fail(str(exc))
-        except ConfigurationError as exc:
-            fail(str(exc))
-        except ServiceUnavailable as exc:
-            fail(str(exc), ExitCode.FAILED)
     if as_json:
         print_json(document)
     else:

@@ -5,7 +5,8 @@
 workflows with an event trigger are published first (as ``treadle scheduler`` does at
 start-up), and the runs the event touched are carried on in this process until they end
 or wait again. With ``--distributed`` the event is written to ``TREADLE_DATABASE_URL``
-through :class:`treadle.Client` and the services carry on; nothing runs here.
+through :class:`treadle.Client` and the services carry on; nothing runs here. With ``--api
+URL`` (or ``TREADLE_API_URL``) it is sent through the HTTP API instead, as distributed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from treadle.cli.clients import ApiOption, TokenOption
 from treadle.cli.support import (
-    ExitCode,
     command_database,
     fail,
     identity,
@@ -74,41 +75,43 @@ def send(
     pack_path: Annotated[
         list[Path] | None, typer.Option("--pack-path", help="Another folder of packs.")
     ] = None,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Send an event: start the runs it triggers and release the waits it matches."""
+    from treadle.cli.clients import api_url
+
     value = _data(data)
-    settings = load_settings()
-    if distributed:
+    if distributed or api_url(api):
         if pack_path:
-            fail("--pack-path applies only without --distributed (the scheduler has the packs)")
-        outcome = _send_distributed(settings, event_type, subject, value, event_id)
+            fail(
+                "--pack-path applies only without --distributed or --api "
+                "(the scheduler has the packs)"
+            )
+        outcome = _send_distributed(api, token, event_type, subject, value, event_id)
     else:
+        settings = load_settings()
         outcome = _send_embedded(settings, pack_path or [], event_type, subject, value, event_id)
     _print_outcome(outcome, as_json=as_json)
 
 
 def _send_distributed(
-    settings: Settings,
+    api: str | None,
+    token: str | None,
     event_type: str,
     subject: str | None,
     data: Any,
     event_id: str | None,
 ) -> EventOutcome:
-    from treadle.client import Client
-    from treadle.common.errors import (
-        ConfigurationError,
-        LimitExceeded,
-        ParameterError,
-        ServiceUnavailable,
-    )
+    """Send through the database, or the API; the services act on it."""
+    from treadle.cli.clients import command_client
+    from treadle.common.errors import LimitExceeded, ParameterError
 
-    try:
-        with Client(settings=settings, identity=identity()) as client:
+    with command_client(api, token) as client:
+        try:
             return client.send_event(event_type, subject=subject, data=data, event_id=event_id)
-    except (ParameterError, LimitExceeded, ConfigurationError) as exc:
-        fail(str(exc))
-    except ServiceUnavailable as exc:
-        fail(str(exc), ExitCode.FAILED)
+        except (ParameterError, LimitExceeded) as exc:
+            fail(str(exc))
 
 
 def _send_embedded(

@@ -4,7 +4,8 @@ Embedded by default: ``respond`` records the answer and carries the run on in th
 process. With ``--distributed`` the commands read and write ``TREADLE_DATABASE_URL`` as a
 client (no schema upgrade, a bounded connect time): ``respond`` checks the answer against
 the inquiry's schema, records it and applies it to the run in one transaction, waking the
-schedulers, and runs nothing here.
+schedulers, and runs nothing here. With ``--api URL`` (or ``TREADLE_API_URL``) they do the
+same through the HTTP API, printing the same.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
+from treadle.cli.clients import ApiOption, TokenOption
 from treadle.cli.support import (
     ExitCode,
-    command_database,
     fail,
     identity,
     load_catalog,
@@ -34,37 +35,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(inquiry_app, name="inquiry")
 
 
-def _entry(entry: Any) -> dict[str, Any]:
-    from treadle.scheduler.core.namespaces import iso
-
-    return {
-        "id": entry.id,
-        "run": entry.run_id,
-        "task": entry.task,
-        "status": entry.status.value,
-        "prompt": entry.prompt,
-        "schema": entry.schema,
-        "assigned_to": entry.assigned_to,
-        "deadline": iso(entry.deadline),
-        "response": entry.response,
-        "responder": entry.responder,
-    }
+#: The fields of an inquiry the commands print, in this order.
+_FIELDS = (
+    "id",
+    "run",
+    "task",
+    "status",
+    "prompt",
+    "schema",
+    "assigned_to",
+    "deadline",
+    "response",
+    "responder",
+)
 
 
-def _shown(uow: Any, entries: list[Any]) -> list[dict[str, Any]]:
-    """The entries as printed: values of their run's secret parameters masked, as in the
-    run document (a prompt or a schema may have been rendered from one)."""
-    from treadle.common.redaction import redact, secret_values_of
-
-    secrets: dict[str, tuple[str, ...]] = {}
-    shown: list[dict[str, Any]] = []
-    for entry in entries:
-        if entry.run_id not in secrets:
-            context = uow.load_run_overview(entry.run_id, failures=0).state.context
-            values = [context.parameters.get(name) for name in context.secrets]
-            secrets[entry.run_id] = secret_values_of(values)
-        shown.append(redact(_entry(entry), secrets[entry.run_id]))
-    return shown
+def _printed(shown: dict[str, Any]) -> dict[str, Any]:
+    """An inquiry as shown (its run's secret values masked, as in the run document: a
+    prompt or a schema may have been rendered from one), with the fields printed."""
+    return {name: shown.get(name) for name in _FIELDS}
 
 
 @inquiry_app.command("list")
@@ -75,16 +64,19 @@ def list_inquiries(
     run: Annotated[str | None, typer.Option(help="Only this run's inquiries.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     distributed: Annotated[bool, typer.Option("--distributed", help=_DISTRIBUTED_HELP)] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Inquiries (pending ones by default)."""
+    from treadle.cli.clients import command_client, upgrade_database
     from treadle.common.statuses import InquiryStatus
 
     try:
         wanted = InquiryStatus(status) if status and status != "all" else None
     except ValueError:
         fail(f"unknown status {status!r}")
-    with command_database(distributed) as store, store.snapshot() as uow:
-        entries = _shown(uow, uow.list_inquiries(status=wanted, run_id=run))
+    with command_client(api, token, prepare=None if distributed else upgrade_database) as client:
+        entries = [_printed(shown) for shown in client.inquiries(status=wanted, run=run)]
     if as_json:
         print_json(entries)
         return
@@ -105,13 +97,16 @@ def _assignee(value: Any) -> str:
 def show_inquiry(
     inquiry_id: Annotated[str, typer.Argument()],
     distributed: Annotated[bool, typer.Option("--distributed", help=_DISTRIBUTED_HELP)] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """One inquiry as JSON."""
+    from treadle.cli.clients import command_client, upgrade_database
     from treadle.common.errors import NotFound
 
-    with command_database(distributed) as store, store.snapshot() as uow:
+    with command_client(api, token, prepare=None if distributed else upgrade_database) as client:
         try:
-            [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
+            entry = _printed(client.inquiry(inquiry_id))
         except NotFound:
             fail(f"no inquiry {inquiry_id}")
     print_json(entry)
@@ -134,8 +129,11 @@ def respond(
             "run on; run nothing here.",
         ),
     ] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Answer an inquiry (checked against its schema), then continue the run here."""
+    from treadle.cli.clients import api_url
     from treadle.cli.run_cmd import follow_and_report
     from treadle.common.errors import ConflictError, NotFound, ParameterError
     from treadle.embedded import EmbeddedRunner
@@ -144,12 +142,17 @@ def respond(
         response = json.loads(data)
     except ValueError as exc:
         fail(f"--data is not JSON: {exc}")
-    settings = load_settings()
-    if distributed:
+    if distributed or api_url(api):
         if pack_path:
-            fail("--pack-path applies only without --distributed (the services have the packs)")
-        _respond_distributed(settings, inquiry_id, response, as_json=as_json, quiet=quiet)
+            fail(
+                "--pack-path applies only without --distributed or --api "
+                "(the services have the packs)"
+            )
+        _respond_distributed(
+            inquiry_id, response, as_json=as_json, quiet=quiet, api=api, token=token
+        )
         return
+    settings = load_settings()
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
@@ -184,37 +187,33 @@ def _answer_here(runner: Any, inquiry_id: str, response: Any, login: str | None)
 
 
 def _respond_distributed(
-    settings: Any, inquiry_id: str, response: Any, *, as_json: bool, quiet: bool
+    inquiry_id: str,
+    response: Any,
+    *,
+    as_json: bool,
+    quiet: bool,
+    api: str | None,
+    token: str | None,
 ) -> None:
-    """Answer through the database; the run is left to the scheduler and workers."""
-    from treadle.client import Client
-    from treadle.common.errors import (
-        ConfigurationError,
-        ConflictError,
-        NotFound,
-        ParameterError,
-        ServiceUnavailable,
-    )
+    """Answer through the database or the API; the run is left to the scheduler and
+    workers. The responder is this login (through the API: the token's)."""
+    from treadle.cli.clients import command_client
+    from treadle.common.errors import ConflictError, NotFound, ParameterError
 
-    who = identity()
-    try:
-        with Client(settings=settings, identity=who) as client:
-            answered = client.respond(inquiry_id, response, responder=who.get("login"))
-            with client.store.snapshot() as uow:
-                [entry] = _shown(uow, [uow.get_inquiry(inquiry_id)])
-    except NotFound:
-        fail(f"no inquiry {inquiry_id}")
-    except ParameterError as exc:
-        fail("\n  ".join(["the answer does not fit the inquiry's schema:", *exc.problems]))
-    except (ConflictError, ConfigurationError) as exc:
-        fail(str(exc))
-    except ServiceUnavailable as exc:
-        fail(str(exc), ExitCode.FAILED)
+    with command_client(api, token) as client:
+        try:
+            entry = _printed(client.respond_document(inquiry_id, response))
+        except NotFound:
+            fail(f"no inquiry {inquiry_id}")
+        except ParameterError as exc:
+            fail("\n  ".join(["the answer does not fit the inquiry's schema:", *exc.problems]))
+        except ConflictError as exc:
+            fail(str(exc))
     if as_json:
         print_json(entry)
     elif not quiet:
         typer.echo(
-            f"inquiry {answered.id} answered; run {entry['run']} goes on with the services "
+            f"inquiry {entry['id']} answered; run {entry['run']} goes on with the services "
             f"(treadle runs show {entry['run']})"
         )
 

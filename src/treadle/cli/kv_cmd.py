@@ -1,21 +1,21 @@
 """``treadle kv set|get|list|delete``: the keystore templates read as ``keystore.<key>``.
 
 A run takes a snapshot of the keystore when it starts, so changing a key never changes a
-run in flight. Secret values are never printed.
+run in flight (a secret is read when a task using it is dispatched). Secret values are
+stored encrypted (``TREADLE_SECRET_KEY``) and never printed: nothing reads them back.
+With ``--api URL`` (or ``TREADLE_API_URL``) the commands go through the HTTP API instead
+of the database (setting and deleting need an admin's token), printing the same.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from treadle.cli.support import fail, load_settings, print_json
-
-if TYPE_CHECKING:
-    from treadle.scheduler.store import Store
+from treadle.cli.clients import ApiOption, TokenOption
+from treadle.cli.support import fail, print_json
 
 kv_app = typer.Typer(help="Keys and values templates read as keystore.<key>.", no_args_is_help=True)
 
@@ -24,55 +24,75 @@ def register(app: typer.Typer) -> None:
     app.add_typer(kv_app, name="kv")
 
 
-def _store() -> Store:
-    from treadle.scheduler.store import Store
-
-    return Store.open(load_settings().database_url)
-
-
 @kv_app.command("set")
 def set_key(
     key: Annotated[str, typer.Argument()],
     value: Annotated[str, typer.Argument(help="JSON when it parses as JSON, else text.")],
-    secret: Annotated[bool, typer.Option("--secret", help="Never print this value.")] = False,
+    secret: Annotated[
+        bool, typer.Option("--secret", help="Store it encrypted; it is never shown again.")
+    ] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Set a key (the value is JSON when it parses, else the text as written)."""
+    from treadle.cli.clients import command_client, upgrade_database
+    from treadle.common.errors import LimitExceeded, ParameterError
+
     if not key or key.startswith("_"):
         fail("a key must be non-empty and must not start with '_'")
     try:
         parsed = json.loads(value)
     except ValueError:
         parsed = value
-    with _store() as store, store.unit_of_work() as uow:
-        uow.kv_set(key, parsed, secret=secret, at=datetime.now(UTC))
+    with command_client(api, token, prepare=upgrade_database) as client:
+        try:
+            client.kv_set(key, parsed, secret=secret)
+        except (ParameterError, LimitExceeded, ValueError) as exc:
+            fail(str(exc))
 
 
 @kv_app.command("get")
-def get_key(key: Annotated[str, typer.Argument()]) -> None:
-    """Print a key's value as JSON (secret values are not printed)."""
-    with _store() as store, store.unit_of_work() as uow:
-        entries = {entry.key: entry for entry in uow.kv_list()}
-    entry = entries.get(key)
-    if entry is None:
-        fail(f"no key {key!r}")
-    if entry.secret:
-        fail(f"{key!r} is secret; its value is not printed")
-    print_json(entry.value)
+def get_key(
+    key: Annotated[str, typer.Argument()], api: ApiOption = None, token: TokenOption = None
+) -> None:
+    """Print a key's value as JSON (a secret prints as ***: its value is never shown)."""
+    from treadle.cli.clients import command_client, upgrade_database
+    from treadle.common.errors import NotFound
+
+    with command_client(api, token, prepare=upgrade_database) as client:
+        try:
+            entry = client.kv_get(key)
+        except NotFound:
+            fail(f"no key {key!r}")
+    if entry["secret"]:
+        typer.echo(f"{key!r} is secret: its value is stored encrypted and never shown", err=True)
+        typer.echo("***")
+        return
+    print_json(entry["value"])
 
 
 @kv_app.command("list")
-def list_keys() -> None:
+def list_keys(api: ApiOption = None, token: TokenOption = None) -> None:
     """Every key, with its value unless it is secret."""
-    with _store() as store, store.unit_of_work() as uow:
-        entries = uow.kv_list()
+    from treadle.cli.clients import command_client, upgrade_database
+
+    with command_client(api, token, prepare=upgrade_database) as client:
+        entries = client.kv_list()
     for entry in entries:
-        shown = "***" if entry.secret else json.dumps(entry.value, ensure_ascii=False)
-        typer.echo(f"{entry.key} = {shown}")
+        shown = "***" if entry["secret"] else json.dumps(entry["value"], ensure_ascii=False)
+        typer.echo(f"{entry['key']} = {shown}")
 
 
 @kv_app.command("delete")
-def delete_key(key: Annotated[str, typer.Argument()]) -> None:
+def delete_key(
+    key: Annotated[str, typer.Argument()], api: ApiOption = None, token: TokenOption = None
+) -> None:
     """Remove a key."""
-    with _store() as store, store.unit_of_work() as uow:
-        if not uow.kv_delete(key):
+    from treadle.cli.clients import command_client, upgrade_database
+    from treadle.common.errors import NotFound
+
+    with command_client(api, token, prepare=upgrade_database) as client:
+        try:
+            client.kv_delete(key)
+        except NotFound:
             fail(f"no key {key!r}")

@@ -3,8 +3,10 @@
 Embedded by default (this process runs the scheduler and a worker pool on SQLite). With
 ``--distributed`` the definition is published to ``TREADLE_DATABASE_URL`` and the run is
 started through :class:`treadle.Client` for the ``treadle scheduler`` and ``treadle worker``
-services to run; this command only follows it by polling the database. Either way the
-output and the exit codes are the same.
+services to run; this command only follows it by polling the database. With ``--api`` the
+run of a published workflow is started and followed through the HTTP API instead
+(:class:`treadle.ApiClient`): no database credentials needed. Either way the output and the
+exit codes are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from treadle.cli.clients import ApiOption, TokenOption
 from treadle.cli.progress import progress_for
 from treadle.cli.support import (
     ExitCode,
@@ -72,15 +75,32 @@ def run(
         typer.Option(
             "--wait-timeout",
             min=0,
-            help="With --distributed: stop following after this many seconds (exit 1); "
-            "the run goes on.",
+            help="With --distributed or --api: stop following after this many seconds "
+            "(exit 1); the run goes on.",
             show_default=False,
         ),
     ] = None,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """Run a workflow here (SQLite, in-process workers), or with --distributed on the services."""
-    if wait_timeout is not None and not distributed:
-        fail("--wait-timeout applies only with --distributed")
+    """Run a workflow here (SQLite, in-process workers), or with --distributed on the services.
+
+    With --api, TARGET is the ref of a workflow published on the services: the run is
+    started and followed through the HTTP API.
+    """
+    from treadle.cli.clients import api_url
+
+    remote = api_url(api)
+    if wait_timeout is not None and not (distributed or remote):
+        fail("--wait-timeout applies only with --distributed or --api")
+    if remote:
+        if pack_path:
+            fail("--pack-path applies only without --api (the services have the packs)")
+        parameters = parse_parameters(param or [], params_file)
+        code = run_over_api(
+            api, token, target, parameters, as_json=as_json, quiet=quiet, wait_timeout=wait_timeout
+        )
+        raise typer.Exit(int(code))
     settings = load_settings()
     catalog = load_catalog(settings, pack_path or [])
     spec = resolve_target(target, catalog)
@@ -235,6 +255,63 @@ def _follow_in_database(
         inquiries = uow.list_inquiries(run_id=run_id)
     document = run_document(followed.state, inquiries)
     return report_run(document, waiting=followed.waiting, as_json=as_json)
+
+
+def run_over_api(
+    api: str | None,
+    token: str | None,
+    ref: str,
+    parameters: dict[str, Any],
+    *,
+    as_json: bool,
+    quiet: bool,
+    wait_timeout: float | None,
+) -> ExitCode:
+    """Start a run of the published ``ref`` through the HTTP API, follow it there, report."""
+    from treadle.cli.clients import command_client
+    from treadle.cli.follow_api import DocumentProgress, FollowedDocument, follow_documents
+    from treadle.common.errors import NotFound, ParameterError, ServiceUnavailable
+
+    if Path(ref).is_file():
+        fail(
+            f"with --api, TARGET is the ref of a workflow published on the services; publish "
+            f"{ref} first (treadle workflows register {ref}) and run it by its ref"
+        )
+    with command_client(api, token) as client:
+        try:
+            run_id = client.start(ref, parameters)
+        except ParameterError as exc:
+            fail("\n  ".join([f"invalid parameters for {ref}:", *exc.problems]))
+        except NotFound as exc:
+            fail(str(exc))
+        progress = None if quiet else DocumentProgress()
+        if progress is not None:
+            progress.start(run_id, ref)
+        followed: FollowedDocument | None = None
+        try:
+            followed = follow_documents(
+                client,
+                run_id,
+                on_change=progress.update if progress is not None else None,
+                wait_timeout=wait_timeout,
+            )
+        except KeyboardInterrupt:
+            typer.echo(
+                f"stopped following run {run_id}; it goes on: treadle runs show {run_id}", err=True
+            )
+            raise typer.Exit(130) from None
+        except ServiceUnavailable as exc:
+            fail(f"{exc} (run {run_id} goes on without this command)", ExitCode.FAILED)
+        finally:
+            if progress is not None and followed is not None:
+                progress.finish(followed.document, waiting=followed.waiting)
+    if followed.gave_up:
+        fail(
+            f"run {run_id} is still {followed.document['status']} after {wait_timeout:g} s "
+            f"(--wait-timeout); it goes on without this command: treadle runs show {run_id}",
+            ExitCode.FAILED,
+        )
+    return report_run(followed.document, waiting=followed.waiting, as_json=as_json)
 
 
 def _print_summary(document: dict[str, Any], *, waiting: bool) -> None:

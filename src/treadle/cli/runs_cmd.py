@@ -5,7 +5,9 @@ against the run's status first (a control that does not apply exits 2 and change
 nothing), then applied: in this process by default, which then continues the run as
 ``treadle run`` does (progress, result, exit codes; a paused run exits 3); or with
 ``--distributed`` only written to the database for ``treadle scheduler`` to carry out.
-See ``docs/lifecycle.md``.
+With ``--api URL`` (or ``TREADLE_API_URL``) ``list``, ``show`` and the controls go through
+the HTTP API instead of the database (controls then as with ``--distributed``), printing
+the same. See ``docs/lifecycle.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from treadle.cli.clients import ApiOption, TokenOption
 from treadle.cli.support import fail, load_settings, print_json
 
 runs_app = typer.Typer(help="List, inspect, watch and control runs.", no_args_is_help=True)
@@ -43,6 +46,8 @@ def list_runs(
         typer.Option(help="Continue after the previous page: the cursor it printed on stderr."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """The newest runs, one per line: id, status, workflow, created.
 
@@ -50,26 +55,29 @@ def list_runs(
     the same filters) for the page after. Pages hold every matching run once, newest first,
     even while runs start meanwhile.
     """
+    from treadle.cli.clients import command_client, upgrade_database
     from treadle.common.errors import ParameterError
     from treadle.common.statuses import RunStatus
     from treadle.scheduler.core.namespaces import iso
-    from treadle.scheduler.store import RunFilter, Store
 
     try:
         wanted = RunStatus(status) if status else None
     except ValueError:
         fail(f"unknown status {status!r}; one of {', '.join(s.value for s in RunStatus)}")
-    where = RunFilter(
-        wanted, workflow, parent, _moment("--since", since), _moment("--until", until)
-    )
-    store = Store.open(load_settings().database_url)
-    try:
-        with store.unit_of_work() as uow:
-            page = uow.list_runs_page(where, limit=limit, cursor=cursor)
-    except ParameterError as exc:
-        fail(str(exc))
-    finally:
-        store.close()
+    after, before = _moment("--since", since), _moment("--until", until)
+    with command_client(api, token, prepare=upgrade_database) as client:
+        try:
+            page = client.list_runs(
+                status=wanted,
+                workflow=workflow,
+                parent=parent,
+                created_after=after,
+                created_before=before,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ParameterError as exc:
+            fail(str(exc))
     if as_json:
         print_json(
             [
@@ -134,36 +142,38 @@ def show_run(
         bool,
         typer.Option("--all-items", help="The run document with every with_items task's items."),
     ] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """The run document of one run (JSON), or the run in another dialect's shape.
 
     with_items tasks are summarised (counts by status, the first failures); `--items TASK`
     pages through TASK's items (`--cursor` from the page before), `--all-items` lists all.
     """
+    from treadle.cli.clients import api_url, command_client, upgrade_database
+
     if format_ != "treadle":
         from treadle.cli.runs_dialects_cmd import FORMATS, render_run
+
+        if api_url(api):
+            fail("--format applies only without --api (the API serves the run document)")
 
         if format_ not in FORMATS:
             fail(f"unknown format {format_!r}: use treadle, {' or '.join(FORMATS)}")
         render_run(run_id, format_)
         return
     from treadle.common.errors import NotFound, ParameterError
-    from treadle.scheduler.service.run_document import item_page, stored_run_document
-    from treadle.scheduler.store import Store
 
-    store = Store.open(load_settings().database_url)
-    try:
-        with store.snapshot() as uow:
-            if uow.run_status(run_id) is None:
-                fail(f"no run {run_id}")
+    with command_client(api, token, prepare=upgrade_database) as client:
+        try:
             if items is not None:
-                document = item_page(uow, run_id, items, cursor=cursor, limit=limit)
+                document = client.items_document(run_id, items, cursor=cursor, limit=limit)
             else:
-                document = stored_run_document(uow, run_id, items=all_items)
-    except (NotFound, ParameterError) as exc:
-        fail(str(exc))
-    finally:
-        store.close()
+                document = client.get_document(run_id, items=all_items)
+        except NotFound as exc:
+            fail(f"no run {run_id}" if str(exc) == f"run {run_id} not found" else str(exc))
+        except ParameterError as exc:
+            fail(str(exc))
     print_json(document)
 
 
@@ -223,8 +233,10 @@ def _control_command(name: str) -> Callable[..., None]:
         as_json: JsonOption = False,
         quiet: QuietOption = False,
         pack_path: PackPathOption = None,
+        api: ApiOption = None,
+        token: TokenOption = None,
     ) -> None:
-        _control(name, run_id, reason, distributed, as_json, quiet, pack_path)
+        _control(name, run_id, reason, distributed, as_json, quiet, pack_path, api, token)
 
     command.__name__ = f"{name}_run"
     command.__doc__ = _CONTROL_HELP[name]
@@ -243,14 +255,17 @@ def _control(
     as_json: bool,
     quiet: bool,
     pack_path: list[Path] | None,
+    api: str | None,
+    token: str | None,
 ) -> None:
+    from treadle.cli.clients import api_url
     from treadle.cli.controls import apply_distributed, apply_embedded
     from treadle.scheduler.service.controls import Control
 
     control = Control(name)
     settings = load_settings()
-    if distributed:
-        code = apply_distributed(settings, run_id, control, reason, as_json=as_json)
+    if distributed or api_url(api):
+        code = apply_distributed(run_id, control, reason, as_json=as_json, api=api, token=token)
     else:
         code = apply_embedded(
             settings, run_id, control, reason, as_json=as_json, quiet=quiet, pack_path=pack_path

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from treadle.cli.clients import ApiOption, TokenOption
 from treadle.cli.support import (
     ExitCode,
     fail,
@@ -149,11 +150,14 @@ def _holds_packs(folder: Path) -> bool:
 def list_versions(
     ref: Annotated[str, typer.Argument(help="The workflow's ref.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="As a JSON list.")] = False,
+    api: ApiOption = None,
+    token: TokenOption = None,
 ) -> None:
     """The published versions of a workflow: version, hash, author, time, runs using it."""
+    from treadle.cli.clients import command_client
     from treadle.scheduler.core.namespaces import iso
 
-    with _client() as client:
+    with command_client(api, token, prepare=_upgrade_embedded) as client:
         versions = _call(lambda: client.versions(ref))
     if as_json:
         print_json(

@@ -18,6 +18,7 @@ from treadle.clientlib.connection import database_location
 from treadle.common.settings import Settings
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.deletions import deleted_message, is_tombstone
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.store import Store
@@ -43,10 +44,15 @@ def run_starter(
 
 
 def unknown_definition_message(store: Store, ref: str, version: int | None) -> str:
-    """Why ``ref`` (at ``version``) cannot be found, naming the versions that can."""
+    """Why ``ref`` (at ``version``) cannot be found, naming the versions that can (or
+    that it was deleted)."""
     with store.unit_of_work() as uow:
-        versions = [v.version for v in uow.list_definition_versions(ref)]
+        published = uow.list_definition_versions(ref)
+    versions = [v.version for v in published]
     database = database_location(store.engine.url)
+    deleted = published[-1] if published and is_tombstone(published[-1]) else None
+    if deleted is not None and version in (None, deleted.version):
+        return deleted_message(deleted)
     if versions and version is not None:
         listed = ", ".join(str(v) for v in versions)
         return (

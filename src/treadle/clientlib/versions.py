@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from treadle.common.errors import NotFound
 from treadle.scheduler.service.definitions import ROUTES_DOCUMENT, SPEC_DOCUMENT
+from treadle.scheduler.service.deletions import TOMBSTONE_DOCUMENT
 from treadle.scheduler.store import UnitOfWork
 from treadle.scheduler.store.models import runs
 
@@ -108,7 +109,16 @@ def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
 
 
 def definition_text(documents: Mapping[str, str], *, as_json: bool = False) -> str:
-    """A stored version's definition as readable YAML (or JSON), for reading and diffing."""
+    """A stored version's definition as readable YAML (or JSON), for reading and diffing.
+
+    A deletion's tombstone (no definition) reads as ``deleted: {last_version, reason}``.
+    """
+    if SPEC_DOCUMENT not in documents and TOMBSTONE_DOCUMENT in documents:
+        tombstone = json.loads(documents[TOMBSTONE_DOCUMENT])
+        shown = {"deleted": {k: v for k, v in tombstone.items() if k != "deleted"}}
+        if as_json:
+            return json.dumps(shown, indent=2, ensure_ascii=False) + "\n"
+        return yaml.safe_dump(shown, sort_keys=True, allow_unicode=True, width=100)
     spec = _readable(json.loads(documents[SPEC_DOCUMENT]))
     routes = json.loads(documents.get(ROUTES_DOCUMENT, "{}"))
     if as_json:
