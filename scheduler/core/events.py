@@ -102,38 +102,44 @@ class EventReceived(Event):
     data: Any = None
 
 
-# The operator controls carry an optional ``reason``: the core ignores it (cancel uses it in
-# the run's error); it is kept in the run's event log, the audit trail of who did what why.
+# The operator controls carry an optional ``reason`` and ``by`` (who asked: ``token:<name>``
+# through the API, ``cli:<login>`` on the database): the core ignores both (cancel uses the
+# reason in the run's error); they stay in the run's event log: who did what, and why.
 
 
 @dataclass(frozen=True, slots=True)
 class PauseRequested(Event):
     kind: ClassVar[str] = "pause_requested"
     reason: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ResumeRequested(Event):
     kind: ClassVar[str] = "resume_requested"
     reason: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CancelRequested(Event):
     kind: ClassVar[str] = "cancel_requested"
     reason: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RetryRequested(Event):
     kind: ClassVar[str] = "retry_requested"
     reason: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CompensateRequested(Event):
     kind: ClassVar[str] = "compensate_requested"
     reason: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,24 +111,29 @@ def refusal(control: Control, run_id: str, status: RunStatus) -> str | None:
     return f"run {run_id} is {status.value}; {_NEEDS[control]}"
 
 
-def events_for(control: Control, reason: str | None = None) -> list[Event]:
-    """The core events that carry out ``control``."""
+def events_for(control: Control, reason: str | None = None, by: str | None = None) -> list[Event]:
+    """The core events that carry out ``control`` (asked for by ``by``)."""
     if control is Control.PAUSE:
-        return [PauseRequested(reason=reason)]
+        return [PauseRequested(reason=reason, by=by)]
     if control is Control.RESUME:
-        return [ResumeRequested(reason=reason)]
+        return [ResumeRequested(reason=reason, by=by)]
     if control is Control.CANCEL:
-        return [CancelRequested(reason=reason)]
+        return [CancelRequested(reason=reason, by=by)]
     if control is Control.RETRY:
-        return [RetryRequested(reason=reason)]
+        return [RetryRequested(reason=reason, by=by)]
     return [
-        CancelRequested(reason=reason or "canceled to compensate"),
-        CompensateRequested(reason=reason),
+        CancelRequested(reason=reason or "canceled to compensate", by=by),
+        CompensateRequested(reason=reason, by=by),
     ]
 
 
 def apply_control(
-    runs: RunService, run_id: str, control: Control, *, reason: str | None = None
+    runs: RunService,
+    run_id: str,
+    control: Control,
+    *,
+    reason: str | None = None,
+    by: str | None = None,
 ) -> RunState:
     """Check and apply ``control`` to ``run_id`` in one transaction; returns the new state.
 
@@ -137,7 +142,7 @@ def apply_control(
     child-run controls) is written to the outbox for a relay to carry out.
     """
     with runs.store.unit_of_work() as uow:
-        apply_control_in(uow, runs, run_id, control, reason=reason)
+        apply_control_in(uow, runs, run_id, control, reason=reason, by=by)
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
 
@@ -149,6 +154,7 @@ def apply_control_in(
     control: Control,
     *,
     reason: str | None = None,
+    by: str | None = None,
     cascade: bool = True,
 ) -> None:
     """:func:`apply_control` in the caller's transaction (the relay carries out the
@@ -163,7 +169,7 @@ def apply_control_in(
     why = refusal(control, run_id, status)
     if why is not None:
         raise ControlRefused(why, run_id=run_id, control=control, status=status)
-    runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason)])
+    runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason, by)])
     child_control = _for_child_runs(control, run_id) if cascade else None
     if child_control is not None:
         event, wanted = child_control

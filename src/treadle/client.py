@@ -303,7 +303,8 @@ class Client:
         """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
         with self._session():
-            state = apply_control(self._runs(), run_id, wanted, reason=reason)
+            by = f"client:{os_login()}"  # who asked, in the run's event log
+            state = apply_control(self._runs(), run_id, wanted, reason=reason, by=by)
             document = document_after_control(self._store, state)
         log.info("run %s: %s applied, now %s", run_id, wanted.value, document["status"])
         return document

@@ -164,7 +164,7 @@ def test_the_event_log_pages_oldest_first_with_secrets_masked(
         (3, "resume_requested"),
         (4, "pause_requested"),
     ]
-    assert events[1]["data"] == {"reason": "lunch"}
+    assert events[1]["data"] == {"reason": "lunch", "by": "token:operator-token"}
     context = events[0]["data"]["context"]
     assert context["parameters"] == {"name": "Ada", "password": "***"}
     assert "keystore" not in context

@@ -50,13 +50,20 @@ def apply_embedded(
 ) -> ExitCode:
     """Apply ``control`` here, continue the run in this process, print where it stopped."""
     from treadle.common.errors import NotFound
+    from treadle.common.settings import os_login
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.controls import ControlRefused, apply_control
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
-            apply_control(runner.runs, run_id, control, reason=_reason(control, reason))
+            apply_control(
+                runner.runs,
+                run_id,
+                control,
+                reason=_reason(control, reason),
+                by=f"cli:{os_login()}",
+            )
         except NotFound:
             fail(f"no run {run_id}")
         except ControlRefused as exc:

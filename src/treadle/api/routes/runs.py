@@ -226,7 +226,7 @@ def _control_route(control: Control) -> Callable[..., JSONResponse]:
         details = {"reason": reason} if reason is not None else None
         with audited(context, principal, f"run.{control.value}", run_id, details) as uow:
             run_scope(principal).check(uow, run_id)
-            apply_control_in(uow, runs, run_id, control, reason=reason)
+            apply_control_in(uow, runs, run_id, control, reason=reason, by=principal.actor)
         with context.reaching():
             state = runs.cached(run_id)
             if state is None:
