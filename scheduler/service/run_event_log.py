@@ -60,7 +60,8 @@ def event_page(
 
 
 def _decode_cursor(cursor: str) -> int:
-    if not cursor.isdigit():
+    # ASCII digits only: str.isdigit() also admits '²', which int() refuses
+    if not (cursor.isascii() and cursor.isdigit()):
         raise ParameterError(
             [f"{cursor!r} is not a next cursor an event page returned"], subject="cursor"
         )

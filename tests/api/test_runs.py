@@ -211,3 +211,19 @@ def test_the_alias_routes_answer_what_the_runs_routes_answer(
     run_id = start_run()
     for path in ("", f"/{run_id}", f"/{run_id}/tasks", f"/{run_id}/events"):
         assert viewer(f"/api/v1/workflow-executions{path}") == viewer(f"/api/v1/runs{path}")
+
+
+@pytest.mark.parametrize("cursor", ["²", "abc", "-1"])
+def test_an_event_cursor_no_page_returned_is_a_422_naming_it(
+    api: TestClient,
+    bearer: Callable[[Role], dict[str, str]],
+    start_run: Callable[..., str],
+    error_shape: Callable[..., dict[str, object]],
+    cursor: str,
+) -> None:
+    run_id = start_run()
+    answer = api.get(
+        f"/api/v1/runs/{run_id}/events", params={"cursor": cursor}, headers=bearer(Role.VIEWER)
+    )
+    assert answer.status_code == 422
+    error_shape(answer.json(), "invalid_parameters", "is not a next cursor")

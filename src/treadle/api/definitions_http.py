@@ -89,7 +89,7 @@ async def definition_body(request: Request) -> DefinitionBody:
             f"(application/json), not {media or 'a body without a content type'}",
         )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_DEFINITION_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_DEFINITION_BYTES:
         raise HTTPException(413, f"a definition is at most {MAX_DEFINITION_BYTES} bytes")
     raw = bytearray()
     async for chunk in request.stream():
