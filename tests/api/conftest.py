@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -213,3 +214,36 @@ def runner(database_url: str, store: Store, clock: FakeClock, shipped_catalog: o
         yield made
     finally:
         made.close()
+
+
+# -- the workflows routes' tests ---------------------------------------------------------------
+
+
+@pytest.fixture
+def publish(api: TestClient, bearer: Callable[[Role], dict[str, str]]) -> Callable[..., Any]:
+    """POST a definition (YAML unless ``content_type``); the response."""
+
+    def post(
+        text: str,
+        *,
+        role: Role = Role.ADMIN,
+        content_type: str = "application/yaml",
+        path: str = "/api/v1/workflows",
+        method: str = "POST",
+    ) -> Any:
+        headers = {**bearer(role), "Content-Type": content_type}
+        return api.request(method, path, content=text.encode(), headers=headers)
+
+    return post
+
+
+@pytest.fixture
+def viewer(api: TestClient, bearer: Callable[[Role], dict[str, str]]) -> Callable[..., Any]:
+    """GET ``path`` as a viewer; its JSON, the status asserted (200 unless ``expect``)."""
+
+    def get(path: str, expect: int = 200, **params: Any) -> Any:
+        response = api.get(path, headers=bearer(Role.VIEWER), params=params)
+        assert response.status_code == expect, response.json()
+        return response.json()
+
+    return get
