@@ -23,12 +23,9 @@ import json
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select
-
 from treadle.common.errors import NotFound
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.store import DefinitionVersion, UnitOfWork
-from treadle.scheduler.store.models import definitions
 
 __all__ = [
     "DELETED_DIALECT",
@@ -67,32 +64,8 @@ def deleted_message(tombstone: DefinitionVersion) -> str:
 
 def latest_tombstone(uow: UnitOfWork, ref: str) -> DefinitionVersion | None:
     """The latest version of ``ref`` if it is a tombstone (one short query, no documents)."""
-    row = (
-        uow.connection.execute(
-            select(
-                definitions.c.version,
-                definitions.c.content_hash,
-                definitions.c.created_at,
-                definitions.c.author,
-                definitions.c.dialect,
-            )
-            .where(definitions.c.ref == ref)
-            .order_by(definitions.c.version.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None or row["dialect"] != DELETED_DIALECT:
-        return None
-    return DefinitionVersion(
-        ref=ref,
-        version=row["version"],
-        content_hash=row["content_hash"],
-        created_at=row["created_at"],
-        author=row["author"],
-        dialect=row["dialect"],
-    )
+    head = uow.latest_definition_head(ref)
+    return head if head is not None and is_tombstone(head) else None
 
 
 def check_startable(uow: UnitOfWork, ref: str) -> None:

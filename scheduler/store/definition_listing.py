@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from treadle.common.errors import ParameterError
 from treadle.common.spec import RunnerType
+from treadle.scheduler.store.definition_repo import definition_version
 from treadle.scheduler.store.entries import DefinitionVersion
 from treadle.scheduler.store.models import actions, definitions, packs
 
@@ -100,7 +101,7 @@ def latest_definitions(
         .order_by(definitions.c.ref)
     )
     return [
-        DefinitionHead(_version(row), row["first_at"])
+        DefinitionHead(definition_version(row), row["first_at"])
         for row in connection.execute(stmt).mappings()
     ]
 
@@ -132,15 +133,3 @@ def pack_workflows(
     if refs is not None:
         stmt = stmt.where(actions.c.ref.in_(sorted(set(refs))))
     return {str(ref): (str(pack), path) for ref, pack, path in connection.execute(stmt).all()}
-
-
-def _version(row: Mapping[Any, Any]) -> DefinitionVersion:
-    return DefinitionVersion(
-        ref=row["ref"],
-        version=row["version"],
-        content_hash=row["content_hash"],
-        created_at=row["created_at"],
-        author=row["author"],
-        dialect=row["dialect"],
-        documents=dict(row.get("documents") or {}),
-    )

@@ -72,7 +72,7 @@ class DefinitionRepository(Repository):
             raise ConflictError(
                 f"definition {ref} was changed concurrently; register it again"
             ) from None
-        return _definition(row, created=True)
+        return definition_version(row, created=True)
 
     def _latest(self, ref: str) -> DefinitionVersion | None:
         row = (
@@ -85,7 +85,7 @@ class DefinitionRepository(Repository):
             .mappings()
             .first()
         )
-        return None if row is None else _definition(row)
+        return None if row is None else definition_version(row)
 
     def get_definition(self, ref: str, version: int | None = None) -> DefinitionVersion:
         """Version ``version`` of ``ref`` (the latest when ``None``), with its documents."""
@@ -101,7 +101,7 @@ class DefinitionRepository(Repository):
                 .mappings()
                 .first()
             )
-            found = None if row is None else _definition(row)
+            found = None if row is None else definition_version(row)
         if found is None:
             which = "any version" if version is None else f"version {version}"
             raise NotFound(f"definition {ref} has no {which}")
@@ -110,18 +110,23 @@ class DefinitionRepository(Repository):
     def list_definition_versions(self, ref: str) -> list[DefinitionVersion]:
         """Every version of ``ref``, oldest first, without their documents."""
         rows = self._conn.execute(
-            select(
-                definitions.c.ref,
-                definitions.c.version,
-                definitions.c.content_hash,
-                definitions.c.created_at,
-                definitions.c.author,
-                definitions.c.dialect,
-            )
-            .where(definitions.c.ref == ref)
-            .order_by(definitions.c.version)
+            select(*_HEAD).where(definitions.c.ref == ref).order_by(definitions.c.version)
         ).mappings()
-        return [_definition(row) for row in rows]
+        return [definition_version(row) for row in rows]
+
+    def latest_definition_head(self, ref: str) -> DefinitionVersion | None:
+        """The latest version of ``ref`` without its documents (one short query)."""
+        row = (
+            self._conn.execute(
+                select(*_HEAD)
+                .where(definitions.c.ref == ref)
+                .order_by(definitions.c.version.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else definition_version(row)
 
     def register_catalog(self, catalog: Catalog, at: datetime) -> None:
         """Record the catalog's packs and actions (workflows count as actions too).
@@ -183,7 +188,19 @@ class DefinitionRepository(Repository):
         return [dict(row) for row in rows]
 
 
-def _definition(row: Mapping[Any, Any], *, created: bool = False) -> DefinitionVersion:
+#: The columns of a version without its documents.
+_HEAD = (
+    definitions.c.ref,
+    definitions.c.version,
+    definitions.c.content_hash,
+    definitions.c.created_at,
+    definitions.c.author,
+    definitions.c.dialect,
+)
+
+
+def definition_version(row: Mapping[Any, Any], *, created: bool = False) -> DefinitionVersion:
+    """A definitions row (documents included or not) as a :class:`DefinitionVersion`."""
     return DefinitionVersion(
         ref=row["ref"],
         version=row["version"],
