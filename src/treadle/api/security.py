@@ -47,9 +47,10 @@ def current_principal(
     with context.reading() as reader:  # a bad token takes no write lock
         entry = verify(reader, credentials.credentials, now)
     principal = principal_of(entry)
-    if context.rate_limit.per_minute or use_to_note(entry, now):
+    note_use = use_to_note(entry, now)  # about once a minute per token
+    if note_use or context.rate_limit.per_minute:
         with context.writing() as uow:
-            if use_to_note(entry, now):  # about once a minute per token
+            if note_use:
                 uow.token_used(entry.id, now)
             context.rate_limit.admit(uow, principal, now)
     return principal
