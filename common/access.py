@@ -22,6 +22,10 @@ from enum import StrEnum
 #: The workspace the CLI acts in, and that tokens belong to when none is named.
 DEFAULT_WORKSPACE = "default"
 
+#: The owner of the workflow definitions every workspace shares (those from the server's
+#: pack paths, the CLI and clients), as opposed to those a workspace created via the API.
+SHARED_WORKSPACE = ""
+
 #: What every token starts with, so leaked tokens are easy to recognise (and to scan for).
 TOKEN_PREFIX = "trd_"  # noqa: S105 (a public marker, not a secret)
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar, overload
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.limits import Limits
 from treadle.common.statuses import RunStatus, TaskStatus
 
@@ -306,6 +307,7 @@ class RunState:
     definition_version: int | None = field(
         default=None, metadata=stored(Storage.COLUMN, fixed=True)
     )
+    workspace: str = field(default=DEFAULT_WORKSPACE, metadata=stored(Storage.COLUMN, fixed=True))
     status: RunStatus = field(default=RunStatus.PENDING, metadata=stored(Storage.ENUM))
     context: RunContext = field(default_factory=RunContext, metadata=stored(Storage.CONTEXT))
     created_at: datetime | None = field(default=None, metadata=stored(Storage.COLUMN, fixed=True))
@@ -340,16 +342,22 @@ class RunState:
 
 
 def initial_state(
-    run_id: str, workflow: str, created_at: datetime, definition_version: int | None = None
+    run_id: str,
+    workflow: str,
+    created_at: datetime,
+    definition_version: int | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> RunState:
     """A run that has been created but not yet requested to start.
 
-    ``definition_version`` pins the run to the definition it started on; the core never
-    reads it, the service uses it to find the run's graph.
+    ``definition_version`` pins the run to the definition it started on, in ``workspace``
+    (or shared by all); the core never reads either, the service uses them to find the
+    run's graph and keystore, and the API to keep the run in its workspace.
     """
     return RunState(
         run_id=run_id,
         workflow=workflow,
         definition_version=definition_version,
+        workspace=workspace,
         created_at=created_at,
     )

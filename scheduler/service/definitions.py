@@ -6,6 +6,12 @@ The content hash covers both, so editing comments or whitespace does not make a 
 while changing the workflow (or what one of its actions is, or where it runs) does. A run is
 pinned to the version it started on; its graph is rebuilt from that stored version only,
 never from the packs as they are now.
+
+A definition is shared by every workspace (published from pack paths, the CLI, clients)
+or owned by the workspace whose token created it through the HTTP API. A run finds its
+definition as its workspace sees the ref: its own when it has one, else the shared one
+(the API refuses to create, in a workspace, a ref that is shared, so this never changes
+under a run).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from treadle.common.access import SHARED_WORKSPACE
 from treadle.common.catalog import Catalog
 from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
 from treadle.common.source import SourceMap
@@ -40,13 +47,15 @@ class ActionRoute:
 
 @dataclass(frozen=True)
 class PinnedDefinition:
-    """One published version of a workflow and its compiled graph."""
+    """One published version of a workflow and its compiled graph; ``workspace`` owns it
+    (``''``: shared by every workspace)."""
 
     ref: str
     version: int
     spec: WorkflowSpec
     routes: Mapping[str, ActionRoute]
     graph: Graph
+    workspace: str = SHARED_WORKSPACE
 
     @property
     def kinds(self) -> dict[str, RunnerType]:
@@ -74,7 +83,8 @@ class Definitions:
     def __init__(self, store: Store, catalog: Catalog) -> None:
         self._store = store
         self._catalog = catalog
-        self._pinned: dict[tuple[str, int], PinnedDefinition] = {}
+        # By (the workspace looking, ref, version): what that workspace sees never changes.
+        self._pinned: dict[tuple[str, str, int], PinnedDefinition] = {}
         # Graphs by stored content, so publishing an unchanged spec compiles it only once.
         self._compiled: dict[tuple[str, str], Graph] = {}
 
@@ -113,8 +123,10 @@ class Definitions:
         author: str | None = None,
         uow: UnitOfWork | None = None,
         graph: Graph | None = None,
+        workspace: str = SHARED_WORKSPACE,
     ) -> PinnedDefinition:
-        """Register ``spec`` (in ``uow`` if given); unchanged content keeps its version.
+        """Register ``spec`` (in ``uow`` if given, owned by ``workspace``); unchanged
+        content keeps its version.
 
         The graph is compiled first: a definition that cannot run (``DefinitionError``) is
         never stored as a version. ``graph`` is ``spec`` already compiled with this
@@ -132,21 +144,35 @@ class Definitions:
         self._compiled[content] = graph = compiled
         if uow is None:
             with self._store.unit_of_work() as own:
-                version = own.register_definition(
-                    spec.ref, documents, dialect=spec.dialect, author=author, at=at
+                return self._publish_in(
+                    own, spec, documents, routes, graph, workspace=workspace, author=author, at=at
                 )
-                return self._pin(
-                    own, PinnedDefinition(spec.ref, version.version, spec, routes, graph)
-                )
-        version = uow.register_definition(
-            spec.ref, documents, dialect=spec.dialect, author=author, at=at
+        return self._publish_in(
+            uow, spec, documents, routes, graph, workspace=workspace, author=author, at=at
         )
-        return self._pin(uow, PinnedDefinition(spec.ref, version.version, spec, routes, graph))
 
-    def _pin(self, uow: UnitOfWork, pinned: PinnedDefinition) -> PinnedDefinition:
-        """Remember ``pinned`` once ``uow`` commits (a rolled-back version number may be
-        reused by another process for other content)."""
-        key = (pinned.ref, pinned.version)
+    def _publish_in(
+        self,
+        uow: UnitOfWork,
+        spec: WorkflowSpec,
+        documents: Mapping[str, str],
+        routes: Mapping[str, ActionRoute],
+        graph: Graph,
+        *,
+        workspace: str,
+        author: str | None,
+        at: datetime,
+    ) -> PinnedDefinition:
+        version = uow.register_definition(
+            spec.ref, documents, dialect=spec.dialect, author=author, at=at, workspace=workspace
+        )
+        pinned = PinnedDefinition(spec.ref, version.version, spec, routes, graph, workspace)
+        return self._pin(uow, pinned, workspace)
+
+    def _pin(self, uow: UnitOfWork, pinned: PinnedDefinition, looking: str) -> PinnedDefinition:
+        """Remember ``pinned`` as what ``looking`` sees once ``uow`` commits (a rolled-back
+        version number may be reused by another process for other content)."""
+        key = (looking, pinned.ref, pinned.version)
 
         def remember() -> None:
             self._pinned.setdefault(key, pinned)
@@ -159,18 +185,33 @@ class Definitions:
         return self.publish(self._catalog.workflow(ref), at=at, uow=uow)
 
     def pinned(
-        self, ref: str, version: int | None, uow: UnitOfWork | None = None
+        self,
+        ref: str,
+        version: int | None,
+        uow: UnitOfWork | None = None,
+        *,
+        workspace: str = SHARED_WORKSPACE,
     ) -> PinnedDefinition:
-        """The stored version a run is pinned to (the latest when ``version`` is None).
+        """The stored version a run is pinned to (the latest when ``version`` is None), as
+        ``workspace`` sees ``ref`` (its own definition, else the shared one).
 
         WorkflowDeleted (a NotFound) when that version is a deletion's tombstone.
         """
-        if version is not None and (ref, version) in self._pinned:
-            return self._pinned[(ref, version)]
+        if version is not None and (workspace, ref, version) in self._pinned:
+            return self._pinned[(workspace, ref, version)]
         if uow is None:
             with self._store.unit_of_work() as own:
-                return self._pin(own, self._from_stored(ref, own.get_definition(ref, version)))
-        return self._pin(uow, self._from_stored(ref, uow.get_definition(ref, version)))
+                return self._pinned_in(own, ref, version, workspace)
+        return self._pinned_in(uow, ref, version, workspace)
+
+    def _pinned_in(
+        self, uow: UnitOfWork, ref: str, version: int | None, workspace: str
+    ) -> PinnedDefinition:
+        owner = SHARED_WORKSPACE
+        if workspace != SHARED_WORKSPACE:
+            owner = uow.definition_owner(ref, workspace) or SHARED_WORKSPACE
+        stored = uow.get_definition(ref, version, workspace=owner)
+        return self._pin(uow, self._from_stored(ref, stored), workspace)
 
     def _from_stored(self, ref: str, stored: DefinitionVersion) -> PinnedDefinition:
         if is_tombstone(stored):  # the workflow was deleted: the tombstone has no definition
@@ -186,7 +227,17 @@ class Definitions:
         if graph is None:
             graph = _compile(spec, routes)
             self._compiled[content] = graph
-        return PinnedDefinition(ref, stored.version, spec, routes, graph)
+        return PinnedDefinition(ref, stored.version, spec, routes, graph, stored.workspace)
+
+
+def owner_when_publishing(uow: UnitOfWork, ref: str, workspace: str) -> str:
+    """Who owns a version of ``ref`` published by someone acting in ``workspace`` without
+    the API (the CLI, clients, ``treadle run``): the workspace when it owns ``ref``
+    already (it created it through the API), so its runs keep seeing their own; else
+    nobody, the version is shared."""
+    if uow.definition_owner(ref, workspace) == workspace:
+        return workspace
+    return SHARED_WORKSPACE
 
 
 def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:

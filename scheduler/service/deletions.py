@@ -23,6 +23,7 @@ import json
 from datetime import datetime
 from typing import Final
 
+from treadle.common.access import SHARED_WORKSPACE
 from treadle.common.errors import NotFound
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.store import DefinitionVersion, UnitOfWork
@@ -62,29 +63,38 @@ def deleted_message(tombstone: DefinitionVersion) -> str:
     )
 
 
-def latest_tombstone(uow: UnitOfWork, ref: str) -> DefinitionVersion | None:
-    """The latest version of ``ref`` if it is a tombstone (one short query, no documents)."""
-    head = uow.latest_definition_head(ref)
+def latest_tombstone(
+    uow: UnitOfWork, ref: str, workspace: str = SHARED_WORKSPACE
+) -> DefinitionVersion | None:
+    """The latest version of ``workspace``'s ``ref`` if it is a tombstone (one short
+    query, no documents)."""
+    head = uow.latest_definition_head(ref, workspace=workspace)
     return head if head is not None and is_tombstone(head) else None
 
 
-def check_startable(uow: UnitOfWork, ref: str) -> None:
-    """Raise :class:`WorkflowDeleted` when ``ref`` is deleted (its latest version is a
-    tombstone): a new run of it, of any version, is refused."""
-    tombstone = latest_tombstone(uow, ref)
+def check_startable(uow: UnitOfWork, ref: str, workspace: str = SHARED_WORKSPACE) -> None:
+    """Raise :class:`WorkflowDeleted` when ``workspace``'s ``ref`` is deleted (its latest
+    version is a tombstone): a new run of it, of any version, is refused."""
+    tombstone = latest_tombstone(uow, ref, workspace)
     if tombstone is not None:
         raise WorkflowDeleted(deleted_message(tombstone))
 
 
 def delete_definition(
-    uow: UnitOfWork, ref: str, *, author: str | None, at: datetime, reason: str | None = None
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    author: str | None,
+    at: datetime,
+    reason: str | None = None,
+    workspace: str = SHARED_WORKSPACE,
 ) -> DefinitionVersion:
     """Publish the tombstone of ``ref`` in ``uow`` and return it.
 
     NotFound when nothing is published under ``ref``; WorkflowDeleted when it is deleted
     already.
     """
-    versions = uow.list_definition_versions(ref)
+    versions = uow.list_definition_versions(ref, workspace=workspace)
     if not versions:
         raise NotFound(f"workflow '{ref}' has no published version")
     last = versions[-1]
@@ -97,4 +107,5 @@ def delete_definition(
         dialect=DELETED_DIALECT,
         author=author,
         at=at,
+        workspace=workspace,
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import ExpressionError, LimitExceeded, NotFound, ParameterError
 from treadle.common.expr import TemplateEngine
 from treadle.common.payload import json_size
@@ -158,8 +159,10 @@ class EventRouter:
         data: Any = None,
         event_id: str | None = None,
         transaction: Callable[[], AbstractContextManager[UnitOfWork]] | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> EventOutcome:
-        """Record the event, start what it triggers, release what waits for it.
+        """Record the event in ``workspace``, start what it triggers there, release what
+        waits for it in that workspace's runs.
 
         ``transaction`` opens the transaction that records the event and releases the waits
         (default: a unit of work of the store); the HTTP API passes one that records the
@@ -174,18 +177,29 @@ class EventRouter:
         )
         store = self._runs.store
         with store.unit_of_work() as uow:
-            if uow.get_received_event(event.id) is not None:
+            if uow.get_received_event(event.id, workspace=workspace) is not None:
                 log.info("event %s (%s) is a duplicate: ignored", event.id, event.type)
                 return EventOutcome(event.id, duplicate=True)
             triggers = [
-                t for t in self._triggers.current(uow) if t.matches_type(event.type, event.subject)
+                t
+                for t in self._triggers.current(uow, workspace)
+                if t.matches_type(event.type, event.subject)
             ]
-        started, refused = self._start_triggered(event, triggers)
+        started, refused = self._start_triggered(event, triggers, workspace)
         with (transaction or store.unit_of_work)() as uow:
-            if not uow.record_event(event.id, event.type, event.subject, event.data, self._clock()):
+            recorded = uow.record_event(
+                event.id,
+                event.type,
+                event.subject,
+                event.data,
+                self._clock(),
+                workspace=workspace,
+            )
+            if not recorded:
                 log.info("event %s was recorded meanwhile by another sender: ignored", event.id)
                 return EventOutcome(event.id, duplicate=True)
-            waiting = {wait.run_id for wait in uow.waits_for_event(event.type, event.subject)}
+            waits = uow.waits_for_event(event.type, event.subject, workspace=workspace)
+            waiting = {wait.run_id for wait in waits}
             candidates = sorted(waiting - set(started))
             before = uow.lock_runs(candidates)
             received = EventReceived(
@@ -205,19 +219,23 @@ class EventRouter:
         return EventOutcome(event.id, False, started, updated, refused)
 
     def _start_triggered(
-        self, event: IncomingEvent, triggers: list[EventTrigger]
+        self, event: IncomingEvent, triggers: list[EventTrigger], workspace: str
     ) -> tuple[list[str], dict[str, str]]:
         """Start one run per accepting trigger; what could not start is reported, not raised."""
         started: list[str] = []
         refused: dict[str, str] = {}
         payload = event.payload()
-        options = RunOptions(identity=self._identity, trigger_event_id=event.id)
+        options = RunOptions(
+            identity=self._identity, trigger_event_id=event.id, workspace=workspace
+        )
         for trigger in triggers:
             try:
                 if not trigger.accepts(payload, self._engine):
                     continue
                 parameters = trigger.parameters(payload, self._engine)
-                pinned = self._runs.definitions.pinned(trigger.workflow, trigger.version)
+                pinned = self._runs.definitions.pinned(
+                    trigger.workflow, trigger.version, workspace=trigger.owner
+                )
                 run_id = self._starter.start_pinned(pinned, parameters, options)
             except ExpressionError as exc:
                 refused[trigger.workflow] = f"its trigger cannot be evaluated: {exc}"

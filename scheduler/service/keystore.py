@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import LimitExceeded, NotFound, ParameterError
 from treadle.common.payload import json_size
 from treadle.scheduler.core.namespaces import iso
@@ -50,21 +51,25 @@ def shown_entry(entry: KeyValue) -> dict[str, Any]:
     }
 
 
-def keystore_entries(uow: UnitOfWork) -> list[dict[str, Any]]:
-    """Every entry, by key, as shown (:func:`shown_entry`)."""
-    return [shown_entry(entry) for entry in uow.kv_list()]
+def keystore_entries(uow: UnitOfWork, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
+    """Every entry of ``workspace``, by key, as shown (:func:`shown_entry`)."""
+    return [shown_entry(entry) for entry in uow.kv_list(workspace=workspace)]
 
 
-def keystore_entry(uow: UnitOfWork, key: str) -> dict[str, Any]:
-    """One entry as shown; NotFound when there is none."""
-    for entry in uow.kv_list():
-        if entry.key == key:
-            return shown_entry(entry)
-    raise NotFound(f"keystore has no entry {key!r}")
+def keystore_entry(uow: UnitOfWork, key: str, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
+    """One entry of ``workspace`` as shown; NotFound when there is none."""
+    return shown_entry(uow.kv_entry(key, workspace=workspace))
 
 
 def set_entry(
-    uow: UnitOfWork, key: str, value: Any, *, secret: bool, at: datetime, max_bytes: int
+    uow: UnitOfWork,
+    key: str,
+    value: Any,
+    *,
+    secret: bool,
+    at: datetime,
+    max_bytes: int,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> dict[str, Any]:
     """Create or replace an entry; returns it as shown.
 
@@ -80,11 +85,11 @@ def set_entry(
             f"the value of {key!r} is {size} bytes of JSON, over the limit of {max_bytes} "
             "(max_payload_bytes)"
         )
-    uow.kv_set(key, value, secret=secret, at=at)
+    uow.kv_set(key, value, secret=secret, at=at, workspace=workspace)
     return shown_entry(KeyValue(key=key, value=value, secret=secret, updated_at=at))
 
 
-def delete_entry(uow: UnitOfWork, key: str) -> None:
-    """Remove an entry; NotFound when there is none."""
-    if not uow.kv_delete(key):
+def delete_entry(uow: UnitOfWork, key: str, workspace: str = DEFAULT_WORKSPACE) -> None:
+    """Remove an entry of ``workspace``; NotFound when there is none."""
+    if not uow.kv_delete(key, workspace=workspace):
         raise NotFound(f"keystore has no entry {key!r}")

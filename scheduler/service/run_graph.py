@@ -42,7 +42,9 @@ def run_graph(uow: UnitOfWork, definitions: Definitions, run_id: str) -> dict[st
     """The graph of ``run_id`` (NotFound for an unknown run); read it in a snapshot."""
     overview = uow.load_run_overview(run_id, failures=0)
     state = overview.state
-    graph = definitions.pinned(state.workflow, state.definition_version, uow).graph
+    graph = definitions.pinned(
+        state.workflow, state.definition_version, uow, workspace=state.workspace
+    ).graph
     latest = _latest_executions(state)
     counts: dict[str, int] = {}
     for execution in state.executions.values():

@@ -132,7 +132,9 @@ class RunService:
         for run_id, events in by_run.items():
             state = self._state_at(uow, run_id, versions[run_id], known)
             old = state
-            graph = self.definitions.pinned(state.workflow, state.definition_version, uow).graph
+            graph = self.definitions.pinned(
+                state.workflow, state.definition_version, uow, workspace=state.workspace
+            ).graph
             commands: list[Command] = []
             logged: list[tuple[Event, datetime]] = []
             for event in events:

@@ -8,9 +8,11 @@ database as stored (the keystore's ``ciphertext``, the run's ``run_secrets`` row
 scheduler never decrypts anything; the worker does, with ``TREADLE_SECRET_KEY``.
 
 What is not attached: references with another tag (text imitating a reference, which
-the worker then refuses to run with), and secrets that have no ciphertext (deleted from
-the keystore since the run started, or left in plain text from before encryption until
-``treadle secrets rotate-key``): the worker fails the attempt, naming the secret.
+the worker then refuses to run with), keystore secrets of another workspace than the
+run's (each run reads its own workspace's keystore), and secrets that have no
+ciphertext (deleted from the keystore since the run started, or left in plain text from
+before encryption until ``treadle secrets rotate-key``): the worker fails the attempt,
+naming the secret.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ def with_secrets(uow: UnitOfWork, commands: Sequence[Command]) -> list[Command]:
     tags = uow.run_secret_tags(run_ids)
     valid: dict[int, dict[str, SecretRef]] = {}
     for position, refs in wanted.items():
-        tag = tags.get(_run_of(commands[position]))
-        own = {text: ref for text, ref in refs.items() if tag is not None and ref.tag == tag}
+        tag = tags.get(_run_of(commands[position]), ("", ""))[0]
+        own = {text: ref for text, ref in refs.items() if tag and ref.tag == tag}
         if own:
             valid[position] = own
     every = [ref for refs in valid.values() for ref in refs.values()]
-    keystore = uow.kv_ciphertexts({ref.name for ref in every if ref.source == "kv"})
+    keystore = _keystore_ciphertexts(uow, commands, valid, tags)
     params = uow.run_secret_ciphertexts(
         {(ref.run_id, ref.name) for ref in every if ref.source == "param" and ref.run_id}
     )
@@ -51,7 +53,7 @@ def with_secrets(uow: UnitOfWork, commands: Sequence[Command]) -> list[Command]:
         secrets: dict[str, str] = {}
         for text, ref in refs.items():
             ciphertext = (
-                keystore.get(ref.name)
+                keystore.get((tags[_run_of(commands[position])][1], ref.name))
                 if ref.source == "kv"
                 else params.get((ref.run_id or "", ref.name))
             )
@@ -63,6 +65,27 @@ def with_secrets(uow: UnitOfWork, commands: Sequence[Command]) -> list[Command]:
             dispatch = command.dispatch.model_copy(update={"secrets": secrets})
             attached[position] = dataclasses.replace(command, dispatch=dispatch)
     return attached
+
+
+def _keystore_ciphertexts(
+    uow: UnitOfWork,
+    commands: Sequence[Command],
+    valid: dict[int, dict[str, SecretRef]],
+    tags: dict[str, tuple[str, str]],
+) -> dict[tuple[str, str], str]:
+    """``{(workspace, key): ciphertext}`` of the keystore secrets ``valid`` refers to, each
+    read in the workspace of the run whose dispatch names it."""
+    by_workspace: dict[str, set[str]] = {}
+    for position, refs in valid.items():
+        workspace = tags[_run_of(commands[position])][1]
+        names = {ref.name for ref in refs.values() if ref.source == "kv"}
+        by_workspace.setdefault(workspace, set()).update(names)
+    found: dict[tuple[str, str], str] = {}
+    for workspace, names in by_workspace.items():
+        if names:
+            for key, ciphertext in uow.kv_ciphertexts(names, workspace=workspace).items():
+                found[(workspace, key)] = ciphertext
+    return found
 
 
 def _run_of(command: Command) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import ParameterError
 from treadle.common.graph import Graph
 from treadle.common.limits import Limits
@@ -22,7 +23,7 @@ from treadle.common.redaction import without_secret_values
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.events import RunRequested
 from treadle.scheduler.core.state import RunContext, initial_state
-from treadle.scheduler.service.definitions import PinnedDefinition
+from treadle.scheduler.service.definitions import PinnedDefinition, owner_when_publishing
 from treadle.scheduler.service.deletions import check_startable
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.secret_context import (
@@ -43,11 +44,13 @@ def random_seed() -> int:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Who starts a run and how: identity, idempotency, and the event that triggered it."""
+    """Who starts a run and how: identity, idempotency, the event that triggered it, and
+    the workspace the run belongs to (an idempotency key counts within it)."""
 
     identity: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
     trigger_event_id: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class ChildRun:
     parent_attempt_id: str
     depth: int
     identity: Mapping[str, Any]
+    #: The parent's workspace, which the child belongs to.
+    workspace: str = DEFAULT_WORKSPACE
     #: The reference tag of the parent's tree (see ``secret_context``); "" draws a new one.
     secret_tag: str = ""
 
@@ -125,8 +130,13 @@ class RunStarter:
         resolved = self.prepare_parameters(spec, parameters)
         identity = (options.identity if options is not None else None) or {}
         author = str(identity.get("login") or "") or None  # who published this version
-        pinned = self.definitions.publish(spec, at=self.runs.clock(), author=author, graph=graph)
-        return self._create(pinned, resolved, options or RunOptions())
+        options = options or RunOptions()
+        with self.runs.store.unit_of_work() as uow:
+            owner = owner_when_publishing(uow, spec.ref, options.workspace)
+        pinned = self.definitions.publish(
+            spec, at=self.runs.clock(), author=author, graph=graph, workspace=owner
+        )
+        return self._create(pinned, resolved, options)
 
     def start_pinned(
         self,
@@ -170,12 +180,12 @@ class RunStarter:
     ) -> StartedRun:
         now = self.runs.clock()
         if options.idempotency_key is not None:
-            existing = uow.find_run_by_idempotency_key(options.idempotency_key)
+            existing = uow.find_run_by_idempotency_key(options.idempotency_key, options.workspace)
             if existing is not None:
                 return StartedRun(existing, created=False)
-        check_startable(uow, pinned.ref)  # a deleted workflow starts no new run
+        check_startable(uow, pinned.ref, pinned.workspace)  # a deleted workflow starts no run
         run_id = self._run_ids()
-        state = initial_state(run_id, pinned.ref, now, pinned.version)
+        state = initial_state(run_id, pinned.ref, now, pinned.version, options.workspace)
         try:  # a savepoint: a duplicate leaves the caller's transaction usable
             uow.insert_run(
                 state,
@@ -187,7 +197,15 @@ class RunStarter:
             if exc.existing_run_id is None:
                 raise
             return StartedRun(exc.existing_run_id, created=False)
-        context = self.context(uow, pinned.spec, resolved, options.identity, depth=0, run_id=run_id)
+        context = self.context(
+            uow,
+            pinned.spec,
+            resolved,
+            options.identity,
+            depth=0,
+            run_id=run_id,
+            workspace=options.workspace,
+        )
         self.runs.apply_new(uow, state, RunRequested(context=context))
         return StartedRun(run_id, created=True)
 
@@ -199,7 +217,9 @@ class RunStarter:
         child: ChildRun,
     ) -> None:
         """Create and start a child run in ``uow`` (parameters already checked)."""
-        state = initial_state(child.run_id, pinned.ref, self.runs.clock(), pinned.version)
+        state = initial_state(
+            child.run_id, pinned.ref, self.runs.clock(), pinned.version, child.workspace
+        )
         uow.insert_run(state, definition_version=pinned.version)
         context = self.context(
             uow,
@@ -211,6 +231,7 @@ class RunStarter:
             parent_attempt_id=child.parent_attempt_id,
             run_id=child.run_id,
             secret_tag=child.secret_tag,
+            workspace=child.workspace,
         )
         self.runs.apply_new(uow, state, RunRequested(context=context))
 
@@ -226,6 +247,7 @@ class RunStarter:
         parent_attempt_id: str | None = None,
         run_id: str = "",
         secret_tag: str = "",
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> RunContext:
         """What the run's templates may read besides results, fixed now.
 
@@ -233,7 +255,7 @@ class RunStarter:
         parameters of run ``run_id`` are encrypted into its ``run_secrets`` rows.
         """
         tag = secret_tag or self._secret_tags()
-        keystore, secret_keys = keystore_snapshot(uow.kv_list(), tag)
+        keystore, secret_keys = keystore_snapshot(uow.kv_list(workspace=workspace), tag)
         sealed = seal_parameters(uow, spec.parameters, parameters, run_id=run_id, tag=tag)
         return RunContext(
             parameters=sealed,

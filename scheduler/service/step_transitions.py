@@ -69,7 +69,9 @@ def transition_step_in(
     """
     uow.lock_run(run_id)  # NotFound for an unknown run
     state = uow.load_run(run_id)
-    graph = runs.definitions.pinned(state.workflow, state.definition_version, uow).graph
+    graph = runs.definitions.pinned(
+        state.workflow, state.definition_version, uow, workspace=state.workspace
+    ).graph
     node = graph.nodes.get(task)
     if node is None or node.hidden:
         raise NotFound(f"run {run_id} has no task '{task}'")

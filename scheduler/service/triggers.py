@@ -7,6 +7,10 @@ per process: each lookup asks the database for the newest version number of ever
 definition (one short query) and re-reads only definitions whose number moved, so a
 version published by any process is seen at the next event, without a restart.
 
+Triggers keep to workspaces: an event sent in a workspace reaches the triggers of that
+workspace's own definitions and of the shared ones (its own winning when both have a
+ref), and the runs it starts belong to that workspace.
+
 A matching event starts a run whose parameters are the event's ``data`` (only the keys the
 workflow declares as parameters; ``data`` that is not a mapping gives none) overlaid with
 ``trigger.parameters`` rendered with ``event`` (``{id, type, subject, data}``) in scope.
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from treadle.common.access import DEFAULT_WORKSPACE, SHARED_WORKSPACE
 from treadle.common.expr import TemplateEngine
 from treadle.common.patterns import event_matches
 from treadle.common.spec import TriggerSpec
@@ -29,12 +34,14 @@ from treadle.scheduler.store import UnitOfWork
 
 @dataclass(frozen=True)
 class EventTrigger:
-    """The event trigger of one published definition version."""
+    """The event trigger of one published definition version (``owner``: the workspace
+    that owns the definition, ``''`` when shared)."""
 
     workflow: str
     version: int
     spec: TriggerSpec
     parameter_names: frozenset[str]
+    owner: str = SHARED_WORKSPACE
 
     def matches_type(self, event_type: str, subject: str | None) -> bool:
         """Whether the event's type and subject fit the trigger's patterns (filter aside)."""
@@ -72,19 +79,24 @@ class TriggerIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[int, EventTrigger | None]] = {}
+        self._known: dict[tuple[str, str], tuple[int, EventTrigger | None]] = {}
 
-    def current(self, uow: UnitOfWork) -> list[EventTrigger]:
-        """Every event trigger in force now, by workflow ref."""
+    def current(self, uow: UnitOfWork, workspace: str = DEFAULT_WORKSPACE) -> list[EventTrigger]:
+        """Every event trigger in force now for events of ``workspace``, by workflow ref."""
         latest = uow.latest_definition_versions()
         with self._lock:
-            for ref in set(self._known) - set(latest):
-                del self._known[ref]
-            for ref, version in latest.items():
-                known = self._known.get(ref)
+            for key in set(self._known) - set(latest):
+                del self._known[key]
+            for key, version in latest.items():
+                known = self._known.get(key)
                 if known is None or known[0] != version:
-                    self._known[ref] = (version, _read_trigger(uow, ref, version))
-            found = [entry for _, entry in self._known.values() if entry is not None]
+                    self._known[key] = (version, _read_trigger(uow, *key, version))
+            visible = {
+                ref: entry
+                for (owner, ref), (_, entry) in sorted(self._known.items())
+                if owner in (SHARED_WORKSPACE, workspace)  # '' sorts first: own ones win
+            }
+        found = [entry for entry in visible.values() if entry is not None]
         return sorted(found, key=lambda t: t.workflow)
 
     def invalidate(self) -> None:
@@ -93,13 +105,13 @@ class TriggerIndex:
             self._known.clear()
 
 
-def _read_trigger(uow: UnitOfWork, ref: str, version: int) -> EventTrigger | None:
+def _read_trigger(uow: UnitOfWork, owner: str, ref: str, version: int) -> EventTrigger | None:
     """The event trigger of a stored version, read from its spec document (no compiling)."""
-    stored = uow.get_definition(ref, version)
+    stored = uow.get_definition(ref, version, workspace=owner)
     raw = json.loads(stored.documents.get(SPEC_DOCUMENT, "{}"))
     trigger = raw.get("trigger")
     if not isinstance(trigger, Mapping) or trigger.get("type") != "event":
         return None
     spec = TriggerSpec.model_validate(trigger)
     names = frozenset(str(p["name"]) for p in raw.get("parameters") or () if isinstance(p, Mapping))
-    return EventTrigger(ref, version, spec, names)
+    return EventTrigger(ref, version, spec, names, owner)

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from treadle.common.access import SHARED_WORKSPACE
 from treadle.common.errors import ParameterError
 from treadle.common.spec import RunnerType
 from treadle.scheduler.store.definition_repo import definition_version
@@ -75,28 +76,53 @@ def _escaped(text: str) -> str:
 
 
 def latest_definitions(
-    connection: Connection, *, after: str | None, pack: str | None, limit: int
+    connection: Connection,
+    *,
+    after: str | None,
+    pack: str | None,
+    limit: int,
+    workspace: str = SHARED_WORKSPACE,
 ) -> list[DefinitionHead]:
-    """The latest version of up to ``limit`` refs after ``after``, in ref order.
+    """The latest version of up to ``limit`` refs after ``after``, in ref order, as
+    ``workspace`` sees them: its own definitions and the shared ones (its own first when
+    both have a ref).
 
     ``pack`` keeps the refs of that pack only (``pack.<name>``). Every ref counts, deleted
     ones too (their latest version is a tombstone): the caller decides what to show.
     """
-    heads = select(
-        definitions.c.ref,
-        func.max(definitions.c.version).label("latest"),
-        func.min(definitions.c.created_at).label("first_at"),
+    # Which owner each ref of the page has for this workspace: '' sorts before any
+    # workspace name, so the greatest owner is the workspace's own when it has one.
+    owners = select(definitions.c.ref, func.max(definitions.c.workspace).label("owner")).where(
+        definitions.c.workspace.in_(sorted({workspace, SHARED_WORKSPACE}))
     )
     if after is not None:
-        heads = heads.where(definitions.c.ref > after)
+        owners = owners.where(definitions.c.ref > after)
     if pack is not None:
-        heads = heads.where(definitions.c.ref.like(_escaped(pack) + ".%", escape="\\"))
-    page = heads.group_by(definitions.c.ref).order_by(definitions.c.ref).limit(limit).subquery()
-    stmt = (
-        select(definitions, page.c.first_at)
+        owners = owners.where(definitions.c.ref.like(_escaped(pack) + ".%", escape="\\"))
+    page = owners.group_by(definitions.c.ref).order_by(definitions.c.ref).limit(limit).subquery()
+    heads = (
+        select(
+            definitions.c.ref,
+            definitions.c.workspace,
+            func.max(definitions.c.version).label("latest"),
+            func.min(definitions.c.created_at).label("first_at"),
+        )
         .join(
             page,
-            and_(definitions.c.ref == page.c.ref, definitions.c.version == page.c.latest),
+            and_(definitions.c.ref == page.c.ref, definitions.c.workspace == page.c.owner),
+        )
+        .group_by(definitions.c.ref, definitions.c.workspace)
+        .subquery()
+    )
+    stmt = (
+        select(definitions, heads.c.first_at)
+        .join(
+            heads,
+            and_(
+                definitions.c.ref == heads.c.ref,
+                definitions.c.workspace == heads.c.workspace,
+                definitions.c.version == heads.c.latest,
+            ),
         )
         .order_by(definitions.c.ref)
     )

@@ -5,6 +5,12 @@ again returns the version already published; changed documents publish the next 
 A run records the version it was started from, so what ran can be shown later even after
 the files changed. The registry (``packs``, ``actions``) is a snapshot of the loaded
 catalog for services that list or route actions without reading pack folders.
+
+Each definition has an owner, its ``workspace``: ``''`` (:data:`SHARED_WORKSPACE`) for a
+workflow every workspace shares (pack paths, the CLI, clients), or the workspace a token
+created it in through the HTTP API. Versions are numbered per owner and ref. Which
+definition a workspace sees under a ref is :meth:`DefinitionRepository.definition_owner`:
+its own when it has one, else the shared one; every other method reads one owner's.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from treadle.common.access import SHARED_WORKSPACE
 from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, NotFound
 from treadle.common.spec import RunnerType
@@ -45,15 +52,18 @@ class DefinitionRepository(Repository):
         dialect: str,
         author: str | None,
         at: datetime,
+        workspace: str = SHARED_WORKSPACE,
     ) -> DefinitionVersion:
-        """Publish ``documents`` as the next version of ``ref`` unless they are unchanged."""
+        """Publish ``documents`` as the next version of ``ref`` (owned by ``workspace``)
+        unless they are unchanged."""
         docs = {str(name): str(text) for name, text in documents.items()}
         digest = content_hash(docs)
-        latest = self._latest(ref)
+        latest = self._latest(ref, workspace)
         if latest is not None and latest.content_hash == digest:
             return latest
         version = 1 if latest is None else latest.version + 1
         row = {
+            "workspace": workspace,
             "ref": ref,
             "version": version,
             "content_hash": digest,
@@ -66,7 +76,7 @@ class DefinitionRepository(Repository):
             with self._conn.begin_nested():
                 self._conn.execute(definitions.insert(), row)
         except IntegrityError:  # another process published this version number meanwhile
-            raced = self._latest(ref)
+            raced = self._latest(ref, workspace)
             if raced is not None and raced.content_hash == digest:
                 return raced
             raise ConflictError(
@@ -74,11 +84,29 @@ class DefinitionRepository(Repository):
             ) from None
         return definition_version(row, created=True)
 
-    def _latest(self, ref: str) -> DefinitionVersion | None:
+    def definition_owner(self, ref: str, workspace: str) -> str | None:
+        """Whose definition of ``ref`` ``workspace`` sees: its own (``workspace``) when it
+        has published one, else the shared one (``''``); None when neither exists."""
+        owners = {
+            str(owner)
+            for owner in self._conn.execute(
+                select(definitions.c.workspace)
+                .where(
+                    definitions.c.ref == ref,
+                    definitions.c.workspace.in_(sorted({workspace, SHARED_WORKSPACE})),
+                )
+                .distinct()
+            ).scalars()
+        }
+        if workspace in owners:
+            return workspace
+        return SHARED_WORKSPACE if SHARED_WORKSPACE in owners else None
+
+    def _latest(self, ref: str, workspace: str) -> DefinitionVersion | None:
         row = (
             self._conn.execute(
                 select(definitions)
-                .where(definitions.c.ref == ref)
+                .where(definitions.c.workspace == workspace, definitions.c.ref == ref)
                 .order_by(definitions.c.version.desc())
                 .limit(1)
             )
@@ -87,15 +115,20 @@ class DefinitionRepository(Repository):
         )
         return None if row is None else definition_version(row)
 
-    def get_definition(self, ref: str, version: int | None = None) -> DefinitionVersion:
-        """Version ``version`` of ``ref`` (the latest when ``None``), with its documents."""
+    def get_definition(
+        self, ref: str, version: int | None = None, *, workspace: str = SHARED_WORKSPACE
+    ) -> DefinitionVersion:
+        """Version ``version`` of ``workspace``'s ``ref`` (the latest when ``None``), with
+        its documents."""
         if version is None:
-            found = self._latest(ref)
+            found = self._latest(ref, workspace)
         else:
             row = (
                 self._conn.execute(
                     select(definitions).where(
-                        definitions.c.ref == ref, definitions.c.version == version
+                        definitions.c.workspace == workspace,
+                        definitions.c.ref == ref,
+                        definitions.c.version == version,
                     )
                 )
                 .mappings()
@@ -107,19 +140,26 @@ class DefinitionRepository(Repository):
             raise NotFound(f"definition {ref} has no {which}")
         return found
 
-    def list_definition_versions(self, ref: str) -> list[DefinitionVersion]:
-        """Every version of ``ref``, oldest first, without their documents."""
+    def list_definition_versions(
+        self, ref: str, *, workspace: str = SHARED_WORKSPACE
+    ) -> list[DefinitionVersion]:
+        """Every version of ``workspace``'s ``ref``, oldest first, without their documents."""
         rows = self._conn.execute(
-            select(*_HEAD).where(definitions.c.ref == ref).order_by(definitions.c.version)
+            select(*_HEAD)
+            .where(definitions.c.workspace == workspace, definitions.c.ref == ref)
+            .order_by(definitions.c.version)
         ).mappings()
         return [definition_version(row) for row in rows]
 
-    def latest_definition_head(self, ref: str) -> DefinitionVersion | None:
-        """The latest version of ``ref`` without its documents (one short query)."""
+    def latest_definition_head(
+        self, ref: str, *, workspace: str = SHARED_WORKSPACE
+    ) -> DefinitionVersion | None:
+        """The latest version of ``workspace``'s ``ref`` without its documents (one short
+        query)."""
         row = (
             self._conn.execute(
                 select(*_HEAD)
-                .where(definitions.c.ref == ref)
+                .where(definitions.c.workspace == workspace, definitions.c.ref == ref)
                 .order_by(definitions.c.version.desc())
                 .limit(1)
             )
@@ -190,6 +230,7 @@ class DefinitionRepository(Repository):
 
 #: The columns of a version without its documents.
 _HEAD = (
+    definitions.c.workspace,
     definitions.c.ref,
     definitions.c.version,
     definitions.c.content_hash,
@@ -210,4 +251,5 @@ def definition_version(row: Mapping[Any, Any], *, created: bool = False) -> Defi
         dialect=row["dialect"],
         documents=dict(row.get("documents") or {}),
         created=created,
+        workspace=row["workspace"],
     )

@@ -102,7 +102,8 @@ class DefinitionVersion:
 
     ``created`` tells :meth:`register_definition` callers whether this call published it
     (``False`` when the content was unchanged and the existing version was returned).
-    ``documents`` maps file names to their text.
+    ``documents`` maps file names to their text. ``workspace`` owns it (``''``: shared
+    by every workspace).
     """
 
     ref: str
@@ -113,6 +114,7 @@ class DefinitionVersion:
     dialect: str
     documents: Mapping[str, str] = field(default_factory=dict)
     created: bool = False
+    workspace: str = ""
 
 
 @dataclass(frozen=True, slots=True)

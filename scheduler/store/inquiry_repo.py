@@ -19,7 +19,7 @@ from treadle.common.statuses import InquiryStatus
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.entries import InquiryEntry
-from treadle.scheduler.store.models import inquiries
+from treadle.scheduler.store.models import inquiries, runs
 from treadle.scheduler.store.run_listing import decode_cursor, encode_cursor
 
 #: The most inquiries one page may hold.
@@ -32,6 +32,8 @@ class InquiryFilter:
 
     status: InquiryStatus | None = None
     run_id: str | None = None
+    #: Only the inquiries of this workspace's runs (the HTTP API sets the token's).
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ class InquiryRepository(Repository):
             stmt = stmt.where(inquiries.c.status == where.status.value)
         if where.run_id is not None:
             stmt = stmt.where(inquiries.c.run_id == where.run_id)
+        if where.workspace is not None:
+            in_workspace = select(runs.c.id).where(runs.c.workspace == where.workspace)
+            stmt = stmt.where(inquiries.c.run_id.in_(in_workspace))
         if cursor is not None:
             after_at, after_id = decode_cursor(cursor)
             if after_at is None:  # every inquiry has a creation time

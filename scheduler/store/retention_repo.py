@@ -251,42 +251,55 @@ class RetentionRepository(Repository):
         With ``dry_run`` nothing is deleted and every such event is counted, references
         from the runs in ``leaving`` (runs a dry run would remove) not counting.
         """
-        referenced = exists().where(runs.c.trigger_event_id == events.c.id)
+        referenced = exists().where(
+            runs.c.workspace == events.c.workspace, runs.c.trigger_event_id == events.c.id
+        )
         if dry_run:
             unreferenced = select(func.count()).select_from(events)
             unreferenced = unreferenced.where(events.c.received_at < cutoff, ~referenced)
             count = int(self._conn.execute(unreferenced).scalar_one())
             return count + self._events_only_of(leaving, cutoff)
         stmt = (
-            select(events.c.id)
+            select(events.c.workspace, events.c.id)
             .where(events.c.received_at < cutoff, ~referenced)
             .order_by(events.c.received_at, events.c.id)
             .limit(limit)
         )
-        ids = [str(row[0]) for row in self._conn.execute(self._claim(stmt)).all()]
+        by_workspace: dict[str, list[str]] = {}
+        for workspace, event_id in self._conn.execute(self._claim(stmt)).all():
+            by_workspace.setdefault(str(workspace), []).append(str(event_id))
         deleted = 0
-        for part in chunks(ids):
-            stmt_delete = events.delete().where(events.c.id.in_(list(part)), ~referenced)
-            deleted += self._conn.execute(stmt_delete).rowcount
+        for workspace, ids in sorted(by_workspace.items()):
+            for part in chunks(ids):
+                stmt_delete = events.delete().where(
+                    events.c.workspace == workspace, events.c.id.in_(list(part)), ~referenced
+                )
+                deleted += self._conn.execute(stmt_delete).rowcount
         return deleted
 
     def _events_only_of(self, run_ids: Collection[str], cutoff: datetime) -> int:
         """Events before ``cutoff`` that started runs of ``run_ids`` and no other run."""
         leaving = set(run_ids)
-        started: dict[str, set[str]] = {}
+        started: dict[tuple[str, str], set[str]] = {}
         for part in chunks(sorted(leaving)):
             stmt = (
-                select(events.c.id)
-                .join(runs, runs.c.trigger_event_id == events.c.id)
+                select(events.c.workspace, events.c.id)
+                .join(
+                    runs,
+                    (runs.c.trigger_event_id == events.c.id)
+                    & (runs.c.workspace == events.c.workspace),
+                )
                 .where(runs.c.id.in_(list(part)), events.c.received_at < cutoff)
             )
-            started.update((str(row[0]), set()) for row in self._conn.execute(stmt).all())
-        for part in chunks(sorted(started)):
-            stmt = select(runs.c.trigger_event_id, runs.c.id).where(
+            started.update(((str(w), str(e)), set()) for w, e in self._conn.execute(stmt).all())
+        for part in chunks(sorted({event_id for _, event_id in started})):
+            stmt = select(runs.c.workspace, runs.c.trigger_event_id, runs.c.id).where(
                 runs.c.trigger_event_id.in_(list(part))
             )
-            for event_id, run_id in self._conn.execute(stmt).all():
-                started[str(event_id)].add(str(run_id))
+            for row in self._conn.execute(stmt).all():
+                key = (str(row[0]), str(row[1]))
+                if key in started:
+                    started[key].add(str(row[2]))
         return sum(1 for users in started.values() if users <= leaving)
 
 

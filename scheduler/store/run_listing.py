@@ -59,6 +59,8 @@ class RunFilter:
     created_before: datetime | None = None
     #: Only the runs an outside event with this id started (``treadle events send``).
     trigger_event_id: str | None = None
+    #: Only the runs of this workspace (the HTTP API always sets it to the token's).
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,8 @@ def _filtered(where: RunFilter) -> Select[Any]:
         stmt = stmt.where(runs.c.created_at < where.created_before)
     if where.trigger_event_id is not None:
         stmt = stmt.where(runs.c.trigger_event_id == where.trigger_event_id)
+    if where.workspace is not None:
+        stmt = stmt.where(runs.c.workspace == where.workspace)
     return stmt
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import ConflictError, NotFound
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.core.events import Event
@@ -94,7 +95,7 @@ class RunRepository(Repository):
     ) -> DuplicateRunError:
         run_id = state.run_id
         if idempotency_key is not None:
-            existing = self.find_run_by_idempotency_key(idempotency_key)
+            existing = self.find_run_by_idempotency_key(idempotency_key, state.workspace)
             if existing is not None:
                 return DuplicateRunError(
                     f"a run with idempotency key {idempotency_key!r} already exists: {existing}",
@@ -103,6 +104,7 @@ class RunRepository(Repository):
         if trigger_event_id is not None:
             existing = self._conn.execute(
                 select(runs.c.id).where(
+                    runs.c.workspace == state.workspace,
                     runs.c.trigger_event_id == trigger_event_id,
                     runs.c.workflow == state.workflow,
                 )
@@ -115,10 +117,21 @@ class RunRepository(Repository):
                 )
         return DuplicateRunError(f"run {run_id} already exists", existing_run_id=run_id)
 
-    def find_run_by_idempotency_key(self, key: str) -> str | None:
+    def find_run_by_idempotency_key(
+        self, key: str, workspace: str = DEFAULT_WORKSPACE
+    ) -> str | None:
+        """The run started with idempotency key ``key`` in ``workspace`` (keys are unique
+        per workspace)."""
         return self._conn.execute(
-            select(runs.c.id).where(runs.c.idempotency_key == key)
+            select(runs.c.id).where(runs.c.workspace == workspace, runs.c.idempotency_key == key)
         ).scalar_one_or_none()
+
+    def run_workspace(self, run_id: str) -> str | None:
+        """The workspace run ``run_id`` belongs to; None for an unknown run."""
+        found = self._conn.execute(
+            select(runs.c.workspace).where(runs.c.id == run_id)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def lock_run(self, run_id: str) -> int:
         """Hold the run until the transaction ends (``FOR UPDATE``); returns its version.

@@ -49,15 +49,18 @@ class RunSecretsRepository(Repository):
             found.update({(run_id, name): text for run_id, name, text in rows})
         return found
 
-    def run_secret_tags(self, run_ids: Collection[str]) -> dict[str, str]:
-        """The reference tag of each of ``run_ids`` that has one."""
-        tags: dict[str, str] = {}
+    def run_secret_tags(self, run_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """``{run id: (reference tag, workspace)}`` for each of ``run_ids`` with a tag (a
+        run reads the keystore secrets of its own workspace only)."""
+        tags: dict[str, tuple[str, str]] = {}
         for batch in chunks(sorted(set(run_ids))):
-            rows = self._conn.execute(select(runs.c.id, runs.c.context).where(runs.c.id.in_(batch)))
-            for run_id, context in rows:
+            rows = self._conn.execute(
+                select(runs.c.id, runs.c.context, runs.c.workspace).where(runs.c.id.in_(batch))
+            )
+            for run_id, context, workspace in rows:
                 tag = (context or {}).get("secret_tag") if isinstance(context, dict) else None
                 if isinstance(tag, str) and tag:
-                    tags[run_id] = tag
+                    tags[run_id] = (tag, str(workspace))
         return tags
 
     def run_secrets_page(

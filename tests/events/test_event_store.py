@@ -89,4 +89,4 @@ def test_latest_definition_versions(store: Store) -> None:
         uow.register_definition("a", {"spec.json": "1"}, dialect="attune", author=None, at=T0)
         uow.register_definition("a", {"spec.json": "2"}, dialect="attune", author=None, at=T0)
         uow.register_definition("b", {"spec.json": "1"}, dialect="attune", author=None, at=T0)
-        assert uow.latest_definition_versions() == {"a": 2, "b": 1}
+        assert uow.latest_definition_versions() == {("", "a"): 2, ("", "b"): 1}

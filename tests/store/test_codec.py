@@ -252,6 +252,7 @@ RUN_STATE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "run_id": ids,
     "workflow": ids,
     "definition_version": st.none() | st.integers(1, 50),
+    "workspace": ids,
     "status": st.sampled_from(list(RunStatus)),
     "context": contexts,
     "created_at": st.none() | moments,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import ClassVar
 
 from treadle.common.errors import DefinitionError, NotFound, ParameterError
@@ -35,6 +36,7 @@ from treadle.scheduler.core.events import (
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.service.commands.base import CommandHandler, InProcess
 from treadle.scheduler.service.controls import Control, ControlRefused, apply_control_in
+from treadle.scheduler.service.definitions import PinnedDefinition
 from treadle.scheduler.service.starting import ChildRun
 from treadle.scheduler.store import CommandRows
 
@@ -71,8 +73,9 @@ class StartChildRunHandler(_Relayed):
         except NotFound:
             pass
         now = work.runs.clock()
+        parent = work.runs.state_in(uow, run_id)
         try:
-            pinned = work.runs.definitions.publish_ref(command.workflow, at=now, uow=uow)
+            pinned = _child_definition(work, command.workflow, parent.workspace, now)
             parameters = work.starter.prepare_parameters(pinned.spec, command.parameters)
         except (NotFound, ParameterError, DefinitionError) as exc:
             # The child cannot start: its task fails (and the outbox entry is done with),
@@ -82,17 +85,27 @@ class StartChildRunHandler(_Relayed):
             failed = TaskFailed(attempt_id=command.parent_attempt_id, error=error)
             work.runs.apply_in(uow, [(run_id, failed)])
             return
-        parent = work.runs.state_in(uow, run_id)
         child = ChildRun(
             run_id=command.child_run_id,
             parent_run_id=run_id,
             parent_attempt_id=command.parent_attempt_id,
             depth=command.depth,
             identity=parent.context.identity,
+            workspace=parent.workspace,
             secret_tag=parent.context.secret_tag,
         )
         work.starter.start_child(uow, pinned, parameters, child)
         work.child_runs_started.append(command.child_run_id)
+
+
+def _child_definition(work: InProcess, ref: str, workspace: str, now: datetime) -> PinnedDefinition:
+    """What a child run of ``ref`` started by a run of ``workspace`` runs: the workspace's
+    own latest version when it created ``ref`` through the API, else the packs' current
+    definition (published as a shared version)."""
+    definitions = work.runs.definitions
+    if work.uow.definition_owner(ref, workspace) == workspace:
+        return definitions.pinned(ref, None, work.uow, workspace=workspace)
+    return definitions.publish_ref(ref, at=now, uow=work.uow)
 
 
 class ReportEndToParentHandler(_Relayed):

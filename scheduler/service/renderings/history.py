@@ -108,7 +108,9 @@ def load_stored_run(store: Store, run_id: str, definitions: Definitions | None =
         events = tuple(uow.list_events(run_id))
         inquiries = tuple(uow.list_inquiries(run_id=run_id))
         trigger = trigger_event_of(uow, run_id)
-        pinned = definitions.pinned(state.workflow, state.definition_version, uow)
+        pinned = definitions.pinned(
+            state.workflow, state.definition_version, uow, workspace=state.workspace
+        )
     return StoredRun(state, pinned, events, inquiries, trigger)
 
 

@@ -11,6 +11,9 @@ rules live here, apart from HTTP, so any client applies the same ones:
 * a workflow one of the packs defines belongs to its pack file: replacing or deleting it
   here is refused (:class:`PackOwned`, a ConflictError naming the file). Change the file,
   then reload the packs;
+* a workflow created through the API belongs to the workspace of the token that created
+  it; a workspace cannot replace or delete a workflow every workspace shares (published
+  from the CLI or a client: :class:`SharedWorkflow`, a ConflictError);
 * deleting publishes a tombstone (:mod:`treadle.scheduler.service.deletions`): runs in
   flight go on, no new run starts;
 * starting a run pins the version first and creates the run in the caller's transaction.
@@ -26,6 +29,7 @@ from typing import Any
 
 from treadle.clientlib.publishing import Registered, publish_all
 from treadle.clientlib.registry import registry_catalog
+from treadle.common.access import DEFAULT_WORKSPACE, SHARED_WORKSPACE
 from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, DefinitionError, NotFound
 from treadle.common.loader import PackLoader, parse_yaml, read_workflow_text
@@ -43,6 +47,7 @@ __all__ = [
     "BODY_FILE",
     "PackOwned",
     "PackSource",
+    "SharedWorkflow",
     "check_not_from_pack",
     "definition_error",
     "definition_issues",
@@ -144,11 +149,32 @@ def pack_source(uow: UnitOfWork, ref: str, packs: PackLoader | None) -> PackSour
     return None
 
 
-def check_not_from_pack(uow: UnitOfWork, ref: str, packs: PackLoader | None, doing: str) -> None:
-    """PackOwned (409) when a pack defines ``ref`` (``doing``: "replacing", "deleting")."""
+class SharedWorkflow(ConflictError):
+    """The workflow is shared by every workspace: one workspace may not change it."""
+
+    def __init__(self, ref: str, workspace: str, doing: str) -> None:
+        super().__init__(
+            f"workflow '{ref}' is shared by every workspace (it was published from the "
+            f"server, not through the API in workspace '{workspace}'); {doing} it here is "
+            "not allowed: publish your workflow under another ref"
+        )
+
+
+def check_not_from_pack(
+    uow: UnitOfWork,
+    ref: str,
+    packs: PackLoader | None,
+    doing: str,
+    workspace: str | None = None,
+) -> None:
+    """PackOwned (409) when a pack defines ``ref`` (``doing``: "replacing", "deleting");
+    with a ``workspace``, SharedWorkflow (409) when that workspace sees ``ref`` as a
+    shared workflow rather than its own."""
     source = pack_source(uow, ref, packs)
     if source is not None:
         raise PackOwned(ref, source, doing)
+    if workspace is not None and uow.definition_owner(ref, workspace) == SHARED_WORKSPACE:
+        raise SharedWorkflow(ref, workspace, doing)
 
 
 def publish_definition(
@@ -159,12 +185,20 @@ def publish_definition(
     packs: PackLoader,
     author: str | None,
     clock: Callable[[], datetime],
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> Registered:
-    """Publish ``spec`` in ``uow`` unless a pack defines its ref (PackOwned); a new version
-    only when its content changed. DefinitionError (nothing stored) for an error."""
-    check_not_from_pack(uow, spec.ref, packs, "replacing")
+    """Publish ``spec`` in ``uow`` as a workflow of ``workspace`` unless a pack defines its
+    ref (PackOwned) or it is shared (SharedWorkflow); a new version only when its content
+    changed. DefinitionError (nothing stored) for an error."""
+    check_not_from_pack(uow, spec.ref, packs, "replacing", workspace)
     [registered] = publish_all(
-        store, uow, [spec], catalog=packs.catalog, author=author, clock=clock
+        store,
+        uow,
+        [spec],
+        catalog=packs.catalog,
+        author=author,
+        clock=clock,
+        workspace=workspace,
     )
     return registered
 
@@ -177,11 +211,13 @@ def delete_workflow(
     author: str | None,
     at: datetime,
     reason: str | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> DefinitionVersion:
-    """Delete ``ref`` (its tombstone, returned) unless a pack defines it (PackOwned).
-    NotFound when it has no version; WorkflowDeleted when it is deleted already."""
-    check_not_from_pack(uow, ref, packs, "deleting")
-    return delete_definition(uow, ref, author=author, at=at, reason=reason)
+    """Delete ``workspace``'s ``ref`` (its tombstone, returned) unless a pack defines it
+    (PackOwned) or it is shared (SharedWorkflow). NotFound when it has no version;
+    WorkflowDeleted when it is deleted already."""
+    check_not_from_pack(uow, ref, packs, "deleting", workspace)
+    return delete_definition(uow, ref, author=author, at=at, reason=reason, workspace=workspace)
 
 
 def start_workflow(
@@ -199,11 +235,13 @@ def start_workflow(
     WorkflowDeleted; ParameterError naming each bad parameter; with an idempotency key
     already used, that run (``created`` False) and nothing new."""
     try:
-        pinned = definitions.pinned(ref, version, uow)
+        pinned = definitions.pinned(ref, version, uow, workspace=options.workspace)
     except NotFound as exc:
         if type(exc) is not NotFound:  # WorkflowDeleted says it best
             raise
-        versions = [v.version for v in uow.list_definition_versions(ref)]
+        owner = uow.definition_owner(ref, options.workspace)
+        stored = [] if owner is None else uow.list_definition_versions(ref, workspace=owner)
+        versions = [v.version for v in stored]
         if not versions:
             raise NotFound(f"workflow '{ref}' has no published version") from None
         listed = ", ".join(str(v) for v in versions)

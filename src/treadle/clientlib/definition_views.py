@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions, unified_diff
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.dialects.shared import V1_METADATA
 from treadle.common.errors import ConflictError, NotFound, ParameterError
 from treadle.common.spec import WorkflowSpec
@@ -122,10 +123,12 @@ def list_workflows(
     tag: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> WorkflowPage:
-    """A page of the published workflows (deleted ones left out) by ref, of ``pack``
-    and with ``tag`` when given. Pages hold every matching workflow once: pass
-    ``next_cursor`` back, with the same filters, for the next."""
+    """A page of the published workflows ``workspace`` sees (its own and the shared ones;
+    deleted ones left out) by ref, of ``pack`` and with ``tag`` when given. Pages hold
+    every matching workflow once: pass ``next_cursor`` back, with the same filters, for
+    the next."""
     if not 1 <= limit <= MAX_WORKFLOW_PAGE:
         raise ParameterError(
             [f"a page holds 1 to {MAX_WORKFLOW_PAGE} workflows, not {limit}"], subject="limit"
@@ -134,7 +137,9 @@ def list_workflows(
     batch = max(limit + 1, 100)
     found: list[DefinitionHead] = []
     while len(found) <= limit:
-        heads = latest_definitions(uow.connection, after=after, pack=pack, limit=batch)
+        heads = latest_definitions(
+            uow.connection, after=after, pack=pack, limit=batch, workspace=workspace
+        )
         for head in heads:
             if is_tombstone(head.latest):
                 continue
@@ -165,10 +170,14 @@ class WorkflowDetail:
     versions: tuple[VersionInfo, ...]
 
 
-def describe_workflow(uow: UnitOfWork, ref: str, version: int | None = None) -> WorkflowDetail:
-    """The workflow ``ref`` at ``version`` (default: its latest). NotFound for an
-    unknown ref or version; WorkflowDeleted when the workflow is deleted."""
-    versions = list_versions(uow, ref)  # NotFound: nothing published
+def describe_workflow(
+    uow: UnitOfWork, ref: str, version: int | None = None, workspace: str = DEFAULT_WORKSPACE
+) -> WorkflowDetail:
+    """The workflow ``ref`` as ``workspace`` sees it, at ``version`` (default: its
+    latest). NotFound for an unknown ref or version; WorkflowDeleted when the workflow is
+    deleted."""
+    versions = list_versions(uow, ref, workspace)  # NotFound: nothing published
+    owner = versions[-1].workspace
     latest = versions[-1]
     if latest.dialect == DELETED_DIALECT:
         raise WorkflowDeleted(deleted_message(_as_version(latest)))
@@ -179,8 +188,12 @@ def describe_workflow(uow: UnitOfWork, ref: str, version: int | None = None) -> 
         raise NotFound(f"workflow '{ref}' has no version {wanted} (published versions: {listed})")
     if known[wanted].dialect == DELETED_DIALECT:
         raise NotFound(f"version {wanted} of workflow '{ref}' is a deletion, not a definition")
-    stored = uow.get_definition(ref, wanted)
-    head = stored if wanted == latest.version else uow.get_definition(ref, latest.version)
+    stored = uow.get_definition(ref, wanted, workspace=owner)
+    head = (
+        stored
+        if wanted == latest.version
+        else uow.get_definition(ref, latest.version, workspace=owner)
+    )
     source = pack_workflows(uow.connection, [ref]).get(ref)
     summary = _summary(DefinitionHead(head, versions[0].created_at), source)
     shown = json.loads(definition_text(stored.documents, as_json=True))
@@ -210,13 +223,16 @@ def diff_versions(
     new: int | None = None,
     *,
     as_json: bool = False,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> Diff:
     """``treadle workflows diff REF [OLD [NEW]]``: the last two versions by default, OLD
     against the latest when only OLD is given, NEW against the version before it when only
     NEW is. NotFound for a version that does not exist; ConflictError when there is no
     earlier version to compare with."""
-    published = [v.version for v in uow.list_definition_versions(ref)]
-    if not published:
+    owner = uow.definition_owner(ref, workspace)
+    stored = [] if owner is None else uow.list_definition_versions(ref, workspace=owner)
+    published = [v.version for v in stored]
+    if owner is None or not published:
         raise NotFound(f"workflow '{ref}' has no published version")
     listed = ", ".join(str(v) for v in published)
     for wanted in (old, new):
@@ -230,8 +246,10 @@ def diff_versions(
         old = earlier[-1]
     elif new is None:
         new = published[-1]
-    before = definition_text(uow.get_definition(ref, old).documents, as_json=as_json)
-    after = definition_text(uow.get_definition(ref, new).documents, as_json=as_json)
+    before, after = (
+        definition_text(uow.get_definition(ref, v, workspace=owner).documents, as_json=as_json)
+        for v in (old, new)
+    )
     text = unified_diff(before, after, old_label=f"{ref}@v{old}", new_label=f"{ref}@v{new}")
     return Diff(ref, old, new, text)
 
@@ -244,4 +262,5 @@ def _as_version(info: VersionInfo) -> DefinitionVersion:
         created_at=info.created_at,
         author=info.author,
         dialect=info.dialect,
+        workspace=info.workspace,
     )

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from treadle.clientlib.registry import registry_catalog
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.catalog import Catalog
 from treadle.common.errors import DefinitionError
 from treadle.common.graph import Graph
 from treadle.common.source import Severity
 from treadle.common.spec import WorkflowSpec
-from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.definitions import Definitions, owner_when_publishing
 from treadle.scheduler.store import Store, UnitOfWork
 
 __all__ = ["Registered", "publish_all", "validated_graphs"]
@@ -36,6 +37,13 @@ class Registered:
     new: bool
 
 
+def owner_for_clients(uow: UnitOfWork, ref: str) -> str:
+    """Who owns what the CLI and clients publish under ``ref``: they act in the default
+    workspace, so a ref that workspace created through the API stays its own; any other
+    is shared by every workspace."""
+    return owner_when_publishing(uow, ref, DEFAULT_WORKSPACE)
+
+
 def publish_all(
     store: Store,
     uow: UnitOfWork,
@@ -44,12 +52,15 @@ def publish_all(
     catalog: Catalog | None,
     author: str | None,
     clock: Callable[[], datetime],
+    workspace: str | None = None,
 ) -> list[Registered]:
     """Validate ``specs`` and publish each in ``uow``; DefinitionError publishes none.
 
     They are checked against the actions registered in the database, then ``catalog`` (it
     wins on clashes), then the specs themselves. Unknown actions are allowed. Each
-    version is stamped with ``clock()`` as it is published.
+    version is stamped with ``clock()`` as it is published, and owned by ``workspace``
+    (``''``: shared by every workspace); None (the CLI, clients) publishes as
+    :func:`owner_for_clients` says.
     """
     known = registry_catalog(uow.registered_actions())
     known = known.merged(catalog or Catalog())
@@ -58,8 +69,11 @@ def publish_all(
     definitions = Definitions(store, known)
     registered: list[Registered] = []
     for spec, graph in zip(specs, graphs, strict=True):
-        before = [v.version for v in uow.list_definition_versions(spec.ref)]
-        pinned = definitions.publish(spec, at=clock(), author=author, uow=uow, graph=graph)
+        owner = owner_for_clients(uow, spec.ref) if workspace is None else workspace
+        before = [v.version for v in uow.list_definition_versions(spec.ref, workspace=owner)]
+        pinned = definitions.publish(
+            spec, at=clock(), author=author, uow=uow, graph=graph, workspace=owner
+        )
         new = pinned.version not in before
         registered.append(Registered(spec.ref, pinned.version, new))
     return registered

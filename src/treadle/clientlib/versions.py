@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import NotFound
 from treadle.scheduler.service.definitions import ROUTES_DOCUMENT, SPEC_DOCUMENT
 from treadle.scheduler.service.deletions import TOMBSTONE_DOCUMENT
@@ -74,22 +75,28 @@ class VersionInfo:
     created_at: datetime
     dialect: str
     runs: int
+    #: Who owns the definition: a workspace, or '' when every workspace shares it.
+    workspace: str = ""
 
     @property
     def short_hash(self) -> str:
         return self.content_hash[:12]
 
 
-def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
-    """Every version of ``ref``, oldest first, with its run count (NotFound if none)."""
-    versions = uow.list_definition_versions(ref)
+def list_versions(
+    uow: UnitOfWork, ref: str, workspace: str = DEFAULT_WORKSPACE
+) -> list[VersionInfo]:
+    """Every version of ``ref`` as ``workspace`` sees it (its own definition, else the
+    shared one), oldest first, with the workspace's run count (NotFound if none)."""
+    owner = uow.definition_owner(ref, workspace)
+    versions = [] if owner is None else uow.list_definition_versions(ref, workspace=owner)
     if not versions:
         raise NotFound(f"workflow '{ref}' has no published version")
     counts: dict[int, int] = {
         int(version): int(count)
         for version, count in uow.connection.execute(
             select(runs.c.definition_version, func.count())
-            .where(runs.c.workflow == ref)
+            .where(runs.c.workspace == workspace, runs.c.workflow == ref)
             .group_by(runs.c.definition_version)
         ).all()
         if version is not None
@@ -103,6 +110,7 @@ def list_versions(uow: UnitOfWork, ref: str) -> list[VersionInfo]:
             created_at=v.created_at,
             dialect=v.dialect,
             runs=counts.get(v.version, 0),
+            workspace=v.workspace,
         )
         for v in versions
     ]

@@ -23,6 +23,7 @@ from treadle.common.source import Issue, Severity
 from treadle.scheduler.service.deletions import DELETED_DIALECT
 
 __all__ = [
+    "MAX_VERSION",
     "DeleteResult",
     "DiffResult",
     "ExecuteRequest",
@@ -39,6 +40,10 @@ __all__ = [
     "WorkflowListItem",
     "WorkflowSource",
 ]
+
+#: The greatest version number a request may name (the store's INTEGER column holds 32
+#: bits): a greater one is a 422, not a database error.
+MAX_VERSION = 2**31 - 1
 
 
 class WorkflowSource(BaseModel):
@@ -218,7 +223,7 @@ class ExecuteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class DeleteResult(BaseModel):

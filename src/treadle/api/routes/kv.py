@@ -5,7 +5,9 @@ kv`` manages them (:mod:`treadle.scheduler.service.keystore`). Any role reads; a
 entry's value is never read back, by anyone: it shows as null beside ``"secret": true``
 (only runs read it, into their context, where it is masked too). Setting and deleting need
 the admin role, since every run started afterwards reads the keystore; each change commits
-with its audit entry (``kv.set``, ``kv.delete``; the value is never recorded).
+with its audit entry (``kv.set``, ``kv.delete``; the value is never recorded). Each
+workspace has its own keys: a token reads and writes those of its workspace, and runs of
+that workspace read them.
 """
 
 from __future__ import annotations
@@ -60,21 +62,19 @@ NewKey = Annotated[
 
 @router.get("", summary="List the keystore", name="list_keys", response_model=KeyList)
 def list_keys(principal: Viewer, context: Context) -> JSONResponse:
-    """Every entry, by key: its value (null for a secret one), whether it is secret, and
-    when it was last set."""
-    del principal
+    """Every entry of the token's workspace, by key: its value (null for a secret one),
+    whether it is secret, and when it was last set."""
     with context.reading() as uow:
-        items = keystore_entries(uow)
+        items = keystore_entries(uow, principal.workspace)
     return JSONResponse({"items": items})
 
 
 @router.get("/{key:path}", summary="One keystore entry", name="get_key", response_model=KeyEntry)
 def get_key(key: Key, principal: Viewer, context: Context) -> JSONResponse:
     """The entry; a secret entry answers with `"value": null, "secret": true` (its value is
-    never read back). 404 when there is no such key."""
-    del principal
+    never read back). 404 when the token's workspace has no such key."""
     with context.reading() as uow:
-        entry = keystore_entry(uow, key)
+        entry = keystore_entry(uow, key, principal.workspace)
     return JSONResponse(entry)
 
 
@@ -92,7 +92,15 @@ def set_key(key: NewKey, body: KeyWrite, principal: Admin, context: Context) -> 
     now = context.clock()
     max_bytes = context.settings.limits.max_payload_bytes
     with audited(context, principal, "kv.set", key, {"secret": body.secret}) as uow:
-        entry = set_entry(uow, key, body.value, secret=body.secret, at=now, max_bytes=max_bytes)
+        entry = set_entry(
+            uow,
+            key,
+            body.value,
+            secret=body.secret,
+            at=now,
+            max_bytes=max_bytes,
+            workspace=principal.workspace,
+        )
     return JSONResponse(entry)
 
 
@@ -108,7 +116,7 @@ def delete_key(key: Key, principal: Admin, context: Context) -> Response:
     """Remove the entry (runs in flight keep their copy). Needs the admin role. 404 when
     there is no such key."""
     with audited(context, principal, "kv.delete", key) as uow:
-        delete_entry(uow, key)
+        delete_entry(uow, key, principal.workspace)
     return Response(status_code=204)
 
 

@@ -30,7 +30,6 @@ from treadle.api.models.workflows import (
     ValidationResult,
 )
 from treadle.api.security import Admin, Operator, Viewer
-from treadle.api.workspaces import workflow_scope
 from treadle.clientlib.definition_admin import (
     check_not_from_pack,
     definition_error,
@@ -108,16 +107,21 @@ def _publish(
     with audited(context, principal, "workflow.publish", target, details) as uow:
         if spec is None:
             raise definition_error(read)
-        workflow_scope(principal).check(uow, spec.ref)
-        check_not_from_pack(uow, spec.ref, packs, "replacing")
+        check_not_from_pack(uow, spec.ref, packs, "replacing", principal.workspace)
         issues = definition_issues(uow, spec, read, packs.catalog)
         if errors_only(issues):
             raise definition_error(issues)
         registered = publish_definition(
-            context.store, uow, spec, packs=packs, author=principal.actor, clock=context.clock
+            context.store,
+            uow,
+            spec,
+            packs=packs,
+            author=principal.actor,
+            clock=context.clock,
+            workspace=principal.workspace,
         )
         details.update(version=registered.version, new=registered.new)
-        detail = describe_workflow(uow, spec.ref)
+        detail = describe_workflow(uow, spec.ref, workspace=principal.workspace)
     result = PublishResult.published(detail, registered)
     return JSONResponse(
         result.model_dump(mode="json"),
@@ -191,9 +195,14 @@ def delete(
     packs = server_packs(context.settings)
     details = {"reason": reason} if reason is not None else None
     with audited(context, principal, "workflow.delete", ref, details) as uow:
-        workflow_scope(principal).check(uow, ref)
         tombstone = delete_workflow(
-            uow, ref, packs=packs, author=principal.actor, at=context.clock(), reason=reason
+            uow,
+            ref,
+            packs=packs,
+            author=principal.actor,
+            at=context.clock(),
+            reason=reason,
+            workspace=principal.workspace,
         )
     return DeleteResult(
         workflow=ref,
@@ -294,13 +303,14 @@ def execute(
     operator role."""
     request = body or ExecuteRequest()
     options = RunOptions(
-        identity={"login": principal.actor, "via": "api"}, idempotency_key=idempotency_key
+        identity={"login": principal.actor, "via": "api"},
+        idempotency_key=idempotency_key,
+        workspace=principal.workspace,
     )
     details: dict[str, Any] = {"version": request.version, "idempotency_key": idempotency_key}
     starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
     # the audit entry is written when the block ends: what is added to details goes in it
     with audited(context, principal, "run.start", ref, details) as uow:
-        workflow_scope(principal).check(uow, ref)
         pinned, started = start_workflow(
             uow,
             starter,

@@ -22,6 +22,7 @@ from treadle.api.context import ApiContext, Context
 from treadle.api.definitions_http import V1_MEDIA_TYPE, WantsV1, v1_response
 from treadle.api.errors import CHANGE_RESPONSES, ERROR_RESPONSES
 from treadle.api.models.workflows import (
+    MAX_VERSION,
     DiffResult,
     VersionItem,
     VersionList,
@@ -31,7 +32,6 @@ from treadle.api.models.workflows import (
 )
 from treadle.api.routes import workflow_changes
 from treadle.api.security import Viewer
-from treadle.api.workspaces import workflow_scope
 from treadle.clientlib.definition_views import (
     MAX_WORKFLOW_PAGE,
     WorkflowDetail,
@@ -75,9 +75,10 @@ def _list(
     v1: bool,
 ) -> Any:
     with context.reading() as uow:
-        page = list_workflows(uow, pack=pack, tag=tag, limit=limit, cursor=cursor)
-    scope = workflow_scope(principal)
-    shown = [summary for summary in page.workflows if scope.admits(summary.ref)]
+        page = list_workflows(
+            uow, pack=pack, tag=tag, limit=limit, cursor=cursor, workspace=principal.workspace
+        )
+    shown = page.workflows
     if v1:
         items = [
             v1_definition(
@@ -141,10 +142,12 @@ def list_of_pack(
     return _list(context, principal, pack=pack_ref, tag=tag, limit=limit, cursor=cursor, v1=v1)
 
 
-def _v1_workflow(context: ApiContext, uow: UnitOfWork, detail: WorkflowDetail) -> dict[str, Any]:
+def _v1_workflow(
+    context: ApiContext, uow: UnitOfWork, detail: WorkflowDetail, workspace: str
+) -> dict[str, Any]:
     """``{"definition", "version"}`` in the v1 shapes, the version the one ``detail`` shows."""
     latest, ref, version = detail.summary, detail.summary.ref, detail.shown_version
-    pinned = context.definitions.pinned(ref, version, uow)
+    pinned = context.definitions.pinned(ref, version, uow, workspace=workspace)
     stored = next(v for v in detail.versions if v.version == version)
     return {
         "definition": v1_definition(
@@ -177,7 +180,8 @@ def get_workflow(
     context: Context,
     v1: WantsV1,
     version: Annotated[
-        int | None, Query(ge=1, description="The version to show (default: the latest).")
+        int | None,
+        Query(ge=1, le=MAX_VERSION, description="The version to show (default: the latest)."),
     ] = None,
 ) -> Any:
     """The workflow as its latest version (or `version`) has it: parameters, the
@@ -185,10 +189,9 @@ def get_workflow(
     and every version. 404 for a deleted workflow (its versions and diffs stay readable).
     `?format=v1`: `{"definition", "version"}` as a workflows/v1 `PublishVersion` answers."""
     with context.reading() as uow:
-        workflow_scope(principal).check(uow, ref)
-        detail = describe_workflow(uow, ref, version)
+        detail = describe_workflow(uow, ref, version, principal.workspace)
         if v1:
-            return v1_response(_v1_workflow(context, uow, detail))
+            return v1_response(_v1_workflow(context, uow, detail, principal.workspace))
     return WorkflowDocument.of_detail(detail)
 
 
@@ -205,14 +208,15 @@ def get_versions(ref: Ref, principal: Viewer, context: Context, v1: WantsV1) -> 
     `deleted`. `?format=v1`: `{"versions": [...]}` as v1 `WorkflowVersion`s (tombstones
     left out)."""
     with context.reading() as uow:
-        workflow_scope(principal).check(uow, ref)
-        versions = list_versions(uow, ref)
+        versions = list_versions(uow, ref, principal.workspace)
         if v1:
             shown = []
             for info in versions:
                 if VersionItem.of(info).deleted:
                     continue
-                pinned = context.definitions.pinned(ref, info.version, uow)
+                pinned = context.definitions.pinned(
+                    ref, info.version, uow, workspace=principal.workspace
+                )
                 shown.append(
                     v1_version(
                         pinned.spec,
@@ -240,10 +244,16 @@ def get_diff(
     context: Context,
     from_version: Annotated[
         int | None,
-        Query(alias="from", ge=1, description="The older version (default: the one before)."),
+        Query(
+            alias="from",
+            ge=1,
+            le=MAX_VERSION,
+            description="The older version (default: the one before).",
+        ),
     ] = None,
     to_version: Annotated[
-        int | None, Query(alias="to", ge=1, description="The newer version (default: latest).")
+        int | None,
+        Query(alias="to", ge=1, le=MAX_VERSION, description="The newer version (default: latest)."),
     ] = None,
     as_json: Annotated[
         bool, Query(alias="json", description="Compare pretty-printed JSON instead of YAML.")
@@ -253,8 +263,9 @@ def get_diff(
     [TO]]` prints it: the last two by default. Empty when they read the same; 404 for a
     version that does not exist, 409 when there is no earlier version to compare with."""
     with context.reading() as uow:
-        workflow_scope(principal).check(uow, ref)
-        diff = diff_versions(uow, ref, from_version, to_version, as_json=as_json)
+        diff = diff_versions(
+            uow, ref, from_version, to_version, as_json=as_json, workspace=principal.workspace
+        )
     return DiffResult(workflow=ref, from_version=diff.old, to_version=diff.new, diff=diff.text)
 
 
