@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from treadle.clientlib.audit import Auditor, Change, database_principal
+from treadle.clientlib.changes import answer, control_run, publish_and_start, send_event
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
 from treadle.clientlib.publishing import Registered, publish_all
@@ -40,6 +42,7 @@ from treadle.clientlib.views import (
     RunInfo,
     TaskInfo,
 )
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.catalog import Catalog
 from treadle.common.errors import (
     DefinitionError,
@@ -51,13 +54,12 @@ from treadle.common.errors import (
 from treadle.common.settings import Settings, os_login, settings_from_environment
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
+from treadle.scheduler.service.controls import Control, ControlRefused
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
 from treadle.scheduler.service.events import EventOutcome
-from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
-from treadle.scheduler.store import RunFilter, RunPage, RunSummary, Store
+from treadle.scheduler.store import RunFilter, RunPage, RunSummary, Store, UnitOfWork
 
 __all__ = [
     "Client",
@@ -115,6 +117,9 @@ class Client:
         self._definitions = Definitions(self._store, Catalog())
         self._triggers = TriggerIndex()
         self._identity = dict(identity) if identity is not None else default_identity()
+        # changes are audited as client:<login> (cli:<login> for the treadle commands)
+        principal = database_principal(self._identity)
+        self._auditor = Auditor(self._store.unit_of_work, principal, _utc_now)
         self._schema_checked = False
         self._lock = threading.Lock()
 
@@ -166,11 +171,14 @@ class Client:
         every bad parameter, storing nothing) when the parameters do not fit. With an
         ``idempotency_key`` already used, returns that run's id and starts nothing.
         """
-        with self._session():
-            pinned = self._pinned(ref, version)
-            run_id = self._start_pinned(pinned, parameters or {}, idempotency_key)
-        log.info("run %s of %s v%d started", run_id, ref, pinned.version)
-        return run_id
+        options = RunOptions(identity=self._identity, idempotency_key=idempotency_key)
+        details: dict[str, Any] = {"version": version, "idempotency_key": idempotency_key}
+        with self._session(), self._auditor.audited(Change("run.start", ref, details)) as uow:
+            pinned = self._pinned(ref, version, uow)
+            started = self._starter().start_pinned_in(uow, pinned, parameters or {}, options)
+            details.update(version=pinned.version, run=started.run_id, created=started.created)
+        log.info("run %s of %s v%d started", started.run_id, ref, pinned.version)
+        return started.run_id
 
     def start_spec(
         self,
@@ -180,35 +188,27 @@ class Client:
         catalog: Catalog | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Publish ``spec`` (a new version only if it changed) and start a run of it.
-
-        Parameters are checked before anything is published or stored.
+        """Publish ``spec`` (a new version only if it changed) and start a run of it, in
+        one transaction. Parameters are checked before anything is published or stored.
         """
+        options = RunOptions(identity=self._identity, idempotency_key=idempotency_key)
         with self._session():
-            self._starter().prepare_parameters(spec, parameters or {})
-            [registered] = self.register_all([spec], catalog=catalog)
-            pinned = self._pinned(spec.ref, registered.version)
-            run_id = self._start_pinned(pinned, parameters or {}, idempotency_key)
-        log.info("run %s of %s v%d started", run_id, spec.ref, pinned.version)
+            run_id = publish_and_start(
+                self._auditor,
+                self._starter(),
+                spec,
+                parameters or {},
+                options=options,
+                publish=lambda uow: self._publish(uow, [spec], catalog)[0],
+            )
+        log.info("run %s of %s started", run_id, spec.ref)
         return run_id
 
-    def _pinned(self, ref: str, version: int | None) -> PinnedDefinition:
+    def _pinned(self, ref: str, version: int | None, uow: UnitOfWork) -> PinnedDefinition:
         try:
-            return self._definitions.pinned(ref, version)
+            return self._definitions.pinned(ref, version, uow, workspace=DEFAULT_WORKSPACE)
         except NotFound:
-            raise NotFound(self._unknown_message(ref, version)) from None
-
-    def _unknown_message(self, ref: str, version: int | None) -> str:
-        return unknown_definition_message(self._store, ref, version)
-
-    def _start_pinned(
-        self, pinned: PinnedDefinition, parameters: Mapping[str, Any], key: str | None
-    ) -> str:
-        options = RunOptions(identity=self._identity, idempotency_key=key)
-        return self._starter().start_pinned(pinned, parameters, options)
-
-    def _runs(self) -> RunService:
-        return self._starter().runs
+            raise NotFound(unknown_definition_message(self._store, ref, version)) from None
 
     def _starter(self) -> RunStarter:
         # One service per call: its cache of run states is not shared between threads.
@@ -303,8 +303,7 @@ class Client:
         """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
         with self._session():
-            by = f"client:{os_login()}"  # who asked, in the run's event log
-            state = apply_control(self._runs(), run_id, wanted, reason=reason, by=by)
+            state = control_run(self._auditor, self._starter().runs, run_id, wanted, reason=reason)
             document = document_after_control(self._store, state)
         log.info("run %s: %s applied, now %s", run_id, wanted.value, document["status"])
         return document
@@ -359,7 +358,7 @@ class Client:
                 with self._store.unit_of_work() as uow:
                     return list_versions(uow, ref)
             except NotFound:
-                raise NotFound(self._unknown_message(ref, None)) from None
+                raise NotFound(unknown_definition_message(self._store, ref, None)) from None
 
     def definition_text(
         self, ref: str, version: int | None = None, *, as_json: bool = False
@@ -368,9 +367,10 @@ class Client:
         with self._session():
             try:
                 with self._store.unit_of_work() as uow:
-                    stored = uow.get_definition(ref, version)
+                    owner = uow.definition_owner(ref, DEFAULT_WORKSPACE) or ""
+                    stored = uow.get_definition(ref, version, workspace=owner)
             except NotFound:
-                raise NotFound(self._unknown_message(ref, version)) from None
+                raise NotFound(unknown_definition_message(self._store, ref, version)) from None
         return definition_text(stored.documents, as_json=as_json)
 
     # -- people and outside events -----------------------------------------------------------
@@ -385,20 +385,11 @@ class Client:
         when the inquiry was already answered, timed out or canceled. ``responder``
         defaults to this client's login. Returns the inquiry, now answered.
         """
-        from treadle.scheduler.service.inquiries import answer_inquiry
-
         who = responder if responder is not None else self._identity.get("login")
         with self._session():
-            entry = answer_inquiry(self._runs(), inquiry_id, response, who)
+            entry = answer(self._auditor, self._starter().runs, inquiry_id, response, responder=who)
         log.info("inquiry %s of run %s answered", inquiry_id, entry.run_id)
-        return InquiryInfo(
-            id=entry.id,
-            task=entry.task,
-            status=entry.status,
-            prompt=entry.prompt,
-            schema=entry.schema,
-            assigned_to=entry.assigned_to,
-        )
+        return InquiryInfo.model_validate(entry, from_attributes=True)
 
     def send_event(
         self,
@@ -418,7 +409,9 @@ class Client:
 
         with self._session():
             router = EventRouter(self._starter(), self._triggers, identity=self._identity)
-            return router.send(event_type, subject=subject, data=data, event_id=event_id)
+            return send_event(
+                self._auditor, router, event_type, subject=subject, data=data, event_id=event_id
+            )
 
     # -- publishing definitions ----------------------------------------------------------------
 
@@ -440,11 +433,18 @@ class Client:
         DefinitionError with every problem and publishes nothing. Unknown actions are
         allowed (a worker may know them), and run as Python actions.
         """
-        author = str(self._identity.get("login") or "") or None
-        with self._session(), self._store.unit_of_work() as uow:
-            registered = publish_all(
-                self._store, uow, specs, catalog=catalog, author=author, clock=_utc_now
-            )
+        noted: list[dict[str, Any]] = [{} for _ in specs]  # filled once published
+        changes = [Change("workflow.publish", s.ref, d) for s, d in zip(specs, noted, strict=True)]
+        with self._session(), self._auditor.audited(*changes) as uow:
+            registered = self._publish(uow, specs, catalog)
+            for details, item in zip(noted, registered, strict=True):
+                details.update(version=item.version, new=item.new)
         for item in registered:
             log.info("%s v%d %s", item.ref, item.version, "published" if item.new else "unchanged")
         return registered
+
+    def _publish(
+        self, uow: UnitOfWork, specs: Sequence[WorkflowSpec], catalog: Catalog | None
+    ) -> list[Registered]:
+        author = str(self._identity.get("login") or "") or None
+        return publish_all(self._store, uow, specs, catalog=catalog, author=author, clock=_utc_now)

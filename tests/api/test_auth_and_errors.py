@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from treadle.api.app import create_app
 from treadle.client import Client
 from treadle.common.access import AuditOutcome, Role
-from treadle.common.settings import Settings
+from treadle.common.settings import Settings, os_login
 from treadle.scheduler.store import Store
 
 ErrorShape = Callable[..., dict[str, Any]]
@@ -106,14 +106,15 @@ def test_controls_are_in_the_audit_log_with_who_and_how_they_ended(
         entries = uow.list_audit(workspace=None, action=None)
     runs = [e for e in reversed(entries) if e.action.startswith("run.")]
     assert [(e.action, e.target, e.outcome, e.actor) for e in runs] == [
+        ("run.start", "api.fan_out", AuditOutcome.OK, f"client:{os_login()}"),  # start_run
         ("run.pause", run_id, AuditOutcome.OK, "token:operator-token"),
         ("run.retry", run_id, AuditOutcome.REFUSED, "token:operator-token"),
         ("run.cancel", "no-such-run", AuditOutcome.FAILED, "token:admin-token"),
     ]
-    assert runs[0].details == {"reason": "lunch"}
-    assert runs[0].workspace == "default"
-    assert runs[1].details is not None
-    assert "can be retried" in str(runs[1].details["error"])
+    assert runs[1].details == {"reason": "lunch"}
+    assert runs[1].workspace == "default"
+    assert runs[2].details is not None
+    assert "can be retried" in str(runs[2].details["error"])
 
 
 def test_an_unknown_run_and_an_unknown_route_are_404_and_a_wrong_method_405(

@@ -60,11 +60,12 @@ def test_executing_starts_a_run_once_per_idempotency_key(
     assert len(client.list_runs(workflow="shop.greet").runs) == 1
 
     starts = audit_entries(store, "run.start")
-    assert [(e.target, e.outcome) for e in starts] == [
-        ("shop.greet", AuditOutcome.OK),
-        ("shop.greet", AuditOutcome.OK),
-        ("shop.greet", AuditOutcome.FAILED),
-        ("shop.greet", AuditOutcome.FAILED),
+    assert [(e.target, e.outcome, e.actor.split(":")[0]) for e in starts] == [
+        ("shop.greet", AuditOutcome.OK, "token"),
+        ("shop.greet", AuditOutcome.OK, "token"),
+        ("shop.greet", AuditOutcome.OK, "client"),  # the Client's start, on the database
+        ("shop.greet", AuditOutcome.FAILED, "token"),
+        ("shop.greet", AuditOutcome.FAILED, "token"),
     ]
     assert starts[0].details == {
         "version": 1,

@@ -8,7 +8,8 @@ that ends as asked exits 0: canceled for ``cancel``, compensated for ``compensat
 Distributed (``--distributed``, or ``--api``): the control is written through the client
 (the database's, or the HTTP API's), the scheduler is woken, and the run's state right
 after is printed; the services do the rest. A control that does not apply exits 2 and
-changes nothing, saying why.
+changes nothing, saying why. Either way the control, or its refusal, is in the audit log
+as ``run.<control>`` by ``cli:<login>`` (through the API: by the token).
 """
 
 from __future__ import annotations
@@ -49,21 +50,17 @@ def apply_embedded(
     pack_path: list[Path] | None,
 ) -> ExitCode:
     """Apply ``control`` here, continue the run in this process, print where it stopped."""
+    from treadle.clientlib.audit import database_principal
+    from treadle.clientlib.changes import control_run
     from treadle.common.errors import NotFound
-    from treadle.common.settings import os_login
     from treadle.embedded import EmbeddedRunner
-    from treadle.scheduler.service.controls import ControlRefused, apply_control
+    from treadle.scheduler.service.controls import ControlRefused
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
+        by = runner.auditor(database_principal(identity()))  # cli:<login>
         try:
-            apply_control(
-                runner.runs,
-                run_id,
-                control,
-                reason=_reason(control, reason),
-                by=f"cli:{os_login()}",
-            )
+            control_run(by, runner.runs, run_id, control, reason=_reason(control, reason))
         except NotFound:
             fail(f"no run {run_id}")
         except ControlRefused as exc:

@@ -5,7 +5,8 @@ print as it is: the run document, a page of items, inquiries as shown (their run
 values masked), and the keystore's entries (a secret one's value never shown).
 :class:`treadle.ApiClient` has those (the API sends them as they are), and
 :class:`DatabaseClient` adds them to the database client, each read in one snapshot as
-every client read is, in the shapes the API sends.
+every client read is, in the shapes the API sends; its keystore changes are recorded in
+the audit log as the API records them (``kv.set``, ``kv.delete``), by ``cli:<login>``.
 """
 
 from __future__ import annotations
@@ -77,14 +78,17 @@ class DatabaseClient(Client):
     def kv_set(self, key: str, value: Any, *, secret: bool = False) -> dict[str, Any]:
         from datetime import UTC, datetime
 
+        from treadle.clientlib.audit import Change
         from treadle.scheduler.service.keystore import set_entry
 
         limit = self._settings.limits.max_payload_bytes
-        with self._session(), self.store.unit_of_work() as uow:
+        change = Change("kv.set", key, {"secret": secret})  # never the value
+        with self._session(), self._auditor.audited(change) as uow:
             return set_entry(uow, key, value, secret=secret, at=datetime.now(UTC), max_bytes=limit)
 
     def kv_delete(self, key: str) -> None:
+        from treadle.clientlib.audit import Change
         from treadle.scheduler.service.keystore import delete_entry
 
-        with self._session(), self.store.unit_of_work() as uow:
+        with self._session(), self._auditor.audited(Change("kv.delete", key)) as uow:
             delete_entry(uow, key)

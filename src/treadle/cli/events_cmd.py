@@ -122,6 +122,8 @@ def _send_embedded(
     data: Any,
     event_id: str | None,
 ) -> EventOutcome:
+    from treadle.clientlib.audit import database_principal
+    from treadle.clientlib.changes import send_event
     from treadle.common.errors import LimitExceeded, ParameterError
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.events import EventRouter
@@ -130,8 +132,11 @@ def _send_embedded(
     with EmbeddedRunner.open(settings, catalog) as runner:
         _publish_triggered(runner)
         router = EventRouter(runner.starter, identity=identity())
+        by = runner.auditor(database_principal(identity()))  # event.send by cli:<login>
         try:
-            outcome = router.send(event_type, subject=subject, data=data, event_id=event_id)
+            outcome = send_event(
+                by, router, event_type, subject=subject, data=data, event_id=event_id
+            )
         except (ParameterError, LimitExceeded) as exc:
             fail(str(exc))
         touched = [*outcome.started_runs, *outcome.updated_runs]

@@ -172,18 +172,27 @@ def respond(
 
 def _answer_here(runner: Any, inquiry_id: str, response: Any, login: str | None) -> Any:
     """Answer through the embedded runner; an inquiry whose own schema is not a JSON Schema
-    is refused up front (ConflictError), as it is through the database."""
+    is refused up front (ConflictError), as it is through the database. The answer, or
+    why it was not taken, is in the audit log (``inquiry.respond`` by ``cli:<login>``)."""
+    from treadle.clientlib.audit import Change, database_principal
+    from treadle.common.errors import TreadleError
     from treadle.common.statuses import InquiryStatus
     from treadle.scheduler.service.inquiries import unanswerable
 
-    with runner.store.unit_of_work() as uow:
-        entry = uow.get_inquiry(inquiry_id)
-    overdue = entry.deadline is not None and entry.deadline <= runner.clock()
-    pending = entry.status is InquiryStatus.PENDING and not overdue  # else the runner says
-    broken = unanswerable(entry) if pending else None
-    if broken is not None:
-        raise broken
-    return runner.respond(inquiry_id, response, login)
+    by = database_principal(identity())
+    try:
+        with runner.store.unit_of_work() as uow:
+            entry = uow.get_inquiry(inquiry_id)
+        overdue = entry.deadline is not None and entry.deadline <= runner.clock()
+        pending = entry.status is InquiryStatus.PENDING and not overdue  # else the runner says
+        broken = unanswerable(entry) if pending else None
+        if broken is not None:
+            raise broken
+    except TreadleError as exc:
+        details = {"responder": login} if login is not None else None
+        runner.auditor(by).attempted([Change("inquiry.respond", inquiry_id, details)], exc)
+        raise
+    return runner.respond(inquiry_id, response, login, by=by)
 
 
 def _respond_distributed(

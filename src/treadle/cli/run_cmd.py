@@ -118,13 +118,15 @@ def run(
         )
         raise typer.Exit(int(code))
 
+    from treadle.clientlib.audit import database_principal
     from treadle.common.errors import ParameterError
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.starting import RunOptions
 
+    options, by = RunOptions(identity=identity()), database_principal(identity())  # cli:<login>
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
-            run_id = runner.start(spec, parameters, RunOptions(identity=identity()), graph=graph)
+            run_id = runner.start(spec, parameters, options, graph=graph, by=by)
         except ParameterError as exc:
             fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
         outcome = follow_and_report(runner, run_id, as_json=as_json, quiet=quiet)

@@ -3,17 +3,19 @@
 Retention by hand (the scheduler does the same periodically with
 ``TREADLE_RETENTION_DAYS``): whole run trees whose runs all ended before the cutoff go, in
 batches of one transaction each, then old outside events no remaining run references.
-``--dry-run`` counts what would go and changes nothing. Registered on the ``runs`` group
-from its own module (``docs/cli.md``).
+``--dry-run`` counts what would go and changes nothing. A purge that removed something is
+recorded in the audit log as ``run.purge`` by ``cli:<login>`` (the cutoff, and how many
+runs and events went), in a transaction of its own once it ends. Registered on the
+``runs`` group from its own module (``docs/cli.md``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from treadle.cli.support import command_database, fail, print_json
+from treadle.cli.support import command_database, fail, identity, print_json
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -63,10 +65,29 @@ def purge_runs(
     request = PurgeRequest(utc_now() - age, statuses, batch_size=batch_size, dry_run=dry_run)
     with command_database(False) as store:
         report = purge(store, request)
+        if not dry_run and (report.runs or report.events):
+            _audit(store, request, report)
     if as_json:
         print_json(_document(request, report))
         return
     typer.echo(_summary(request, report))
+
+
+def _audit(store: Any, request: PurgeRequest, report: PurgeReport) -> None:
+    """Record what the purge removed (``run.purge``), as ``cli:<login>``."""
+    from treadle.clientlib.audit import Auditor, Change, database_principal
+    from treadle.scheduler.core.namespaces import iso
+    from treadle.scheduler.store.base import utc_now
+
+    details = {
+        "cutoff": iso(request.cutoff),
+        "statuses": sorted(status.value for status in request.statuses),
+        "runs": len(report.runs),
+        "events": report.events,
+    }
+    by = Auditor(store.unit_of_work, database_principal(identity()), utc_now)
+    with by.audited(Change("run.purge", None, details)):
+        pass
 
 
 def _age(text: str) -> timedelta:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from treadle.clientlib.connection import database_location
+from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.settings import Settings
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
@@ -45,9 +46,11 @@ def run_starter(
 
 def unknown_definition_message(store: Store, ref: str, version: int | None) -> str:
     """Why ``ref`` (at ``version``) cannot be found, naming the versions that can (or
-    that it was deleted)."""
-    with store.unit_of_work() as uow:
-        published = uow.list_definition_versions(ref)
+    that it was deleted). Read in a snapshot: a caller's open transaction (an audited
+    start, holding SQLite's write lock) does not block it."""
+    with store.snapshot() as uow:
+        owner = uow.definition_owner(ref, DEFAULT_WORKSPACE)
+        published = [] if owner is None else uow.list_definition_versions(ref, workspace=owner)
     versions = [v.version for v in published]
     database = database_location(store.engine.url)
     deleted = published[-1] if published and is_tombstone(published[-1]) else None

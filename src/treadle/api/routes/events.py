@@ -6,28 +6,25 @@ already recorded is a duplicate and changes nothing, so a caller may retry a sen
 as it likes; the triggers the event matches start their runs; the waits it matches are
 released. Nothing runs in the API process: the schedulers carry on from the database.
 
-The send is recorded in the audit log as ``event.send`` (target: the event id). The entry
-commits with the transaction that records the event and releases the waits; a duplicate,
-or a send refused before that transaction (an event over the size limit), is recorded in
-a transaction of its own. Needs the operator role.
+The send is recorded in the audit log as ``event.send`` (target: the event id) by
+:func:`treadle.clientlib.changes.send_event`, as the client's and the CLI's sends are: the
+entry commits with the transaction that records the event and releases the waits; a
+duplicate, or a send refused before that transaction (an event over the size limit), is
+recorded in a transaction of its own. Needs the operator role.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from fastapi import APIRouter, FastAPI
 
-from treadle.api.audit import audited
+from treadle.api.audit import auditor
 from treadle.api.context import Context
 from treadle.api.errors import CHANGE_RESPONSES, ERROR_RESPONSES, ErrorResponse
 from treadle.api.models.events import EventOutcome, EventRequest
 from treadle.api.security import Operator
+from treadle.clientlib.changes import send_event as send_audited
 from treadle.clientlib.starting import run_starter
-from treadle.common.errors import ServiceUnavailable, TreadleError
-from treadle.scheduler.service.events import EventRouter, new_event_id
-from treadle.scheduler.store import UnitOfWork
+from treadle.scheduler.service.events import EventRouter
 
 __all__ = ["PREFIX", "include", "router"]
 
@@ -50,45 +47,25 @@ router = APIRouter(responses=ERROR_RESPONSES)
     },
 )
 def send_event(body: EventRequest, principal: Operator, context: Context) -> EventOutcome:
-    """Record the event, start the runs its triggers start, release the waits it matches.
-    Needs the operator role. The same `id` again is a duplicate (`"duplicate": true`) and
-    changes nothing; without an `id` Treadle makes one. Answers which runs the event
+    """Record the event in the token's workspace, start the runs its triggers start there,
+    release the waits of that workspace's runs it matches. Needs the operator role. The
+    same `id` again (in that workspace) is a duplicate (`"duplicate": true`) and changes
+    nothing; without an `id` Treadle makes one. Answers which runs the event
     started (`started_runs`) or moved on (`updated_runs`), and the workflows whose trigger
     accepted it but could not start (`refused`, with the reason)."""
-    event_id = body.id if body.id is not None else new_event_id()
-    details = {"type": body.type, "subject": body.subject}
-    opened = False
-
-    @contextmanager
-    def recorded() -> Iterator[UnitOfWork]:
-        nonlocal opened
-        opened = True
-        with audited(context, principal, "event.send", event_id, details) as uow:
-            yield uow
-
     starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
     sender = EventRouter(
         starter, context.triggers, identity={"login": principal.actor, "via": "api"}
     )
-    try:
-        with context.reaching():
-            outcome = sender.send(
-                body.type,
-                subject=body.subject,
-                data=body.data,
-                event_id=event_id,
-                transaction=recorded,
-            )
-    except ServiceUnavailable:
-        raise
-    except TreadleError:
-        if not opened:  # refused before the recording transaction: record the attempt
-            with audited(context, principal, "event.send", event_id, details):
-                raise
-        raise
-    if not opened:  # a duplicate found at once: nothing changed, the attempt is recorded
-        with audited(context, principal, "event.send", event_id, {**details, "duplicate": True}):
-            pass
+    with context.reaching():  # into the token's workspace, audited as the client's sends are
+        outcome = send_audited(
+            auditor(context, principal),
+            sender,
+            body.type,
+            subject=body.subject,
+            data=body.data,
+            event_id=body.id,
+        )
     return EventOutcome.model_validate(outcome.as_json())
 
 
