@@ -109,7 +109,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     port = free_port()
     process = ServiceProcess(
         "api",
-        ["api", "--port", str(port), "--database", url],
+        # --no-embedded: the runs stay where they start, for the reads and controls
+        ["api", "--port", str(port), "--database", url, "--no-embedded"],
         treadle_environment(log_level="INFO"),
         root / "api.log",
     )

@@ -9,7 +9,7 @@ to its end; its late result is ignored by the core like any stale result.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
 
@@ -29,6 +29,8 @@ class LocalPublisher:
         self.results: SimpleQueue[TaskResult] = SimpleQueue()
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        #: Called (on the worker thread) after each result is queued: wakes a waiting loop.
+        self.on_result: Callable[[], None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -63,6 +65,19 @@ class LocalPublisher:
         self.results.put(result)
         with self._lock:
             self._futures.pop(dispatch.attempt_id, None)
+        if self.on_result is not None:
+            self.on_result()
+
+    def drop_queued(self) -> list[str]:
+        """Cancel the attempts not started yet (no thread was free for them); their ids.
+
+        They will never report: whoever stops the pool ends them (as lost) itself.
+        """
+        with self._lock:
+            dropped = [aid for aid, future in self._futures.items() if future.cancel()]
+            for attempt_id in dropped:
+                del self._futures[attempt_id]
+        return dropped
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

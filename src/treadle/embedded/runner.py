@@ -20,6 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from treadle.clientlib.audit import Auditor
+from treadle.clientlib.changes import answer, publish_and_start, publish_one
+from treadle.clientlib.publishing import Registered
+from treadle.common.access import Principal
 from treadle.common.catalog import Catalog
 from treadle.common.errors import NotFound
 from treadle.common.graph import Graph
@@ -36,7 +40,7 @@ from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.timers import fire_due_timers
-from treadle.scheduler.store import InquiryEntry, Store
+from treadle.scheduler.store import InquiryEntry, Store, UnitOfWork
 from treadle.worker.execute import RunnerSettings
 
 # Results applied per transaction at most; more wait for the next turn of the loop.
@@ -74,7 +78,7 @@ class EmbeddedRunner:
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.store = store or Store.open(settings.database_url, secret_key=secret_key)
         self.definitions = Definitions(self.store, catalog)
-        handlers = CommandHandlers(settings.default_queue)
+        self.handlers = handlers = CommandHandlers(settings.default_queue)
         self.runs = RunService(
             self.store, self.definitions, clock=clock, write_commands=handlers.write
         )
@@ -110,15 +114,41 @@ class EmbeddedRunner:
         options: RunOptions | None = None,
         *,
         graph: Graph | None = None,
+        by: Principal | None = None,
     ) -> str:
         """Create and start a run (raises ParameterError before anything is stored);
-        ``graph``: ``spec`` as validation compiled it with this runner's catalog."""
-        return self.starter.start(spec, parameters, options, graph=graph)
+        ``graph``: ``spec`` as validation compiled it with this runner's catalog. With
+        ``by``, publishing and starting are one transaction, recorded in the audit log as
+        theirs (``workflow.publish``, ``run.start``)."""
+        if by is None:
+            return self.starter.start(spec, parameters, options, graph=graph)
+        options = options or RunOptions()
+        author = str((options.identity or {}).get("login") or "") or None
 
-    def respond(self, inquiry_id: str, response: Any, responder: str | None = None) -> InquiryEntry:
+        def publish(uow: UnitOfWork) -> Registered:
+            at = self.clock()
+            return publish_one(self.definitions, uow, spec, at=at, author=author, graph=graph)
+
+        return publish_and_start(
+            self.auditor(by), self.starter, spec, parameters, options=options, publish=publish
+        )
+
+    def auditor(self, principal: Principal) -> Auditor:
+        """Changes made here for ``principal``, recorded in the audit log as theirs."""
+        return Auditor(self.store.unit_of_work, principal, self.clock)
+
+    def respond(
+        self,
+        inquiry_id: str,
+        response: Any,
+        responder: str | None = None,
+        *,
+        by: Principal | None = None,
+    ) -> InquiryEntry:
         """Answer an inquiry as :func:`answer_inquiry` does through the database (checked
         against its schema, under the run lock; the run is unchanged if refused); returns
-        the inquiry as answered.
+        the inquiry as answered. With ``by``, the answer (or its refusal) is recorded in
+        the audit log as theirs (``inquiry.respond``).
 
         Overdue timers fire first (nothing else fires them between two ``treadle``
         commands), so an inquiry whose deadline already passed is closed as timed out
@@ -127,7 +157,9 @@ class EmbeddedRunner:
         with self.store.unit_of_work() as uow:
             uow.get_inquiry(inquiry_id)  # NotFound before anything moves
         self._fire_timers()
-        return answer_inquiry(self.runs, inquiry_id, response, responder)
+        if by is None:
+            return answer_inquiry(self.runs, inquiry_id, response, responder)
+        return answer(self.auditor(by), self.runs, inquiry_id, response, responder=responder)
 
     # -- the loop ----------------------------------------------------------------------------
 

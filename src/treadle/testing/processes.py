@@ -86,13 +86,22 @@ def treadle_environment(
 
 
 class ServiceProcess:
-    """One ``treadle`` process (``scheduler``, ``worker`` ...) logging to ``log``.
+    """One ``treadle`` process (``scheduler``, ``worker`` ...) logging to ``log``, in the
+    folder ``cwd`` (default: this process's).
 
     The process leads a new session, so :meth:`kill` reaches its children too (a worker's
     prefork pool). Every way of ending it waits for the process, so no zombie is left.
     """
 
-    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log: Path,
+        *,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.args = tuple(args)
         self.log = log
@@ -108,6 +117,7 @@ class ServiceProcess:
                 stdout=self._out,
                 stderr=subprocess.STDOUT,
                 env=dict(env),
+                cwd=cwd,
                 start_new_session=True,
             )
         except BaseException:
