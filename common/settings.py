@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
     api_rate_limit_per_minute: int = Field(default=1200, ge=0)
+    #: How far (seconds, either way) a webhook delivery's signed timestamp may be from the
+    #: API server's clock; older or later deliveries are refused (401), and a delivery's
+    #: signature is remembered this long to refuse replays (see docs/security.md).
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
     #: Runs ended more than this many days ago are purged by the scheduler (off when unset).
     retention_days: int | None = Field(default=None, ge=1)
     #: At most about this many runs (whole trees) and outside events per purge batch.

@@ -227,6 +227,16 @@ class ActionSpec(_Frozen):
         return self.ref.split(".", 1)[0]
 
 
+class WebhookSpec(_Frozen):
+    """A webhook a pack declares in ``pack.yaml``: deliveries to ``POST
+    /api/v1/webhooks/<name>`` become events of ``event_type``, signed with the secret held
+    by the keystore secret entry ``keystore_secret`` (a pack file never holds the secret)."""
+
+    name: str
+    event_type: str
+    keystore_secret: str
+
+
 class PackSpec(_Frozen):
     """A folder of actions and workflows with a ``pack.yaml`` and optional configuration."""
 
@@ -236,3 +246,4 @@ class PackSpec(_Frozen):
     config_schema: tuple[ParameterSpec, ...] = ()
     config: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None
+    webhooks: tuple[WebhookSpec, ...] = ()

@@ -16,14 +16,17 @@ from treadle.common.catalog import Catalog
 from treadle.common.errors import ParameterError
 from treadle.common.loader.actions import read_action, read_linked_workflow
 from treadle.common.loader.attune_workflow import read_workflow_document
+from treadle.common.loader.pack_webhooks import read_webhooks
 from treadle.common.loader.parameters import read_parameters
 from treadle.common.loader.reader import Reader, sorted_issues
 from treadle.common.loader.yaml_source import read_yaml_file
 from treadle.common.params import resolve_parameters
 from treadle.common.source import Issue, Loc, Severity
-from treadle.common.spec import PackSpec, ParameterSpec, WorkflowSpec
+from treadle.common.spec import PackSpec, ParameterSpec, WebhookSpec, WorkflowSpec
 
-PACK_FIELDS: Final = ("ref", "label", "version", "description", "config", "config_schema")
+PACK_FIELDS: Final = (
+    "ref", "label", "version", "description", "config", "config_schema", "webhooks",
+)  # fmt: skip
 PACK_IGNORED: Final = (
     "name", "author", "email", "keywords", "dependencies", "python_versions", "tags",
     "contributors", "stackstorm_version", "system", "runtime_deps", "conf_schema",
@@ -46,6 +49,7 @@ class PackLoader:
     drafts: list[WorkflowSpec] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    webhook_owners: dict[str, str] = field(default_factory=dict)
 
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> PackLoader:
         for given in paths:
@@ -114,6 +118,7 @@ class PackLoader:
         schema = read_parameters(reader, data.get(schema_key), (schema_key,))
         version = reader.text(data.get("version"), ("version",), "'version'", coerce=True)
         description = reader.text(data.get("description"), ("description",), "'description'")
+        webhooks = read_webhooks(reader, data.get("webhooks"), ("webhooks",))
         self._take(reader.issues)
         if not ref or document.issues:
             return None
@@ -125,7 +130,25 @@ class PackLoader:
             config_schema=schema,
             config=config,
             path=os.path.abspath(folder),
+            webhooks=self._own_webhooks(webhooks, ref, reader),
         )
+
+    def _own_webhooks(
+        self, declared: tuple[WebhookSpec, ...], pack: str, reader: Reader
+    ) -> tuple[WebhookSpec, ...]:
+        """The webhooks of ``pack`` no pack loaded before declares (names are global)."""
+        kept: list[WebhookSpec] = []
+        for index, webhook in enumerate(declared):
+            first = self.webhook_owners.setdefault(webhook.name, pack)
+            if first != pack:
+                self._issue(
+                    reader.loc(("webhooks", index, "name")),
+                    f"webhook '{webhook.name}' is declared by pack '{first}' and by pack "
+                    f"'{pack}'; webhook names are unique across the installation",
+                )
+                continue
+            kept.append(webhook)
+        return tuple(kept)
 
     def _config(
         self, folder: str, ref: str, schema: tuple[ParameterSpec, ...], schema_loc: Loc

@@ -229,6 +229,8 @@ class SchedulerProcess:
         catalog = self.catalog
         with self.store.unit_of_work() as uow:
             uow.register_catalog(catalog, self.clock())
+            for _pack, problem in uow.register_pack_webhooks(catalog.packs, self.clock()):
+                log.warning("%s", problem)
         log.info(
             "registered %d pack(s) (%s): %d action(s), %d workflow(s)",
             len(catalog.packs),

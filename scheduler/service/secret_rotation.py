@@ -1,15 +1,17 @@
 """``treadle secrets rotate-key``: every stored secret re-encrypted with the first key.
 
 ``TREADLE_SECRET_KEY="new,old"`` decrypts with either key and encrypts with ``new``;
-rotating re-encrypts each keystore secret and each ``run_secrets`` row still encrypted
-with another key, after which ``old`` can be dropped (once no dispatch published before
-the rotation is still waiting for a worker: messages carry ciphertexts too). Secret
+rotating re-encrypts each keystore secret, each webhook's secret and each ``run_secrets``
+row still encrypted with another key, after which ``old`` can be dropped (once no
+dispatch published before the rotation is still waiting for a worker: messages carry
+ciphertexts too). Secret
 keystore entries left in plain text from before encryption are encrypted on the way (the
 migration could not: it has no key).
 
 Idempotent: what the first key already encrypted is left alone and counted as current,
-so a second run changes nothing. The keystore is done in one transaction (a secret no
-listed key decrypts rolls it back and is named); run secrets a batch per transaction.
+so a second run changes nothing. The keystore and the webhooks are done in one
+transaction (a secret no listed key decrypts rolls it back and is named); run secrets a
+batch per transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class RotationReport:
     keystore_encrypted_from_plain: int = 0
     run_secrets_rotated: int = 0
     run_secrets_current: int = 0
+    webhooks_rotated: int = 0
+    webhooks_current: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -37,6 +41,8 @@ class RotationReport:
             "keystore_encrypted_from_plain": self.keystore_encrypted_from_plain,
             "run_secrets_rotated": self.run_secrets_rotated,
             "run_secrets_current": self.run_secrets_current,
+            "webhooks_rotated": self.webhooks_rotated,
+            "webhooks_current": self.webhooks_current,
         }
 
 
@@ -45,16 +51,24 @@ def rotate_secrets(store: Store, keyring: Keyring, *, batch_size: int = 500) -> 
     SecretNotDecrypted (naming the secret) when no listed key opens one."""
     report = RotationReport()
     with store.unit_of_work() as uow:
-        for key, ciphertext, plain in uow.kv_secret_rows():
+        for workspace, key, ciphertext, plain in uow.kv_secret_rows():
             if ciphertext is None:
-                uow.kv_store_ciphertext(key, keyring.encrypt(plain))
+                uow.kv_store_ciphertext(workspace, key, keyring.encrypt(plain))
                 report.keystore_encrypted_from_plain += 1
             elif keyring.is_current(ciphertext):
                 report.keystore_current += 1
             else:
-                rotated = _rotated(keyring, ciphertext, f"keystore secret {key!r}")
-                uow.kv_store_ciphertext(key, rotated)
+                where = f"keystore secret {key!r} of workspace {workspace!r}"
+                rotated = _rotated(keyring, ciphertext, where)
+                uow.kv_store_ciphertext(workspace, key, rotated)
                 report.keystore_rotated += 1
+        for name, ciphertext in uow.webhook_ciphertexts():
+            if keyring.is_current(ciphertext):
+                report.webhooks_current += 1
+                continue
+            rotated = _rotated(keyring, ciphertext, f"the secret of webhook {name!r}")
+            uow.store_webhook_ciphertext(name, rotated)
+            report.webhooks_rotated += 1
     after: tuple[str, str] | None = None
     while True:
         with store.unit_of_work() as uow:

@@ -62,7 +62,10 @@ definitions = Table(
     Column("documents", JSONValue, nullable=False),
     Column("author", String, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("ref", "version"),
+    # '' for a workflow every workspace shares (pack paths, the CLI, clients); a
+    # workspace's name for one created through the API in it (see migration 0012).
+    Column("workspace", String, nullable=False, server_default=""),
+    UniqueConstraint("workspace", "ref", "version"),
 )
 
 packs = Table(
@@ -97,7 +100,7 @@ runs = Table(
     Column("depth", Integer, nullable=False),
     Column("parent_run_id", String, nullable=True, index=True),
     Column("parent_attempt_id", String, nullable=True),
-    Column("idempotency_key", String, nullable=True, unique=True),
+    Column("idempotency_key", String, nullable=True),
     Column("trigger_event_id", String, nullable=True),
     Column("context", JSONValue, nullable=True),
     Column("vars", JSONValue, nullable=True),
@@ -109,12 +112,15 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("workspace", String, nullable=False, server_default="default"),
     # Listing runs pages by (created_at, id), newest first (store/run_listing.py); the status
     # index also serves every other look-up by status.
     Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
     Index("ix_runs_workflow_created_at_id", "workflow", "created_at", "id"),
     Index("ix_runs_created_at_id", "created_at", "id"),
-    UniqueConstraint("trigger_event_id", "workflow", name="uq_runs_trigger_event_id_workflow"),
+    Index("ix_runs_workspace_created_at_id", "workspace", "created_at", "id"),
+    UniqueConstraint("workspace", "idempotency_key"),
+    UniqueConstraint("workspace", "trigger_event_id", "workflow"),
 )
 
 task_executions = Table(
@@ -255,6 +261,7 @@ inquiries = Table(
 keystore = Table(
     "keystore",
     metadata,
+    Column("workspace", String, primary_key=True, server_default="default"),
     Column("key", String, primary_key=True),
     Column("value", JSONValue, nullable=True),
     Column("secret", Boolean, nullable=False),
@@ -335,10 +342,41 @@ api_rate_windows = Table(
 events = Table(
     "events",
     metadata,
+    Column("workspace", String, primary_key=True, server_default="default"),
     Column("id", String, primary_key=True),
     Column("type", String, nullable=False),
     Column("subject", String, nullable=True),
     Column("data", JSONValue, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_events_type_received_at", "type", "received_at"),
+)
+
+#: Webhooks (``POST /api/v1/webhooks/<name>``): the name is the whole key, unique across
+#: the installation since the URL carries nothing else. One made through the API or the CLI
+#: keeps its shared secret encrypted in ``ciphertext``; one a pack declares names the
+#: keystore secret entry holding it (``keystore_secret``) and its ``pack``. See migration 0013.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("workspace", String, nullable=False),
+    Column("event_type", String, nullable=False),
+    Column("ciphertext", Text, nullable=True),
+    Column("keystore_secret", String, nullable=True),
+    Column("pack", String, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String, nullable=False),
+    Index("ix_webhooks_workspace_name", "workspace", "name"),
+)
+
+#: The signatures of the deliveries accepted within the timestamp tolerance: the same one
+#: again is a replay. Not per run: rows whose timestamp left the tolerance are deleted as
+#: deliveries arrive (a delivery that old is refused for its timestamp anyway).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook", String, primary_key=True),
+    Column("signature", String(64), primary_key=True),
+    Column("signed_at", UTCDateTime, nullable=False, index=True),
+    Column("received_at", UTCDateTime, nullable=False),
 )

@@ -23,6 +23,7 @@ from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
 from treadle.scheduler.store.run_secrets_repo import RunSecretsRepository
 from treadle.scheduler.store.token_repo import TokenRepository
+from treadle.scheduler.store.webhook_repo import WebhookRepository
 
 
 class UnitOfWork(
@@ -39,10 +40,11 @@ class UnitOfWork(
     TokenRepository,
     AuditRepository,
     RateWindowRepository,
+    WebhookRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
-    retention, the brokers' last seen incarnations, API tokens and the audit log, in one
-    transaction."""
+    retention, the brokers' last seen incarnations, API tokens, the audit log and webhooks,
+    in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -124,12 +124,14 @@ def test_rotate_key_reencrypts_with_the_first_key_and_reports_counts(treadle: An
     treadle("kv", "set", "db.password", KV_SECRET, "--secret", code=0)
     treadle.write("secret.yaml", WORKFLOW)
     treadle("run", "secret.yaml", "-p", f"token={SECRET}", code=0)
+    treadle("webhooks", "create", "--name", "forge", "--event-type", "push", code=0)
 
     treadle.env["TREADLE_SECRET_KEY"] = f"{new},{old}"
     rotated = treadle("secrets", "rotate-key", code=0)
     assert rotated.stdout.splitlines() == [
         "keystore: 1 re-encrypted, 0 already current, 0 encrypted from plain text",
         "run secrets: 1 re-encrypted, 0 already current",
+        "webhooks: 1 re-encrypted, 0 already current",
     ]
     again = treadle("secrets", "rotate-key", "--json", code=0)
     assert again.json() == {
@@ -138,6 +140,8 @@ def test_rotate_key_reencrypts_with_the_first_key_and_reports_counts(treadle: An
         "keystore_encrypted_from_plain": 0,
         "run_secrets_rotated": 0,
         "run_secrets_current": 1,
+        "webhooks_rotated": 0,
+        "webhooks_current": 1,
     }
     treadle.env["TREADLE_SECRET_KEY"] = new  # the old key is no longer needed
     treadle.write("kv.yaml", KV_WORKFLOW)

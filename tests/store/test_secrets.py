@@ -12,6 +12,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -120,6 +121,14 @@ def test_rotate_key_reencrypts_everything_and_the_old_key_alone_no_longer_decryp
             uow.store_run_secrets(
                 "r-1", {"token": uow.encrypt_secret("t-1"), "other": uow.encrypt_secret("t-2")}
             )
+            uow.create_webhook(
+                name="forge",
+                workspace="default",
+                event_type="push",
+                secret="webhook-secret-1234",
+                created_by="t",
+                at=build.t0,
+            )
             # a secret entry stored in plain text before encryption existed
             uow.connection.execute(
                 insert(keystore).values(key="legacy", value=PLAIN, secret=True, updated_at=build.t0)
@@ -132,6 +141,8 @@ def test_rotate_key_reencrypts_everything_and_the_old_key_alone_no_longer_decryp
             "keystore_encrypted_from_plain": 1,
             "run_secrets_rotated": 2,
             "run_secrets_current": 0,
+            "webhooks_rotated": 1,
+            "webhooks_current": 0,
         }
         entries = {row["key"]: row for row in _rows(store, keystore)}
         secrets = {row["name"]: row["ciphertext"] for row in _rows(store, run_secrets)}
@@ -142,7 +153,10 @@ def test_rotate_key_reencrypts_everything_and_the_old_key_alone_no_longer_decryp
             "keystore_encrypted_from_plain": 0,
             "run_secrets_rotated": 0,
             "run_secrets_current": 2,
+            "webhooks_rotated": 0,
+            "webhooks_current": 1,
         }
+        [webhook] = uow_webhooks(store)
         assert {row["key"]: row["ciphertext"] for row in _rows(store, keystore)} == {
             k: e["ciphertext"] for k, e in entries.items()
         }
@@ -153,9 +167,15 @@ def test_rotate_key_reencrypts_everything_and_the_old_key_alone_no_longer_decryp
     assert only_new.decrypt(entries["db.password"]["ciphertext"]) == PLAIN
     assert only_new.decrypt(entries["legacy"]["ciphertext"]) == PLAIN
     assert [only_new.decrypt(secrets[n]) for n in ("token", "other")] == ["t-1", "t-2"]
-    for ciphertext in (entries["db.password"]["ciphertext"], secrets["token"]):
+    assert only_new.decrypt(str(webhook.ciphertext)) == "webhook-secret-1234"
+    for ciphertext in (entries["db.password"]["ciphertext"], secrets["token"], webhook.ciphertext):
         with pytest.raises(SecretNotDecrypted):
             only_old.decrypt(ciphertext)
+
+
+def uow_webhooks(store: Store) -> list[Any]:
+    with store.unit_of_work() as uow:
+        return uow.list_webhooks()
 
 
 def test_rotating_without_the_old_key_names_the_secret_and_changes_nothing(

@@ -8,6 +8,10 @@ has its own. ``uvicorn --factory treadle.api.app:app_from_environment`` (what
 The app answers ``/healthz`` and ``/readyz``, the OpenAPI document at
 ``/api/v1/openapi.json``, the docs at ``/api/docs`` (assets under ``/api/static/``) and
 the routes under ``/api/v1``, which need a bearer token. See ``docs/api.md``.
+
+Given a :class:`~treadle.embedded.background.BackgroundScheduler` (``treadle api`` on
+SQLite), the app starts it when it starts, wakes it with every change a request commits,
+and closes it when it shuts down: one process serves the API and moves the runs on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -23,10 +28,24 @@ import treadle
 from treadle.api.context import ApiContext
 from treadle.api.docs import OPENAPI_PATH, install_docs
 from treadle.api.errors import install_error_handlers
-from treadle.api.routes import events, health, inquiries, kv, packs, run_views, runs, workflows
+from treadle.api.routes import (
+    audit,
+    events,
+    health,
+    inquiries,
+    kv,
+    packs,
+    run_views,
+    runs,
+    webhooks,
+    workflows,
+)
 from treadle.clientlib.connection import open_client_store
 from treadle.common.settings import Settings, settings_from_environment
 from treadle.scheduler.store import Store
+
+if TYPE_CHECKING:  # only ``treadle api`` on SQLite builds one
+    from treadle.embedded.background import BackgroundScheduler
 
 __all__ = ["CONNECT_TIMEOUT", "app_from_environment", "create_app"]
 
@@ -53,11 +72,15 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], datetime] | None = None,
+    embedded: BackgroundScheduler | None = None,
 ) -> FastAPI:
     """The API app on ``store`` (default: ``settings.database_url``, opened lazily with a
     bounded connection time and never migrated; closed when the app shuts down).
 
     ``clock`` (default: the system clock in UTC) dates authentication and audit entries.
+    ``embedded``: the scheduler and worker pool this process also runs (``treadle api``
+    on SQLite), started with the app, woken by the changes requests commit on ``store``,
+    and closed (the app owns it) when the app shuts down.
     """
     owned = store is None
     opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
@@ -65,8 +88,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
+            if embedded is not None:
+                embedded.watch(opened.engine)
+                embedded.start()
             yield
         finally:
+            if embedded is not None:
+                embedded.close()  # waits for the actions still running
             if owned:
                 opened.close()
 
@@ -90,6 +118,8 @@ def create_app(
     inquiries.include(app)
     events.include(app)
     kv.include(app)
+    webhooks.include(app)
+    audit.include(app)
     return app
 
 

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         "kv_cmd",
         "secrets_cmd",
         "tokens_cmd",
+        "webhooks_cmd",
         "audit_cmd",
         "workflows_cmd",
         "worker_cmd",

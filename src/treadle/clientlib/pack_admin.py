@@ -9,8 +9,9 @@ own pack paths (the shipped packs, then ``TREADLE_PACK_PATHS``), without a resta
 
 * everything is loaded and validated first; any error refuses the reload
   (``DefinitionError`` with every problem) and changes nothing;
-* then, in the caller's transaction, the registry is replaced pack by pack and every
-  workflow is published (a new version only where its content changed);
+* then, in the caller's transaction, the registry is replaced pack by pack (the webhooks
+  each pack declares too: a name already taken elsewhere is a warning, not registered) and
+  every workflow is published (a new version only where its content changed);
 * what changed is reported: packs added or updated, actions added, removed or changed,
   workflows with a new version, and registered packs the paths no longer hold (they stay
   registered, as with a scheduler restart).
@@ -28,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from treadle.clientlib.publishing import Registered, publish_all
+from treadle.common.catalog import Catalog
 from treadle.common.errors import DefinitionError, ParameterError
 from treadle.common.loader import PackLoader
 from treadle.common.settings import Settings
-from treadle.common.source import Issue, Severity
+from treadle.common.source import Issue, Loc, Severity
 from treadle.common.spec import RunnerType
 from treadle.scheduler.store import Store, UnitOfWork
 from treadle.scheduler.store.definition_listing import (
@@ -160,6 +162,7 @@ def reload_packs(
     packs_before = {row["ref"]: row for row in registered_packs(uow.connection)}
     actions_before = _actions_by_ref(uow.registered_actions())
     uow.register_catalog(catalog, clock())
+    webhook_problems = uow.register_pack_webhooks(catalog.packs, clock())
     specs = [catalog.workflows[ref] for ref in sorted(catalog.workflows)]
     registered = publish_all(store, uow, specs, catalog=catalog, author=author, clock=clock)
     actions_after = _actions_by_ref(uow.registered_actions())
@@ -191,8 +194,22 @@ def reload_packs(
             )
         ),
         workflows=tuple(registered),
-        warnings=tuple(_unique(issue for issue in issues if issue.severity is Severity.WARNING)),
+        warnings=tuple(
+            _unique(
+                [
+                    *(issue for issue in issues if issue.severity is Severity.WARNING),
+                    *(_webhook_warning(catalog, problem) for problem in webhook_problems),
+                ]
+            )
+        ),
     )
+
+
+def _webhook_warning(catalog: Catalog, problem: tuple[str, str]) -> Issue:
+    """A pack webhook left unregistered, as a warning about its pack's ``pack.yaml``."""
+    folder = catalog.packs[problem[0]].path
+    where = str(Path(folder) / "pack.yaml") if folder else "pack.yaml"
+    return Issue(Loc(where), problem[1], Severity.WARNING)
 
 
 def _workflow_issues(loader: PackLoader) -> list[Issue]:
