@@ -129,6 +129,7 @@ TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
             TaskStatus.FAILED,
             TaskStatus.TIMED_OUT,
             TaskStatus.CANCELED,
+            TaskStatus.SKIPPED,  # an operator skipped it while it waited
         }
     ),
     TaskStatus.RUNNING: frozenset(

@@ -43,6 +43,7 @@ from treadle.scheduler.core.events import (
     RetryRequested,
     RunRequested,
     StepFailRequested,
+    StepSkipRequested,
     TaskFailed,
     TaskSucceeded,
     TaskTimedOut,
@@ -309,4 +310,5 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     InquiryAnswered: _on_inquiry_answered,
     CancelRequested: _on_cancel,
     StepFailRequested: interventions.fail_step,
+    StepSkipRequested: interventions.skip_step,
 }

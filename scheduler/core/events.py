@@ -165,6 +165,20 @@ class StepFailRequested(Event):
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StepSkipRequested(Event):
+    """An operator skips task ``task`` while it waits on a person or an outside event.
+
+    Its inquiry is closed (canceled) or its event wait dropped, and it ends ``skipped``
+    with no result, as a task whose ``when`` guard is false: its transitions decide what
+    follows. For a task that does not wait, this changes nothing.
+    """
+
+    kind: ClassVar[str] = "step_skip_requested"
+    task: str = ""
+    reason: str | None = None
+
+
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -183,5 +197,6 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         CompensateRequested,
         ChildRunPaused,
         StepFailRequested,
+        StepSkipRequested,
     )
 }

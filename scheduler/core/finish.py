@@ -132,6 +132,16 @@ def unit_failed(
     _unit_ended(tx, execution, position, ended)
 
 
+def unit_skipped(tx: Tx, execution_id: int, position: int) -> None:
+    """End a waiting unit ``skipped`` (an operator skipped its step): no result, no error."""
+    execution = tx.execution(execution_id)
+    unit = execution.units[position]
+    tx.cancel_timer(unit.timer)
+    status = moved(TASK_TRANSITIONS, unit.status, TaskStatus.SKIPPED)
+    ended = evolve(unit, status=status, error=None, finished_at=tx.now, timer=None)
+    _unit_ended(tx, execution, position, ended)
+
+
 def unit_lost(tx: Tx, execution_id: int, position: int, error: dict[str, Any]) -> None:
     """The unit's attempt was lost with its worker: run it again at once as a new attempt.
 

@@ -1,4 +1,4 @@
-"""An operator moving one waiting step of a run on: complete it, fail it, or (not) skip it.
+"""An operator moving one waiting step of a run on: complete it, fail it, or skip it.
 
 The workflows/v1 plan's ``TransitionStep``: an operator completes a waiting human task with
 a payload, or fails or skips a step that waits, with a reason. Mapped onto what Treadle's
@@ -11,9 +11,10 @@ core does:
 * **fail**: ``StepFailRequested``: the step's inquiry is closed or its event wait dropped,
   and it fails with the reason; its transitions decide what follows
   (:mod:`treadle.scheduler.core.interventions`).
-* **skip**: refused. A step that has begun cannot become ``skipped`` in Treadle (only a task
-  whose ``when`` guard is false is), and pretending otherwise would change what its
-  transitions see.
+* **skip**: ``StepSkipRequested``: what the step waits on is closed the same way, and it
+  ends ``skipped`` with no result, as a task whose ``when`` guard is false ends; its
+  transitions decide what follows. A step whose work runs cannot be skipped (its action
+  may already have acted).
 
 Everything is checked with the run locked, in the caller's transaction: a transition that
 does not apply raises :class:`TransitionRefused` (a ConflictError) and stores nothing.
@@ -27,7 +28,7 @@ from typing import Any
 
 from treadle.common.errors import ConflictError, NotFound
 from treadle.common.statuses import InquiryStatus
-from treadle.scheduler.core.events import StepFailRequested
+from treadle.scheduler.core.events import StepFailRequested, StepSkipRequested
 from treadle.scheduler.core.interventions import waiting_step
 from treadle.scheduler.core.state import Execution
 from treadle.scheduler.service.inquiries import answer_inquiry_in
@@ -79,20 +80,21 @@ def transition_step_in(
         raise TransitionRefused(
             f"run {run_id} is {state.status.value}; its steps can no longer be transitioned"
         )
-    if transition is StepTransition.SKIP:
-        raise TransitionRefused(
-            f"skip is not supported for this step: task '{task}' has begun, and Treadle skips "
-            "only tasks whose 'when' guard is false; fail it (with a reason) or complete it"
-        )
     if transition is StepTransition.COMPLETE:
         return _complete(uow, runs, run_id, task, payload=payload, actor=actor)
     if waiting_step(state, task) is None:
+        verb = "failed" if transition is StepTransition.FAIL else "skipped"
         raise TransitionRefused(
-            f"fail is not supported for this step: task '{task}' of run {run_id} "
-            f"{_where(state.executions, task)}, and only a step that waits on a person or "
-            "an event can be failed"
+            f"{transition.value} is not supported for this step: task '{task}' of run "
+            f"{run_id} {_where(state.executions, task)}, and only a step that waits on a "
+            f"person or an event can be {verb}"
         )
-    runs.apply_in(uow, [(run_id, StepFailRequested(task=task, reason=reason))])
+    event: StepFailRequested | StepSkipRequested = (
+        StepFailRequested(task=task, reason=reason)
+        if transition is StepTransition.FAIL
+        else StepSkipRequested(task=task, reason=reason)
+    )
+    runs.apply_in(uow, [(run_id, event)])
     return None
 
 

@@ -19,7 +19,7 @@ from treadle.api.models.run_views import RunGraph, VariableContext
 from treadle.common.access import AuditOutcome, Role
 from treadle.common.loader import load_workflow_text
 from treadle.embedded import EmbeddedRunner
-from treadle.scheduler.core.events import StepFailRequested
+from treadle.scheduler.core.events import StepFailRequested, StepSkipRequested
 from treadle.scheduler.service.starting import RunOptions
 from treadle.scheduler.store import Store
 
@@ -263,10 +263,31 @@ def test_failing_an_event_wait_fails_the_run_when_nothing_handles_it(
         assert uow.list_event_waits(run_id=run_id) == []
 
 
-def test_skipping_is_not_supported(
+def test_skipping_a_waiting_step_closes_its_inquiry_and_takes_neither_outcome(
+    api: TestClient, bearer: Bearer, drawn: str, runner: EmbeddedRunner, store: Store
+) -> None:
+    response = transition(api, bearer, drawn, "approve", transition="skip", reason="by phone")
+
+    assert response.status_code == 200, response.json()
+    approve = next(task for task in response.json()["tasks"] if task["name"] == "approve")
+    assert approve["status"] == "skipped"
+    assert [inquiry["status"] for inquiry in response.json()["inquiries"]] == ["canceled"]
+    [entry] = audit(store)
+    assert entry.details == {"task": "approve", "transition": "skip", "reason": "by phone"}
+    with store.unit_of_work() as uow:
+        [logged] = [e for e in uow.list_events(drawn) if e.event.kind == "step_skip_requested"]
+    assert logged.event == StepSkipRequested(task="approve", reason="by phone")
+    followed = runner.follow(drawn)
+    assert followed.state.status.value == "succeeded"
+    tasks = [e.task for e in followed.state.executions.values()]
+    assert "done" not in tasks  # neither succeeded() nor failed() holds for a skipped step
+    assert "cleanup" not in tasks
+
+
+def test_a_running_step_cannot_be_skipped(
     api: TestClient, bearer: Bearer, drawn: str, store: Store, error_shape: ErrorShape
 ) -> None:
-    response = transition(api, bearer, drawn, "approve", transition="skip", reason="later")
+    response = transition(api, bearer, drawn, "each", transition="skip", reason="later")
     assert response.status_code == 409
     error_shape(response.json(), "conflict", "skip is not supported for this step")
     assert [entry.outcome for entry in audit(store)] == [AuditOutcome.REFUSED]

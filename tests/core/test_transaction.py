@@ -33,7 +33,7 @@ def tx_of(state: RunState) -> Tx:
 
 def test_only_the_fields_set_when_the_run_is_created_are_untracked() -> None:
     fixed = {f.name for f in fields(RunState) if f.metadata.get(FIXED)}
-    assert fixed == {"run_id", "workflow", "definition_version", "created_at"}
+    assert fixed == {"run_id", "workflow", "definition_version", "workspace", "created_at"}
     assert tuple(f.name for f in fields(RunState) if f.name not in fixed) == TRACKED
 
 

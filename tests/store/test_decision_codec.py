@@ -47,6 +47,7 @@ EVENTS: list[ev.Event] = [
     ev.ChildRunPaused(child_run_id="r.1.0.1"),
     ev.AttemptLost(attempt_id="r/1/0/1", error={"type": "WorkerLost", "message": "gone"}),
     ev.StepFailRequested(task="approve", reason="called off"),
+    ev.StepSkipRequested(task="approve", reason="approved by phone"),
 ]
 
 
