@@ -34,7 +34,12 @@ from treadle.common.settings import Settings
 from treadle.embedded.background import BackgroundScheduler
 from treadle.scheduler.store import Store
 from treadle.testing.cli import TreadleCli
-from treadle.testing.processes import ServiceProcess, treadle_environment, wait_until
+from treadle.testing.processes import (
+    ServiceProcess,
+    treadle_environment,
+    wait_until,
+    wait_until_serving,
+)
 from treadle.testing.redis_server import free_port
 
 from .conftest import issue_token
@@ -284,16 +289,8 @@ def test_treadle_api_with_no_settings_runs_what_it_is_sent(tmp_path: Path) -> No
     )
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        if not process.running:
-            raise AssertionError(f"treadle api exited {process.returncode}:\n{process.tail()}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(healthy, 60, "treadle api answering /healthz", describe=process.tail)
+        wait_until_serving(process, base)
         with httpx.Client(base_url=base, timeout=10) as http:
             hello = execute(http, headers, "examples.hello_world", name="Grace")
             publish(http, headers, AWAIT_PAYMENT)

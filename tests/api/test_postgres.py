@@ -20,7 +20,11 @@ from treadle.common.settings import Settings
 from treadle.scheduler.service.access import issue
 from treadle.scheduler.store import Store
 from treadle.testing import RABBITMQ_URL, throwaway_postgres_database
-from treadle.testing.processes import ServiceProcess, treadle_environment, wait_until
+from treadle.testing.processes import (
+    ServiceProcess,
+    treadle_environment,
+    wait_until_serving,
+)
 from treadle.testing.redis_server import free_port
 
 pytestmark = pytest.mark.services
@@ -110,16 +114,8 @@ def test_treadle_api_serves_a_run_over_http(setup: Setup, tmp_path: Path) -> Non
     )
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        if not process.running:
-            raise AssertionError(f"treadle api exited {process.returncode}:\n{process.tail()}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(healthy, 60, "treadle api answering /healthz", describe=process.tail)
+        wait_until_serving(process, base)
         with httpx.Client(base_url=base, timeout=10) as http:
             assert http.get("/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
             refused = http.get(f"/api/v1/runs/{setup.run_id}")

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from treadle.client import Client
@@ -25,7 +24,11 @@ from treadle.common.settings import Settings
 from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.store import Store
 from treadle.testing.cli import CliResult, TreadleCli
-from treadle.testing.processes import ServiceProcess, treadle_environment, wait_until
+from treadle.testing.processes import (
+    ServiceProcess,
+    treadle_environment,
+    wait_until_serving,
+)
 from treadle.testing.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -116,16 +119,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     )
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        if not process.running:
-            raise AssertionError(f"treadle api exited {process.returncode}:\n{process.tail()}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(healthy, 60, "treadle api answering /healthz", describe=process.tail)
+        wait_until_serving(process, base)
         yield Deployment(url, base, database, operator, token, viewer_token, admin_token, process)
         assert not (root / "operator" / ".treadle").exists(), "--api opened a database"
     finally:

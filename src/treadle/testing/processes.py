@@ -31,6 +31,7 @@ __all__ = [
     "ServiceProcess",
     "treadle_environment",
     "wait_until",
+    "wait_until_serving",
 ]
 
 T = TypeVar("T")
@@ -66,6 +67,22 @@ def wait_until(
         seen = f"; last seen: {describe()}" if describe is not None else ""
         raise AssertionError(f"{what} did not happen within {timeout:g} s{seen}")
     return polled.value
+
+
+def wait_until_serving(process: ServiceProcess, base_url: str, timeout: float = 60.0) -> None:
+    """Wait until ``treadle api`` (``process``) answers ``GET {base_url}/healthz`` with 200;
+    AssertionError with its log's tail if it exits or ``timeout`` seconds pass first."""
+    import httpx  # only the API's tests need it
+
+    def healthy() -> bool:
+        if not process.running:
+            raise AssertionError(f"treadle api exited {process.returncode}:\n{process.tail()}")
+        try:
+            return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, timeout, "treadle api answering /healthz", describe=process.tail)
 
 
 def treadle_environment(
