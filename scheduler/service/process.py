@@ -51,6 +51,7 @@ from treadle.scheduler.service.startup import (
     database_address,
     open_store,
 )
+from treadle.scheduler.service.step_backoff import pause_after_failure
 from treadle.scheduler.service.timers import fire_due_timers
 from treadle.scheduler.service.wakeups import PendingWork, Wakeups
 from treadle.scheduler.store import Store
@@ -60,8 +61,6 @@ log = logging.getLogger("treadle.scheduler")
 
 #: Errors after which a step is simply tried again (the database or broker hiccuped).
 _DATABASE_ERRORS = (OperationalError, InterfaceError)
-#: Longest pause between failed steps.
-_MAX_PAUSE_SECONDS = 30.0
 #: How long a batch holding only ``started`` notices waits for results to join it: the
 #: notices are not urgent, and applying them with the results saves a transaction.
 STARTED_LINGER_SECONDS = 0.1
@@ -371,13 +370,8 @@ class SchedulerProcess:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                pause = min(self.poll_interval * 2 ** (failures - 1), _MAX_PAUSE_SECONDS)
-                log.warning(
-                    "scheduler step failed (%s: %s); retrying in %g s",
-                    type(exc).__name__,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-                    pause,
-                    exc_info=failures == 1,  # the traceback once, not at every retry
+                pause = pause_after_failure(
+                    log, "scheduler step", exc, failures=failures, poll_interval=self.poll_interval
                 )
                 if not self.consumer.connected:
                     # The broker failed us: workers could not be heard either, so their

@@ -48,6 +48,7 @@ from treadle.common.statuses import AttemptStatus
 from treadle.embedded.runner import EmbeddedRunner, utc_now
 from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.service.retention import PeriodicPurge
+from treadle.scheduler.service.step_backoff import pause_after_failure
 from treadle.scheduler.service.timers import fire_due_timers
 from treadle.scheduler.service.wakeups import PendingWork
 from treadle.scheduler.store import Store
@@ -59,8 +60,6 @@ log = logging.getLogger("treadle.embedded")
 
 #: Errors after which a step is simply tried again (the database hiccuped).
 _DATABASE_ERRORS = (OperationalError, InterfaceError)
-#: Longest pause between failed steps.
-_MAX_PAUSE_SECONDS = 30.0
 #: Results applied per transaction at most; more are taken by the next step at once.
 _BATCH = 2000
 #: Marks a pooled connection whose transaction committed a change (``info`` of its record).
@@ -173,13 +172,12 @@ class BackgroundScheduler:
                 self.step()
             except Exception as exc:
                 failures += 1
-                pause = min(self.poll_interval * 2 ** (failures - 1), _MAX_PAUSE_SECONDS)
-                log.warning(
-                    "embedded scheduler step failed (%s: %s); retrying in %g s",
-                    type(exc).__name__,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-                    pause,
-                    exc_info=failures == 1,  # the traceback once, not at every retry
+                pause = pause_after_failure(
+                    log,
+                    "embedded scheduler step",
+                    exc,
+                    failures=failures,
+                    poll_interval=self.poll_interval,
                 )
                 self._pending.mark_all()
                 self._stopping.wait(pause)
