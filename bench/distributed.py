@@ -1,259 +1,403 @@
-"""Distributed throughput: Treadle's services against bare Celery on the same broker.
+"""Distributed speed: Treadle's services against stock Celery, in the same run (issue 11).
 
-One invocation runs, on a throwaway PostgreSQL database and RabbitMQ vhost:
+Sides, each measured ``--repeat`` times (default 5), rounds alternating (Treadle, stock,
+same-settings, [other Treadle], Treadle, ...) so machine noise hits every side alike; only
+one side's processes run at a time, and each round starts them afresh:
 
-* Treadle: ``treadle scheduler`` (one process) and ``treadle worker -c 2``, runs started
-  through the Python client: a with_items of 2000 no-op items; a chain of 200; 100
-  workflows of 10 sequential tasks started together. Walls are measured from the first
-  start to the last run's ``finished_at`` in the database.
-* Bare Celery (``bench/bare_celery.py``): a worker with the same broker and worker settings
-  (``common.transport.celery_settings``, quorum queue, concurrency 2): a group of 2000; a
-  chain of 200; 100 chains of 10.
+* **treadle**: one ``treadle scheduler`` and one ``treadle worker --concurrency 2`` on a
+  fresh PostgreSQL database each round (one RabbitMQ vhost per side), driven through
+  ``treadle.Client`` by ``bench/treadle_driver.py``. Walls run from the first start to the
+  last run's ``finished_at`` in the database.
+* **stock celery** (``bench/stock_celery.py``): what a team that picks Celery instead runs,
+  Celery's defaults with a Redis result backend as its first-steps tutorial sets it up
+  (acks early, prefetch multiplier 4, default queue ``celery``), worker ``celery -A
+  stock_celery worker --pool prefork --concurrency 2``, on a throwaway vhost and Redis
+  database. Walls run from the first ``apply_async`` to the last ``get()``.
+* **same-settings celery** (``bench/bare_celery.py``): Celery with Treadle's own broker and
+  worker settings (quorum queue, publish confirms, acks late, prefetch 1, rpc backend).
+* **other** (``--compare-with PATH``): another checkout of Treadle, run with its own venv
+  (``PATH/.venv/bin/treadle`` and ``python``) exactly as this one, to compare two versions.
 
-It prints both, their ratio, and the p50/p95 time from a task's completion (its attempt's
-``finished_at``, on the worker) to its successor's dispatch (the outbox row's ``sent_at``,
-in the scheduler), over the chain workloads. Targets on the 2-core development machine:
-with_items throughput at least 0.7 of bare Celery's; chain and 100x10 walls at most 1.5
-times bare Celery's; completion-to-dispatch p95 under 20 ms.
+Workloads, Treadle vs Celery: a with_items of 2000 no-ops vs a group of 2000 (tasks/s); a
+chain of 200 vs a chain of 200 (wall); 100 runs of a 10-task chain started at once vs 100
+chains of 10 (wall); 1000 runs of a 10-task chain vs 1000 chains of 10 (tasks per minute);
+and, for Treadle, completion -> successor dispatch (the attempt's ``finished_at`` on the
+worker to the outbox row's ``sent_at`` in the scheduler), p50 and p95, for the chain alone
+and under the 100 runs. Each figure is the median of the side's rounds, with min-max; each
+ratio is Treadle's median over the other side's. Targets (issue 11, 2-core machine):
 
-    .venv/bin/python bench/distributed.py
+* with_items 2000: throughput at least 0.8x stock Celery's group of 2000;
+* chain of 200: wall at most 2x stock Celery's; completion -> dispatch p50 at most 4 ms;
+* 100 x 10-chain: wall at most 1.5x stock Celery's;
+* 1000 concurrent 10-task workflows: 10,000 tasks a minute or more.
+
+Needs PostgreSQL, RabbitMQ and Redis (``treadle.testing.services``; 127.0.0.1 by default).
+Process logs go to ``/tmp/treadle-bench-distributed/``.
+
+    .venv/bin/python bench/distributed.py [--repeat 5] [--json FILE] [--compare-with PATH]
+    .venv/bin/python bench/distributed.py --quick        # tiny sizes, one round: a smoke test
+    .venv/bin/python bench/distributed.py --treadle-only
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import json
+import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
-import bare_celery
-from treadle import Client
-from treadle.common.loader import load_workflow_text
-from treadle.common.spec import WorkflowSpec
-from treadle.testing import throwaway_postgres_database, throwaway_rabbitmq_vhost
+from treadle.testing import (
+    throwaway_postgres_database,
+    throwaway_rabbitmq_vhost,
+    throwaway_redis_database,
+)
+from treadle.testing.processes import treadle_environment
+from treadle_driver import SHORT_CHAIN
 
 BENCH = Path(__file__).resolve().parent
-TREADLE = str(Path(sys.executable).parent / "treadle")
+ROOT = BENCH.parent
+LOGS = Path(tempfile.gettempdir()) / "treadle-bench-distributed"
+CELERY = str(Path(sys.executable).parent / "celery")
 
 
-def with_items(n: int) -> WorkflowSpec:
-    return load_workflow_text(
-        f"""
-ref: bench.fan_out
-tasks:
-  - name: fan_out
-    action: core.noop
-    with_items: "{{{{ range({n}) | list }}}}"
-""",
-        "bench/fan_out.yaml",
-    )
+@dataclass(frozen=True)
+class Sizes:
+    items: int = 2000  # with_items vs group
+    chain: int = 200  # one chain
+    many: int = 100  # 10-task chains started at once
+    concurrent: int = 1000  # 10-task chains started at once, for tasks per minute
 
 
-def chain(n: int, ref: str) -> WorkflowSpec:
-    lines = [f"ref: {ref}", "tasks:"]
-    for i in range(n):
-        lines.append(f"  - name: t{i}\n    action: core.noop")
-        if i + 1 < n:
-            lines.append(f"    on_success: t{i + 1}")
-    return load_workflow_text("\n".join(lines) + "\n", f"bench/{ref}.yaml")
+QUICK = Sizes(items=100, chain=20, many=10, concurrent=20)
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str
+    label: str
+    run: Callable[[str], dict[str, Any]]  # one round (its tag names the logs) -> raw figures
 
 
 @contextmanager
-def processes(*commands: tuple[Sequence[str], dict[str, str]]) -> Iterator[None]:
+def processes(tag: str, *commands: tuple[str, Sequence[str], dict[str, str]]) -> Iterator[None]:
+    """Run each ``(name, argv, env)`` in a session of its own, logging to ``LOGS``; on exit
+    SIGTERM each, wait, then SIGKILL what is left of its session (prefork children)."""
+    LOGS.mkdir(exist_ok=True)
     started: list[subprocess.Popen[bytes]] = []
     try:
-        for argv, env in commands:
-            log = open(f"/tmp/treadle-bench-{Path(argv[0]).name}-{len(started)}.log", "wb")  # noqa: SIM115
-            started.append(subprocess.Popen(list(argv), env=env, stdout=log, stderr=log, cwd=BENCH))
+        for name, argv, env in commands:
+            with (LOGS / f"{tag}-{name}.log").open("wb") as log:
+                started.append(
+                    subprocess.Popen(
+                        list(argv),
+                        env=env,
+                        cwd=BENCH,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
         yield
     finally:
         for process in started:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in started:
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
-def wait_for_runs(database_url: str, run_ids: Sequence[str], timeout: float) -> datetime:
-    """Poll until every run ended; returns the latest ``finished_at``."""
-    engine = create_engine(database_url)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            with engine.connect() as connection:
-                rows = connection.execute(
-                    text("SELECT status, finished_at FROM runs WHERE id = ANY(:ids)"),
-                    {"ids": list(run_ids)},
-                ).all()
-            if len(rows) == len(run_ids) and all(r.finished_at for r in rows):
-                bad = [r.status for r in rows if r.status != "succeeded"]
-                if bad:
-                    raise SystemExit(f"benchmark runs did not succeed: {bad[:3]}")
-                return max(r.finished_at for r in rows)
-            if time.monotonic() > deadline:
-                raise SystemExit(f"benchmark runs did not end within {timeout} s")
-            time.sleep(0.02)
-    finally:
-        engine.dispose()
-
-
-def completion_to_dispatch(database_url: str, run_ids: Sequence[str]) -> list[float]:
-    """Milliseconds from each task's completion to its successor's dispatch."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            attempts = connection.execute(
-                text(
-                    "SELECT attempt_id, run_id, execution_id, finished_at FROM attempts "
-                    "WHERE run_id = ANY(:ids)"
-                ),
-                {"ids": list(run_ids)},
-            ).all()
-            sent = dict(
-                connection.execute(
-                    # Dispatch rows as this version writes them, or as
-                    # earlier versions did (so one script measures both in one sitting).
-                    text(
-                        "SELECT COALESCE(payload->'dispatch'->>'attempt_id', "
-                        "payload->>'attempt_id'), sent_at FROM outbox "
-                        "WHERE kind IN ('dispatch_task', 'dispatch') AND run_id = ANY(:ids)"
-                    ),
-                    {"ids": list(run_ids)},
-                ).all()
-            )
-    finally:
-        engine.dispose()
-    by_run: dict[str, list[Any]] = {}
-    for row in attempts:
-        by_run.setdefault(row.run_id, []).append(row)
-    gaps: list[float] = []
-    for rows in by_run.values():
-        rows.sort(key=lambda r: r.execution_id)
-        for before, after in itertools.pairwise(rows):
-            dispatched = sent.get(after.attempt_id)
-            if before.finished_at and dispatched:
-                gaps.append((dispatched - before.finished_at).total_seconds() * 1000)
-    return gaps
-
-
-def treadle_side(database_url: str, broker_url: str) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        TREADLE_DATABASE_URL=database_url,
-        TREADLE_BROKER_URL=broker_url,
-        TREADLE_LOG_LEVEL="WARNING",
+def revision(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    subprocess.run([TREADLE, "db", "upgrade"], env=env, check=True, capture_output=True)
-    fan_out, long_chain, ten = with_items(2000), chain(200, "bench.chain"), chain(10, "bench.ten")
-    results: dict[str, Any] = {}
-    with (
-        processes(
-            ([TREADLE, "scheduler"], env),
-            ([TREADLE, "worker", "--concurrency", "2", "--loglevel", "WARNING"], env),
-        ),
-        Client(database_url) as client,
-    ):
-        for spec in (fan_out, long_chain, ten):
-            client.register(spec)
-        warm = client.start("bench.ten")  # waits out process start-up
-        client.wait(warm, timeout=120)
-        for name, ref, runs in (
-            ("with_items", "bench.fan_out", 1),
-            ("chain", "bench.chain", 1),
-            ("many", "bench.ten", 100),
-        ):
-            started = datetime.now().astimezone()
-            run_ids = [client.start(ref) for _ in range(runs)]
-            finished = wait_for_runs(database_url, run_ids, timeout=600)
-            results[name] = (finished - started).total_seconds()
-            if name != "with_items":
-                results[f"gaps_{name}"] = completion_to_dispatch(database_url, run_ids)
-    return results
+    return done.stdout.strip() or "?"
 
 
-def bare_side(broker_url: str) -> dict[str, float]:
-    from celery import chain as celery_chain
-    from celery import group
+# -- the sides -------------------------------------------------------------------------------
 
-    env = dict(os.environ, BARE_CELERY_BROKER=broker_url)
-    worker = [
-        sys.executable, "-m", "celery", "-A", "bare_celery", "worker",
-        "-c", "2", "-Q", bare_celery.QUEUE, "--prefetch-multiplier", "1", "-l", "WARNING",
-    ]  # fmt: skip
-    app = bare_celery.make_app(broker_url)
-    noop = app.signature("bare.noop", queue=bare_celery.QUEUE)
-    results: dict[str, float] = {}
-    with processes((worker, env)):
-        app.send_task("bare.noop", queue=bare_celery.QUEUE).get(timeout=120)  # start-up
+
+def treadle_side(name: str, checkout: Path, stack: ExitStack, sizes: Sizes) -> Side:
+    """Treadle from ``checkout``'s venv: its ``treadle`` services, driven by its Python."""
+    binaries = checkout / ".venv" / "bin"
+    if not (binaries / "treadle").exists():
+        raise SystemExit(f"no Treadle venv at {binaries} (expected treadle and python there)")
+    broker_url = stack.enter_context(throwaway_rabbitmq_vhost(f"{name}_bench"))
+
+    def run(tag: str) -> dict[str, Any]:
+        treadle = str(binaries / "treadle")
+        with throwaway_postgres_database(f"{name}_bench") as database_url:
+            env = treadle_environment(
+                None, database_url=database_url, broker_url=broker_url, log_level="WARNING"
+            )
+            subprocess.run([treadle, "db", "upgrade"], env=env, check=True, capture_output=True)
+            worker = [treadle, "worker", "--concurrency", "2", "--loglevel", "WARNING"]
+            with processes(
+                tag, ("scheduler", [treadle, "scheduler"], env), ("worker", worker, env)
+            ):
+                driven = subprocess.run(
+                    [
+                        str(binaries / "python"),
+                        str(BENCH / "treadle_driver.py"),
+                        database_url,
+                        json.dumps(asdict(sizes)),
+                    ],
+                    env=env,
+                    cwd=BENCH,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+        if driven.returncode != 0:
+            raise SystemExit(f"{tag}: the driver failed (logs in {LOGS}):\n{driven.stderr[-4000:]}")
+        return json.loads(driven.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+    return Side(name, f"{name} {revision(checkout)}", run)
+
+
+def celery_round(
+    tag: str, worker: Sequence[str], env: dict[str, str], noop: Any, sizes: Sizes
+) -> dict[str, Any]:
+    """The same workloads as Treadle's, as Celery canvases of ``noop`` (a signature)."""
+    from celery import chain, group
+
+    results: dict[str, Any] = {"start": {}}
+    with processes(tag, ("worker", worker, env)):
+        noop.clone().apply_async().get(timeout=120)  # waits out the worker's start-up
         started = time.perf_counter()
-        group(noop.clone() for _ in range(2000)).apply_async().get(timeout=600)
+        group(noop.clone() for _ in range(sizes.items)).apply_async().get(timeout=900)
         results["with_items"] = time.perf_counter() - started
         started = time.perf_counter()
-        celery_chain(*(noop.clone() for _ in range(200))).apply_async().get(timeout=600)
+        chain(*(noop.clone() for _ in range(sizes.chain))).apply_async().get(timeout=900)
         results["chain"] = time.perf_counter() - started
-        started = time.perf_counter()
-        pending = [
-            celery_chain(*(noop.clone() for _ in range(10))).apply_async() for _ in range(100)
-        ]
-        for result in pending:
-            result.get(timeout=600)
-        results["many"] = time.perf_counter() - started
+        for name, runs in (("many", sizes.many), ("concurrent", sizes.concurrent)):
+            started = time.perf_counter()
+            pending = [
+                chain(*(noop.clone() for _ in range(SHORT_CHAIN))).apply_async()
+                for _ in range(runs)
+            ]
+            results["start"][name] = time.perf_counter() - started
+            for result in pending:
+                result.get(timeout=900)
+            results[name] = time.perf_counter() - started
     return results
+
+
+def stock_side(stack: ExitStack, sizes: Sizes) -> Side:
+    """Stock Celery (``bench/stock_celery.py``) on a throwaway vhost and Redis database."""
+    broker = stack.enter_context(throwaway_rabbitmq_vhost("stock_bench"))
+    os.environ["STOCK_CELERY_BROKER"] = broker.replace("amqp://", "pyamqp://", 1)
+    os.environ["STOCK_CELERY_BACKEND"] = stack.enter_context(throwaway_redis_database())
+    import stock_celery  # reads the two variables just set, as its worker does
+
+    worker = [CELERY, "-A", "stock_celery", "worker", "--pool", "prefork", "--concurrency", "2"]
+    noop = stock_celery.noop.s()
+    return Side(
+        "stock",
+        "stock celery",
+        lambda tag: celery_round(tag, worker, dict(os.environ), noop, sizes),
+    )
+
+
+def bare_side(stack: ExitStack, sizes: Sizes) -> Side:
+    """Celery with Treadle's settings (``bench/bare_celery.py``) on a throwaway vhost."""
+    import bare_celery
+
+    broker = stack.enter_context(throwaway_rabbitmq_vhost("bare_bench"))
+    env = dict(os.environ, BARE_CELERY_BROKER=broker)
+    options = (
+        f"-A bare_celery worker -c 2 -Q {bare_celery.QUEUE} --prefetch-multiplier 1 -l WARNING"
+    )
+    worker = [CELERY, *options.split()]
+    noop = bare_celery.make_app(broker).signature("bare.noop", queue=bare_celery.QUEUE)
+    return Side(
+        "bare", "same-settings celery", lambda tag: celery_round(tag, worker, env, noop, sizes)
+    )
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+#: key -> (label, unit, format); each is one figure per round (see ``figure``)
+FIGURES: dict[str, tuple[str, str, str]] = {
+    "with_items": ("with_items {items} vs group {items}", "tasks/s", "{:.0f}"),
+    "chain": ("chain of {chain}", "s", "{:.2f}"),
+    "many": ("{many} x 10-chain at once", "s", "{:.2f}"),
+    "concurrent": ("{concurrent} concurrent x 10 tasks", "tasks/min", "{:,.0f}"),
+    "gap_chain_p50": ("chain: completion->dispatch p50", "ms", "{:.1f}"),
+    "gap_chain_p95": ("chain: completion->dispatch p95", "ms", "{:.1f}"),
+    "gap_many_p50": ("{many} x 10: completion->dispatch p50", "ms", "{:.1f}"),
+    "gap_many_p95": ("{many} x 10: completion->dispatch p95", "ms", "{:.1f}"),
+}
+
+#: key -> (side the ratio is taken against, or None for Treadle's own median; ">=" or "<=";
+#: the bound; how the issue says it)
+TARGETS: dict[str, tuple[str | None, str, float, str]] = {
+    "with_items": ("stock", ">=", 0.8, "throughput >= 0.8x stock"),
+    "chain": ("stock", "<=", 2.0, "wall <= 2x stock"),
+    "many": ("stock", "<=", 1.5, "wall <= 1.5x stock"),
+    "concurrent": (None, ">=", 10_000, ">= 10,000 tasks/min"),
+    "gap_chain_p50": (None, "<=", 4.0, "p50 <= 4 ms"),
+}
+
+
+def gap(raw: dict[str, Any], workload: str, share: float) -> float | None:
+    """The nearest-rank percentile of a round's completion -> dispatch gaps (ms)."""
+    gaps = sorted(raw.get("gaps", {}).get(workload) or [])
+    return gaps[max(math.ceil(len(gaps) * share) - 1, 0)] if gaps else None
+
+
+def figure(key: str, raw: dict[str, Any], sizes: Sizes) -> float | None:
+    """One round's figure ``key`` from its raw results (None: the side does not measure it)."""
+    if key.startswith("gap_"):
+        _, workload, percentile = key.split("_")
+        return gap(raw, workload, int(percentile[1:]) / 100)
+    if key == "with_items":
+        return sizes.items / raw[key]  # type: ignore[no-any-return]
+    if key == "concurrent":
+        return sizes.concurrent * SHORT_CHAIN * 60 / raw[key]  # type: ignore[no-any-return]
+    return raw.get(key)
+
+
+def figures(rounds: list[dict[str, Any]], sizes: Sizes) -> dict[str, list[float]]:
+    """key -> the figure of each round (keys a side does not measure are left out)."""
+    found: dict[str, list[float]] = {}
+    for key in FIGURES:
+        values = [figure(key, raw, sizes) for raw in rounds]
+        if all(v is not None for v in values):
+            found[key] = [float(v) for v in values if v is not None]
+    return found
+
+
+def cell(key: str, values: list[float] | None) -> str:
+    if not values:
+        return "-"
+    form = FIGURES[key][2]
+    median, low, high = statistics.median(values), min(values), max(values)
+    spread = f" [{form.format(low)}-{form.format(high)}]" if len(values) > 1 else ""
+    return form.format(median) + spread
+
+
+def report(
+    sides: list[Side], measured: dict[str, dict[str, list[float]]], sizes: Sizes
+) -> dict[str, Any]:
+    """Print the figures and the ratios of medians; return the summary for ``--json``."""
+    mine = measured[sides[0].name]
+    medians = {s: {k: statistics.median(v) for k, v in f.items()} for s, f in measured.items()}
+    width = 38
+    header = f"\n{'median [min-max]':<{width}} {'unit':<9}" + "".join(
+        f" {s.label:<24}" for s in sides
+    )
+    print(header.rstrip())
+    for key, (label, unit, _) in FIGURES.items():
+        row = f"{label.format(**asdict(sizes)):<{width}} {unit:<9}"
+        row += "".join(f" {cell(key, measured[s.name].get(key)):<24}" for s in sides)
+        print(row.rstrip())
+    others = sides[1:]
+    print(
+        f"\n{'ratio of medians: ' + sides[0].name + ' / other':<{width + 10}}"
+        + "".join(f" {'vs ' + s.name:<10}" for s in others)
+        + "  target (issue 11)"
+    )
+    ratios: dict[str, dict[str, float]] = {}
+    for key, (label, unit, form) in FIGURES.items():
+        if key not in mine:
+            continue
+        ratios[key] = {
+            s.name: medians[sides[0].name][key] / medians[s.name][key]
+            for s in others
+            if medians[s.name].get(key)
+        }
+        row = f"{label.format(**asdict(sizes)):<{width + 10}}"
+        row += "".join(
+            f" {f'{ratios[key][s.name]:.2f}x' if s.name in ratios[key] else '-':<10}"
+            for s in others
+        )
+        if key in TARGETS:
+            against, op, bound, said = TARGETS[key]
+            value = ratios[key].get(against) if against else medians[sides[0].name][key]
+            if value is None:
+                row += f"  {said}: not measured"
+            else:
+                met = value >= bound if op == ">=" else value <= bound
+                shown = f"{value:.2f}x" if against else f"{form.format(value)} {unit}"
+                row += f"  {said}: {'met' if met else 'MISSED'} ({shown})"
+        print(row.rstrip())
+    return {"medians": medians, "ratios": ratios}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, help="rounds per side (default 5; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke test")
     parser.add_argument(
-        "--treadle-only",
-        action="store_true",
-        help="measure Treadle alone (comparing two versions of it in one sitting)",
+        "--treadle-only", action="store_true", help="no Celery sides (Treadle and --compare-with)"
+    )
+    parser.add_argument("--json", type=Path, help="write every raw figure and the summary here")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="PATH",
+        help="another Treadle checkout (with its .venv) to run as one more alternating side",
     )
     args = parser.parse_args()
-    with throwaway_postgres_database("treadle_bench") as database_url:
-        with throwaway_rabbitmq_vhost("treadle_bench") as broker_url:
-            ours = treadle_side(database_url, broker_url)
-        if args.treadle_only:
-            theirs = {}
-        else:
-            with throwaway_rabbitmq_vhost("bare_bench") as broker_url:
-                theirs = bare_side(broker_url)
-    rows = [
-        ("with_items of 2000 vs group of 2000", "with_items", 2000, "throughput >= 0.7x"),
-        ("chain of 200 vs chain of 200", "chain", 200, "wall <= 1.5x"),
-        ("100 workflows x 10 vs 100 chains x 10", "many", 1000, "wall <= 1.5x"),
-    ]
-    print(f"{'workload':<40} {'treadle':>16} {'bare celery':>16} {'ratio':>7}  target")
-    for label, key, tasks, target in rows:
-        if not theirs:
-            print(f"{label:<40} {ours[key]:6.2f} s {tasks / ours[key]:5.0f}/s")
-            continue
-        mine, bare = ours[key], theirs[key]
-        ratio = (tasks / mine) / (tasks / bare) if key == "with_items" else mine / bare
-        print(
-            f"{label:<40} {mine:6.2f} s {tasks / mine:5.0f}/s {bare:6.2f} s {tasks / bare:5.0f}/s "
-            f"{ratio:6.2f}x  {target}"
-        )
-    for key, label in (("gaps_chain", "the chain of 200"), ("gaps_many", "100 workflows x 10")):
-        gaps = sorted(ours[key])
-        p50 = statistics.median(gaps)
-        p95 = gaps[max(int(len(gaps) * 0.95) - 1, 0)]
-        print(
-            f"completion -> successor dispatch, {label} ({len(gaps)} steps): "
-            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p95 < 20 ms)"
-        )
+    sizes = QUICK if args.quick else Sizes()
+    repeat = args.repeat or (1 if args.quick else 5)
+    with ExitStack() as stack:
+        sides = [treadle_side("treadle", ROOT, stack, sizes)]
+        if not args.treadle_only:
+            sides += [stock_side(stack, sizes), bare_side(stack, sizes)]
+        if args.compare_with:
+            sides.append(treadle_side("other", args.compare_with.resolve(), stack, sizes))
+        rounds: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
+        for index in range(repeat):
+            for side in sides:
+                began = time.perf_counter()
+                raw = side.run(f"{side.name}-{index + 1}")
+                raw["ended_at"] = datetime.now(UTC).isoformat()
+                rounds[side.name].append(raw)
+                print(
+                    f"round {index + 1}/{repeat} {side.label}: {time.perf_counter() - began:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    measured = {name: figures(raws, sizes) for name, raws in rounds.items()}
+    print(
+        f"{repeat} round(s) per side, alternating; sizes {asdict(sizes)}"
+        + (" (--quick: the targets are for the full sizes)" if args.quick else "")
+    )
+    summary = report(sides, measured, sizes)
+    if args.json:
+        document = {
+            "argv": sys.argv[1:],
+            "cpus": os.cpu_count(),
+            "sizes": asdict(sizes),
+            "repeat": repeat,
+            "sides": {s.name: s.label for s in sides},
+            "rounds": rounds,
+            "figures": measured,
+            **summary,
+        }
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
+        print(f"raw figures written to {args.json}")
 
 
 if __name__ == "__main__":
