@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
     api_rate_limit_per_minute: int = Field(default=1200, ge=0)
+    #: Seconds an API process trusts a token it verified in the database without checking
+    #: it again: a revoked token may be accepted for at most this long (expiry is exact);
+    #: 0 checks every request in the database (see docs/security.md).
+    api_token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     #: How far (seconds, either way) a webhook delivery's signed timestamp may be from the
     #: API server's clock; older or later deliveries are refused (401), and a delivery's
     #: signature is remembered this long to refuse replays (see docs/security.md).

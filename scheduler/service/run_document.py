@@ -102,17 +102,27 @@ def _secret_value(state: RunState, name: str) -> object:
     return state.context.parameters.get(name)
 
 
-def stored_run_document(uow: UnitOfWork, run_id: str, *, items: bool = False) -> dict[str, Any]:
+def stored_run_document(
+    uow: UnitOfWork, run_id: str, *, items: bool = False, workspace: str | None = None
+) -> dict[str, Any]:
     """The run document of a stored run, with its inquiries (NotFound for an unknown id).
 
     Without ``items`` no with_items unit is loaded (counts and first failures only). Read
     it in ``Store.snapshot()``: the statements then see one committed state of the run.
+    With ``workspace``, a run of another workspace is NotFound as an unknown run is (the
+    run row read anyway tells, so checking costs no statement of its own).
     """
+    if items:
+        state, summaries = uow.load_run(run_id), None
+    else:
+        overview = uow.load_run_overview(run_id)
+        state, summaries = overview.state, overview.items
+    if workspace is not None and state.workspace != workspace:
+        raise NotFound(f"run {run_id} not found")
     inquiries = uow.list_inquiries(run_id=run_id)
     if items:
-        return run_document(uow.load_run(run_id), inquiries, items=True)
-    overview = uow.load_run_overview(run_id)
-    return run_document(overview.state, inquiries, summaries=overview.items)
+        return run_document(state, inquiries, items=True)
+    return run_document(state, inquiries, summaries=summaries)
 
 
 def item_page(

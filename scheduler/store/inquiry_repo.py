@@ -25,6 +25,13 @@ from treadle.scheduler.store.run_listing import decode_cursor, encode_cursor
 #: The most inquiries one page may hold.
 MAX_INQUIRY_PAGE = 1000
 
+#: A run's inquiries, oldest first (every run document reads them): built once.
+_OF_RUN = (
+    select(inquiries)
+    .where(inquiries.c.run_id == bindparam("run_id"))
+    .order_by(inquiries.c.created_at, inquiries.c.id)
+)
+
 
 @dataclass(frozen=True, slots=True)
 class InquiryFilter:
@@ -61,6 +68,9 @@ class InquiryRepository(Repository):
         self, *, status: InquiryStatus | None = None, run_id: str | None = None
     ) -> list[InquiryEntry]:
         """Inquiries, oldest first, optionally of one status and/or one run."""
+        if status is None and run_id is not None:
+            of_run = self._conn.execute(_OF_RUN, {"run_id": run_id}).mappings()
+            return [_inquiry(row) for row in of_run]
         stmt = select(inquiries).order_by(inquiries.c.created_at, inquiries.c.id)
         if status is not None:
             stmt = stmt.where(inquiries.c.status == status.value)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 
 from treadle.common.errors import NotFound, ParameterError
 from treadle.common.statuses import RunStatus, TaskStatus
@@ -35,6 +35,29 @@ FIRST_FAILURES = 5
 #: The most items one page may hold.
 MAX_UNIT_PAGE = 1000
 _FAILED = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+
+# The statements of every overview, built once: building them anew per read cost more
+# than running them (SQLAlchemy also keeps each one's cache key).
+_RUN_ROW = select(runs).where(runs.c.id == bindparam("run_id"))
+_EXECUTION_ROWS = (
+    select(task_executions)
+    .where(task_executions.c.run_id == bindparam("run_id"))
+    .order_by(task_executions.c.execution_id)
+)
+#: The units of the executions that are not with_items (one each, as a rule).
+_PLAIN_UNIT_ROWS = (
+    select(task_units)
+    .join(
+        task_executions,
+        and_(
+            task_executions.c.run_id == task_units.c.run_id,
+            task_executions.c.execution_id == task_units.c.execution_id,
+            task_executions.c.with_items.is_(False),
+        ),
+    )
+    .where(task_units.c.run_id == bindparam("run_id"))
+    .order_by(task_units.c.execution_id, task_units.c.position)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +139,11 @@ class RunOverviewRepository(Repository):
 
     def load_run_overview(self, run_id: str, *, failures: int = FIRST_FAILURES) -> RunOverview:
         """The run with its with_items executions summarised (NotFound for an unknown id)."""
-        row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        key = {"run_id": run_id}
+        row = self._conn.execute(_RUN_ROW, key).mappings().first()
         if row is None:
             raise NotFound(f"run {run_id} not found")
-        execution_rows = list(
-            self._conn.execute(
-                select(task_executions)
-                .where(task_executions.c.run_id == run_id)
-                .order_by(task_executions.c.execution_id)
-            ).mappings()
-        )
+        execution_rows = list(self._conn.execute(_EXECUTION_ROWS, key).mappings())
         fanned = {r["execution_id"] for r in execution_rows if r["with_items"]}
         units = self._plain_units(run_id) if len(fanned) < len(execution_rows) else {}
         items = self._summaries(run_id, fanned, failures) if fanned else {}
@@ -137,17 +155,7 @@ class RunOverviewRepository(Repository):
 
     def _plain_units(self, run_id: str) -> dict[int, list[Unit]]:
         """The units of the executions that are not with_items (one each, as a rule)."""
-        plain = and_(
-            task_executions.c.run_id == task_units.c.run_id,
-            task_executions.c.execution_id == task_units.c.execution_id,
-            task_executions.c.with_items.is_(False),
-        )
-        rows = self._conn.execute(
-            select(task_units)
-            .join(task_executions, plain)
-            .where(task_units.c.run_id == run_id)
-            .order_by(task_units.c.execution_id, task_units.c.position)
-        ).mappings()
+        rows = self._conn.execute(_PLAIN_UNIT_ROWS, {"run_id": run_id}).mappings()
         units: dict[int, list[Unit]] = defaultdict(list)
         for unit_row in rows:
             units[unit_row["execution_id"]].append(unit_from_row(unit_row))

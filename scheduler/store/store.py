@@ -9,9 +9,10 @@ injectable so tests are deterministic.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from treadle.common.errors import ServiceUnavailable
@@ -108,18 +109,38 @@ class Store:
         transaction, on SQLite a deferred (non-locking) transaction, which in WAL mode is
         already a snapshot and never blocks writers. So readers never retry and never fail
         because a run is busy. Writing inside raises (PostgreSQL) or is a caller's bug.
+
+        On PostgreSQL the characteristics are given to psycopg2 for this transaction
+        only (``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``, no statement of their
+        own), and taken back before the connection returns to the pool: set as
+        SQLAlchemy execution options, they would cost two more round trips to reset there.
         """
         with self._engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-            else:
+            postgres = connection.dialect.name == "postgresql"
+            if not postgres:
                 connection.execution_options(**{READ_ONLY_OPTION: True})
-            with connection.begin():
+            session = _snapshot_session(connection) if postgres else nullcontext()
+            with session, connection.begin():
                 uow = UnitOfWork(connection, self._clock, read_only=True, keys=self._keys)
                 yield uow
         uow.committed()  # what was read was committed: caches of it may keep it
+
+
+@contextmanager
+def _snapshot_session(connection: Connection) -> Iterator[None]:
+    """psycopg2 begins the connection's next transactions ``REPEATABLE READ, READ ONLY``
+    (no statement: the ``BEGIN`` says it), until the block ends; a connection that cannot
+    be given its defaults back is discarded, not pooled."""
+    driver: Any = connection.connection.dbapi_connection
+    driver.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    try:
+        yield
+    finally:
+        try:
+            driver.set_session(isolation_level="DEFAULT", readonly="DEFAULT")
+        except Exception:
+            connection.invalidate()  # never back to the pool read-only
+            raise
 
 
 def _upgrade(engine: Engine) -> None:

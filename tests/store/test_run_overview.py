@@ -107,3 +107,16 @@ def test_a_snapshot_is_read_only_on_postgresql(pg_store: Store, build) -> None:
         uow.insert_run(build.realistic_state(items=1))
     with pg_store.snapshot() as uow:
         assert uow.run_status("run-1") is None
+
+
+def test_a_snapshot_leaves_its_pooled_connection_read_write(pg_store: Store, build) -> None:
+    # the snapshot's characteristics belong to its transaction (SET TRANSACTION), not to
+    # the connection the next unit of work gets back from the pool
+    pg_store.engine.pool.dispose()
+    for _ in range(2):
+        with pg_store.snapshot() as uow:
+            assert uow.run_status("run-1") is None
+    with pg_store.unit_of_work() as uow:
+        uow.insert_run(build.realistic_state(items=1))
+    with pg_store.snapshot() as uow:
+        assert uow.run_status("run-1") == (1, RunStatus.RUNNING)

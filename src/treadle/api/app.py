@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 import treadle
@@ -47,10 +48,15 @@ from treadle.scheduler.store import Store
 if TYPE_CHECKING:  # only ``treadle api`` on SQLite builds one
     from treadle.embedded.background import BackgroundScheduler
 
-__all__ = ["CONNECT_TIMEOUT", "app_from_environment", "create_app"]
+__all__ = ["CONNECT_TIMEOUT", "THREADS", "app_from_environment", "create_app"]
 
 #: Seconds a request waits for a database connection before answering 503.
 CONNECT_TIMEOUT = 5.0
+
+#: Threads running the routes' database work, per process: as many as the store's pool
+#: has connections (SQLAlchemy's 5, and 10 more when busy). More threads would only wait
+#: for a connection, and contend for the interpreter with the event loop meanwhile.
+THREADS = 15
 
 TITLE = "Treadle API"
 
@@ -80,13 +86,15 @@ def create_app(
     ``clock`` (default: the system clock in UTC) dates authentication and audit entries.
     ``embedded``: the scheduler and worker pool this process also runs (``treadle api``
     on SQLite), started with the app, woken by the changes requests commit on ``store``,
-    and closed (the app owns it) when the app shuts down.
+    and closed (the app owns it) when the app shuts down. When it starts, the app limits
+    its event loop's thread pool (anyio's default limiter) to :data:`THREADS`.
     """
     owned = store is None
     opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         try:
             if embedded is not None:
                 embedded.watch(opened.engine)

@@ -22,6 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from treadle.api.rate_limit import RateLimit
+from treadle.api.token_cache import TokenCache
 from treadle.clientlib.connection import check_schema, reaching
 from treadle.clientlib.starting import run_starter
 from treadle.common.catalog import Catalog
@@ -45,6 +46,8 @@ class ApiContext:
         #: The event triggers in force, cached per definition version (``POST /events``).
         self.triggers = TriggerIndex()
         self.rate_limit = RateLimit(settings.api_rate_limit_per_minute)
+        #: The tokens verified lately (``api/token_cache.py``).
+        self.tokens = TokenCache(settings.api_token_cache_seconds)
         self._schema_checked = False
         self._lock = threading.Lock()
 
@@ -76,8 +79,8 @@ class ApiContext:
         return run_starter(self.store, self.definitions, self.settings, clock=self.clock).runs
 
 
-def api_context(request: Request) -> ApiContext:
-    """The context of the app serving ``request``."""
+async def api_context(request: Request) -> ApiContext:
+    """The context of the app serving ``request`` (async: no thread for a lookup)."""
     context = request.app.state.context
     if not isinstance(context, ApiContext):  # pragma: no cover - create_app always sets it
         raise TypeError("app.state.context is not an ApiContext: build the app with create_app")

@@ -117,9 +117,9 @@ def get_run(
     task execution and the run's inquiries. with_items tasks carry `items_summary` (counts
     by status, the first failures); their `items` only with `items=true` (page big ones
     with the items route)."""
+    workspace = run_scope(principal).workspace  # checked with the run row, no statement more
     with context.reading() as uow:
-        run_scope(principal).check(uow, run_id)
-        document = stored_run_document(uow, run_id, items=items)
+        document = stored_run_document(uow, run_id, items=items, workspace=workspace)
     return JSONResponse(document)
 
 
@@ -132,9 +132,9 @@ def get_run(
 def list_tasks(run_id: RunId, principal: Viewer, context: Context) -> JSONResponse:
     """Every task execution of the run, in the order they started (a task in a loop has
     one per pass), as in the run document."""
+    workspace = run_scope(principal).workspace
     with context.reading() as uow:
-        run_scope(principal).check(uow, run_id)
-        document = stored_run_document(uow, run_id)
+        document = stored_run_document(uow, run_id, workspace=workspace)
     return JSONResponse({"run": run_id, "tasks": document["tasks"]})
 
 
