@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(default=100, ge=1, le=10_000)
     #: Seconds between the scheduler's purge batches.
     retention_interval: float = Field(default=60.0, gt=0)
+    #: Seconds between ``treadle beat``'s reads of the schedules: a schedule created,
+    #: changed, paused or declared by a newly published workflow is seen within this long.
+    beat_reload_seconds: float = Field(default=1.0, gt=0, le=5)
+    #: A fire beat reaches more than this many seconds after it was due was missed (beat
+    #: was down or stalled): the schedule's missed-fire policy decides whether it starts.
+    schedule_late_after_seconds: float = Field(default=60.0, gt=0)
+    #: Fires kept per schedule: ``treadle beat`` deletes older settled ones now and then
+    #: (unset: every fire is kept until its schedule is deleted).
+    schedule_fires_kept: int | None = Field(default=None, ge=10)
     #: Fernet key(s) encrypting secrets, comma-separated: the first encrypts, all decrypt
     #: (see docs/security.md). Unset on SQLite: a key file beside the database is used.
     secret_key: SecretStr | None = None

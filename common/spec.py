@@ -8,7 +8,7 @@ transitions here, so the rest of the engine knows one shape.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -162,15 +162,39 @@ class TaskSpec(_Frozen):
     path: Path = ()
 
 
-class TriggerSpec(_Frozen):
-    """What starts runs of a definition on its own: an event type (and filter) or a schedule."""
+def _is_none(value: Any) -> bool:
+    return value is None
 
-    type: Literal["event", "cron", "webhook"]
+
+class TriggerSpec(_Frozen):
+    """What starts runs of a definition on its own: an event type (and filter) or a schedule.
+
+    A ``cron`` or ``interval`` trigger is a schedule ``treadle beat`` fires
+    (``docs/schedules.md``); its fields beyond ``type``, ``cron`` and ``parameters`` are
+    left out of dumps when unset, so definitions written before them hash the same.
+    """
+
+    type: Literal["event", "cron", "webhook", "interval"]
     event_type: str | None = None
     subject: str | None = None
     filter: str | None = None
     cron: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, exclude_if=_is_none)
+    interval: timedelta | None = Field(default=None, exclude_if=_is_none)
+    timezone: str | None = Field(default=None, exclude_if=_is_none)
+    start: datetime | None = Field(default=None, exclude_if=_is_none)
+    end: datetime | None = Field(default=None, exclude_if=_is_none)
+    jitter: timedelta | None = Field(default=None, exclude_if=_is_none)
+    overlap: str | None = Field(default=None, exclude_if=_is_none)
+    catchup_window: timedelta | None = Field(default=None, exclude_if=_is_none)
+    missed: str | None = Field(default=None, exclude_if=_is_none)
+    pause_on_failure: bool | None = Field(default=None, exclude_if=_is_none)
+    enabled: bool | None = Field(default=None, exclude_if=_is_none)
+
+    @property
+    def is_schedule(self) -> bool:
+        return self.type in ("cron", "interval")
 
 
 class WorkflowSpec(_Frozen):
@@ -186,6 +210,9 @@ class WorkflowSpec(_Frozen):
     tasks: tuple[TaskSpec, ...] = ()
     output_map: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerSpec | None = None
+    #: More triggers (``trigger:`` written as a list, or ``triggers:``); left out of dumps
+    #: when empty, so existing definitions hash the same.
+    triggers: tuple[TriggerSpec, ...] = Field(default=(), exclude_if=_is_empty)
     timeout: timedelta | None = None
     dialect: str = "attune"
     #: Facts about the definition that do not change how it runs, kept with it (e.g. the
@@ -198,6 +225,11 @@ class WorkflowSpec(_Frozen):
     def pack(self) -> str:
         """The pack part of ``ref`` (``examples`` in ``examples.hello``)."""
         return self.ref.split(".", 1)[0] if "." in self.ref else ""
+
+    @property
+    def all_triggers(self) -> tuple[TriggerSpec, ...]:
+        """``trigger`` (if any) then ``triggers``."""
+        return ((self.trigger,) if self.trigger is not None else ()) + self.triggers
 
 
 class ActionSpec(_Frozen):

@@ -274,11 +274,13 @@ def _template_fields(spec: WorkflowSpec) -> Iterator[_Field]:
             assignment.value, ("vars", index), f"workflow variable '{assignment.name}'"
         )
     yield from _values(spec.output_map, ("output_map",), "'output_map'")
-    if spec.trigger is not None:
-        trigger = spec.trigger
+    listed = [(("triggers", i), t) for i, t in enumerate(spec.triggers)]
+    for path, trigger in [(("trigger",), spec.trigger), *listed]:
+        if trigger is None or trigger.is_schedule:
+            continue  # a schedule's parameters are passed as written
         owner = "the trigger"
         for key, value in (("filter", trigger.filter), ("parameters", trigger.parameters)):
-            yield from _event_values(value, ("trigger", key), owner, only=True)
+            yield from _event_values(value, (*path, key), owner, only=True)
     for task in _walk(spec.tasks):
         owner = f"task '{task.name}'"
         items = task.with_items is not None

@@ -3,7 +3,9 @@
 Split from :mod:`~treadle.common.dialects.workflows_v1` because a trigger is a concern of
 its own: a webhook (tap) or event trigger becomes a Treadle event :class:`TriggerSpec`
 with its ``filter_expr`` translated, and a tap-triggered workflow declares the run input a
-tap webhook delivers as its parameters.
+tap webhook delivers as its parameters. A schedule trigger (``TRIGGER_TYPE_SCHEDULE``; the
+plan names no fields for it, so Treadle reads ``cron_expression`` and ``timezone``)
+becomes a cron trigger, a schedule ``treadle beat`` fires.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from treadle.common.dialects.v1_expressions import (
     event_data_resolver,
     translate,
 )
+from treadle.common.schedules import ScheduleError, ScheduleRule
 from treadle.common.source import Path
 from treadle.common.spec import ParameterSpec, TriggerSpec
 
 TRIGGER_FIELDS: Final = (
     "trigger_type", "tap_provider", "tap_entity_type", "tap_action", "filter_expr",
-    "event_type", "event_subject",
+    "event_type", "event_subject", "cron_expression", "timezone",
 )  # fmt: skip
 #: The run input a tap webhook delivers; declared as the parameters of tap-triggered workflows.
 TAP_PARAMETERS: Final = (
@@ -73,12 +76,37 @@ def read_trigger(reader: JsonReader, value: Any, path: Path) -> TriggerSpec | No
             subject=subject if isinstance(subject, str) and subject else None,
             filter=filter_template,
         )
+    if kind == "TRIGGER_TYPE_SCHEDULE":
+        return _schedule_trigger(reader, trigger, path)
     reader.error(
         (*path, "trigger_type"),
-        f"trigger type {kind!r} is not supported; use TRIGGER_TYPE_WEBHOOK, TRIGGER_TYPE_EVENT "
-        "or TRIGGER_TYPE_MANUAL",
+        f"trigger type {kind!r} is not supported; use TRIGGER_TYPE_WEBHOOK, TRIGGER_TYPE_EVENT, "
+        "TRIGGER_TYPE_SCHEDULE or TRIGGER_TYPE_MANUAL",
     )
     return None
+
+
+def _schedule_trigger(
+    reader: JsonReader, trigger: Mapping[str, Any], path: Path
+) -> TriggerSpec | None:
+    """A schedule trigger: ``cron_expression`` (5 or 6 fields) in ``timezone`` (IANA,
+    default UTC) becomes a Treadle cron trigger that ``treadle beat`` fires."""
+    cron = trigger.get("cron_expression")
+    zone = trigger.get("timezone") or "UTC"
+    if not isinstance(cron, str) or not cron.strip():
+        reader.error(path, "a schedule trigger needs a 'cron_expression'")
+        return None
+    if not isinstance(zone, str):
+        reader.error((*path, "timezone"), "'timezone' must be an IANA time zone name")
+        return None
+    try:
+        ScheduleRule.checked(cron=cron, timezone=zone)
+    except ScheduleError as exc:
+        for problem in exc.problems:
+            field = "timezone" if "time zone" in problem else "cron_expression"
+            reader.error((*path, field), problem)
+        return None
+    return TriggerSpec(type="cron", cron=cron.strip(), timezone=zone)
 
 
 def run_parameters(version: Mapping[str, Any], options: V1Options) -> tuple[ParameterSpec, ...]:

@@ -18,13 +18,14 @@ from treadle.common.loader.attune_tasks import read_tasks
 from treadle.common.loader.parameters import read_output_schema, read_parameters
 from treadle.common.loader.reader import Reader
 from treadle.common.loader.transitions import read_assignments
+from treadle.common.loader.triggers import read_triggers
 from treadle.common.loader.yaml_source import Document, parse_yaml, read_yaml_file
 from treadle.common.source import Issue, Severity
-from treadle.common.spec import TriggerSpec, WorkflowSpec
+from treadle.common.spec import WorkflowSpec
 
 WORKFLOW_FIELDS: Final = (
     "ref", "label", "description", "version", "parameters", "output", "vars", "tasks",
-    "output_map", "trigger", "timeout", "metadata", "dialect",
+    "output_map", "trigger", "triggers", "timeout", "metadata", "dialect",
 )  # fmt: skip
 #: Attune metadata accepted and not used (``output_schema`` is used when ``output`` is absent).
 WORKFLOW_IGNORED: Final = ("name", "output_schema", "tags", "enabled")
@@ -113,8 +114,7 @@ def read_workflow_fields(reader: Reader, data: dict[Any, Any]) -> dict[str, Any]
     output_map = reader.mapping(data.get("output_map"), ("output_map",), "'output_map'")
     if output_map:
         fields["output_map"] = {str(k): v for k, v in output_map.items()}
-    if "trigger" in data:
-        fields["trigger"] = _trigger(reader, data["trigger"])
+    fields.update(read_triggers(reader, data))
     fields["timeout"] = reader.duration(data.get("timeout"), ("timeout",), "the workflow 'timeout'")
     metadata = reader.mapping(data.get("metadata"), ("metadata",), "'metadata'")
     if metadata:
@@ -132,34 +132,6 @@ def build_workflow(reader: Reader, *, ref: str, fields: dict[str, Any]) -> Workf
             where = ".".join(str(p) for p in error["loc"])
             reader.error((), f"'{where}': {error['msg']}", fatal=True)
         return None
-
-
-def _trigger(reader: Reader, value: Any) -> TriggerSpec | None:
-    trigger = reader.mapping(value, ("trigger",), "'trigger'")
-    if trigger is None:
-        return None
-    path = ("trigger",)
-    allowed = ("type", "event_type", "subject", "filter", "cron", "parameters")
-    reader.check_fields(trigger, path, "the trigger", allowed)
-    kind = reader.choice(
-        trigger.get("type"), (*path, "type"), "the trigger 'type'", ("event", "cron", "webhook")
-    )
-    if kind is None:
-        if "type" not in trigger:
-            reader.error(path, "the trigger needs a 'type' (event, cron or webhook)")
-        return None
-    fields = {key: reader.text(trigger.get(key), (*path, key), f"the trigger '{key}'")
-              for key in ("event_type", "subject", "filter", "cron")}  # fmt: skip
-    if kind == "cron" and not fields["cron"]:
-        reader.error(path, "a cron trigger needs a 'cron' schedule")
-    if kind == "event" and not fields["event_type"]:
-        reader.error(path, "an event trigger needs an 'event_type'")
-    parameters = reader.mapping(
-        trigger.get("parameters"), (*path, "parameters"), "the trigger 'parameters'"
-    )
-    return TriggerSpec.model_validate(
-        {"type": kind, **fields, "parameters": dict(parameters or {})}
-    )
 
 
 def _looks_like_orquesta(reader: Reader, data: dict[Any, Any]) -> bool:

@@ -245,6 +245,7 @@ def build_context(
         "depth": run.depth,
         "parent_run_id": run.parent_run_id,
         "seed": run.seed,
+        "schedule": dict(run.schedule) if run.schedule else None,
     }
     return {
         "parameters": run.parameters,

@@ -259,6 +259,8 @@ class RunContext:
     parent_run_id: str | None = None
     parent_attempt_id: str | None = None
     secret_tag: str = ""
+    #: ``{name, fire_time}`` of the schedule fire that started the run (``system.schedule``).
+    schedule: Mapping[str, Any] | None = None
 
 
 class Storage(StrEnum):

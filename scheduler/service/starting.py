@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from treadle.common.access import DEFAULT_WORKSPACE
@@ -51,6 +51,8 @@ class RunOptions:
     idempotency_key: str | None = None
     trigger_event_id: str | None = None
     workspace: str = DEFAULT_WORKSPACE
+    #: ``{name, fire_time}`` of the schedule fire starting the run (``system.schedule``).
+    schedule: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ class RunStarter:
             run_id=run_id,
             workspace=options.workspace,
         )
+        if options.schedule is not None:
+            context = replace(context, schedule=dict(options.schedule))
         self.runs.apply_new(uow, state, RunRequested(context=context))
         return StartedRun(run_id, created=True)
 

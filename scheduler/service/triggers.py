@@ -109,9 +109,12 @@ def _read_trigger(uow: UnitOfWork, owner: str, ref: str, version: int) -> EventT
     """The event trigger of a stored version, read from its spec document (no compiling)."""
     stored = uow.get_definition(ref, version, workspace=owner)
     raw = json.loads(stored.documents.get(SPEC_DOCUMENT, "{}"))
-    trigger = raw.get("trigger")
-    if not isinstance(trigger, Mapping) or trigger.get("type") != "event":
-        return None
+    listed = raw.get("triggers") or ()
+    given = [raw.get("trigger"), *(listed if isinstance(listed, list) else ())]
+    events = [t for t in given if isinstance(t, Mapping) and t.get("type") == "event"]
+    if not events:
+        return None  # schedules are treadle beat's (scheduler/service/schedule_sync.py)
+    trigger = events[0]
     spec = TriggerSpec.model_validate(trigger)
     names = frozenset(str(p["name"]) for p in raw.get("parameters") or () if isinstance(p, Mapping))
     return EventTrigger(ref, version, spec, names, owner)

@@ -95,6 +95,8 @@ def encode_context(context: RunContext) -> JSONDict:
         "parent_run_id": context.parent_run_id,
         "parent_attempt_id": context.parent_attempt_id,
         "secret_tag": context.secret_tag,
+        # only when set, so the contexts of other runs encode as before
+        **({"schedule": encode_value(context.schedule)} if context.schedule else {}),
     }
 
 
@@ -111,6 +113,7 @@ def decode_context(data: Mapping[str, Any]) -> RunContext:
         parent_run_id=data.get("parent_run_id"),
         parent_attempt_id=data.get("parent_attempt_id"),
         secret_tag=str(data.get("secret_tag") or ""),
+        schedule=dict(data["schedule"]) if data.get("schedule") else None,
     )
 
 

@@ -10,7 +10,9 @@ parent or child is still going is never touched.
 stores rows per run adds its table here; ``tests/store/test_retention.py`` fails while a
 table with a ``run_id`` column (or a key to ``runs``) is missing from it. The audit log
 is deliberately not on it, though its entries may name runs: it records who did what and
-must outlive what it mentions (it is append-only, see ``audit_repo.py``).
+must outlive what it mentions (it is append-only, see ``audit_repo.py``). Nor is
+``schedule_fires`` (:data:`RUN_MENTIONS`): a fire belongs to its schedule, and "started
+run X" stays true of it after run X is purged (beat notes such a run's end as ``gone``).
 
 On PostgreSQL the runs of a tree are locked with ``FOR UPDATE SKIP LOCKED`` and their status
 checked again under the lock before anything is deleted: a run a scheduler holds (a retry
@@ -41,6 +43,7 @@ from treadle.scheduler.store.models import (
     task_units,
     timers,
 )
+from treadle.scheduler.store.schedule_tables import schedule_fires
 
 #: Every table holding rows that belong to one run, with the column naming the run. The
 #: rows of a purged run are deleted from each, in this order (``runs`` last).
@@ -56,6 +59,9 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (run_secrets, run_secrets.c.run_id),
     (runs, runs.c.id),
 )
+
+#: Tables whose ``run_id`` names a run without belonging to it: their rows outlive the run.
+RUN_MENTIONS: tuple[Table, ...] = (schedule_fires,)
 
 #: How many candidate top-level runs one batch looks at, per run it may remove, before
 #: giving up on finding more (trees still going are passed over, not counted).

@@ -22,6 +22,7 @@ from treadle.scheduler.store.retention_repo import RetentionRepository
 from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
 from treadle.scheduler.store.run_secrets_repo import RunSecretsRepository
+from treadle.scheduler.store.schedule_repo import ScheduleRepository
 from treadle.scheduler.store.token_repo import TokenRepository
 from treadle.scheduler.store.webhook_repo import WebhookRepository
 
@@ -41,10 +42,11 @@ class UnitOfWork(
     AuditRepository,
     RateWindowRepository,
     WebhookRepository,
+    ScheduleRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
-    retention, the brokers' last seen incarnations, API tokens, the audit log and webhooks,
-    in one transaction."""
+    retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks and
+    schedules, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

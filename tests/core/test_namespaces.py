@@ -168,6 +168,7 @@ def test_the_system_namespace_and_helpers() -> None:
         "depth": 2,
         "parent_run_id": None,
         "seed": 3,
+        "schedule": None,  # {name, fire_time} for a run a schedule started
     }
     assert ENGINE.render("{{ now() }}", context) == "2026-01-01T00:01:30Z"
     first, second = ENGINE.render("{{ uuid() }}", context), ENGINE.render("{{ uuid() }}", context)

@@ -127,7 +127,8 @@ def _trigger(trigger: TriggerSpec | None) -> dict[str, Any]:
     if trigger is None:
         return {"trigger_type": "TRIGGER_TYPE_MANUAL"}
     if trigger.type == "cron":
-        return {"trigger_type": "TRIGGER_TYPE_SCHEDULE", "cron_expression": trigger.cron}
+        shown_cron = {"trigger_type": "TRIGGER_TYPE_SCHEDULE", "cron_expression": trigger.cron}
+        return shown_cron | ({"timezone": trigger.timezone} if trigger.timezone else {})
     kind = "TRIGGER_TYPE_WEBHOOK" if trigger.type == "webhook" else "TRIGGER_TYPE_EVENT"
     shown: dict[str, Any] = {"trigger_type": kind}
     if trigger.event_type is not None:

@@ -179,6 +179,8 @@ def _header(run: StoredRun, state: RunState, status: RunStatus | None = None) ->
 
 
 def _trigger_type(run: StoredRun, trigger: Mapping[str, Any]) -> str:
+    if run.state.context.schedule:  # a schedule's fire started it (treadle beat)
+        return "TRIGGER_TYPE_SCHEDULE"
     if run.trigger_event_id is None:
         return "TRIGGER_TYPE_MANUAL"
     written = trigger.get("trigger_type")

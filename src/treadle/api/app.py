@@ -38,6 +38,7 @@ from treadle.api.routes import (
     packs,
     run_views,
     runs,
+    schedules,
     webhooks,
     workflows,
 )
@@ -127,6 +128,7 @@ def create_app(
     events.include(app)
     kv.include(app)
     webhooks.include(app)
+    schedules.include(app)
     audit.include(app)
     return app
 

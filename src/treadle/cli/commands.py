@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         "workflows_cmd",
         "worker_cmd",
         "scheduler_cmd",
+        "beat_cmd",
+        "schedules_cmd",
         "import_cmd",
         "api_cmd",
     ):

@@ -1,0 +1,79 @@
+"""``treadle beat``: the process that fires schedules (``docs/schedules.md``).
+
+A real celery beat (:class:`celery.beat.Service`) whose scheduler keeps its schedules in
+``TREADLE_DATABASE_URL`` (:mod:`treadle.scheduler.service.beat`). It connects to the
+database (retrying while it is unreachable, logging why; the schema is brought up to
+date), then ticks: schedules created, changed or paused through ``treadle schedules`` or
+the API, and those newly published workflows declare, are seen within
+``TREADLE_BEAT_RELOAD_SECONDS``. A due fire is recorded and its run started by beat in
+one transaction; ``treadle scheduler`` dispatches the run's tasks. Run one or several:
+each fire is recorded once. SIGTERM or SIGINT stops it after the current tick (exit 0);
+exit 1 when the database stays unreachable at start, 2 for invalid settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import typer
+
+from treadle.cli.scheduler_cmd import configure_logging
+from treadle.cli.support import ExitCode, fail, load_settings
+
+log = logging.getLogger("treadle.beat")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("beat")(beat)
+
+
+def beat() -> None:
+    """Run beat: fire the stored schedules, starting their runs."""
+    from treadle.common.errors import ConfigurationError, ServiceUnavailable
+    from treadle.scheduler.service.beat import BeatServices, beat_service
+    from treadle.scheduler.service.startup import RetryPolicy, database_address, open_store
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    received: list[str] = []
+    running: list[Any] = []  # the celery beat service, once built
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+        for service in running:
+            service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("connecting to the database at %s", database_address(settings.database_url))
+    try:
+        store = open_store(settings.database_url, policy=RetryPolicy(), stop=stop)
+    except ServiceUnavailable as exc:
+        if stop.is_set():
+            log.info("stopped (%s) before start-up finished", ", ".join(received))
+            raise typer.Exit(int(ExitCode.OK)) from None
+        log.error("cannot start: %s", exc)
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+    except ConfigurationError as exc:
+        fail(str(exc))
+    try:
+        services = BeatServices(store, settings)
+        service = beat_service(services, reload_every=settings.beat_reload_seconds)
+        running.append(service)
+        log.info(
+            "beat started on %s: schedules read every %g s",
+            store.url,
+            settings.beat_reload_seconds,
+        )
+        if not stop.is_set():
+            service.start()
+        log.info("stopping (%s)", ", ".join(received) or "stop")
+    finally:
+        store.close()
+    log.info("beat stopped")
