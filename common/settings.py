@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     redis_report_visibility_timeout: int = Field(default=60, ge=1)
     result_batch_size: int = Field(default=500, ge=1, le=10_000)
     reconcile_interval: float = Field(default=30.0, gt=0)
+    #: A scheduler publishes the dispatches it decides right after its commit; their
+    #: outbox rows are held this many seconds (no relay takes them meanwhile), which is
+    #: how long they wait if the scheduler dies between commit and publish. 0: every
+    #: dispatch goes through a relay pass instead (docs/scaling.md).
+    outbox_hold_seconds: float = Field(default=10.0, ge=0, le=3600)
+    #: Workers send Celery's task events from the start (``celery worker -E``). Off, as in
+    #: Celery: Flower turns them on in the workers it watches (docs/deployment.md).
+    worker_send_task_events: bool = False
+    #: Seconds an action may run before its worker reports it started (RabbitMQ; 0: at
+    #: once). Faster tasks send their result only, which carries the same facts
+    #: (docs/scaling.md); until the notice, the attempt shows as queued.
+    worker_started_notice_after: float = Field(default=0.0, ge=0, le=3600)
     worker_lost_after: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
     #: Requests an API token may make per minute, counted across every API process

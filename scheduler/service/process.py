@@ -34,9 +34,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from treadle.common.catalog import Catalog
 from treadle.common.errors import ConflictError, DefinitionError
 from treadle.common.settings import Settings, os_login
+from treadle.scheduler.core.commands import Command
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.direct_publish import DirectPublish
 from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
@@ -117,7 +119,9 @@ class SchedulerProcess:
         self._services: _Services | None = None
         self._next_reconcile = clock() + timedelta(seconds=settings.reconcile_interval)
         # Whether the outbox and the timers need a look in the next step.
-        self._pending = PendingWork(poll_interval, relayed=self.handlers.relayed)
+        self._pending = PendingWork(poll_interval, relayed=self._gives_relay_work)
+        #: Publishes this process's own dispatches after its commits (None: relay them).
+        self._direct: DirectPublish | None = None
         #: Broker messages (reports and dead letters) this process applied and acknowledged.
         self.reports_applied = 0
         self._wakeups = Wakeups()
@@ -152,6 +156,15 @@ class SchedulerProcess:
         runs = RunService(store, definitions, clock=self.clock, write_commands=self.handlers.write)
         starter = RunStarter(runs, limits=self.settings.limits)
         runs.listeners.append(self._pending.note_decision)
+        if self.settings.outbox_hold_seconds > 0:
+            if self._direct is None:  # kept across rebuilds: it holds committed work only
+                self._direct = DirectPublish(
+                    store,
+                    self.publisher,
+                    hold_for=timedelta(seconds=self.settings.outbox_hold_seconds),
+                    clock=self.clock,
+                )
+            runs.outgoing = self._direct
         self._pending.mark_all()  # a failed step may have left work
         self._services = _Services(
             definitions=definitions,
@@ -191,8 +204,10 @@ class SchedulerProcess:
         """
         settings = self.settings
         log.info("connecting to the database at %s", database_address(settings.database_url))
+        # No ping before each transaction: a failed step is retried (after the pool
+        # learnt of the dropped connections), so pinging only adds a round trip.
         self._store = open_store(
-            settings.database_url, policy=self.startup, stop=stop, clock=self.clock
+            settings.database_url, policy=self.startup, stop=stop, clock=self.clock, pre_ping=False
         )
         log.info("database ready: %s (schema up to date)", self._store.url)
         self._register_catalog()
@@ -281,6 +296,8 @@ class SchedulerProcess:
         )
         if self._wakeups.clear():  # a client wrote work (or the listener was lost)
             self._pending.mark_all()
+        if not batch and self._direct is not None:
+            self._direct.mark_sent()  # nothing to apply: no transaction to carry the marks
         self._pending.fallback_poll()
         happened = False
         if batch:
@@ -311,10 +328,24 @@ class SchedulerProcess:
             happened = True
         return happened
 
+    def _gives_relay_work(self, command: Command) -> bool:
+        """Whether saving ``command`` leaves rows for a relay pass: not the dispatches and
+        cancellations this process publishes itself after commit."""
+        if self._direct is not None and self.handlers.leaves_process(command):
+            return False
+        return self.handlers.relayed(command)
+
     def _relay(self, services: _Services) -> int:
-        """Drain the outbox if something may have been written to it."""
+        """Publish what this process's commits held, and drain the outbox if something
+        may have been written to it (carrying out a relayed command may hold more)."""
+        direct = self._direct
+        handled = direct.flush() if direct is not None else 0
         with self._pending.take_outbox() as marked:
-            return services.relay.drain() if marked else 0
+            if marked:
+                handled += services.relay.drain()
+        if direct is not None:
+            handled += direct.flush()
+        return handled
 
     def _fire_timers(self, services: _Services) -> int:
         """Fire due timers; the time of the next one is re-read only when it may have moved."""
@@ -386,6 +417,11 @@ class SchedulerProcess:
         self.consumer.close()
         self.publisher.close()
         if self._store is not None:
+            if self._direct is not None:
+                try:  # what was published is marked, or a relay publishes it again later
+                    self._direct.mark_sent()
+                except Exception as exc:
+                    log.warning("could not mark published outbox rows sent: %s", exc)
             self._store.close()
             self._store = None
         self._services = None

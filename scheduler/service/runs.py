@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from treadle.common.errors import NotFound
 from treadle.common.messages import TaskResult
@@ -24,9 +25,21 @@ from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.definitions import Definitions
-from treadle.scheduler.store import CommandRowWriter, RunChange, Store, UnitOfWork
+from treadle.scheduler.store import CommandRowWriter, HeldCommand, RunChange, Store, UnitOfWork
 
 log = logging.getLogger("treadle.scheduler")
+
+
+class OutgoingCommands(Protocol):
+    """Who publishes the commands leaving the process that a save held (a scheduler's
+    :class:`~treadle.scheduler.service.direct_publish.DirectPublish`)."""
+
+    hold_for: timedelta
+
+    def held(self, uow: UnitOfWork, held: Sequence[HeldCommand]) -> None: ...
+
+    def write_marks(self, uow: UnitOfWork) -> None: ...
+
 
 Clock = Callable[[], datetime]
 
@@ -53,6 +66,9 @@ class RunService:
         self._cache_size = cache_size
         self._notify_outbox = notify_outbox
         self.listeners: list[Callable[[RunState, Sequence[Command]], None]] = []
+        #: Set in a scheduler process: outgoing commands are held and published by it
+        #: after commit; without it they wait in the outbox for a relay.
+        self.outgoing: OutgoingCommands | None = None
 
     # -- applying events --------------------------------------------------------------------
 
@@ -81,6 +97,8 @@ class RunService:
             known.append((ref.run_id, ending))
         if not known:
             return set()
+        if self.outgoing is not None:  # what was published since: marked in this transaction
+            self.outgoing.write_marks(uow)
         uow.lock_runs([run_id for run_id, _ in known])
         fresh = uow.record_results([ending for _, ending in known])
         applied = set(fresh)
@@ -151,7 +169,15 @@ class RunService:
                 # Nothing changed, but the state read may be newer than the cached one
                 # (another process moved the run): the cache must not keep the old one.
                 self._hold(uow, run_id, state, versions[run_id])
-        saved = uow.save_runs(changes, versions, write_commands=self._write_commands)
+        outgoing = self.outgoing
+        saved = uow.save_runs(
+            changes,
+            versions,
+            write_commands=self._write_commands,
+            hold_outgoing=outgoing.hold_for if outgoing is not None else None,
+        )
+        if saved.held and outgoing is not None:
+            outgoing.held(uow, saved.held)
         for change in changes:
             self._hold(uow, change.new.run_id, change.new, saved.versions[change.new.run_id])
             for listener in self.listeners:

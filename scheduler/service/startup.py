@@ -142,10 +142,12 @@ def open_store(
     policy: RetryPolicy,
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = utc_now,
+    pre_ping: bool = True,
 ) -> Store:
-    """``Store.open(url, migrate=True)``, retried while the database cannot be reached."""
+    """``Store.open(url, migrate=True)``, retried while the database cannot be reached;
+    ``pre_ping`` as :meth:`Store.open` says."""
     return retry_until_available(
-        lambda: Store.open(url, migrate=True, clock=clock),
+        lambda: Store.open(url, migrate=True, clock=clock, pre_ping=pre_ping),
         what=f"database at {database_address(url)}",
         reason=_database_reason,
         retry_on=(ServiceUnavailable,),

@@ -15,7 +15,7 @@ See ``docs/storage.md`` for the tables and how to upgrade a database.
 
 from __future__ import annotations
 
-from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter
+from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter, HeldCommand
 from treadle.scheduler.store.entries import (
     AttemptEntry,
     AuditEntry,
@@ -48,6 +48,7 @@ __all__ = [
     "DuplicateRunError",
     "EventEntry",
     "EventWaitEntry",
+    "HeldCommand",
     "InquiryEntry",
     "ItemSummary",
     "KeyValue",

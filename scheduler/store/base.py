@@ -64,6 +64,8 @@ class Repository:
         self._after_commit: list[Callable[[], None]] = []
         #: Versions of the runs this transaction holds locked (see ``lock_runs``).
         self._locked: dict[str, int] = {}
+        #: The last event ``seq`` of each run this transaction holds locked.
+        self._last_seqs: dict[str, int] = {}
         self._conn = connection
         self._clock = clock
         self._postgres = connection.dialect.name == "postgresql"

@@ -43,6 +43,32 @@ def bulk_update(
     )
 
 
+def bulk_upsert(
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    inserted: Sequence[Mapping[str, Any]],
+    updated: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert the rows of ``inserted`` and update those of ``updated`` (by ``keys``).
+
+    On PostgreSQL both go in one statement (``INSERT ... SELECT FROM unnest ... ON
+    CONFLICT DO UPDATE``): one round trip where an insert and an update were two. The rows
+    must all have the same columns, and no key twice.
+    """
+    if connection.dialect.name != "postgresql" or not (inserted and updated):
+        if inserted:
+            connection.execute(table.insert(), list(inserted))
+        bulk_update(connection, table, keys, updated)
+        return
+    rows = [*inserted, *updated]
+    names = tuple(name for name in rows[0] if name not in keys)
+    statement, processors = _unnest_upsert(table, keys, names, connection.dialect)
+    columns = (*keys, *names)
+    params = {f"p{i}": _column_values(rows, name, processors[i]) for i, name in enumerate(columns)}
+    connection.execute(statement, params)
+
+
 def _column_values(
     rows: Sequence[Mapping[str, Any]], name: str, processor: Callable[[Any], Any] | None
 ) -> list[Any]:
@@ -83,6 +109,31 @@ def _unnest_update(
         f"UPDATE {quote(table.name)} AS t SET {assignments} "  # noqa: S608
         f"FROM unnest({arrays}) AS u({', '.join(quote(c) for c in columns)}) "
         f"WHERE {matches}"
+    )
+    processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
+    return text(sql), processors
+
+
+@cache
+def _unnest_upsert(
+    table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, tuple[Callable[[Any], Any] | None, ...]]:
+    """``INSERT INTO t (...) SELECT * FROM unnest(:p0::type[], ...) ON CONFLICT (keys) DO
+    UPDATE SET c = excluded.c ...``, with the bind processors as :func:`_unnest_update`."""
+    quote = dialect.identifier_preparer.quote
+    columns = (*keys, *names)
+    arrays = ", ".join(
+        f"CAST(:p{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for i, name in enumerate(columns)
+    )
+    listed = ", ".join(quote(c) for c in columns)
+    assignments = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in names)
+    conflict = ", ".join(quote(key) for key in keys)
+    # Only our own table and column names (quoted) go into the text; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({listed}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) AS u({listed}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
     )
     processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
     return text(sql), processors

@@ -7,11 +7,19 @@ commands``), found by the command's type; the handler calls the typed methods of
 :class:`CommandRows`, which collect rows per table and write each table in one statement.
 Commands for another process (or for the relay) are stored whole in ``outbox``, encoded by
 the one command codec, and decoded once, by the relay.
+
+Held rows: a scheduler publishes the commands that leave the process (dispatches,
+cancellations) itself, right after the transaction commits, rather than in a relay pass.
+Given ``hold_for``, those rows are written with ``held_until`` = now + ``hold_for`` (relays
+skip them until then) and come back from :meth:`CommandRows.flush` as
+:class:`HeldCommand` (outbox id and the command as decided, never decoded). If the writer
+dies before it publishes and marks them sent, a relay takes them when the hold ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -45,6 +53,15 @@ _CLOSE_INQUIRY = (
 )
 
 
+@dataclass(frozen=True)
+class HeldCommand:
+    """An outbox row its writer publishes itself after commit: the row and its command."""
+
+    outbox_id: int
+    run_id: str
+    command: cmd.Command
+
+
 class CommandRowWriter(Protocol):
     """Turns one run's commands into rows (the service's command handlers do)."""
 
@@ -57,11 +74,21 @@ class CommandRows(Repository):
     :meth:`for_run` sets the run (and the time) the following rows belong to.
     """
 
-    def __init__(self, connection: Connection, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        clock: Callable[[], datetime],
+        *,
+        hold_for: timedelta | None = None,
+    ) -> None:
         super().__init__(connection, clock)
         self._state: RunState | None = None
         self.now = clock()
+        self._hold_for = hold_for
         self._outbox: list[dict[str, Any]] = []
+        self._held: list[tuple[int, cmd.Command]] = []  # (position in _outbox, command)
+        #: After :meth:`flush`: the held rows, to publish once the transaction commits.
+        self.held: list[HeldCommand] = []
         self._attempts: list[dict[str, Any]] = []
         self._canceled: list[dict[str, Any]] = []
         self._timers: dict[str, dict[str, Any] | None] = {}
@@ -89,8 +116,18 @@ class CommandRows(Repository):
 
     # --- rows -------------------------------------------------------------------------------
 
-    def outbox(self, command: cmd.Command, queue: str | None = None) -> None:
-        """Store ``command`` for the relay (``queue``: where a dispatch goes, for operators)."""
+    def outbox(
+        self, command: cmd.Command, queue: str | None = None, *, outgoing: bool = False
+    ) -> None:
+        """Store ``command`` for the relay (``queue``: where a dispatch goes, for operators).
+
+        ``outgoing``: the command leaves the process (a dispatch, a cancellation); with a
+        hold, its row is held for the writer to publish itself after commit.
+        """
+        held_until = None
+        if outgoing and self._hold_for is not None:
+            held_until = self.now + self._hold_for
+            self._held.append((len(self._outbox), command))
         self._outbox.append(
             {
                 "run_id": self.run_id,
@@ -100,6 +137,7 @@ class CommandRows(Repository):
                 "created_at": self.now,
                 "sent_at": None,
                 "publish_attempts": 0,
+                "held_until": held_until,
             }
         )
 
@@ -209,7 +247,18 @@ class CommandRows(Repository):
 
     def flush(self) -> None:
         """Write every collected row: one statement per table."""
-        self._insert(outbox, self._outbox)
+        if self._held:
+            inserted = self._conn.execute(
+                outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
+                self._outbox,
+            )
+            ids = inserted.scalars().all()
+            self.held = [
+                HeldCommand(ids[position], self._outbox[position]["run_id"], command)
+                for position, command in self._held
+            ]
+        else:
+            self._insert(outbox, self._outbox)
         self._upsert(attempts, self._attempts, ("attempt_id",))
         if self._canceled:
             self._conn.execute(_CANCEL_ATTEMPT, self._canceled)

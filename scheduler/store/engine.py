@@ -7,7 +7,9 @@ its first statement. That is what serialises runs on SQLite (there is no ``FOR U
 and what avoids the "database is locked" failure of a read transaction that later writes.
 Only a read-only snapshot (``Store.snapshot``) begins deferred: it never writes.
 
-PostgreSQL (distributed mode): ``pool_pre_ping`` survives restarts of the server, and
+PostgreSQL (distributed mode): ``pool_pre_ping`` survives restarts of the server (the
+scheduler, which retries every failed step anyway, turns it off: one round trip less per
+transaction), and
 ``execute_batch`` sends bulk UPDATEs of units in pages rather than one round trip per row.
 """
 
@@ -56,8 +58,9 @@ def is_memory_sqlite(url: URL) -> bool:
     return database in ("", ":memory:") or database.startswith("file::memory:")
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///...`` or ``postgresql[+psycopg2]://...``)."""
+def create_store_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql[+psycopg2]://...``);
+    ``pre_ping``: test a pooled PostgreSQL connection before each checkout."""
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -70,7 +73,7 @@ def create_store_engine(url: str) -> Engine:
             )
         return create_engine(
             parsed.set(drivername="postgresql+psycopg2"),
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
             executemany_mode="values_plus_batch",
             executemany_batch_page_size=500,
         )

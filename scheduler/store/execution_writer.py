@@ -4,7 +4,8 @@ The core never mutates: an execution or unit it did not touch is the *same objec
 old and the new state (and ``Units`` shares untouched chunks of 64 units). Comparing with
 ``is`` therefore finds exactly what changed, at the cost of a pointer comparison per chunk,
 and the changes go to the database as one bulk statement per kind (insert/update of
-executions, insert/update of units, see ``bulk``). A with_items execution of 5000 items
+executions, insert/update of units, see ``bulk``; on PostgreSQL an insert and an update of
+the same kind go as one upsert). A with_items execution of 5000 items
 where 50 items moved writes 50 unit rows and one execution row.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, delete
 
 from treadle.scheduler.core.state import Execution, RunState, Unit, Units
-from treadle.scheduler.store.bulk import bulk_update
+from treadle.scheduler.store.bulk import bulk_upsert
 from treadle.scheduler.store.codec import execution_to_row, unit_to_row
 from treadle.scheduler.store.models import task_executions, task_units
 
@@ -152,9 +153,11 @@ def apply_changes(connection: Connection, changes: ExecutionChanges) -> None:
                 task_units.c.position >= first,
             )
         )
-    if changes.insert_executions:
-        connection.execute(task_executions.insert(), changes.insert_executions)
-    bulk_update(connection, task_executions, _EXECUTION_KEYS, changes.update_executions)
-    if changes.insert_units:
-        connection.execute(task_units.insert(), changes.insert_units)
-    bulk_update(connection, task_units, _UNIT_KEYS, changes.update_units)
+    bulk_upsert(
+        connection,
+        task_executions,
+        _EXECUTION_KEYS,
+        changes.insert_executions,
+        changes.update_executions,
+    )
+    bulk_upsert(connection, task_units, _UNIT_KEYS, changes.insert_units, changes.update_units)

@@ -113,6 +113,9 @@ runs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False),
     Column("workspace", String, nullable=False, server_default="default"),
+    # The seq of the run's last ``run_events`` row: read with the run's lock, so appending
+    # events needs no ``max(seq)`` query.
+    Column("last_seq", Integer, nullable=False, server_default="0"),
     # Listing runs pages by (created_at, id), newest first (store/run_listing.py); the status
     # index also serves every other look-up by status.
     Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
@@ -225,6 +228,8 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Column("publish_attempts", Integer, nullable=False),
+    # Until when the scheduler that wrote the row publishes it itself (relays skip it).
+    Column("held_until", UTCDateTime, nullable=True),
     Index("ix_outbox_sent_at_id", "sent_at", "id"),
 )
 

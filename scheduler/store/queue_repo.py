@@ -8,11 +8,13 @@ fires twice. On SQLite one unit of work at a time holds the database's write loc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, text, update
+from sqlalchemy.engine import Dialect
 
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
@@ -33,6 +35,8 @@ OUTBOX_CHANNEL = "treadle_outbox"
 _CLAIM_OUTBOX = Repository._claim(
     select(outbox.c.id, outbox.c.run_id, outbox.c.payload)
     .where(outbox.c.sent_at.is_(None))
+    # A row the scheduler that wrote it is publishing itself waits out its hold.
+    .where(or_(outbox.c.held_until.is_(None), outbox.c.held_until <= bindparam("now")))
     .order_by(outbox.c.id)
     .limit(bindparam("limit"))
 )
@@ -66,14 +70,49 @@ _OPEN_ATTEMPTS = Repository._lock_rows(
 )
 
 
+# PostgreSQL: record endings of open attempts in one statement (see ``record_results``).
+# Only the open statuses (our own enum values) are formatted in; values are parameters.
+_RECORD_RESULTS = text(
+    "UPDATE attempts AS t SET status = u.status, finished_at = u.finished_at, "  # noqa: S608
+    "error = u.error, worker = COALESCE(u.worker, t.worker), "
+    "started_at = COALESCE(u.started_at, t.started_at), reason = COALESCE(u.reason, t.reason) "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]), "
+    "CAST(:finished AS TIMESTAMP WITH TIME ZONE[]), CAST(:errors AS JSON[]), "
+    "CAST(:workers AS VARCHAR[]), CAST(:started AS TIMESTAMP WITH TIME ZONE[]), "
+    "CAST(:reasons AS VARCHAR[])) "
+    "AS u(attempt_id, status, finished_at, error, worker, started_at, reason) "
+    f"WHERE t.attempt_id = u.attempt_id AND t.status IN {_OPEN!r} "
+    "RETURNING t.attempt_id"
+)
+
+
+@cache
+def _record_processors(dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """The bind processors of ``attempts.finished_at`` and ``attempts.error`` (array
+    elements bypass SQLAlchemy's types, as in ``bulk``)."""
+
+    def same(value: Any) -> Any:
+        return value
+
+    return (
+        attempts.c.finished_at.type.bind_processor(dialect) or same,
+        attempts.c.error.type.bind_processor(dialect) or same,
+    )
+
+
 class QueueRepository(Repository):
     """Outbox, timers and attempts."""
 
     # --- outbox -------------------------------------------------------------------------
 
     def claim_outbox(self, limit: int) -> list[OutboxEntry]:
-        """Unsent messages, oldest first, locked for this transaction; counts a publish try."""
-        rows = self._conn.execute(_CLAIM_OUTBOX, {"limit": limit}).mappings().all()
+        """Unsent messages not held by their writer (see :mod:`.command_rows`), oldest
+        first, locked for this transaction."""
+        rows = (
+            self._conn.execute(_CLAIM_OUTBOX, {"limit": limit, "now": self._clock()})
+            .mappings()
+            .all()
+        )
         return [
             OutboxEntry(id=row["id"], run_id=row["run_id"], payload=row["payload"]) for row in rows
         ]
@@ -92,6 +131,15 @@ class QueueRepository(Repository):
         """Mark published entries sent and count the publish (a failed publish rolls back)."""
         for part in chunks(list(ids)):
             self._conn.execute(_MARK_SENT, {"ids": list(part), "at": at})
+
+    def release_outbox(self, ids: Sequence[int]) -> None:
+        """Lift the hold of rows their writer could not publish: a relay takes them now."""
+        for part in chunks(list(ids)):
+            self._conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(part), outbox.c.sent_at.is_(None))
+                .values(held_until=None)
+            )
 
     def pending_outbox_count(self) -> int:
         count = self._conn.execute(
@@ -173,6 +221,8 @@ class QueueRepository(Repository):
         ``worker``, ``started_at`` and ``reason`` keep their stored values when ``None``;
         ``reason`` says why the scheduler, rather than a worker, ended the attempt.
         """
+        if self._postgres:
+            return self._record_results_returning(outcomes)
         wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
         stored: dict[str, Mapping[Any, Any]] = {}
         for part in chunks(wanted):
@@ -198,6 +248,29 @@ class QueueRepository(Repository):
             )
         bulk_update(self._conn, attempts, ("attempt_id",), rows)
         return fresh
+
+    def _record_results_returning(self, outcomes: Sequence[AttemptEnding]) -> set[str]:
+        """:meth:`record_results` in one statement: the UPDATE locks and changes only the
+        open rows, keeps stored values where the ending has none, and returns what it
+        changed (the first ending of each attempt in the batch wins)."""
+        first: dict[str, AttemptEnding] = {}
+        for o in outcomes:
+            first.setdefault(o.attempt_id, o)
+        if not first:
+            return set()
+        processors = _record_processors(self._conn.dialect)
+        params = {
+            "ids": list(first),
+            "statuses": [o.status.value for o in first.values()],
+            "finished": [processors[0](o.finished_at) for o in first.values()],
+            "errors": [
+                processors[1](None if o.error is None else dict(o.error)) for o in first.values()
+            ],
+            "workers": [o.worker for o in first.values()],
+            "started": [processors[0](o.started_at) for o in first.values()],
+            "reasons": [o.reason for o in first.values()],
+        }
+        return set(self._conn.execute(_RECORD_RESULTS, params).scalars())
 
     def lost_attempt_counts(
         self, entries: Sequence[AttemptEntry]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -42,9 +42,13 @@ _CONSISTENT_READ_TRIES = 20
 
 # Statements on the hot path are built once: SQLAlchemy spends far longer constructing and
 # keying a statement than SQLite spends running it.
-_LOCK_RUN = select(runs.c.version).where(runs.c.id == bindparam("run_id")).with_for_update()
+_LOCK_RUN = (
+    select(runs.c.version, runs.c.last_seq)
+    .where(runs.c.id == bindparam("run_id"))
+    .with_for_update()
+)
 _LOCK_RUNS = (
-    select(runs.c.id, runs.c.version)
+    select(runs.c.id, runs.c.version, runs.c.last_seq)
     .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
     .order_by(runs.c.id)
     .with_for_update()
@@ -140,11 +144,12 @@ class RunRepository(Repository):
         """
         if run_id in self._locked:
             return self._locked[run_id]
-        version = self._conn.execute(_LOCK_RUN, {"run_id": run_id}).scalar_one_or_none()
-        if version is None:
+        row = self._conn.execute(_LOCK_RUN, {"run_id": run_id}).first()
+        if row is None:
             raise NotFound(f"run {run_id} not found")
-        self._locked[run_id] = int(version)
-        return int(version)
+        self._locked[run_id] = int(row[0])
+        self._last_seqs[run_id] = int(row[1])
+        return int(row[0])
 
     def run_version(self, run_id: str) -> int | None:
         return self._conn.execute(
@@ -214,6 +219,7 @@ class RunRepository(Repository):
         if missing:
             rows = self._conn.execute(_LOCK_RUNS, {"run_ids": missing}).all()
             self._locked.update((row[0], int(row[1])) for row in rows)
+            self._last_seqs.update((row[0], int(row[2])) for row in rows)
         return {run_id: self._locked[run_id] for run_id in wanted if run_id in self._locked}
 
     def save_runs(
@@ -222,19 +228,22 @@ class RunRepository(Repository):
         versions: Mapping[str, int],
         *,
         write_commands: CommandRowWriter,
+        hold_outgoing: timedelta | None = None,
     ) -> SavedRuns:
         """Persist a batch of runs locked by :meth:`lock_runs` at ``versions``.
 
         One statement per table for the whole batch; ``write_commands`` turns each run's
-        commands into rows. Returns the runs' new versions and whether the outbox got work.
+        commands into rows. Returns the runs' new versions, whether the outbox got work,
+        and, with ``hold_outgoing``, the outbox rows held for the caller to publish after
+        commit (see :mod:`.command_rows`).
         """
         if not changes:
             return SavedRuns({}, wrote_outbox=False)
-        writer = RunWriter(self._conn, self._clock, write_commands)
-        new_versions = writer.write_locked_rows(changes, versions)
-        wrote_outbox = writer.write_contents(changes)
+        writer = RunWriter(self._conn, self._clock, write_commands, hold_outgoing=hold_outgoing)
+        new_versions = writer.write_locked_rows(changes, versions, self._last_seqs)
+        saved = writer.write_contents(changes)
         self._locked.update(new_versions)
-        return SavedRuns(new_versions, wrote_outbox=wrote_outbox)
+        return SavedRuns(new_versions, wrote_outbox=saved.wrote_outbox, held=saved.held)
 
     def list_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None

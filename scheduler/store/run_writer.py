@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -20,7 +20,7 @@ from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.store.codec import changed_run_columns
-from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter
+from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter, HeldCommand
 from treadle.scheduler.store.decision_codec import encode_event
 from treadle.scheduler.store.execution_writer import (
     ExecutionChanges,
@@ -44,10 +44,12 @@ class RunChange:
 
 @dataclass(frozen=True)
 class SavedRuns:
-    """What saving a batch did: each run's new version, and whether the outbox got work."""
+    """What saving a batch did: each run's new version, whether the outbox got work, and
+    the outbox rows held for the saver to publish itself after commit."""
 
     versions: Mapping[str, int]
     wrote_outbox: bool
+    held: Sequence[HeldCommand] = ()
 
 
 def run_row_values(old: RunState | None, new: RunState, updated_at: datetime) -> dict[str, Any]:
@@ -76,22 +78,41 @@ class RunWriter:
     """Collects what a batch of saves writes and writes it one statement per table."""
 
     def __init__(
-        self, connection: Connection, clock: Clock, write_commands: CommandRowWriter
+        self,
+        connection: Connection,
+        clock: Clock,
+        write_commands: CommandRowWriter,
+        *,
+        hold_outgoing: timedelta | None = None,
     ) -> None:
         self._conn = connection
         self._clock = clock
         self._write_commands = write_commands
+        self._hold_outgoing = hold_outgoing
+        #: Each changed run's last event seq before this save (``write_locked_rows``).
+        self._first_seqs: dict[str, int] = {}
 
     def write_locked_rows(
-        self, changes: Sequence[RunChange], versions: Mapping[str, int]
+        self,
+        changes: Sequence[RunChange],
+        versions: Mapping[str, int],
+        last_seqs: dict[str, int],
     ) -> dict[str, int]:
-        """Update the run rows of runs locked at ``versions``; returns the new versions."""
+        """Update the run rows of runs locked at ``versions``; returns the new versions.
+
+        ``last_seqs`` (each run's last event seq, read with its lock) is where the events
+        of :meth:`write_contents` are numbered from; the run rows get the new last seq,
+        and ``last_seqs`` is brought up to date for the events to be written.
+        """
+        self._first_seqs = self._known_last_seqs(changes, last_seqs)
         updated_at = self._clock()
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         new_versions: dict[str, int] = {}
         for change in changes:
             run_id = change.new.run_id
             values = run_row_values(change.old, change.new, updated_at)
+            last_seqs[run_id] = self._first_seqs[run_id] + len(change.events)
+            values["last_seq"] = last_seqs[run_id]
             new_versions[run_id] = versions[run_id] + 1
             values["k_id"] = run_id
             values["k_new_version"] = new_versions[run_id]
@@ -101,29 +122,41 @@ class RunWriter:
             self._conn.execute(_locked_update(columns), rows)
         return new_versions
 
-    def write_contents(self, changes: Sequence[RunChange]) -> bool:
-        """Executions and units, events and commands of every change; True when a command
-        went to the outbox."""
+    def write_contents(self, changes: Sequence[RunChange]) -> SavedRuns:
+        """Executions and units, events and commands of every change; what went to the
+        outbox (the versions are :meth:`write_locked_rows`'s)."""
         executions = ExecutionChanges()
         for change in changes:
             collect_executions(change.old, change.new, executions)
         apply_changes(self._conn, executions)
         self._append_events(changes)
-        rows = CommandRows(self._conn, self._clock)
+        rows = CommandRows(self._conn, self._clock, hold_for=self._hold_outgoing)
         for change in changes:
             if change.commands:
                 now = change.events[-1][1] if change.events else self._clock()
                 rows.for_run(change.new, now)
                 self._write_commands(rows, change.commands)
         rows.flush()
-        return rows.wrote_outbox
+        return SavedRuns({}, wrote_outbox=rows.wrote_outbox, held=rows.held)
+
+    def _known_last_seqs(
+        self, changes: Sequence[RunChange], last_seqs: Mapping[str, int]
+    ) -> dict[str, int]:
+        """Each changed run's last event seq: as read with its lock, else (a run locked
+        some other way) from its event log."""
+        run_ids = {c.new.run_id for c in changes}
+        known = {run_id: last_seqs[run_id] for run_id in run_ids if run_id in last_seqs}
+        unknown = sorted(run_ids - set(known))
+        if unknown:
+            found = dict(self._conn.execute(_LAST_SEQS, {"run_ids": unknown}).all())
+            known.update((run_id, int(found.get(run_id) or 0)) for run_id in unknown)
+        return known
 
     def _append_events(self, changes: Sequence[RunChange]) -> None:
         logging = [c for c in changes if c.events]
         if not logging:
             return
-        run_ids = sorted({c.new.run_id for c in logging})
-        last = dict(self._conn.execute(_LAST_SEQS, {"run_ids": run_ids}).all())
+        last = dict(self._first_seqs)
         recorded_at = self._clock()
         rows: list[dict[str, Any]] = []
         for change in logging:

@@ -41,15 +41,21 @@ class Store:
         migrate: bool = True,
         clock: Clock = utc_now,
         secret_key: str | None = None,
+        pre_ping: bool = True,
     ) -> Store:
         """Connect to ``url``; with ``migrate`` bring the schema to the newest revision.
+
+        ``pre_ping=False`` (PostgreSQL): a pooled connection is not pinged before each
+        transaction (one round trip each); a connection the server dropped then fails
+        its transaction, which invalidates the pool, and the caller tries again. The
+        scheduler does that: its every step is retried.
 
         Raises ConfigurationError for an unusable URL and ServiceUnavailable when the
         database cannot be reached. ``secret_key`` (``TREADLE_SECRET_KEY``'s text) is
         the key secrets are encrypted with; without it the store finds one as
         :mod:`~treadle.scheduler.store.secret_keys` says, when a secret first needs it.
         """
-        engine = create_store_engine(url)
+        engine = create_store_engine(url, pre_ping=pre_ping)
         try:
             if migrate:
                 _upgrade(engine)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Insert, event
+from sqlalchemy import Engine, Insert, TextClause, event
 
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
@@ -57,6 +57,8 @@ class FakeClock:
 
 
 _CHANGE = re.compile(r'^\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+# One statement inserting and updating rows (``bulk_upsert`` on PostgreSQL), counted as upsert.
+_UPSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?(\w+)"?.*\sON CONFLICT\b.*\sDO UPDATE\s', re.S)
 
 
 class WriteLog:
@@ -88,6 +90,12 @@ class WriteLog:
         _context: Any,
         executemany: bool,
     ) -> None:
+        upsert = _UPSERT.match(statement)
+        compiled = getattr(_context, "compiled", None)
+        if upsert is not None and isinstance(getattr(compiled, "statement", None), TextClause):
+            # (``Insert`` constructs are counted as inserts by ``_inserted``.)
+            self.rows[("upsert", upsert.group(1))] += cursor.rowcount
+            return
         match = _CHANGE.match(statement)
         if match is None:
             return

@@ -92,7 +92,10 @@ def test_new_executions_and_appended_units_are_inserted(
     with store.unit_of_work() as uow:
         save_one(uow, state, new, [], [])
     assert write_log.of("task_units") == {"insert": 4 + 7}
-    assert write_log.of("task_executions") == {"insert": 1, "update": 1}
+    if store.engine.dialect.name == "postgresql":  # one statement inserts and updates
+        assert write_log.of("task_executions") == {"upsert": 2}
+    else:
+        assert write_log.of("task_executions") == {"insert": 1, "update": 1}
     with store.unit_of_work() as uow:
         assert uow.load_run("run-1") == new
 

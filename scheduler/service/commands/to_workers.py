@@ -1,8 +1,10 @@
 """Commands for the workers: dispatch an attempt, cancel one.
 
 Both leave the process through the outbox: the relay hands them to the publisher (Celery,
-or the embedded thread pool). The dispatch also writes the attempt's row, queued, on the
-queue the dispatch names (its pinned route) or the deployment's default queue.
+or the embedded thread pool), or, in a scheduler process, the scheduler publishes them
+itself once its transaction commits (held rows, see ``scheduler/store/command_rows.py``).
+The dispatch also writes the attempt's row, queued, on the queue the dispatch names (its
+pinned route) or the deployment's default queue.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class DispatchTaskHandler(CommandHandler[DispatchTask]):
 
     def write(self, command: DispatchTask, rows: CommandRows) -> None:
         queue = command.dispatch.queue or self.default_queue
-        rows.outbox(command, queue)
+        rows.outbox(command, queue, outgoing=True)
         rows.attempt_dispatched(command.dispatch, queue)
 
 
@@ -38,5 +40,5 @@ class CancelTaskHandler(CommandHandler[CancelTask]):
     leaves_process = True
 
     def write(self, command: CancelTask, rows: CommandRows) -> None:
-        rows.outbox(command)
+        rows.outbox(command, outgoing=True)
         rows.attempt_canceled(command.attempt_id)
