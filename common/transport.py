@@ -107,9 +107,15 @@ def plain_queue(name: str, broker_url: str) -> QueueDeclaration:
 
 
 def celery_settings(
-    broker_url: str, *, default_queue: str, visibility_timeout: int
+    broker_url: str, *, default_queue: str, visibility_timeout: int, task_events: bool = False
 ) -> dict[str, Any]:
-    """Celery configuration shared by the scheduler's publisher and the workers."""
+    """Celery configuration shared by the scheduler's publisher and the workers.
+
+    ``task_events``: workers send Celery's task events from the start (as ``celery worker
+    -E``). Off by default, as in Celery: three event messages per task cost a short
+    task's worker a sixth of its time, and Flower turns events on in the workers it
+    watches by itself (its ``--enable_events``, on by default).
+    """
     transport: dict[str, Any] = {}
     if is_rabbitmq(broker_url):
         transport["confirm_publish"] = True
@@ -130,7 +136,7 @@ def celery_settings(
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_track_started": True,
-        "worker_send_task_events": True,
+        "worker_send_task_events": task_events,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "broker_native_delayed_delivery_queue_type": "quorum",

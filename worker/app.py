@@ -197,6 +197,7 @@ def create_celery_app(
             settings.broker_url,
             default_queue=settings.default_queue,
             visibility_timeout=settings.redis_visibility_timeout,
+            task_events=settings.worker_send_task_events,
         )
     )
     names = list(dict.fromkeys([settings.default_queue, *queues]))
@@ -231,6 +232,10 @@ def create_worker_app(
         return RunnerSettings.from_settings(settings, worker_name=hostname)
 
     runtime = WorkerRuntime(
+        # On Redis the scheduler counts deliveries from started notices: always at once.
+        started_notice_after=(
+            settings.worker_started_notice_after if is_rabbitmq(settings.broker_url) else 0.0
+        ),
         load_actions=packs.catalog,
         runner_settings_for=runner_settings_for,
         # No heartbeats on the report connection: it is idle between tasks and nothing

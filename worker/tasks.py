@@ -38,6 +38,7 @@ from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, WORKER_RUNNERS, task_name
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute, utc_now
 from treadle.worker.reports import ReportNotPublished
+from treadle.worker.started_notice import announce
 
 logger = logging.getLogger("treadle.worker")
 
@@ -86,6 +87,9 @@ class WorkerRuntime:
     reports: ReportSink
     clock: Callable[[], datetime] = field(default=utc_now)
     identity: WorkerIdentity = field(default_factory=WorkerIdentity)
+    #: Seconds an action runs before its ``started`` notice is sent (0: before it runs;
+    #: see :mod:`~treadle.worker.started_notice`).
+    started_notice_after: float = 0.0
 
 
 class AttemptTask(Task):  # type: ignore[misc]  # Celery is untyped
@@ -191,18 +195,20 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
     reports = runtime.reports
     started_at = runtime.clock()
     result: TaskResult | None = None
-    try:
-        reports.publish(
-            WorkerReport.of(
-                AttemptStarted(
-                    attempt_id=dispatch.attempt_id,
-                    worker=hostname,
-                    at=started_at,
-                    worker_pid=runtime.identity.pid,
-                )
-            )
+    notice = WorkerReport.of(
+        AttemptStarted(
+            attempt_id=dispatch.attempt_id,
+            worker=hostname,
+            at=started_at,
+            worker_pid=runtime.identity.pid,
         )
-        result = _execute(runtime, dispatch, hostname)
+    )
+    try:
+        cancel_notice = announce(reports, notice, runtime.started_notice_after)
+        try:
+            result = _execute(runtime, dispatch, hostname)
+        finally:
+            cancel_notice()
     except SoftTimeLimitExceeded:
         result = None
     if result is None or _hit_soft_limit(result):

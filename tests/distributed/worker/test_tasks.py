@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,44 @@ def test_a_report_is_published_after_the_broker_closed_the_connection(
     with open_reports(settings) as reports:
         reports.wait_for("run-a/t/0/1", 1)
         reports.wait_for("run-b/t/0/1", 1)
+
+
+def test_with_a_started_notice_delay_only_slow_actions_report_started(
+    rabbitmq_url, test_packs, worker_thread, open_reports, make_dispatch, send_dispatch
+):
+    """TREADLE_WORKER_STARTED_NOTICE_AFTER: a fast task sends its result only, which says
+    where and since when it ran; a slow one is announced after the delay, with its start."""
+    settings = Settings(
+        broker_url=rabbitmq_url,
+        pack_paths=[str(test_packs)],
+        default_queue="notice.tasks",
+        results_queue="notice.results",
+        worker_started_notice_after=0.5,
+    )
+    app = create_worker_app(settings)
+    fast = make_dispatch("core.echo", {"message": "quick"})
+    slow = make_dispatch("wtest.stubborn", {"seconds": 1.5})
+
+    with (
+        worker_thread(app, pool="threads", concurrency=2) as worker,
+        open_reports(settings) as reports,
+    ):
+        send_dispatch(app, fast, settings.default_queue)
+        send_dispatch(app, slow, settings.default_queue)
+        # The slow result comes a second after the fast task's notice would have been due.
+        notice, slow_result = reports.wait_for(slow.attempt_id, 2)
+        fast_reports = reports.of(fast.attempt_id)
+
+    assert [r.kind for r in fast_reports] == ["result"]
+    [only] = fast_reports
+    assert only.result is not None
+    assert only.result.worker == worker.hostname
+    assert only.result.started_at is not None
+    assert notice.kind == "started"
+    assert notice.started is not None
+    assert slow_result.result is not None
+    started = slow_result.result.started_at
+    assert started is not None
+    # the time it started, not the time the notice left (half a second later)
+    assert notice.started.at <= started < notice.started.at + timedelta(seconds=0.5)
+    assert notice.started.worker == worker.hostname
