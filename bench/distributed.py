@@ -17,6 +17,8 @@ one side's processes run at a time, and each round starts them afresh:
   worker settings (quorum queue, publish confirms, acks late, prefetch 1, rpc backend).
 * **other** (``--compare-with PATH``): another checkout of Treadle, run with its own venv
   (``PATH/.venv/bin/treadle`` and ``python``) exactly as this one, to compare two versions.
+* **multi** (``--also-schedulers N``): this checkout with N ``treadle scheduler`` processes
+  sharing the work (``--schedulers N`` runs every Treadle side so), for docs/scaling.md.
 
 Workloads, Treadle vs Celery: a with_items of 2000 no-ops vs a group of 2000 (tasks/s); a
 chain of 200 vs a chain of 200 (wall); 100 runs of a 10-task chain started at once vs 100
@@ -37,6 +39,7 @@ Process logs go to ``/tmp/treadle-bench-distributed/``.
     .venv/bin/python bench/distributed.py [--repeat 5] [--json FILE] [--compare-with PATH]
     .venv/bin/python bench/distributed.py --quick        # tiny sizes, one round: a smoke test
     .venv/bin/python bench/distributed.py --treadle-only
+    .venv/bin/python bench/distributed.py --treadle-only --also-schedulers 2
 """
 
 from __future__ import annotations
@@ -136,8 +139,11 @@ def revision(checkout: Path) -> str:
 # -- the sides -------------------------------------------------------------------------------
 
 
-def treadle_side(name: str, checkout: Path, stack: ExitStack, sizes: Sizes) -> Side:
-    """Treadle from ``checkout``'s venv: its ``treadle`` services, driven by its Python."""
+def treadle_side(
+    name: str, checkout: Path, stack: ExitStack, sizes: Sizes, schedulers: int = 1
+) -> Side:
+    """Treadle from ``checkout``'s venv: its ``treadle`` services (``schedulers`` scheduler
+    processes sharing the database and broker), driven by its Python."""
     binaries = checkout / ".venv" / "bin"
     if not (binaries / "treadle").exists():
         raise SystemExit(f"no Treadle venv at {binaries} (expected treadle and python there)")
@@ -151,9 +157,10 @@ def treadle_side(name: str, checkout: Path, stack: ExitStack, sizes: Sizes) -> S
             )
             subprocess.run([treadle, "db", "upgrade"], env=env, check=True, capture_output=True)
             worker = [treadle, "worker", "--concurrency", "2", "--loglevel", "WARNING"]
-            with processes(
-                tag, ("scheduler", [treadle, "scheduler"], env), ("worker", worker, env)
-            ):
+            services = [
+                (f"scheduler{i + 1}", [treadle, "scheduler"], env) for i in range(schedulers)
+            ]
+            with processes(tag, *services, ("worker", worker, env)):
                 driven = subprocess.run(
                     [
                         str(binaries / "python"),
@@ -171,7 +178,8 @@ def treadle_side(name: str, checkout: Path, stack: ExitStack, sizes: Sizes) -> S
             raise SystemExit(f"{tag}: the driver failed (logs in {LOGS}):\n{driven.stderr[-4000:]}")
         return json.loads(driven.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
-    return Side(name, f"{name} {revision(checkout)}", run)
+    label = f"{name} {revision(checkout)}" + (f" x{schedulers} sched" if schedulers > 1 else "")
+    return Side(name, label, run)
 
 
 def celery_round(
@@ -358,15 +366,30 @@ def main() -> None:
         metavar="PATH",
         help="another Treadle checkout (with its .venv) to run as one more alternating side",
     )
+    parser.add_argument(
+        "--schedulers",
+        type=int,
+        default=1,
+        help="scheduler processes on each Treadle side (default 1)",
+    )
+    parser.add_argument(
+        "--also-schedulers",
+        type=int,
+        metavar="N",
+        help="one more side: this checkout with N scheduler processes (docs/scaling.md)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     repeat = args.repeat or (1 if args.quick else 5)
     with ExitStack() as stack:
-        sides = [treadle_side("treadle", ROOT, stack, sizes)]
+        sides = [treadle_side("treadle", ROOT, stack, sizes, args.schedulers)]
         if not args.treadle_only:
             sides += [stock_side(stack, sizes), bare_side(stack, sizes)]
         if args.compare_with:
-            sides.append(treadle_side("other", args.compare_with.resolve(), stack, sizes))
+            other = args.compare_with.resolve()
+            sides.append(treadle_side("other", other, stack, sizes, args.schedulers))
+        if args.also_schedulers:
+            sides.append(treadle_side("multi", ROOT, stack, sizes, args.also_schedulers))
         rounds: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
         for index in range(repeat):
             for side in sides:
