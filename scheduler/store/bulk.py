@@ -87,53 +87,57 @@ def _executemany_update(table: Table, keys: tuple[str, ...], names: tuple[str, .
     )
 
 
-@cache
-def _unnest_update(
-    table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect: Dialect
-) -> tuple[TextClause, tuple[Callable[[Any], Any] | None, ...]]:
-    """``UPDATE t SET c = u.c ... FROM unnest(:p0::type[], ...) u WHERE t.key = u.key``.
+Processors = tuple[Callable[[Any], Any] | None, ...]
 
-    Returns the statement and, per column, the type's bind processor (JSON serialisation,
-    UTC conversion) to apply to each value, since array elements bypass SQLAlchemy's types.
-    """
+
+def _unnest_source(
+    table: Table, columns: tuple[str, ...], dialect: Dialect
+) -> tuple[str, str, Processors]:
+    """``unnest(CAST(:p0 AS type[]), ...)`` over ``columns``, their quoted list, and per
+    column the type's bind processor (JSON serialisation, UTC conversion) to apply to each
+    value, since array elements bypass SQLAlchemy's types."""
     quote = dialect.identifier_preparer.quote
-    columns = (*keys, *names)
     arrays = ", ".join(
         f"CAST(:p{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
         for i, name in enumerate(columns)
     )
+    listed = ", ".join(quote(c) for c in columns)
+    processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
+    return f"unnest({arrays})", listed, processors
+
+
+@cache
+def _unnest_update(
+    table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, Processors]:
+    """``UPDATE t SET c = u.c ... FROM unnest(:p0::type[], ...) u WHERE t.key = u.key``,
+    and the bind processors of its parameters (see :func:`_unnest_source`)."""
+    quote = dialect.identifier_preparer.quote
+    source, listed, processors = _unnest_source(table, (*keys, *names), dialect)
     assignments = ", ".join(f"{quote(name)} = u.{quote(name)}" for name in names)
     matches = " AND ".join(f"t.{quote(key)} = u.{quote(key)}" for key in keys)
     # Only our own table and column names (quoted) go into the text; values are parameters.
     sql = (
         f"UPDATE {quote(table.name)} AS t SET {assignments} "  # noqa: S608
-        f"FROM unnest({arrays}) AS u({', '.join(quote(c) for c in columns)}) "
-        f"WHERE {matches}"
+        f"FROM {source} AS u({listed}) WHERE {matches}"
     )
-    processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
     return text(sql), processors
 
 
 @cache
 def _unnest_upsert(
     table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect: Dialect
-) -> tuple[TextClause, tuple[Callable[[Any], Any] | None, ...]]:
+) -> tuple[TextClause, Processors]:
     """``INSERT INTO t (...) SELECT * FROM unnest(:p0::type[], ...) ON CONFLICT (keys) DO
-    UPDATE SET c = excluded.c ...``, with the bind processors as :func:`_unnest_update`."""
+    UPDATE SET c = excluded.c ...``, and the bind processors of its parameters."""
     quote = dialect.identifier_preparer.quote
-    columns = (*keys, *names)
-    arrays = ", ".join(
-        f"CAST(:p{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
-        for i, name in enumerate(columns)
-    )
-    listed = ", ".join(quote(c) for c in columns)
+    source, listed, processors = _unnest_source(table, (*keys, *names), dialect)
     assignments = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in names)
     conflict = ", ".join(quote(key) for key in keys)
     # Only our own table and column names (quoted) go into the text; values are parameters.
     sql = (
         f"INSERT INTO {quote(table.name)} ({listed}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) AS u({listed}) "
+        f"SELECT * FROM {source} AS u({listed}) "
         f"ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
     )
-    processors = tuple(table.c[name].type.bind_processor(dialect) for name in columns)
     return text(sql), processors
