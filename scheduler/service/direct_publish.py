@@ -8,10 +8,9 @@ here; once it commits, :meth:`DirectPublish.flush` publishes the commands as dec
 claim, no decode), confirmed by the broker. The rows are marked sent (with the time of the
 broker's confirm) by the scheduler's next transaction that applies results (one UPDATE
 more in a transaction it makes anyway: :meth:`DirectPublish.write_marks`), or, when a step
-applies nothing, by
-:meth:`DirectPublish.mark_sent` in a short one. Durability is unchanged: the rows were
-committed before anything was sent, and a row not yet marked is still held.
-If the process dies between commit and publish, a relay (this scheduler's after a
+applies nothing, by :meth:`DirectPublish.mark_sent` in a short one. Durability is
+unchanged: the rows were committed before anything was sent, and a row not yet marked is
+still held. If the process dies between commit and publish, a relay (this scheduler's after a
 restart, or another's) takes the rows once their hold ends; if the publish fails, the
 hold is lifted at once so the relay retries them as it retries any row. A row published
 here and again by a relay is a duplicate, which workers' results make harmless.
