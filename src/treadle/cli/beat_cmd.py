@@ -22,7 +22,7 @@ from typing import Any
 import typer
 
 from treadle.cli.scheduler_cmd import configure_logging
-from treadle.cli.support import ExitCode, fail, load_settings
+from treadle.cli.support import load_settings, service_start_up
 
 log = logging.getLogger("treadle.beat")
 
@@ -33,7 +33,6 @@ def register(app: typer.Typer) -> None:
 
 def beat() -> None:
     """Run beat: fire the stored schedules, starting their runs."""
-    from treadle.common.errors import ConfigurationError, ServiceUnavailable
     from treadle.scheduler.service.beat import BeatServices, beat_service
     from treadle.scheduler.service.startup import RetryPolicy, database_address, open_store
 
@@ -52,16 +51,8 @@ def beat() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("connecting to the database at %s", database_address(settings.database_url))
-    try:
+    with service_start_up(log, stop, received):
         store = open_store(settings.database_url, policy=RetryPolicy(), stop=stop)
-    except ServiceUnavailable as exc:
-        if stop.is_set():
-            log.info("stopped (%s) before start-up finished", ", ".join(received))
-            raise typer.Exit(int(ExitCode.OK)) from None
-        log.error("cannot start: %s", exc)
-        raise typer.Exit(int(ExitCode.FAILED)) from None
-    except ConfigurationError as exc:
-        fail(str(exc))
     try:
         services = BeatServices(store, settings)
         service = beat_service(services, reload_every=settings.beat_reload_seconds)

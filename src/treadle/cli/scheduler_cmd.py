@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from treadle.cli.support import ExitCode, fail, load_catalog, load_settings
+from treadle.cli.support import fail, load_catalog, load_settings, service_start_up
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -53,7 +53,6 @@ def scheduler(
     ] = None,
 ) -> None:
     """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
-    from treadle.common.errors import ConfigurationError, ServiceUnavailable
     from treadle.scheduler.service.process import SchedulerProcess
 
     settings = load_settings()
@@ -71,16 +70,8 @@ def scheduler(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        try:
+        with service_start_up(log, stop, received):
             process.start(stop)
-        except ServiceUnavailable as exc:
-            if stop.is_set():
-                log.info("stopped (%s) before start-up finished", ", ".join(received))
-                raise typer.Exit(int(ExitCode.OK)) from None
-            log.error("cannot start: %s", exc)
-            raise typer.Exit(int(ExitCode.FAILED)) from None
-        except ConfigurationError as exc:
-            fail(str(exc))
         process.run(stop)
         log.info("stopping (%s): the current step finished", ", ".join(received) or "stop")
     finally:

@@ -54,6 +54,25 @@ def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
     raise typer.Exit(int(code))
 
 
+@contextmanager
+def service_start_up(log: Any, stop: Any, received: Sequence[str]) -> Iterator[None]:
+    """Around a service's start-up (connecting, retrying): a database or broker that stays
+    unreachable is exit 1 (exit 0 if a signal in ``received`` set ``stop`` meanwhile),
+    invalid configuration exit 2 with its message."""
+    from treadle.common.errors import ServiceUnavailable
+
+    try:
+        yield
+    except ServiceUnavailable as exc:
+        if stop.is_set():
+            log.info("stopped (%s) before start-up finished", ", ".join(received))
+            raise typer.Exit(int(ExitCode.OK)) from None
+        log.error("cannot start: %s", exc)
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
 def load_settings() -> Settings:
     from treadle.common.settings import settings_from_environment
 
