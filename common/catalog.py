@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from treadle.common.errors import NotFound
+from treadle.common.rules import RuleSpec
 from treadle.common.source import Issue
 from treadle.common.spec import ActionSpec, PackSpec, RunnerType, WorkflowSpec
 
@@ -22,6 +23,8 @@ class Catalog:
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    #: The packs' rules (``rules/*.yaml``) by ref.
+    rules: dict[str, RuleSpec] = field(default_factory=dict)
 
     def kind_of(self, ref: str) -> RunnerType | None:
         """The runner of ``ref``: ``workflow`` for workflows, ``None`` if unknown."""
@@ -56,4 +59,5 @@ class Catalog:
             actions={**self.actions, **other.actions},
             workflows={**self.workflows, **other.workflows},
             issues=[*self.issues, *other.issues],
+            rules={**self.rules, **other.rules},
         )

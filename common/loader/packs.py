@@ -1,8 +1,9 @@
 """Pack folders to a :class:`Catalog` of packs, actions and workflows.
 
-A pack is a folder with ``pack.yaml``, ``actions/*.yaml`` and workflows in ``workflows/`` or
-``actions/workflows/``. Loading never raises for definition problems: each goes to
-``catalog.issues`` with its file and line, the broken file is left out, and the rest loads.
+A pack is a folder with ``pack.yaml``, ``actions/*.yaml``, workflows in ``workflows/`` or
+``actions/workflows/``, and rules in ``rules/`` (``docs/rules.md``). Loading never raises
+for definition problems: each goes to ``catalog.issues`` with its file and line, the
+broken file (or rule document) is left out, and the rest loads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from treadle.common.loader.attune_workflow import read_workflow_document
 from treadle.common.loader.pack_webhooks import read_webhooks
 from treadle.common.loader.parameters import read_parameters
 from treadle.common.loader.reader import Reader, sorted_issues
+from treadle.common.loader.rules import read_rule_file
 from treadle.common.loader.yaml_source import read_yaml_file
 from treadle.common.params import resolve_parameters
 from treadle.common.source import Issue, Loc, Severity
@@ -98,6 +100,15 @@ class PackLoader:
             for file in _yaml_files(os.path.join(folder, sub)):
                 if os.path.realpath(file) not in linked:
                     self._load_standalone(file, pack.ref)
+        for file in _yaml_files(os.path.join(folder, "rules")):
+            self._load_rules(file, pack.ref)
+
+    def _load_rules(self, file: str, pack: str) -> None:
+        rules, issues = read_rule_file(file, pack)
+        self._take(issues)
+        for rule in rules:
+            if self._claim(f"rule {rule.ref}", file, rule.source.loc(("ref",))):
+                self.catalog.rules[rule.ref] = rule
 
     def _read_pack_file(self, folder: str) -> PackSpec | None:
         document = read_yaml_file(os.path.join(folder, "pack.yaml"))

@@ -88,6 +88,46 @@ def parse_yaml(text: str, file: str) -> Document:
     return document
 
 
+def parse_yaml_all(text: str, file: str) -> list[Document]:
+    """Every YAML document in ``text`` (a stream split by ``---``), each with its locations.
+
+    A document holding only comments is left out (its ``data`` would be ``None``); a
+    syntax error ends the stream as one document holding the issue.
+    """
+    documents: list[Document] = []
+    lines = text.splitlines()
+    try:
+        for root in yaml.compose_all(text, Loader=_Loader):
+            document = Document(file)
+            document.locations[()] = _mark_loc(file, root.start_mark)
+            try:
+                document.data = _Builder(document, lines).build(root, (), 0)
+            except _TooBigError as exc:
+                document.issues.append(Issue(exc.loc, exc.message))
+            if document.data is not None or document.issues:
+                documents.append(document)
+    except yaml.MarkedYAMLError as exc:
+        where = _mark_loc(file, exc.problem_mark)
+        documents.append(Document(file, issues=[Issue(where, _syntax_message(exc))]))
+    except yaml.YAMLError as exc:
+        problem = Issue(Loc(file, 1, 1), f"YAML syntax error: {exc}")
+        documents.append(Document(file, issues=[problem]))
+    return documents
+
+
+def read_yaml_documents(path: str) -> list[Document]:
+    """Every document of the YAML file at ``path`` (:func:`parse_yaml_all`); an unreadable
+    file is one document holding the issue."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        return [Document(path, issues=[Issue(Loc(path), f"the file is not UTF-8 text: {exc}")])]
+    except OSError as exc:
+        return [Document(path, issues=[Issue(Loc(path), f"cannot read the file: {exc.strerror}")])]
+    return parse_yaml_all(text, path)
+
+
 def read_yaml_file(path: str) -> Document:
     """Read and parse the file at ``path``; an unreadable file is an issue, not an exception."""
     try:

@@ -47,6 +47,8 @@ class FireStatus(StrEnum):
     SKIPPED_CATCHUP_WINDOW = "skipped_catchup_window"
     SKIPPED_MISSED = "skipped_missed"
     SKIPPED_PAUSED = "skipped_paused"
+    #: A rule's timer fired and the rule's criteria were false: no run (docs/rules.md).
+    SKIPPED_CRITERIA = "skipped_criteria"
     FAILED_TO_START = "failed_to_start"
 
     @property

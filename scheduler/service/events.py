@@ -13,10 +13,12 @@ do, in this order:
    found, their runs are locked and ``EventReceived`` is applied to them; the core checks
    each wait's ``filter`` and releases what matches.
 
-Step 2 comes before step 3 so that a crash between them is repaired by sending the event
-again. Runs the event itself started do not receive it as something they waited for, and
-only waits that exist when the event is recorded can be released by it: an event sent
-before a wait began never counts.
+Step 2 also launches the rules the event matches (:mod:`.rule_events`): each match is
+recorded, and a rule whose criteria hold starts its action. Step 2 comes before step 3 so
+that a crash between them is repaired by sending the event again. Runs the event itself
+started do not receive it as something they waited for, and only waits that exist when
+the event is recorded can be released by it: an event sent before a wait began never
+counts.
 
 Whoever calls this carries on from the database: the embedded runner follows the runs it
 touched in-process; in distributed mode the ``RunService`` writes with ``notify_outbox``
@@ -39,6 +41,8 @@ from treadle.common.errors import ExpressionError, LimitExceeded, NotFound, Para
 from treadle.common.expr import TemplateEngine
 from treadle.common.payload import json_size
 from treadle.scheduler.core.events import EventReceived
+from treadle.scheduler.service.rule_events import RuleEvents
+from treadle.scheduler.service.rule_launch import RuleLaunch
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import EventTrigger, TriggerIndex
 from treadle.scheduler.store import UnitOfWork
@@ -146,6 +150,7 @@ class EventRouter:
         self._triggers = triggers if triggers is not None else TriggerIndex()
         self._identity = dict(identity or {})
         self._engine = engine or TemplateEngine()
+        self._rules = RuleEvents(RuleLaunch(starter, clock=self._runs.clock, engine=self._engine))
 
     @property
     def _clock(self) -> Callable[[], datetime]:
@@ -186,6 +191,9 @@ class EventRouter:
                 if t.matches_type(event.type, event.subject)
             ]
         started, refused = self._start_triggered(event, triggers, workspace)
+        by_rules, rules_refused = self._rules.start_matching(event.payload(), workspace)
+        started = [*started, *by_rules]
+        refused.update(rules_refused)
         with (transaction or store.unit_of_work)() as uow:
             recorded = uow.record_event(
                 event.id,

@@ -44,6 +44,7 @@ from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
 from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
 from treadle.scheduler.service.retention import PeriodicPurge
+from treadle.scheduler.service.rule_sync import sync_rules
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
@@ -245,6 +246,7 @@ class SchedulerProcess:
             uow.register_catalog(catalog, self.clock())
             for _pack, problem in uow.register_pack_webhooks(catalog.packs, self.clock()):
                 log.warning("%s", problem)
+            sync_rules(uow, catalog.rules, set(catalog.packs), now=self.clock())
         log.info(
             "registered %d pack(s) (%s): %d action(s), %d workflow(s)",
             len(catalog.packs),

@@ -13,7 +13,9 @@ them: the latest published version of the workflow, the schedule's parameters, i
 schedule's workspace, with ``system.schedule`` = ``{name, fire_time}``.
 
 A start that is refused (no such workflow, bad parameters ...) is recorded as
-``failed_to_start`` with the reason; the run was never created.
+``failed_to_start`` with the reason; the run was never created. A timer rule's schedule
+(``source`` ``rule``) starts the rule's action instead (:mod:`.rule_timers`), whose
+criteria may leave the fire ``skipped_criteria``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from treadle.scheduler.core.schedule_plan import (
     plan_due,
 )
 from treadle.scheduler.service.controls import Control, apply_control_in
-from treadle.scheduler.service.schedules import policies_of, rule_of
+from treadle.scheduler.service.rule_launch import RuleLaunch
+from treadle.scheduler.service.rule_timers import FireStart, RuleFires
+from treadle.scheduler.service.schedules import ScheduleSource, policies_of, rule_of
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.store import UnitOfWork
 from treadle.scheduler.store.schedule_repo import FireRow, ScheduleRow
@@ -88,6 +92,7 @@ class ScheduleFiring:
         self.clock = clock
         self.late_after = late_after
         self.batch_size = batch_size
+        self.rules = RuleFires(RuleLaunch(starter, clock=clock))
 
     # -- beat's two calls --------------------------------------------------------------------
 
@@ -114,15 +119,14 @@ class ScheduleFiring:
             if open_fires.active or not open_fires.buffered or not row.enabled:
                 return
             fire = open_fires.buffered[0]
-            run_id, problem = self._start(uow, row, fire.nominal_at)
-            status = FireStatus.STARTED if run_id else FireStatus.FAILED_TO_START
+            started = self._start(uow, row, fire.nominal_at)
             uow.update_fire(
                 row.id,
                 fire.nominal_at,
-                status=status.value,
-                run_id=run_id,
-                reason=problem or fire.reason,
-                started_at=now if run_id else None,
+                status=started.status.value,
+                run_id=started.run_id,
+                reason=started.reason or fire.reason,
+                started_at=now if started.run_id else None,
             )
 
     # -- asked by people ------------------------------------------------------------------------
@@ -263,19 +267,21 @@ class ScheduleFiring:
             return None
         if action is FireAction.START_CANCELLING:
             self._cancel(uow, row, open_fires.active)
-        run_id, problem = self._start(uow, row, fire.nominal)
+        started = self._start(uow, row, fire.nominal)
+        run_id, problem = started.run_id, started.reason
         if run_id is None:
-            failed = _fire_row(row, fire, kind, FireStatus.FAILED_TO_START, now=now, reason=problem)
+            failed = _fire_row(row, fire, kind, started.status, now=now, reason=problem)
             uow.update_fire(row.id, fire.nominal, status=failed.status, reason=problem)
             return failed
         uow.update_fire(row.id, fire.nominal, run_id=run_id, started_at=now)
         log.info("schedule %s fired (%s): started run %s", row.name, fire.nominal, run_id)
         return _fire_row(row, fire, kind, FireStatus.STARTED, now=now, run_id=run_id, started=now)
 
-    def _start(
-        self, uow: UnitOfWork, row: ScheduleRow, nominal: datetime
-    ) -> tuple[str | None, str | None]:
-        """Start the schedule's run in ``uow``: its id, or ``None`` and why not."""
+    def _start(self, uow: UnitOfWork, row: ScheduleRow, nominal: datetime) -> FireStart:
+        """Start the schedule's run in ``uow`` (a timer rule's action for a rule's
+        schedule): the run, or the fire's status and why not."""
+        if row.source == ScheduleSource.RULE:
+            return self.rules.start(uow, row, nominal)
         options = RunOptions(
             identity={"login": row.created_by, "via": "schedule", "schedule": row.name},
             workspace=row.workspace,
@@ -289,8 +295,8 @@ class ScheduleFiring:
                 started = self.starter.start_pinned_in(uow, pinned, row.parameters, options)
         except TreadleError as exc:
             log.warning("schedule %s could not start %s: %s", row.name, row.workflow, exc)
-            return None, str(exc) or type(exc).__name__
-        return started.run_id, None
+            return FireStart(None, FireStatus.FAILED_TO_START, str(exc) or type(exc).__name__)
+        return FireStart(started.run_id, FireStatus.STARTED)
 
     def _cancel(self, uow: UnitOfWork, row: ScheduleRow, active: list[FireRow]) -> None:
         for fire in active:

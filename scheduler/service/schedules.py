@@ -52,10 +52,11 @@ NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 
 
 class ScheduleSource(StrEnum):
-    """Who made a schedule: the CLI or the API, or a workflow's triggers."""
+    """Who made a schedule: the CLI or the API, a workflow's triggers, or a timer rule."""
 
     API = "api"
     WORKFLOW = "workflow"
+    RULE = "rule"
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,11 @@ def remove(uow: UnitOfWork, name: str, *, workspace: str | None) -> ScheduleRow:
     """Delete a schedule and its fires; a workflow's own schedule is a ConflictError
     (remove the trigger from the workflow, or pause it)."""
     row = find(uow, name, workspace=workspace)
+    if row.source == ScheduleSource.RULE:
+        raise ConflictError(
+            f"schedule {name!r} is a timer rule's: remove the rule from its pack, or "
+            "disable the rule (treadle rules disable)"
+        )
     if row.source == ScheduleSource.WORKFLOW:
         raise ConflictError(
             f"schedule {name!r} is declared by workflow {row.workflow!r}: remove the trigger "

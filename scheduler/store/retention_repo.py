@@ -13,6 +13,8 @@ is deliberately not on it, though its entries may name runs: it records who did 
 must outlive what it mentions (it is append-only, see ``audit_repo.py``). Nor is
 ``schedule_fires`` (:data:`RUN_MENTIONS`): a fire belongs to its schedule, and "started
 run X" stays true of it after run X is purged (beat notes such a run's end as ``gone``).
+A rule's match that started a run (``rule_matches``) goes with the run: it holds the
+trigger's payload, which is the run's data (matches that started nothing stay).
 
 On PostgreSQL the runs of a tree are locked with ``FOR UPDATE SKIP LOCKED`` and their status
 checked again under the lock before anything is deleted: a run a scheduler holds (a retry
@@ -43,6 +45,7 @@ from treadle.scheduler.store.models import (
     task_units,
     timers,
 )
+from treadle.scheduler.store.rule_tables import rule_matches
 from treadle.scheduler.store.schedule_tables import schedule_fires
 
 #: Every table holding rows that belong to one run, with the column naming the run. The
@@ -57,6 +60,7 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (task_units, task_units.c.run_id),
     (task_executions, task_executions.c.run_id),
     (run_secrets, run_secrets.c.run_id),
+    (rule_matches, rule_matches.c.run_id),
     (runs, runs.c.id),
 )
 

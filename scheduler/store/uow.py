@@ -19,6 +19,7 @@ from treadle.scheduler.store.keystore_repo import KeystoreRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
 from treadle.scheduler.store.rate_repo import RateWindowRepository
 from treadle.scheduler.store.retention_repo import RetentionRepository
+from treadle.scheduler.store.rule_repo import RuleRepository
 from treadle.scheduler.store.run_overview import RunOverviewRepository
 from treadle.scheduler.store.run_repo import RunRepository
 from treadle.scheduler.store.run_secrets_repo import RunSecretsRepository
@@ -43,10 +44,11 @@ class UnitOfWork(
     RateWindowRepository,
     WebhookRepository,
     ScheduleRepository,
+    RuleRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
-    retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks and
-    schedules, in one transaction."""
+    retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks,
+    schedules and rules, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

@@ -36,6 +36,7 @@ from treadle.api.routes import (
     inquiries,
     kv,
     packs,
+    rules,
     run_views,
     runs,
     schedules,
@@ -129,6 +130,7 @@ def create_app(
     kv.include(app)
     webhooks.include(app)
     schedules.include(app)
+    rules.include(app)
     audit.include(app)
     return app
 

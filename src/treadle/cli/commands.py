@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         "scheduler_cmd",
         "beat_cmd",
         "schedules_cmd",
+        "rules_cmd",
         "import_cmd",
         "api_cmd",
     ):

@@ -10,8 +10,9 @@ own pack paths (the shipped packs, then ``TREADLE_PACK_PATHS``), without a resta
 * everything is loaded and validated first; any error refuses the reload
   (``DefinitionError`` with every problem) and changes nothing;
 * then, in the caller's transaction, the registry is replaced pack by pack (the webhooks
-  each pack declares too: a name already taken elsewhere is a warning, not registered) and
-  every workflow is published (a new version only where its content changed);
+  each pack declares too: a name already taken elsewhere is a warning, not registered),
+  every workflow is published (a new version only where its content changed) and the
+  packs' rules are stored (``rule_sync``: a one-shot already past is a warning);
 * what changed is reported: packs added or updated, actions added, removed or changed,
   workflows with a new version, and registered packs the paths no longer hold (they stay
   registered, as with a scheduler restart).
@@ -35,6 +36,7 @@ from treadle.common.loader import PackLoader
 from treadle.common.settings import Settings
 from treadle.common.source import Issue, Loc, Severity
 from treadle.common.spec import RunnerType
+from treadle.scheduler.service.rule_sync import sync_rules
 from treadle.scheduler.store import Store, UnitOfWork
 from treadle.scheduler.store.definition_listing import (
     decode_ref_cursor,
@@ -165,6 +167,11 @@ def reload_packs(
     webhook_problems = uow.register_pack_webhooks(catalog.packs, clock())
     specs = [catalog.workflows[ref] for ref in sorted(catalog.workflows)]
     registered = publish_all(store, uow, specs, catalog=catalog, author=author, clock=clock)
+    synced = sync_rules(uow, catalog.rules, set(catalog.packs), now=clock())
+    rule_warnings = [
+        Issue(p.rule.source.loc(p.path), f"rule {p.rule.ref}: {p.message}", Severity.WARNING)
+        for p in synced.problems
+    ]
     actions_after = _actions_by_ref(uow.registered_actions())
     loaded = set(catalog.packs)
     mine = {ref for ref, row in actions_after.items() if row["pack_ref"] in loaded}
@@ -199,6 +206,7 @@ def reload_packs(
                 [
                     *(issue for issue in issues if issue.severity is Severity.WARNING),
                     *(_webhook_warning(catalog, problem) for problem in webhook_problems),
+                    *rule_warnings,
                 ]
             )
         ),

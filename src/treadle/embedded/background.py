@@ -48,6 +48,7 @@ from treadle.common.statuses import AttemptStatus
 from treadle.embedded.runner import EmbeddedRunner, utc_now
 from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.service.retention import PeriodicPurge
+from treadle.scheduler.service.rule_sync import sync_rules
 from treadle.scheduler.service.step_backoff import pause_after_failure
 from treadle.scheduler.service.timers import fire_due_timers
 from treadle.scheduler.service.wakeups import PendingWork
@@ -114,6 +115,8 @@ class BackgroundScheduler:
         runner = self.runner
         with runner.store.unit_of_work() as uow:
             uow.register_catalog(runner.catalog, runner.clock())
+            catalog = runner.catalog
+            sync_rules(uow, catalog.rules, set(catalog.packs), now=runner.clock())
         published = 0
         for ref, spec in sorted(runner.catalog.workflows.items()):
             try:

@@ -76,7 +76,10 @@ class ScheduleItem(BaseModel):
     pause_on_failure: bool
     enabled: bool
     paused_reason: str | None
-    source: str = Field(description="`api` (the API or the CLI) or `workflow` (its triggers).")
+    source: str = Field(
+        description="`api` (the API or the CLI), `workflow` (its triggers) or `rule` (a "
+        "timer rule's)."
+    )
     declared_version: int | None
     next_fire: datetime | None
     created_at: datetime
@@ -121,7 +124,8 @@ class FireItem(BaseModel):
     kind: str = Field(description="`scheduled`, `manual` (trigger) or `backfill`.")
     status: str = Field(
         description="`started`, `buffered`, `skipped_overlap`, `skipped_catchup_window`, "
-        "`skipped_missed`, `skipped_paused` or `failed_to_start`."
+        "`skipped_missed`, `skipped_paused`, `skipped_criteria` (a timer rule's criteria "
+        "were false) or `failed_to_start`."
     )
     reason: str | None
     run_id: str | None
