@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     #: (docs/scaling.md); until the notice, the attempt shows as queued.
     worker_started_notice_after: float = Field(default=0.0, ge=0, le=3600)
     worker_lost_after: float = Field(default=60.0, gt=0)
+    #: Seconds between looks for dispatches held back by concurrency keys and rate limits
+    #: that may go now, when nothing is held; while something is, every step looks
+    #: (docs/flow-control.md).
+    flow_recheck_seconds: float = Field(default=1.0, gt=0, le=60)
     log_level: str = "INFO"
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.

@@ -21,6 +21,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
 def _is_empty(value: Any) -> bool:
     return not value
 
@@ -135,6 +139,27 @@ class CompensationSpec(_Frozen):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+class ConcurrencyKeySpec(_Frozen):
+    """At most ``limit`` holders of the rendered ``key`` at once, across runs.
+
+    On a task the holders are its attempts; on a workflow, its runs (``docs/flow-control.md``).
+    """
+
+    key: str
+    limit: int = Field(ge=1)
+
+
+class RateLimitSpec(_Frozen):
+    """At most ``limit`` attempts of the rendered ``key`` start per ``period``; more wait.
+
+    ``key`` defaults to the task's action, so every task that declares it shares the limit.
+    """
+
+    limit: int = Field(ge=1)
+    period: timedelta
+    key: str | None = Field(default=None, exclude_if=_is_none)
+
+
 class TaskSpec(_Frozen):
     """One node of a workflow.
 
@@ -159,11 +184,12 @@ class TaskSpec(_Frozen):
     tasks: tuple[TaskSpec, ...] = ()
     compensate: CompensationSpec | None = None
     queue: str | None = None
+    #: Flow control (``docs/flow-control.md``); left out of dumps when unset, so existing
+    #: definitions hash the same.
+    priority: int | None = Field(default=None, ge=0, le=9, exclude_if=_is_none)
+    concurrency_key: ConcurrencyKeySpec | None = Field(default=None, exclude_if=_is_none)
+    rate_limit: RateLimitSpec | None = Field(default=None, exclude_if=_is_none)
     path: Path = ()
-
-
-def _is_none(value: Any) -> bool:
-    return value is None
 
 
 class TriggerSpec(_Frozen):
@@ -214,6 +240,10 @@ class WorkflowSpec(_Frozen):
     #: when empty, so existing definitions hash the same.
     triggers: tuple[TriggerSpec, ...] = Field(default=(), exclude_if=_is_empty)
     timeout: timedelta | None = None
+    #: A run's priority when its start does not give one, and the key that caps how many
+    #: runs hold it at once; left out of dumps when unset.
+    priority: int | None = Field(default=None, ge=0, le=9, exclude_if=_is_none)
+    concurrency_key: ConcurrencyKeySpec | None = Field(default=None, exclude_if=_is_none)
     dialect: str = "attune"
     #: Facts about the definition that do not change how it runs, kept with it (e.g. the
     #: original step names and types of an imported workflows/v1 version, which renderers

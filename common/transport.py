@@ -15,14 +15,29 @@ What each reliability setting protects against (also in ``docs/deployment.md``):
 * ``visibility_timeout`` (Redis): above the longest task, so a running task is not handed
   to a second worker while the first still works on it.
 * no ETA or countdown anywhere: delays are scheduler timers in the database.
+
+Priorities (0-9, 9 first; ``docs/flow-control.md``) mean the same on both brokers, each
+done its own way, both decided here:
+
+* RabbitMQ 3.10's quorum queues have no priorities, and classic priority queues would give
+  up the delivery limit and replication. So each work queue has three *bands*, each a quorum
+  queue of its own with the same arguments: ``<queue>.high`` (7-9), ``<queue>`` itself
+  (4-6, where the default 5 goes, so existing queues and workers keep working) and
+  ``<queue>.low`` (0-3). A dispatch goes to its band's queue; a worker consumes every band
+  of each queue it serves (:func:`consumed_queues`).
+* Redis: kombu's transport keeps one list per priority step and pops the lowest step
+  first; with ``priority_steps`` 0-9 every level is its own list, and Treadle's 9-first
+  maps to kombu's 0-first (:func:`kombu_priority`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from treadle.common.flow import MAX_PRIORITY, MIN_PRIORITY
 from treadle.common.spec import RunnerType
 
 #: Runner kinds a worker executes; ``inquiry`` and ``workflow`` never leave the scheduler.
@@ -106,6 +121,86 @@ def plain_queue(name: str, broker_url: str) -> QueueDeclaration:
     return QueueDeclaration(name, {"x-queue-type": "quorum"})
 
 
+# -- priorities ------------------------------------------------------------------------------
+
+
+class PriorityBand(StrEnum):
+    """Where a priority goes on RabbitMQ: one quorum queue per band, each consumed by every
+    worker of its work queue (high bands first)."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def lowest(self) -> int:
+        """The lowest priority in the band (each band runs up to the next one's lowest)."""
+        return _BAND_LOWEST[self]
+
+    def queue(self, name: str) -> str:
+        """The band's queue of the work queue ``name``: ``name.high``, ``name``, ``name.low``."""
+        return name if self is PriorityBand.NORMAL else f"{name}.{self.value}"
+
+
+#: Bands from first to last, with the lowest priority each holds.
+_BAND_LOWEST = {PriorityBand.HIGH: 7, PriorityBand.NORMAL: 4, PriorityBand.LOW: 0}
+
+#: Kombu's Redis priority steps: each of the ten levels its own list (kombu's default has
+#: four, which would put 7, 8 and 9 in one list and serve them in arrival order).
+REDIS_PRIORITY_STEPS = tuple(range(MIN_PRIORITY, MAX_PRIORITY + 1))
+
+
+def checked_priority(priority: int) -> int:
+    """``priority`` if it is 0-9; ValueError otherwise (the core never sends another)."""
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY or isinstance(priority, bool):
+        raise ValueError(f"a priority runs from {MIN_PRIORITY} to {MAX_PRIORITY}, not {priority!r}")
+    return priority
+
+
+def band_of(priority: int) -> PriorityBand:
+    """The band a priority falls in: 7-9 high, 4-6 normal, 0-3 low."""
+    checked = checked_priority(priority)
+    return next(band for band in PriorityBand if checked >= band.lowest)
+
+
+def kombu_priority(priority: int) -> int:
+    """Treadle's priority (9 first) as kombu's Redis transport counts (0 first)."""
+    return MAX_PRIORITY - checked_priority(priority)
+
+
+def band_queues(name: str) -> tuple[str, ...]:
+    """Every band's queue of the work queue ``name``, high first."""
+    return tuple(band.queue(name) for band in PriorityBand)
+
+
+def consumed_queues(names: Iterable[str], broker_url: str) -> list[str]:
+    """The queues a worker serving the work queues ``names`` consumes, in the order that
+    favours high priorities: on RabbitMQ every band of each (all high bands, then the
+    queues themselves, then the low bands); on Redis the queues themselves (kombu's
+    priority lists come with each)."""
+    unique = list(dict.fromkeys(names))
+    if not is_rabbitmq(broker_url):
+        return unique
+    return [band.queue(name) for band in PriorityBand for name in unique]
+
+
+@dataclass(frozen=True)
+class PriorityRoute:
+    """Where a dispatch of some priority is published: the queue's name on the broker, and
+    the message priority to set (kombu's, on Redis; None on RabbitMQ, where the band's
+    queue is the order)."""
+
+    queue: str
+    message_priority: int | None
+
+
+def priority_route(queue: str, priority: int, broker_url: str) -> PriorityRoute:
+    """The route of a dispatch to the work queue ``queue`` at ``priority`` (0-9, 9 first)."""
+    if is_rabbitmq(broker_url):
+        return PriorityRoute(band_of(priority).queue(queue), None)
+    return PriorityRoute(queue, kombu_priority(priority))
+
+
 def celery_settings(
     broker_url: str, *, default_queue: str, visibility_timeout: int, task_events: bool = False
 ) -> dict[str, Any]:
@@ -121,6 +216,8 @@ def celery_settings(
         transport["confirm_publish"] = True
     else:
         transport["visibility_timeout"] = visibility_timeout
+        # Publisher, workers and the reconciler's look at the queues must share the steps.
+        transport["priority_steps"] = list(REDIS_PRIORITY_STEPS)
     return {
         "broker_url": broker_url,
         "broker_transport_options": transport,

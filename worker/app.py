@@ -2,7 +2,9 @@
 
 :func:`create_celery_app` configures an app from the shared wire contract
 (:mod:`treadle.common.transport`): reliable delivery settings, the work queues with their
-broker arguments (quorum, delivery limit, dead-lettering on RabbitMQ; plain on Redis),
+broker arguments (quorum, delivery limit, dead-lettering on RabbitMQ; plain on Redis) and
+their priority bands (on RabbitMQ each work queue is three queues, ``.high``, itself and
+``.low``, all consumed, high first; :func:`worker_queues`),
 and the declarations a worker makes when it connects: the results queue it reports to,
 and the dead-letter exchange and queue its work queues point at.
 :func:`create_worker_app` adds the ``treadle.run.*`` tasks and the packs they serve.
@@ -32,6 +34,7 @@ from treadle.common.transport import (
     DEAD_LETTER_QUEUE,
     QueueDeclaration,
     celery_settings,
+    consumed_queues,
     is_rabbitmq,
     plain_queue,
     task_queue,
@@ -49,6 +52,7 @@ __all__ = [
     "dead_letter_queue",
     "results_queue",
     "work_queue",
+    "worker_queues",
 ]
 
 _DELAYED_DELIVERY_STEP = "celery.worker.consumer.delayed_delivery:DelayedDelivery"
@@ -73,6 +77,14 @@ def work_queue(name: str, settings: Settings) -> Queue:
     declaration = task_queue(name, settings.broker_url, settings.delivery_limit)
     exchange = Exchange(name, type="direct", durable=True)
     return _kombu_queue(declaration, exchange, name)
+
+
+def worker_queues(settings: Settings, queues: Iterable[str] = ()) -> list[str]:
+    """The queues a worker serving ``queues`` (default: ``settings.default_queue``)
+    consumes: every priority band of each on RabbitMQ, high bands first; the queues
+    themselves on Redis (:func:`~treadle.common.transport.consumed_queues`)."""
+    names = list(queues) or [settings.default_queue]
+    return consumed_queues(names, settings.broker_url)
 
 
 def results_queue(settings: Settings) -> Queue:
@@ -189,7 +201,8 @@ def create_celery_app(
     """A Celery app configured for Treadle's workers, not yet holding any task.
 
     ``queues`` are work queues besides ``settings.default_queue`` (all declared with the
-    same arguments); a worker consumes whichever of them it is told to.
+    same arguments, each with its priority bands on RabbitMQ); a worker consumes whichever
+    of them it is told to (:func:`worker_queues` names them).
     """
     app = Celery(name, set_as_current=False)
     app.conf.update(
@@ -200,7 +213,7 @@ def create_celery_app(
             task_events=settings.worker_send_task_events,
         )
     )
-    names = list(dict.fromkeys([settings.default_queue, *queues]))
+    names = worker_queues(settings, [settings.default_queue, *queues])
     app.conf.update(
         task_queues=[work_queue(queue, settings) for queue in names],
         # Keep retrying an unreachable broker for as long as it takes, logging each try.

@@ -12,6 +12,11 @@ from typing import Any, Final
 import pydantic
 
 from treadle.common.expr import expression_source
+from treadle.common.loader.flow_fields import (
+    read_concurrency_key,
+    read_priority,
+    read_rate_limit,
+)
 from treadle.common.loader.legacy import LEGACY_FIELDS, task_transitions
 from treadle.common.loader.reader import Reader
 from treadle.common.loader.transitions import condition_expression
@@ -30,7 +35,7 @@ from treadle.common.spec import (
 TASK_FIELDS: Final = (
     "name", "action", "input", "next", "type", "tasks", "with_items", "batch_size",
     "concurrency", "retry", "timeout", "delay", "join", "when", "wait_for", "compensate", "queue",
-    *LEGACY_FIELDS,
+    "priority", "concurrency_key", "rate_limit", *LEGACY_FIELDS,
 )  # fmt: skip
 #: Attune metadata that does not change how a task runs.
 TASK_IGNORED: Final = ("description", "label", "permission_set_refs", "tags")
@@ -126,6 +131,15 @@ def _read_task(reader: Reader, entry: Any, path: Path) -> TaskSpec | None:
     queue = reader.text(entry.get("queue"), (*path, "queue"), f"'queue' of {what}")
     if queue is not None:
         fields["queue"] = queue
+    fields["priority"] = read_priority(reader, entry.get("priority"), (*path, "priority"), what)
+    if "concurrency_key" in entry:
+        fields["concurrency_key"] = read_concurrency_key(
+            reader, entry["concurrency_key"], (*path, "concurrency_key"), what
+        )
+    if "rate_limit" in entry:
+        fields["rate_limit"] = read_rate_limit(
+            reader, entry["rate_limit"], (*path, "rate_limit"), what
+        )
     fields["next"] = task_transitions(reader, entry, path, name)
     try:
         return TaskSpec(**{k: v for k, v in fields.items() if v is not None})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from treadle.common.flow import DEFAULT_PRIORITY, FlowClaim
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core.state import TimerKind
@@ -29,10 +30,18 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class DispatchTask(Command):
-    """Send one attempt to a worker (the dispatch carries its pinned runner and queue)."""
+    """Send one attempt to a worker (the dispatch carries its pinned runner and queue).
+
+    ``priority`` is 0-9, 9 first (the task's, else the run's, else 5): the publisher
+    orders the broker by it and the scheduler releases held-back work by it. ``claims``
+    are the concurrency slots and rate limits the attempt must hold before it leaves the
+    scheduler (``docs/flow-control.md``).
+    """
 
     kind: ClassVar[str] = "dispatch_task"
     dispatch: TaskDispatch
+    priority: int = DEFAULT_PRIORITY
+    claims: tuple[FlowClaim, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

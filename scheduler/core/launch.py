@@ -13,7 +13,7 @@ from typing import Any
 
 from treadle.common.errors import ExpressionError
 from treadle.common.graph import NodeKind
-from treadle.common.loader.durations import DurationError, parse_duration
+from treadle.common.loader.durations import DurationError
 from treadle.common.messages import TaskDispatch
 from treadle.common.spec import InquirySpec, TaskSpec
 from treadle.common.statuses import TASK_TRANSITIONS, RunStatus, TaskStatus, moved
@@ -26,6 +26,7 @@ from treadle.scheduler.core.commands import (
     StartChildRun,
 )
 from treadle.scheduler.core.errors import error_info, expression_failure
+from treadle.scheduler.core.flow_claims import flow_claims, task_priority
 from treadle.scheduler.core.ids import (
     attempt_id,
     child_run_id,
@@ -249,7 +250,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
     parameters: dict[str, Any] = dict(rendered) if isinstance(rendered, Mapping) else {}
     if node.kind in (NodeKind.INQUIRY, NodeKind.EVENT):
         try:
-            timeout = _wait_timeout(parameters.get("timeout"))
+            timeout = waiting.wait_timeout(parameters.get("timeout"))
         except DurationError as exc:
             tx.put_unit(execution, position, unit)
             what = "inquiry" if node.kind is NodeKind.INQUIRY else "event wait"
@@ -287,6 +288,12 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
         tx.emit(StartChildRun(child, spec.action or "", parameters, aid, depth))
         unit = evolve(unit, child_run_id=child)
     else:
+        try:
+            claims = flow_claims(tx, spec, context)
+        except ExpressionError as exc:
+            tx.put_unit(execution, position, unit)
+            finish.unit_refused(tx, execution_id, position, error_info("ExpressionError", str(exc)))
+            return
         dispatch = TaskDispatch(
             attempt_id=aid,
             run_id=tx.run_id,
@@ -300,7 +307,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
             runner=node.runner,
             queue=node.queue,
         )
-        tx.emit(DispatchTask(dispatch))
+        tx.emit(DispatchTask(dispatch, priority=task_priority(tx, spec), claims=claims))
     if spec.timeout and node.kind is not NodeKind.INQUIRY:
         timer = unit_timer_id(TimerKind.TIMEOUT, tx.run_id, execution_id, position, attempt)
         tx.schedule_in(
@@ -429,14 +436,6 @@ def _wait_for_inquiry(tx: Tx, execution: Execution, spec: TaskSpec) -> None:
     status = moved(TASK_TRANSITIONS, execution.status, TaskStatus.WAITING)
     tx.put(evolve(execution, status=status, inquiry_id=iq, timer=timer))
     _lifecycle(tx, execution.id, TaskStatus.WAITING)
-
-
-def _wait_timeout(value: Any) -> timedelta | None:
-    """A wait's ``timeout`` input: seconds or a duration text; absent or 0 = no deadline."""
-    if value is None:
-        return None
-    duration = parse_duration(value)
-    return duration if duration.total_seconds() > 0 else None
 
 
 def _lifecycle(tx: Tx, execution_id: int, status: TaskStatus) -> None:

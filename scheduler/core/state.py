@@ -261,6 +261,8 @@ class RunContext:
     secret_tag: str = ""
     #: ``{name, fire_time}`` of the schedule fire that started the run (``system.schedule``).
     schedule: Mapping[str, Any] | None = None
+    #: The priority the run was started with (0-9, 9 first); ``None``: its workflow's, else 5.
+    priority: int | None = None
 
 
 class Storage(StrEnum):

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from treadle.common.errors import ExpressionError
+from treadle.common.loader.durations import parse_duration
 from treadle.common.patterns import event_matches
 from treadle.common.spec import EventWaitSpec
 from treadle.common.statuses import TASK_TRANSITIONS, TaskStatus, moved
@@ -25,6 +26,15 @@ from treadle.scheduler.core.ids import attempt_id, execution_timer_id
 from treadle.scheduler.core.namespaces import build_context
 from treadle.scheduler.core.state import Execution, TimerKind, evolve
 from treadle.scheduler.core.transaction import Tx
+
+
+def wait_timeout(value: Any) -> timedelta | None:
+    """A wait's ``timeout`` input (an inquiry's or an event wait's): seconds or a duration
+    text; absent or 0 = no deadline. Raises DurationError for anything else."""
+    if value is None:
+        return None
+    duration = parse_duration(value)
+    return duration if duration.total_seconds() > 0 else None
 
 
 def event_payload(event: EventReceived) -> dict[str, Any]:

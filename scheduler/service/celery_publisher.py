@@ -13,9 +13,11 @@ The scheduler builds its own Celery app from the shared wire settings
 message follows the wire contract: task ``treadle.run.<runner>``, the dispatch as its only
 argument, ``task_id`` = attempt id, the ``treadle-attempt`` header, Celery soft/hard time
 limits from the task's timeout, routed to the dispatch's pinned queue as declared by
-:func:`~treadle.common.transport.task_queue`. The message's ``argsrepr`` (what Flower and
-worker logs show as the arguments) names the action and attempt, never the input, which may
-hold secrets.
+:func:`~treadle.common.transport.task_queue`, at the command's priority
+(:func:`~treadle.common.transport.priority_route`: the band's queue on RabbitMQ, kombu's
+message priority on Redis); a batch goes out highest priority first. The message's
+``argsrepr`` (what Flower and worker logs show as the arguments) names the action and
+attempt, never the input, which may hold secrets.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from treadle.common.transport import (
     celery_settings,
     is_rabbitmq,
     plain_queue,
+    priority_route,
     task_name,
     task_queue,
 )
@@ -267,7 +270,8 @@ class CeleryPublisher:
         self.app.close()
 
     def queue(self, name: str) -> Queue:
-        """The kombu queue ``name`` as workers declare it (built once, declared per connection)."""
+        """The kombu queue ``name`` (a work queue or one of its priority bands) as workers
+        declare it (built once, declared per connection)."""
         queue = self._queues.get(name)
         if queue is None:
             # As the workers declare it: bound to a durable direct exchange of its own
@@ -286,7 +290,11 @@ class CeleryPublisher:
 
     def publish(self, commands: Sequence[Command]) -> None:
         """Publish dispatches (confirmed) and revoke cancelled attempts; raises on failure."""
-        dispatches = [c.dispatch for c in commands if isinstance(c, DispatchTask)]
+        # Highest priority first (stable: arrival order within a priority), so a batch
+        # reaches the broker, and a band or priority list, in the order it should run.
+        dispatches = sorted(
+            (c for c in commands if isinstance(c, DispatchTask)), key=lambda c: -c.priority
+        )
         cancels = [c.attempt_id for c in commands if isinstance(c, CancelTask)]
         for command in commands:
             if not isinstance(command, DispatchTask | CancelTask):
@@ -295,7 +303,7 @@ class CeleryPublisher:
             self.connect()
             try:
                 for dispatch in dispatches:
-                    self._send(dispatch)
+                    self._send(dispatch.dispatch, dispatch.priority)
                 if self._confirms is not None and self._connection is not None:
                     self._confirms.wait(self._connection, self._confirm_timeout)
             except BaseException:
@@ -305,11 +313,15 @@ class CeleryPublisher:
         if cancels:
             self.revoke(cancels)
 
-    def _send(self, dispatch: TaskDispatch) -> None:
-        """One dispatch as the Celery task of its pinned runner, to its pinned queue."""
+    def _send(self, dispatch: TaskDispatch, priority: int) -> None:
+        """One dispatch as the Celery task of its pinned runner, to its pinned queue at
+        ``priority`` (its band's queue on RabbitMQ, kombu's priority on Redis)."""
         attempt_id = dispatch.attempt_id
         runner = dispatch.runner if dispatch.runner in WORKER_RUNNERS else RunnerType.PYTHON
+        route = priority_route(dispatch.queue or self._default_queue, priority, self._broker_url)
         options: dict[str, Any] = {}
+        if route.message_priority is not None:
+            options["priority"] = route.message_priority
         timeout = dispatch.timeout_seconds
         if timeout is not None:
             options["soft_time_limit"] = timeout
@@ -318,7 +330,7 @@ class CeleryPublisher:
             task_name(runner),
             args=[dispatch.model_dump(mode="json")],
             task_id=attempt_id,
-            queue=self.queue(dispatch.queue or self._default_queue),
+            queue=self.queue(route.queue),
             producer=self._producer,
             declare=(),  # declared once per connection by queue()
             retry=False,  # a failure fails the batch; the relay publishes it again

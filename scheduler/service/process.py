@@ -22,7 +22,6 @@ dropped (a rolled-back transaction may have left states in them that never commi
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,19 +31,19 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from treadle.common.catalog import Catalog
-from treadle.common.errors import ConflictError, DefinitionError
-from treadle.common.settings import Settings, os_login
+from treadle.common.settings import Settings
 from treadle.scheduler.core.commands import Command
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.direct_publish import DirectPublish
+from treadle.scheduler.service.flow_release import FlowRelease
+from treadle.scheduler.service.pack_startup import publish_pack_workflows, register_packs
 from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
 from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
 from treadle.scheduler.service.retention import PeriodicPurge
-from treadle.scheduler.service.rule_sync import sync_rules
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
@@ -79,6 +78,7 @@ class _Services:
     relay: Relay
     applier: ReportApplier
     reconciler: Reconciler
+    flow: FlowRelease
 
 
 class SchedulerProcess:
@@ -192,6 +192,7 @@ class SchedulerProcess:
                 held=self.publisher.held_attempts,
                 broker=broker_address(self.publisher.app.connection_for_read()),
             ),
+            flow=FlowRelease(store, self.clock, recheck_seconds=self.settings.flow_recheck_seconds),
         )
         return self._services
 
@@ -211,9 +212,9 @@ class SchedulerProcess:
             settings.database_url, policy=self.startup, stop=stop, clock=self.clock, pre_ping=False
         )
         log.info("database ready: %s (schema up to date)", self._store.url)
-        self._register_catalog()
+        register_packs(self.store, self.catalog, self.clock)
         services = self._build_services()
-        self._publish_definitions(services.definitions)
+        publish_pack_workflows(services.definitions, self.catalog, self.clock)
         probe = self.publisher.app.connection_for_write()
         address = broker_address(probe)
         errors = (*probe.connection_errors, KombuOperationalError)
@@ -239,32 +240,6 @@ class SchedulerProcess:
             self.consumer.close()
             self.publisher.close()
             raise
-
-    def _register_catalog(self) -> None:
-        catalog = self.catalog
-        with self.store.unit_of_work() as uow:
-            uow.register_catalog(catalog, self.clock())
-            for _pack, problem in uow.register_pack_webhooks(catalog.packs, self.clock()):
-                log.warning("%s", problem)
-            sync_rules(uow, catalog.rules, set(catalog.packs), now=self.clock())
-        log.info(
-            "registered %d pack(s) (%s): %d action(s), %d workflow(s)",
-            len(catalog.packs),
-            ", ".join(sorted(catalog.packs)) or "none",
-            len(catalog.actions),
-            len(catalog.workflows),
-        )
-
-    def _publish_definitions(self, definitions: Definitions) -> None:
-        published = 0
-        author = _scheduler_author()
-        for ref, spec in sorted(self.catalog.workflows.items()):
-            try:
-                definitions.publish(spec, at=self.clock(), author=author)
-                published += 1
-            except (DefinitionError, ConflictError) as exc:
-                log.error("workflow %s is not published: %s", ref, str(exc).splitlines()[0])
-        log.info("published %d workflow definition(s)", published)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -315,6 +290,10 @@ class SchedulerProcess:
             happened = True
         services = self.services  # (rebuilt if a report had to be dropped)
         if self._relay(services):  # at once: the successors of what was just applied
+            happened = True
+        if services.flow.step():  # slots freed by what was just applied go on at once
+            self._pending.mark_outbox()
+            self._relay(services)
             happened = True
         if self._fire_timers(services):
             happened = True
@@ -428,8 +407,3 @@ class SchedulerProcess:
             self._store = None
         self._services = None
         self._wakeups.close()
-
-
-def _scheduler_author() -> str:
-    """Who publishes the packs' workflows at start: this scheduler, and the login it runs as."""
-    return f"treadle scheduler ({os_login()}@{socket.gethostname()})"

@@ -9,7 +9,8 @@ Shape (documented in ``docs/cli.md``)::
                                first_failures: [item]},
               items?: [item], child_run?, parallel?, compensates?}],
      inquiries: [{id, task, status, prompt, schema, assigned_to}],
-     held_back?: [task names], compensation_pending?: [task names]}
+     held_back?: [task names], compensation_pending?: [task names],
+     flow_waits?: [{task, attempt, reason, since, priority}]}
 
     item: {index, item, status, attempts, result, error, child_run?}
 
@@ -22,21 +23,24 @@ its ``items`` appear only when asked for (``items=True``), or a page at a time
 appears as a task named ``<task>~compensate`` whose ``compensates`` is the number of the
 execution it undoes. While a run is pausing or paused, ``held_back`` names the tasks whose
 work waits for the resume; while it is compensating, ``compensation_pending`` names the
-tasks still to undo, next first. Values of secret parameters are replaced by ``***``
-wherever they appear.
+tasks still to undo, next first. ``flow_waits`` lists the dispatches waiting for a
+concurrency slot or a rate limit, and why (``docs/flow-control.md``). Values of secret
+parameters are replaced by ``***`` wherever they appear.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from treadle.common.errors import NotFound, ParameterError
 from treadle.common.redaction import REDACTED, redact, secret_values_of
 from treadle.common.statuses import TaskStatus
+from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
 from treadle.scheduler.store import InquiryEntry, ItemSummary, UnitOfWork
+from treadle.scheduler.store.flow_repo import FlowWait
 from treadle.scheduler.store.run_overview import decode_unit_cursor
 
 #: The shape's version, the document's first field: raise it whenever the shape changes.
@@ -121,8 +125,33 @@ def stored_run_document(
         raise NotFound(f"run {run_id} not found")
     inquiries = uow.list_inquiries(run_id=run_id)
     if items:
-        return run_document(state, inquiries, items=True)
-    return run_document(state, inquiries, summaries=summaries)
+        document = run_document(state, inquiries, items=True)
+    else:
+        document = run_document(state, inquiries, summaries=summaries)
+    waits = flow_waits(state, uow.flow_waits([run_id]).values())
+    if waits:
+        document["flow_waits"] = waits
+    return document
+
+
+def flow_waits(state: RunState, waits: Iterable[FlowWait]) -> list[dict[str, Any]]:
+    """Dispatches held back by a concurrency key or a rate limit, oldest first, each with
+    its task, item and why it waits (``waits for concurrency key 'acme' (limit 2 tasks):
+    2 held``)."""
+    shown: list[dict[str, Any]] = []
+    for wait in sorted(waits, key=lambda w: (w.since, w.attempt_id)):
+        ref = parse_attempt_id(wait.attempt_id)
+        execution = None if ref is None else state.executions.get(ref.execution)
+        shown.append(
+            {
+                "task": None if execution is None else execution.task,
+                "attempt": wait.attempt_id,
+                "reason": wait.reason,
+                "since": iso(wait.since),
+                "priority": wait.priority,
+            }
+        )
+    return shown
 
 
 def item_page(

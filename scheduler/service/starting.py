@@ -16,6 +16,7 @@ from typing import Any
 
 from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import ParameterError
+from treadle.common.flow import checked_priority
 from treadle.common.graph import Graph
 from treadle.common.limits import Limits
 from treadle.common.params import resolve_parameters, secret_names
@@ -53,6 +54,11 @@ class RunOptions:
     workspace: str = DEFAULT_WORKSPACE
     #: ``{name, fire_time}`` of the schedule fire starting the run (``system.schedule``).
     schedule: Mapping[str, Any] | None = None
+    #: 0-9, 9 first; ``None``: the workflow's own priority, else 5 (``docs/flow-control.md``).
+    priority: int | None = None
+
+    def __post_init__(self) -> None:
+        checked_priority(self.priority)  # a ParameterError naming it, before anything starts
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,8 @@ class RunStarter:
         )
         if options.schedule is not None:
             context = replace(context, schedule=dict(options.schedule))
+        if options.priority is not None:
+            context = replace(context, priority=options.priority)
         self.runs.apply_new(uow, state, RunRequested(context=context))
         return StartedRun(run_id, created=True)
 

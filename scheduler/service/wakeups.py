@@ -153,6 +153,10 @@ class PendingWork:
         """The outbox and the timers may both have changed."""
         self._outbox = self._timers = True
 
+    def mark_outbox(self) -> None:
+        """The outbox may hold rows to relay (e.g. dispatches flow control released)."""
+        self._outbox = True
+
     def mark_timers(self) -> None:
         """The timers may have changed (firing deletes timers and may schedule new ones)."""
         self._timers = True

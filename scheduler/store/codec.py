@@ -97,6 +97,7 @@ def encode_context(context: RunContext) -> JSONDict:
         "secret_tag": context.secret_tag,
         # only when set, so the contexts of other runs encode as before
         **({"schedule": encode_value(context.schedule)} if context.schedule else {}),
+        **({"priority": context.priority} if context.priority is not None else {}),
     }
 
 
@@ -114,6 +115,7 @@ def decode_context(data: Mapping[str, Any]) -> RunContext:
         parent_attempt_id=data.get("parent_attempt_id"),
         secret_tag=str(data.get("secret_tag") or ""),
         schedule=dict(data["schedule"]) if data.get("schedule") else None,
+        priority=data.get("priority"),
     )
 
 

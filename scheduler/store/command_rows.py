@@ -28,11 +28,12 @@ from sqlalchemy import Connection, bindparam, delete, or_, update
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, InquiryStatus
 from treadle.scheduler.core import commands as cmd
-from treadle.scheduler.core.ids import parse_attempt_id
+from treadle.scheduler.core.ids import parse_attempt_id, unit_timer_id
 from treadle.scheduler.core.state import RunState, TimerKind
 from treadle.scheduler.store.base import Repository, chunks
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.decision_codec import encode_command
+from treadle.scheduler.store.flow_repo import HELD_TIMER_AT, FlowGate, held_columns
 from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
 
 # Executed with many parameter sets at once, so no ``IN`` (an expanding parameter, which
@@ -87,6 +88,8 @@ class CommandRows(Repository):
         self._hold_for = hold_for
         self._outbox: list[dict[str, Any]] = []
         self._held: list[tuple[int, cmd.Command]] = []  # (position in _outbox, command)
+        #: Dispatches with flow-control claims: (position in _outbox, command, workspace).
+        self._claimed: list[tuple[int, cmd.DispatchTask, str]] = []
         #: After :meth:`flush`: the held rows, to publish once the transaction commits.
         self.held: list[HeldCommand] = []
         self._attempts: list[dict[str, Any]] = []
@@ -140,6 +143,8 @@ class CommandRows(Repository):
                 "held_until": held_until,
             }
         )
+        if isinstance(command, cmd.DispatchTask) and command.claims:
+            self._claimed.append((len(self._outbox) - 1, command, self.state.workspace))
 
     def attempt_dispatched(self, dispatch: TaskDispatch, queue: str) -> None:
         """A queued attempt row for ``dispatch`` (its deadline from the task's timeout)."""
@@ -246,7 +251,11 @@ class CommandRows(Repository):
         return bool(self._outbox)
 
     def flush(self) -> None:
-        """Write every collected row: one statement per table."""
+        """Write every collected row: one statement per table (the attempts first, so the
+        flow gate counts this batch's holders)."""
+        self._upsert(attempts, self._attempts, ("attempt_id",))
+        if self._claimed:
+            self._gate()
         if self._held:
             inserted = self._conn.execute(
                 outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
@@ -259,7 +268,6 @@ class CommandRows(Repository):
             ]
         else:
             self._insert(outbox, self._outbox)
-        self._upsert(attempts, self._attempts, ("attempt_id",))
         if self._canceled:
             self._conn.execute(_CANCEL_ATTEMPT, self._canceled)
         self._write_keyed(event_waits, "wait_id", self._waits)
@@ -267,6 +275,49 @@ class CommandRows(Repository):
         self._insert(inquiries, self._inquiries)
         if self._closed:
             self._conn.execute(_CLOSE_INQUIRY, self._closed)
+
+    def _gate(self) -> None:
+        """Grant each claimed dispatch its slots and grants (highest priority first), or
+        hold its row back: relays skip it and the writer does not publish it."""
+        gate = FlowGate(self._conn)
+        held_back: set[int] = set()
+        for position, command, workspace in sorted(
+            self._claimed, key=lambda entry: (-entry[1].priority, entry[0])
+        ):
+            row = self._outbox[position]
+            dispatch = command.dispatch
+            held = gate.admit(
+                workspace, dispatch.run_id, dispatch.attempt_id, command.claims, row["created_at"]
+            )
+            if held is not None:
+                row.update(held_columns(held, workspace, dispatch.attempt_id, row["created_at"]))
+                row["priority"] = command.priority
+                held_back.add(position)
+                self._stop_the_clock(dispatch)
+        if not held_back:
+            return
+        self._held = [(p, c) for p, c in self._held if p not in held_back]
+        columns = {name for row in self._outbox for name in row}
+        for row in self._outbox:  # one statement needs the same columns in every row
+            for name in columns - row.keys():
+                row[name] = None
+
+    def _stop_the_clock(self, dispatch: TaskDispatch) -> None:
+        """A held attempt's timeout does not run while it waits: its timer and deadline are
+        set when it is released (``FlowRepository.release_held``)."""
+        ref = parse_attempt_id(dispatch.attempt_id)
+        if ref is not None:
+            timer = unit_timer_id(
+                TimerKind.TIMEOUT, ref.run_id, ref.execution, ref.position, ref.attempt
+            )
+            row = self._timers.get(timer)
+            if row is not None:
+                row["fire_at"] = HELD_TIMER_AT
+        self._conn.execute(
+            update(attempts)
+            .where(attempts.c.attempt_id == dispatch.attempt_id)
+            .values(deadline=None)
+        )
 
     def _write_keyed(
         self, table: Any, key: str, rows: Mapping[str, Mapping[str, Any] | None]

@@ -230,7 +230,24 @@ outbox = Table(
     Column("publish_attempts", Integer, nullable=False),
     # Until when the scheduler that wrote the row publishes it itself (relays skip it).
     Column("held_until", UTCDateTime, nullable=True),
+    # Flow control (``flow_repo.py``): a dispatch held back until a slot of ``flow_key`` (in
+    # ``flow_workspace``) frees or, for a rate limit, ``flow_until``; relays skip such rows.
+    # ``flow_holder`` is its attempt, ``flow_wait`` says why it waits, since ``flow_since``.
+    Column("flow_workspace", String, nullable=True),
+    Column("flow_key", String, nullable=True),
+    Column("flow_holder", String, nullable=True),
+    Column("flow_until", UTCDateTime, nullable=True),
+    Column("flow_since", UTCDateTime, nullable=True),
+    Column("flow_wait", Text, nullable=True),
+    Column("priority", Integer, nullable=True),
     Index("ix_outbox_sent_at_id", "sent_at", "id"),
+    Index(
+        "ix_outbox_flow_key",
+        "flow_workspace",
+        "flow_key",
+        postgresql_where=text("flow_key IS NOT NULL"),
+        sqlite_where=text("flow_key IS NOT NULL"),
+    ),
 )
 
 timers = Table(

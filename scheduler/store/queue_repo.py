@@ -37,6 +37,8 @@ _CLAIM_OUTBOX = Repository._claim(
     .where(outbox.c.sent_at.is_(None))
     # A row the scheduler that wrote it is publishing itself waits out its hold.
     .where(or_(outbox.c.held_until.is_(None), outbox.c.held_until <= bindparam("now")))
+    # A dispatch waiting for a concurrency slot or a rate limit stays until released.
+    .where(outbox.c.flow_key.is_(None))
     .order_by(outbox.c.id)
     .limit(bindparam("limit"))
 )

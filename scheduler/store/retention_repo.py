@@ -32,6 +32,7 @@ from sqlalchemy import Column, Table, and_, exists, func, or_, select
 
 from treadle.common.statuses import RUN_TERMINAL, RunStatus
 from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.flow_tables import flow_grants, flow_slots
 from treadle.scheduler.store.models import (
     attempts,
     event_waits,
@@ -60,6 +61,8 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (task_units, task_units.c.run_id),
     (task_executions, task_executions.c.run_id),
     (run_secrets, run_secrets.c.run_id),
+    (flow_slots, flow_slots.c.run_id),
+    (flow_grants, flow_grants.c.run_id),
     (rule_matches, rule_matches.c.run_id),
     (runs, runs.c.id),
 )

@@ -14,6 +14,7 @@ from treadle.scheduler.store.audit_repo import AuditRepository
 from treadle.scheduler.store.broker_repo import BrokerRepository
 from treadle.scheduler.store.definition_repo import DefinitionRepository
 from treadle.scheduler.store.event_repo import EventRepository
+from treadle.scheduler.store.flow_repo import FlowRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
@@ -44,11 +45,12 @@ class UnitOfWork(
     RateWindowRepository,
     WebhookRepository,
     ScheduleRepository,
+    FlowRepository,
     RuleRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
     retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks,
-    schedules and rules, in one transaction."""
+    schedules, flow control and rules, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

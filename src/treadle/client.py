@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from treadle.clientlib.audit import Auditor, Change, database_principal
@@ -60,6 +60,7 @@ from treadle.scheduler.service.events import EventOutcome
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import RunFilter, RunPage, RunSummary, Store, UnitOfWork
+from treadle.scheduler.store.base import utc_now
 
 __all__ = [
     "Client",
@@ -84,10 +85,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("treadle.client")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_identity() -> dict[str, Any]:
@@ -119,7 +116,7 @@ class Client:
         self._identity = dict(identity) if identity is not None else default_identity()
         # changes are audited as client:<login> (cli:<login> for the treadle commands)
         principal = database_principal(self._identity)
-        self._auditor = Auditor(self._store.unit_of_work, principal, _utc_now)
+        self._auditor = Auditor(self._store.unit_of_work, principal, utc_now)
         self._schema_checked = False
         self._lock = threading.Lock()
 
@@ -164,14 +161,16 @@ class Client:
         *,
         idempotency_key: str | None = None,
         version: int | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a run of the published workflow ``ref`` (its latest version, or ``version``).
 
         Raises NotFound when nothing is published under ``ref``, and ParameterError (naming
         every bad parameter, storing nothing) when the parameters do not fit. With an
         ``idempotency_key`` already used, returns that run's id and starts nothing.
+        ``priority``: the run's, 0-9, 9 first (``docs/flow-control.md``).
         """
-        options = RunOptions(identity=self._identity, idempotency_key=idempotency_key)
+        options = RunOptions(self._identity, idempotency_key, priority=priority)
         details: dict[str, Any] = {"version": version, "idempotency_key": idempotency_key}
         with self._session(), self._auditor.audited(Change("run.start", ref, details)) as uow:
             pinned = self._pinned(ref, version, uow)
@@ -187,11 +186,12 @@ class Client:
         *,
         catalog: Catalog | None = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
     ) -> str:
         """Publish ``spec`` (a new version only if it changed) and start a run of it, in
         one transaction. Parameters are checked before anything is published or stored.
         """
-        options = RunOptions(identity=self._identity, idempotency_key=idempotency_key)
+        options = RunOptions(self._identity, idempotency_key, priority=priority)
         with self._session():
             run_id = publish_and_start(
                 self._auditor,
@@ -212,7 +212,7 @@ class Client:
 
     def _starter(self) -> RunStarter:
         # One service per call: its cache of run states is not shared between threads.
-        return run_starter(self._store, self._definitions, self._settings, clock=_utc_now)
+        return run_starter(self._store, self._definitions, self._settings, clock=utc_now)
 
     # -- reading runs ------------------------------------------------------------------------
 
@@ -447,4 +447,4 @@ class Client:
         self, uow: UnitOfWork, specs: Sequence[WorkflowSpec], catalog: Catalog | None
     ) -> list[Registered]:
         author = str(self._identity.get("login") or "") or None
-        return publish_all(self._store, uow, specs, catalog=catalog, author=author, clock=_utc_now)
+        return publish_all(self._store, uow, specs, catalog=catalog, author=author, clock=utc_now)

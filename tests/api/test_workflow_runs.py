@@ -255,3 +255,34 @@ def test_publishing_listing_deleting_and_executing_on_postgresql(
             reloaded = api.post("/api/v1/packs/reload", headers=admin)
             assert reloaded.status_code == 200, reloaded.json()
             assert reloaded.json()["packs"]["added"] == ["core", "examples"]
+
+
+def test_a_run_started_with_a_priority_dispatches_its_tasks_with_it(
+    publish: Callable[..., Any],
+    api: TestClient,
+    bearer: Bearer,
+    store: Store,
+    error_shape: ErrorShape,
+) -> None:
+    from sqlalchemy import select
+
+    from treadle.scheduler.store.models import outbox
+
+    publish(GREET)
+    operator = bearer(Role.OPERATOR)
+    path = "/api/v1/workflows/shop.greet/execute"
+    urgent = api.post(path, json={"parameters": {"name": "Ada"}, "priority": 9}, headers=operator)
+    assert urgent.status_code == 201, urgent.json()
+    plain = api.post(path, json={"parameters": {"name": "Bo"}}, headers=operator)
+    with store.unit_of_work() as uow:
+        priorities = {
+            row.run_id: row.payload["priority"]
+            for row in uow.connection.execute(
+                select(outbox.c.run_id, outbox.c.payload).where(outbox.c.kind == "dispatch_task")
+            )
+        }
+    assert priorities == {urgent.json()["id"]: 9, plain.json()["id"]: 5}
+
+    refused = api.post(path, json={"parameters": {"name": "Cy"}, "priority": 10}, headers=operator)
+    assert refused.status_code == 422
+    error_shape(refused.json(), "validation_error", "priority")

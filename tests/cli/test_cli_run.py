@@ -234,3 +234,19 @@ def test_an_unknown_target_exits_2_with_a_suggestion(treadle: Any) -> None:
         "in the loaded packs (did you mean examples.hello_world"
     )
     assert not treadle.database.exists()
+
+
+def test_priority_sets_the_runs_priority_and_a_bad_one_exits_2(treadle: Any) -> None:
+    import sqlite3
+
+    treadle("run", "examples.hello_world", "-q", "-p", "name=Ada", "--priority", "8", code=0)
+    with sqlite3.connect(treadle.database) as connection:
+        payloads = [
+            json.loads(row[0])
+            for row in connection.execute("SELECT payload FROM outbox WHERE kind = 'dispatch_task'")
+        ]
+    assert [payload["priority"] for payload in payloads] == [8]
+
+    refused = treadle("run", "examples.hello_world", "-p", "name=Ada", "--priority", "12", code=2)
+    assert "--priority" in refused.stderr
+    assert "less than or equal to 9" in refused.stderr

@@ -97,6 +97,7 @@ class ApiClient:
         *,
         idempotency_key: str | None = None,
         version: int | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a run of the published workflow ``ref`` (its latest version, or ``version``).
 
@@ -105,7 +106,9 @@ class ApiClient:
         ``idempotency_key`` already used, that run's id (nothing is started).
         """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
-        body = {"parameters": dict(parameters or {}), "version": version}
+        body: dict[str, Any] = {"parameters": dict(parameters or {}), "version": version}
+        if priority is not None:
+            body["priority"] = priority
         answer = self._http.json(
             "POST", f"/workflows/{segment(ref)}/execute", body=body, headers=headers
         )

@@ -77,6 +77,7 @@ class CommandClient(Protocol):
         *,
         idempotency_key: str | None = None,
         version: int | None = None,
+        priority: int | None = None,
     ) -> str: ...
 
     def get(self, run_id: str, *, items: bool = False) -> RunInfo: ...

@@ -80,6 +80,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=9,
+            help="The run's priority, 0-9 (9 first); default: the workflow's, else 5.",
+            show_default=False,
+        ),
+    ] = None,
     api: ApiOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -98,7 +107,14 @@ def run(
             fail("--pack-path applies only without --api (the services have the packs)")
         parameters = parse_parameters(param or [], params_file)
         code = run_over_api(
-            api, token, target, parameters, as_json=as_json, quiet=quiet, wait_timeout=wait_timeout
+            api,
+            token,
+            target,
+            parameters,
+            as_json=as_json,
+            quiet=quiet,
+            wait_timeout=wait_timeout,
+            priority=priority,
         )
         raise typer.Exit(int(code))
     settings = load_settings()
@@ -115,6 +131,7 @@ def run(
             as_json=as_json,
             quiet=quiet,
             wait_timeout=wait_timeout,
+            priority=priority,
         )
         raise typer.Exit(int(code))
 
@@ -123,7 +140,8 @@ def run(
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.starting import RunOptions
 
-    options, by = RunOptions(identity=identity()), database_principal(identity())  # cli:<login>
+    options = RunOptions(identity=identity(), priority=priority)
+    by = database_principal(identity())  # cli:<login>
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
             run_id = runner.start(spec, parameters, options, graph=graph, by=by)
@@ -174,6 +192,7 @@ def run_distributed(
     as_json: bool,
     quiet: bool,
     wait_timeout: float | None,
+    priority: int | None = None,
 ) -> ExitCode:
     """Publish ``spec``, start it through the client, follow it in the database, report."""
     from treadle.client import Client
@@ -190,7 +209,7 @@ def run_distributed(
         fail(str(exc))
     with client:
         try:
-            run_id = client.start_spec(spec, parameters, catalog=catalog)
+            run_id = client.start_spec(spec, parameters, catalog=catalog, priority=priority)
         except ParameterError as exc:
             fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
         except DefinitionError as exc:
@@ -268,6 +287,7 @@ def run_over_api(
     as_json: bool,
     quiet: bool,
     wait_timeout: float | None,
+    priority: int | None = None,
 ) -> ExitCode:
     """Start a run of the published ``ref`` through the HTTP API, follow it there, report."""
     from treadle.cli.clients import command_client
@@ -281,7 +301,7 @@ def run_over_api(
         )
     with command_client(api, token) as client:
         try:
-            run_id = client.start(ref, parameters)
+            run_id = client.start(ref, parameters, priority=priority)
         except ParameterError as exc:
             fail("\n  ".join([f"invalid parameters for {ref}:", *exc.problems]))
         except NotFound as exc:

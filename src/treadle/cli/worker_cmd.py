@@ -1,6 +1,7 @@
 """``treadle worker``: a Celery worker of Treadle's app, running the tasks of the packs it serves.
 
-It consumes the given queues (default ``TREADLE_DEFAULT_QUEUE``), runs each dispatched
+It consumes the given queues (default ``TREADLE_DEFAULT_QUEUE``), on RabbitMQ with each
+one's priority bands (``q.high``, ``q``, ``q.low``, high first), runs each dispatched
 attempt and reports to the scheduler's results queue. It is an ordinary Celery worker:
 Flower and ``celery -A treadle.worker.celery_app inspect ...`` see it, SIGTERM is a warm
 shutdown (running tasks finish, then exit 0), and an unreachable broker at start is
@@ -57,7 +58,8 @@ def worker(
         typer.Option(
             "--queues",
             "-Q",
-            help="Queues to consume, comma-separated (default: TREADLE_DEFAULT_QUEUE).",
+            help="Queues to consume, comma-separated (default: TREADLE_DEFAULT_QUEUE); "
+            "on RabbitMQ each with its priority bands (q.high, q, q.low).",
             show_default=False,
         ),
     ] = None,
@@ -109,7 +111,7 @@ def worker(
     """Run a worker: consume dispatched tasks, run their actions, report the results."""
     from treadle.common.errors import ConfigurationError
     from treadle.common.secret_box import Keyring
-    from treadle.worker.app import create_worker_app
+    from treadle.worker.app import create_worker_app, worker_queues
     from treadle.worker.catalog_loader import PackCatalog, check_pack_folders, pack_folders
 
     settings = load_settings()
@@ -131,7 +133,7 @@ def worker(
         pool_cls=pool.value,
         concurrency=concurrency,
         loglevel=level,
-        queues=names,
+        queues=worker_queues(settings, names),  # with their priority bands, high first
     )
     if pool is not Pool.PREFORK:
         logger.warning(

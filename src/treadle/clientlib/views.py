@@ -85,6 +85,17 @@ class InquiryInfo(_ClientView):
     assigned_to: Any = None
 
 
+class FlowWaitInfo(_ClientView):
+    """A dispatch held back by a concurrency key or a rate limit, and why
+    (``docs/flow-control.md``)."""
+
+    task: str | None = None
+    attempt: str
+    reason: str
+    since: datetime | None = None
+    priority: int | None = None
+
+
 class RunInfo(_ClientView):
     """A run as the run document describes it (secret parameter values appear as ``***``)."""
 
@@ -104,6 +115,7 @@ class RunInfo(_ClientView):
     inquiries: tuple[InquiryInfo, ...] = ()
     held_back: tuple[str, ...] = ()
     compensation_pending: tuple[str, ...] = ()
+    flow_waits: tuple[FlowWaitInfo, ...] = ()
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> RunInfo:

@@ -2,32 +2,57 @@
 
 Dispatches from the outbox are executed on threads by the worker's own ``execute`` function,
 and results are queued back to the scheduler loop exactly as they would arrive from a
-broker. Python threads cannot be killed, so a cancelled attempt that already started runs
-to its end; its late result is ignored by the core like any stale result.
+broker. Waiting dispatches start in priority order, 9 first, then in the order they came
+(as the brokers do, ``docs/flow-control.md``). Python threads cannot be killed, so a
+cancelled attempt that already started runs to its end; its late result is ignored by the
+core like any stale result.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 
 from treadle.common.messages import ErrorInfo, TaskDispatch, TaskResult
 from treadle.common.statuses import AttemptStatus
+from treadle.common.transport import checked_priority
 from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute
 
+#: How an attempt is run: the worker's ``execute`` (tests may give another).
+Execute = Callable[[TaskDispatch, ActionLookup, RunnerSettings], TaskResult]
+
 
 class LocalPublisher:
-    """Runs dispatched attempts on a thread pool and queues their results."""
+    """Runs dispatched attempts on a thread pool, highest priority first, and queues their
+    results.
 
-    def __init__(self, actions: ActionLookup, settings: RunnerSettings, threads: int) -> None:
+    Each dispatch puts one entry on a heap (``-priority``, arrival) and one "run the next"
+    job on the pool; a free thread runs whichever entry is first on the heap then, not
+    necessarily the one its job was submitted with.
+    """
+
+    def __init__(
+        self,
+        actions: ActionLookup,
+        settings: RunnerSettings,
+        threads: int,
+        *,
+        run: Execute = execute,
+    ) -> None:
         self._actions = actions
         self._settings = settings
+        self._execute = run
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="treadle-worker")
         self.results: SimpleQueue[TaskResult] = SimpleQueue()
-        self._futures: dict[str, Future[None]] = {}
+        self._arrivals = itertools.count()
+        self._heap: list[tuple[int, int, str]] = []
+        self._waiting: dict[str, TaskDispatch] = {}  # not started yet, by attempt id
+        self._running: set[str] = set()
         self._lock = threading.Lock()
         #: Called (on the worker thread) after each result is queued: wakes a waiting loop.
         self.on_result: Callable[[], None] | None = None
@@ -35,25 +60,43 @@ class LocalPublisher:
     @property
     def in_flight(self) -> int:
         with self._lock:
-            return len(self._futures)
+            return len(self._waiting) + len(self._running)
 
     def publish(self, commands: Sequence[Command]) -> None:
         for command in commands:
             if isinstance(command, DispatchTask):
-                dispatch = command.dispatch
-                with self._lock:
-                    if dispatch.attempt_id in self._futures:
-                        continue  # published again after a crash before commit: already running
-                    self._futures[dispatch.attempt_id] = self._pool.submit(self._run, dispatch)
+                self._enqueue(command.dispatch, checked_priority(command.priority))
             elif isinstance(command, CancelTask):
-                with self._lock:
-                    future = self._futures.get(command.attempt_id)
-                    if future is not None and future.cancel():
-                        del self._futures[command.attempt_id]
+                with self._lock:  # not started: it never will (its heap entry is skipped)
+                    self._waiting.pop(command.attempt_id, None)
 
-    def _run(self, dispatch: TaskDispatch) -> None:
+    def _enqueue(self, dispatch: TaskDispatch, priority: int) -> None:
+        attempt_id = dispatch.attempt_id
+        with self._lock:
+            if attempt_id in self._waiting or attempt_id in self._running:
+                return  # published again after a crash before commit: already here
+            self._waiting[attempt_id] = dispatch
+            heapq.heappush(self._heap, (-priority, next(self._arrivals), attempt_id))
+        self._pool.submit(self._run_next)
+
+    def _take_next(self) -> TaskDispatch | None:
+        """The first waiting dispatch by priority and arrival, now running; None if the
+        heap holds only cancelled or dropped entries."""
+        with self._lock:
+            while self._heap:
+                _, _, attempt_id = heapq.heappop(self._heap)
+                dispatch = self._waiting.pop(attempt_id, None)
+                if dispatch is not None:
+                    self._running.add(attempt_id)
+                    return dispatch
+            return None
+
+    def _run_next(self) -> None:
+        dispatch = self._take_next()
+        if dispatch is None:
+            return
         try:
-            result = execute(dispatch, self._actions, self._settings)
+            result = self._execute(dispatch, self._actions, self._settings)
         except BaseException as exc:  # execute never raises for action problems; this is a bug
             result = TaskResult(
                 attempt_id=dispatch.attempt_id,
@@ -64,7 +107,7 @@ class LocalPublisher:
         # "nothing in flight and nothing queued" as "the run cannot move any more".
         self.results.put(result)
         with self._lock:
-            self._futures.pop(dispatch.attempt_id, None)
+            self._running.discard(dispatch.attempt_id)
         if self.on_result is not None:
             self.on_result()
 
@@ -74,9 +117,9 @@ class LocalPublisher:
         They will never report: whoever stops the pool ends them (as lost) itself.
         """
         with self._lock:
-            dropped = [aid for aid, future in self._futures.items() if future.cancel()]
-            for attempt_id in dropped:
-                del self._futures[attempt_id]
+            dropped = list(self._waiting)
+            self._waiting.clear()
+            self._heap.clear()
         return dropped
 
     def close(self) -> None:

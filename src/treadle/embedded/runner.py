@@ -35,6 +35,7 @@ from treadle.scheduler.core.queries import only_waits
 from treadle.scheduler.core.state import RunState, Timer, TimerKind
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.flow_release import FlowRelease
 from treadle.scheduler.service.inquiries import answer_inquiry
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.runs import RunService
@@ -91,6 +92,7 @@ class EmbeddedRunner:
         )
         self.pool = LocalPublisher(catalog, runner_settings, settings.worker_threads)
         self.relay = Relay(self.starter, self.pool, handlers, clock=clock)
+        self.flow = FlowRelease(self.store, clock, recheck_seconds=settings.flow_recheck_seconds)
 
     @classmethod
     @contextmanager
@@ -179,6 +181,8 @@ class EmbeddedRunner:
         while True:
             self.relay.drain()
             tree.update(self.relay.child_runs_started)
+            if self.flow.step():  # held dispatches whose slot or rate window freed
+                continue
             results = self._take_results(block=False)
             if results or (self._timer_due(tree) and self._fire_timers()):
                 if results:
@@ -190,6 +194,8 @@ class EmbeddedRunner:
             if all(state.status.is_terminal for state in states.values()):
                 return {run_id: FollowResult(state, False) for run_id, state in states.items()}
             wait = self._seconds_to_next_timer(tree)
+            if self.flow.holding:  # a slot or a rate window may free without a result here
+                wait = self._wait_while_holding()
             if wait is None and self.pool.in_flight == 0:
                 # A worker queues its result before it stops counting as in flight, so an
                 # empty queue read *after* seeing nothing in flight means nothing is coming.
@@ -255,13 +261,32 @@ class EmbeddedRunner:
         return fire_due_timers(self.store, self.runs, clock=self.clock)
 
     def _timer_due(self, tree: set[str]) -> bool:
-        """Whether any timer of the followed runs is due (saves a query per turn)."""
+        """Whether any timer of the followed runs is due (saves a query per turn).
+
+        While flow control holds dispatches back, their timeout timers are stopped in the
+        store only: the store's next timer is the truth then.
+        """
         now = self.clock()
+        if self.flow.holding:
+            due = self._stored_next_timer()
+            return due is not None and due <= now
         return any(
             timer.fire_at <= now
             for run_id in tree
             for timer in self.state_of(run_id).timers.values()
         )
+
+    def _stored_next_timer(self) -> datetime | None:
+        with self.store.unit_of_work() as uow:
+            return uow.next_timer_at()
+
+    def _wait_while_holding(self) -> float:
+        """Until the next stored timer, at most until the next look at held dispatches."""
+        wait = self.settings.flow_recheck_seconds
+        due = self._stored_next_timer()
+        if due is not None:
+            wait = min(wait, max((due - self.clock()).total_seconds(), 0.0))
+        return wait
 
     def _seconds_to_next_timer(self, tree: set[str]) -> float | None:
         """Seconds until the next timer that moves work on (retries, delays, timeouts).

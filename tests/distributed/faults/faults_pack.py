@@ -2,7 +2,7 @@
 
 A sleeper that sleeps only on its first attempt, an action that SIGKILLs its own worker
 process, a module that does not import, a result that is not JSON, a result over the
-payload limit, and the workflows that use them.
+payload limit, and the workflows that use them (one holding a concurrency key's only slot).
 """
 
 from __future__ import annotations
@@ -116,6 +116,20 @@ PACK_FILES = {
               tag: napped
         output_map:
           tag: "{{ task.nap.result.tag }}"
+    """,
+    "workflows/keyed_nap.yaml": """
+        ref: faults.keyed_nap
+        parameters:
+          customer: {type: string, required: true}
+          marker: {type: string, required: true}
+          seconds: {type: number, default: 30}
+        tasks:
+          - name: nap
+            action: faults.nap_once
+            concurrency_key: {key: "customer-{{ parameters.customer }}", limit: 1}
+            input:
+              marker: "{{ parameters.marker }}"
+              seconds: "{{ parameters.seconds }}"
     """,
     "workflows/chain.yaml": """
         ref: faults.chain

@@ -28,7 +28,12 @@ from treadle.common.catalog import Catalog
 from treadle.common.loader import load_packs
 from treadle.common.messages import AttemptStarted, TaskDispatch, TaskResult, WorkerReport
 from treadle.common.settings import Settings
-from treadle.common.transport import plain_queue, task_queue
+from treadle.common.transport import (
+    REDIS_PRIORITY_STEPS,
+    consumed_queues,
+    plain_queue,
+    task_queue,
+)
 from treadle.scheduler.service.celery_publisher import kombu_queue
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.process import SchedulerProcess
@@ -231,19 +236,28 @@ class StandInWorker:
         self.catalog = catalog
         self.name = name
         queue_name = queue or settings.default_queue
-        self.queue = kombu_queue(
-            task_queue(queue_name, settings.broker_url, settings.delivery_limit),
-            Exchange(queue_name, type="direct", durable=True),
-        )
+        # every priority band of the queue, as a worker consumes it (RabbitMQ)
+        self.queues = [
+            kombu_queue(
+                task_queue(name, settings.broker_url, settings.delivery_limit),
+                Exchange(name, type="direct", durable=True),
+            )
+            for name in consumed_queues([queue_name], settings.broker_url)
+        ]
         self.results = kombu_queue(plain_queue(settings.results_queue, settings.broker_url))
         self.connection = Connection(
-            settings.broker_url, transport_options={"confirm_publish": True}
+            settings.broker_url,
+            # Redis: every priority its own list, as every Treadle process reads them
+            transport_options={
+                "confirm_publish": True,
+                "priority_steps": list(REDIS_PRIORITY_STEPS),
+            },
         )
         self.channel = self.connection.channel()
         self.results.bind(self.channel).declare()
         self.inbox: list[Message] = []
         self.consumer = Consumer(
-            self.channel, [self.queue], on_message=self._on_message, prefetch_count=100
+            self.channel, self.queues, on_message=self._on_message, prefetch_count=100
         )
         self.consumer.consume()
         self.producer = Producer(self.connection.channel())

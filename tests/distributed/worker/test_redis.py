@@ -30,7 +30,10 @@ def test_a_dispatch_round_trips_through_redis(
         broker_url=redis_url, pack_paths=[str(test_packs)], redis_visibility_timeout=600
     )
     app = create_worker_app(settings)
-    assert app.conf.broker_transport_options == {"visibility_timeout": 600}
+    assert app.conf.broker_transport_options == {
+        "visibility_timeout": 600,
+        "priority_steps": list(range(10)),  # every priority its own list (flow-control.md)
+    }
     ok = make_dispatch("core.echo", {"message": "over redis"})
     failing = make_dispatch("wtest.boom")
 

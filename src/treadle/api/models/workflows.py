@@ -224,6 +224,12 @@ class ExecuteRequest(BaseModel):
 
     parameters: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    priority: int | None = Field(
+        default=None,
+        ge=0,
+        le=9,
+        description="The run's priority, 0-9 (9 first); default: the workflow's, else 5.",
+    )
 
 
 class DeleteResult(BaseModel):

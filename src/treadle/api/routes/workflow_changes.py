@@ -306,6 +306,7 @@ def execute(
         identity={"login": principal.actor, "via": "api"},
         idempotency_key=idempotency_key,
         workspace=principal.workspace,
+        priority=request.priority,
     )
     details: dict[str, Any] = {"version": request.version, "idempotency_key": idempotency_key}
     starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
