@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     #: that may go now, when nothing is held; while something is, every step looks
     #: (docs/flow-control.md).
     flow_recheck_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Seconds between a scheduler's readings of its queues' lengths and consumers from the
+    #: broker (for "why is it stuck" and the queue metrics; docs/operations.md).
+    observe_seconds: float = Field(default=10.0, gt=0, le=3600)
     log_level: str = "INFO"
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.

@@ -24,6 +24,7 @@ from typing import Any
 
 from treadle.common.access import SHARED_WORKSPACE
 from treadle.common.catalog import Catalog
+from treadle.common.errors import NotFound
 from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
 from treadle.common.source import SourceMap
 from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
@@ -252,6 +253,19 @@ def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:
         return None if route is None else route.queue
 
     return compile_graph(spec, kind_of, queue_of)
+
+
+def stored_edges_graph(uow: UnitOfWork, ref: str, version: int, workspace: str) -> Graph | None:
+    """The graph of a run's pinned version as ``workspace`` sees it (its tasks and edges;
+    no action routes), for reading a run; None when the version is gone or a tombstone."""
+    owner = uow.definition_owner(ref, workspace) or SHARED_WORKSPACE
+    try:
+        stored = uow.get_definition(ref, version, workspace=owner)
+    except NotFound:
+        return None
+    if is_tombstone(stored):
+        return None
+    return compile_graph(_spec_from_documents(ref, stored.version, stored.documents))
 
 
 def _spec_from_documents(ref: str, version: int, documents: Mapping[str, str]) -> WorkflowSpec:

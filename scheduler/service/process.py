@@ -33,6 +33,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from treadle.common.catalog import Catalog
 from treadle.common.settings import Settings
 from treadle.scheduler.core.commands import Command
+from treadle.scheduler.service.broker_observer import BrokerObserver
 from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
@@ -79,6 +80,7 @@ class _Services:
     applier: ReportApplier
     reconciler: Reconciler
     flow: FlowRelease
+    observer: BrokerObserver
 
 
 class SchedulerProcess:
@@ -193,6 +195,15 @@ class SchedulerProcess:
                 broker=broker_address(self.publisher.app.connection_for_read()),
             ),
             flow=FlowRelease(store, self.clock, recheck_seconds=self.settings.flow_recheck_seconds),
+            observer=BrokerObserver(
+                store,
+                self.publisher.app,
+                broker_url=self.settings.broker_url,
+                default_queue=self.settings.default_queue,
+                workers_seen=self.liveness.heard_from,
+                clock=self.clock,
+                interval=self.settings.observe_seconds,
+            ),
         )
         return self._services
 
@@ -307,6 +318,7 @@ class SchedulerProcess:
                 self._relay(services)
         if self.retention.maybe_purge(self.store):
             happened = True
+        services.observer.step()  # not "happened": it moves no run
         return happened
 
     def _gives_relay_work(self, command: Command) -> bool:

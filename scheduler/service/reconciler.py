@@ -94,6 +94,10 @@ class WorkerLiveness:
         if last is None or at > last:
             self._seen[worker] = at
 
+    def heard_from(self) -> dict[str, datetime]:
+        """When this process last heard from each worker it heard from."""
+        return dict(self._seen)
+
     def broker_unreachable(self) -> None:
         """The broker could not be reached: workers cannot be heard until it is back."""
         self._broker_lost = True

@@ -10,7 +10,8 @@ Shape (documented in ``docs/cli.md``)::
               items?: [item], child_run?, parallel?, compensates?}],
      inquiries: [{id, task, status, prompt, schema, assigned_to}],
      held_back?: [task names], compensation_pending?: [task names],
-     flow_waits?: [{task, attempt, reason, since, priority}]}
+     flow_waits?: [{task, attempt, reason, since, priority}],
+     why?: [{task, execution, reason, message, count, since, details}]}
 
     item: {index, item, status, attempts, result, error, child_run?}
 
@@ -24,7 +25,9 @@ appears as a task named ``<task>~compensate`` whose ``compensates`` is the numbe
 execution it undoes. While a run is pausing or paused, ``held_back`` names the tasks whose
 work waits for the resume; while it is compensating, ``compensation_pending`` names the
 tasks still to undo, next first. ``flow_waits`` lists the dispatches waiting for a
-concurrency slot or a rate limit, and why (``docs/flow-control.md``). Values of secret
+concurrency slot or a rate limit, and why (``docs/flow-control.md``). While the run has
+not ended, ``why`` says what each unfinished task waits for (``scheduler/service/why.py``,
+``docs/operations.md``). Values of secret
 parameters are replaced by ``***`` wherever they appear.
 """
 
@@ -39,6 +42,8 @@ from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
+from treadle.scheduler.service.definitions import stored_edges_graph
+from treadle.scheduler.service.why import explain, gather_facts
 from treadle.scheduler.store import InquiryEntry, ItemSummary, UnitOfWork
 from treadle.scheduler.store.flow_repo import FlowWait
 from treadle.scheduler.store.run_overview import decode_unit_cursor
@@ -128,9 +133,22 @@ def stored_run_document(
         document = run_document(state, inquiries, items=True)
     else:
         document = run_document(state, inquiries, summaries=summaries)
-    waits = flow_waits(state, uow.flow_waits([run_id]).values())
-    if waits:
-        document["flow_waits"] = waits
+    if not state.status.is_terminal:
+        facts = gather_facts(
+            uow,
+            state,
+            lambda: (
+                None
+                if state.definition_version is None
+                else stored_edges_graph(
+                    uow, state.workflow, state.definition_version, state.workspace
+                )
+            ),
+        )
+        waits = flow_waits(state, facts.flow_waits.values())
+        if waits:
+            document["flow_waits"] = waits
+        document["why"] = [reason.as_json() for reason in explain(state, facts)]
     return document
 
 

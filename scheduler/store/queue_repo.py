@@ -215,6 +215,16 @@ class QueueRepository(Repository):
         ).mappings()
         return [_attempt(row) for row in rows]
 
+    def open_attempts(self, run_id: str, *, limit: int = 1000) -> list[AttemptEntry]:
+        """A run's attempts still queued or running, oldest dispatch first (at most ``limit``)."""
+        rows = self._conn.execute(
+            select(attempts)
+            .where(attempts.c.run_id == run_id, attempts.c.status.in_(_OPEN))
+            .order_by(attempts.c.dispatched_at, attempts.c.attempt_id)
+            .limit(limit)
+        ).mappings()
+        return [_attempt(row) for row in rows]
+
     def record_results(self, outcomes: Sequence[AttemptEnding]) -> set[str]:
         """Record many attempt endings in two statements; returns the ids that were fresh.
 

@@ -17,6 +17,7 @@ from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.flow_repo import FlowRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
+from treadle.scheduler.store.observation_repo import ObservationRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
 from treadle.scheduler.store.rate_repo import RateWindowRepository
 from treadle.scheduler.store.retention_repo import RetentionRepository
@@ -47,10 +48,12 @@ class UnitOfWork(
     ScheduleRepository,
     FlowRepository,
     RuleRepository,
+    ObservationRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
     retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks,
-    schedules, flow control and rules, in one transaction."""
+    schedules, flow control, rules and the latest observations of the broker and workers,
+    in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

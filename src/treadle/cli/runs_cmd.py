@@ -26,6 +26,9 @@ runs_app = typer.Typer(help="List, inspect, watch and control runs.", no_args_is
 
 
 def register(app: typer.Typer) -> None:
+    from treadle.cli import runs_why_cmd
+
+    runs_why_cmd.register(runs_app)
     app.add_typer(runs_app, name="runs")
 
 
