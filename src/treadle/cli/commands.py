@@ -31,5 +31,6 @@ def register(app: typer.Typer) -> None:
         "rules_cmd",
         "import_cmd",
         "api_cmd",
+        "flower_cmd",
     ):
         import_module(f"treadle.cli.{module}").register(app)
