@@ -9,7 +9,7 @@ them; beat's firing service runs on a fake clock.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,12 +98,10 @@ class Clock:
 class World:
     """A pack ``ops`` with ``rules/ops.yaml``, an embedded runner and beat's firing."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, database_url: str) -> None:
         self.folder = folder
         self.clock = Clock()
-        self.runner = EmbeddedRunner(
-            Settings(database_url=f"sqlite:///{folder / 'rules.db'}"), load_packs([PACKS])
-        )
+        self.runner = EmbeddedRunner(Settings(database_url=database_url), load_packs([PACKS]))
         self.store = self.runner.store
         self.firing = ScheduleFiring(self.runner.starter, clock=self.clock)
         self.router = EventRouter(self.runner.starter)
@@ -138,9 +136,11 @@ class World:
             return stored_run_document(uow, run_id)["output"]
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    made = World(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_database_url: Callable[[str], str]
+) -> Iterator[World]:
+    made = World(tmp_path, fresh_database_url(request.param))
     try:
         yield made
     finally:
