@@ -14,7 +14,14 @@ from enum import StrEnum
 
 from treadle.common.errors import DefinitionError
 from treadle.common.source import Issue, Path
-from treadle.common.spec import RunnerType, TaskSpec, TaskType, TransitionSpec, WorkflowSpec
+from treadle.common.spec import (
+    RateLimitSpec,
+    RunnerType,
+    TaskSpec,
+    TaskType,
+    TransitionSpec,
+    WorkflowSpec,
+)
 
 #: Actions the scheduler itself handles by asking a person.
 INQUIRY_ACTIONS = frozenset({"core.ask", "core.inquiry"})
@@ -26,6 +33,8 @@ COMPENSATION_SUFFIX = "~compensate"
 
 KindOf = Callable[[str], RunnerType | None]
 QueueOf = Callable[[str], str | None]
+#: An action's own rate limit, as the catalog (or the pinned routes) says.
+RateOf = Callable[[str], RateLimitSpec | None]
 
 
 class NodeKind(StrEnum):
@@ -70,6 +79,8 @@ class Node:
     queue: str | None = None
     runner: RunnerType | None = None
     hidden: bool = False
+    #: The rate limit the action itself declares (``rate_limit:`` in its file), pinned.
+    action_rate_limit: RateLimitSpec | None = None
 
     @property
     def transitions(self) -> tuple[TransitionSpec, ...]:
@@ -132,7 +143,10 @@ def _walk(tasks: Iterable[TaskSpec], scope: str | None) -> Iterator[tuple[TaskSp
 
 
 def build_graph(
-    spec: WorkflowSpec, kind_of: KindOf | None = None, queue_of: QueueOf | None = None
+    spec: WorkflowSpec,
+    kind_of: KindOf | None = None,
+    queue_of: QueueOf | None = None,
+    rate_of: RateOf | None = None,
 ) -> tuple[Graph | None, list[Issue]]:
     """Compile ``spec``; return the graph (``None`` if it cannot be built) and every issue."""
     issues: list[Issue] = []
@@ -224,6 +238,7 @@ def build_graph(
             entries=entries_of.get(name, ()),
             queue=task.queue or (queue_of(task.action) if queue_of and task.action else None),
             runner=kind_of(task.action) if kind_of and task.action else None,
+            action_rate_limit=rate_of(task.action) if rate_of and task.action else None,
         )
         for name, task in specs.items()
     }
@@ -256,10 +271,13 @@ def build_graph(
 
 
 def compile_graph(
-    spec: WorkflowSpec, kind_of: KindOf | None = None, queue_of: QueueOf | None = None
+    spec: WorkflowSpec,
+    kind_of: KindOf | None = None,
+    queue_of: QueueOf | None = None,
+    rate_of: RateOf | None = None,
 ) -> Graph:
     """Compile ``spec`` or raise :class:`DefinitionError` with every structural problem."""
-    graph, issues = build_graph(spec, kind_of, queue_of)
+    graph, issues = build_graph(spec, kind_of, queue_of, rate_of)
     errors = [i for i in issues if i.severity == "error"]
     if errors or graph is None:
         raise DefinitionError(errors)

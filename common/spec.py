@@ -276,6 +276,9 @@ class ActionSpec(_Frozen):
     parameters: tuple[ParameterSpec, ...] = ()
     output_schema: dict[str, Any] | None = None
     queue: str | None = None
+    #: Every task calling this action shares this limit (``docs/flow-control.md``); left
+    #: out of dumps when unset.
+    rate_limit: RateLimitSpec | None = Field(default=None, exclude_if=_is_none)
     enabled: bool = True
     #: A governance policy: its result must be ``{"decision": "allow" | "require_approval"
     #: | "deny", "reason": ...}``, and the worker fails the attempt (``PolicyDenied``) on deny.

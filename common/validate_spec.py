@@ -23,7 +23,7 @@ from treadle.common.graph import EVENT_ACTIONS, INQUIRY_ACTIONS, Graph, build_gr
 from treadle.common.loader.reader import suggestion
 from treadle.common.loader.yaml_source import VALUE
 from treadle.common.source import Issue, Loc, Path, Severity
-from treadle.common.spec import ParameterSpec, TaskSpec, TaskType, WorkflowSpec
+from treadle.common.spec import ParameterSpec, RateLimitSpec, TaskSpec, TaskType, WorkflowSpec
 
 __all__ = ["JINJA_GLOBALS", "KNOWN_NAMES", "WorkflowCheck", "sorted_issues"]
 
@@ -66,6 +66,14 @@ def _queue_of(catalog: Catalog) -> Callable[[str], str | None]:
     return queue_of
 
 
+def _rate_of(catalog: Catalog) -> Callable[[str], RateLimitSpec | None]:
+    def rate_of(ref: str) -> RateLimitSpec | None:
+        action = catalog.actions.get(ref)
+        return None if action is None else action.rate_limit
+
+    return rate_of
+
+
 class WorkflowCheck:
     """The checks of :func:`~treadle.common.validate.validate_workflow` for one spec:
     ``run()`` returns its issues, sorted, and leaves the compiled graph in ``graph``."""
@@ -86,7 +94,8 @@ class WorkflowCheck:
         catalog = self.catalog
         kind_of = catalog.kind_of if catalog is not None else None
         queue_of = None if catalog is None else _queue_of(catalog)
-        graph, structural = build_graph(self.spec, kind_of, queue_of)
+        rate_of = None if catalog is None else _rate_of(catalog)
+        graph, structural = build_graph(self.spec, kind_of, queue_of, rate_of)
         self.graph = graph
         self.issues.extend(structural)
         for field in _template_fields(self.spec):

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from treadle.common.loader.attune_workflow import build_workflow, read_workflow_fields
+from treadle.common.loader.flow_fields import read_rate_limit
 from treadle.common.loader.parameters import read_output_schema, read_parameters
 from treadle.common.loader.reader import Reader
 from treadle.common.loader.yaml_source import Document
 from treadle.common.source import Issue, Loc, Path, Severity
-from treadle.common.spec import ActionSpec, RunnerType, WorkflowSpec
+from treadle.common.spec import ActionSpec, RateLimitSpec, RunnerType, WorkflowSpec
 
 ACTION_FIELDS: Final = (
     "ref", "name", "label", "description", "enabled", "runner_type", "entry_point",
     "parameters", "output", "output_schema", "queue", "worker_selector", "tags", "workflow_file",
-    "policy",
+    "policy", "rate_limit",
 )  # fmt: skip
 #: Metadata of Attune and StackStorm actions that Treadle accepts and does not use.
 ACTION_IGNORED: Final = (
@@ -60,6 +61,14 @@ class ActionRead:
     data: dict[Any, Any]
     workflow_path: str | None = None
     label: str | None = None
+
+
+def _rate_limit(reader: Reader, data: dict[Any, Any], ref: str | None) -> RateLimitSpec | None:
+    """The action's ``rate_limit``: every task calling it shares one window, keyed by the
+    action unless it names a key."""
+    if "rate_limit" not in data:
+        return None
+    return read_rate_limit(reader, data["rate_limit"], ("rate_limit",), f"action '{ref}'")
 
 
 def read_action(document: Document, pack: str) -> ActionRead:
@@ -107,6 +116,7 @@ def read_action(document: Document, pack: str) -> ActionRead:
         "enabled": enabled,
         "policy": reader.boolean(data.get("policy"), ("policy",), "'policy'"),
         "workflow_file": workflow_file,
+        "rate_limit": _rate_limit(reader, data, ref),
     }
     if ref is None or runner is None or reader.has_errors:
         return ActionRead(None, reader, data, workflow_path, label)

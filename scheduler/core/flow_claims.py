@@ -13,7 +13,7 @@ from typing import Any
 
 from treadle.common.errors import ExpressionError
 from treadle.common.flow import DEFAULT_PRIORITY, ClaimKind, ClaimScope, FlowClaim
-from treadle.common.spec import TaskSpec
+from treadle.common.spec import RateLimitSpec, TaskSpec
 from treadle.scheduler.core.transaction import Tx
 
 
@@ -25,8 +25,13 @@ def task_priority(tx: Tx, spec: TaskSpec) -> int:
     return DEFAULT_PRIORITY
 
 
-def flow_claims(tx: Tx, spec: TaskSpec, context: Mapping[str, Any]) -> tuple[FlowClaim, ...]:
-    """The task's claims, rendered; raises :class:`ExpressionError` naming the field."""
+def flow_claims(
+    tx: Tx, spec: TaskSpec, context: Mapping[str, Any], action_rate: RateLimitSpec | None = None
+) -> tuple[FlowClaim, ...]:
+    """The task's claims, rendered; raises :class:`ExpressionError` naming the field.
+
+    ``action_rate`` is the rate limit the task's action declares (pinned with the
+    version): it applies when the task has none of its own."""
     claims: list[FlowClaim] = []
     workflow_key = tx.graph.workflow.concurrency_key
     if workflow_key is not None:
@@ -41,8 +46,8 @@ def flow_claims(tx: Tx, spec: TaskSpec, context: Mapping[str, Any]) -> tuple[Flo
         claims.append(
             FlowClaim(kind=ClaimKind.CONCURRENCY, key=key, limit=spec.concurrency_key.limit)
         )
-    if spec.rate_limit is not None:
-        rate = spec.rate_limit
+    rate = spec.rate_limit or action_rate
+    if rate is not None:
         key = (
             _rendered_key(tx, rate.key, context, "rate_limit.key")
             if rate.key is not None

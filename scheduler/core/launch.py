@@ -289,7 +289,7 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
         unit = evolve(unit, child_run_id=child)
     else:
         try:
-            claims = flow_claims(tx, spec, context)
+            claims = flow_claims(tx, spec, context, node.action_rate_limit)
         except ExpressionError as exc:
             tx.put_unit(execution, position, unit)
             finish.unit_refused(tx, execution_id, position, error_info("ExpressionError", str(exc)))

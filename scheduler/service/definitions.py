@@ -27,7 +27,7 @@ from treadle.common.catalog import Catalog
 from treadle.common.errors import NotFound
 from treadle.common.graph import INQUIRY_ACTIONS, Graph, compile_graph
 from treadle.common.source import SourceMap
-from treadle.common.spec import RunnerType, TaskSpec, WorkflowSpec
+from treadle.common.spec import RateLimitSpec, RunnerType, TaskSpec, WorkflowSpec
 from treadle.scheduler.service.deletions import WorkflowDeleted, deleted_message, is_tombstone
 from treadle.scheduler.store import DefinitionVersion, Store, UnitOfWork
 
@@ -41,9 +41,15 @@ class ActionRoute:
 
     runner: RunnerType
     queue: str | None = None
+    #: The action's own rate limit, pinned with the version (kept out of the JSON when
+    #: unset, so routes stored before it hash the same).
+    rate_limit: RateLimitSpec | None = None
 
-    def as_json(self) -> dict[str, str | None]:
-        return {"runner": self.runner.value, "queue": self.queue}
+    def as_json(self) -> dict[str, Any]:
+        route: dict[str, Any] = {"runner": self.runner.value, "queue": self.queue}
+        if self.rate_limit is not None:
+            route["rate_limit"] = self.rate_limit.model_dump(mode="json")
+        return route
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,10 @@ class Definitions:
             if kind is None:
                 continue
             action = self._catalog.actions.get(ref)
-            routes[ref] = ActionRoute(kind, action.queue if action is not None else None)
+            if action is None:
+                routes[ref] = ActionRoute(kind)
+            else:
+                routes[ref] = ActionRoute(kind, action.queue, action.rate_limit)
         return routes
 
     def publish(
@@ -220,7 +229,9 @@ class Definitions:
         content = (stored.documents[SPEC_DOCUMENT], stored.documents.get(ROUTES_DOCUMENT, "{}"))
         raw: Mapping[str, Any] = json.loads(content[1])
         routes = {
-            action: ActionRoute(RunnerType(route["runner"]), route.get("queue"))
+            action: ActionRoute(
+                RunnerType(route["runner"]), route.get("queue"), _pinned_rate(route)
+            )
             for action, route in raw.items()
         }
         spec = _spec_from_documents(ref, stored.version, stored.documents)
@@ -241,6 +252,11 @@ def owner_when_publishing(uow: UnitOfWork, ref: str, workspace: str) -> str:
     return SHARED_WORKSPACE
 
 
+def _pinned_rate(route: Mapping[str, Any]) -> RateLimitSpec | None:
+    limit = route.get("rate_limit")
+    return None if limit is None else RateLimitSpec.model_validate(limit)
+
+
 def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:
     """The graph of ``spec`` with each action's kind and queue as pinned in ``routes``."""
 
@@ -252,7 +268,11 @@ def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:
         route = routes.get(ref)
         return None if route is None else route.queue
 
-    return compile_graph(spec, kind_of, queue_of)
+    def rate_of(ref: str) -> RateLimitSpec | None:
+        route = routes.get(ref)
+        return None if route is None else route.rate_limit
+
+    return compile_graph(spec, kind_of, queue_of, rate_of)
 
 
 def stored_edges_graph(uow: UnitOfWork, ref: str, version: int, workspace: str) -> Graph | None:

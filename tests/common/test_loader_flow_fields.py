@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,27 @@ def test_a_definition_without_flow_fields_dumps_as_before() -> None:
     dumped = spec.model_dump()
     assert not {"priority", "concurrency_key"} & set(dumped)
     assert not {"priority", "concurrency_key", "rate_limit"} & set(dumped["tasks"][0])
+
+
+def test_an_action_file_may_declare_its_rate_limit(tmp_path: Path) -> None:
+    from treadle.common.loader import load_packs
+
+    pack = tmp_path / "vendor"
+    (pack / "actions").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: vendor\n")
+    (pack / "actions" / "call.py").write_text("def run():\n    return {}\n")
+    (pack / "actions" / "call.yaml").write_text(
+        "name: call\nrunner_type: python\nentry_point: call.py:run\n"
+        "rate_limit: {limit: 10, period: 1s}\n"
+    )
+    (pack / "actions" / "bad.yaml").write_text(
+        "name: bad\nrunner_type: python\nentry_point: call.py:run\nrate_limit: {limit: 10}\n"
+    )
+    catalog = load_packs([pack])
+    assert catalog.actions["vendor.call"].rate_limit == RateLimitSpec(
+        limit=10, period=timedelta(seconds=1)
+    )
+    assert "vendor.bad" not in catalog.actions
+    assert [str(issue).split(": ", 1)[1] for issue in catalog.issues] == [
+        "the rate_limit of action 'vendor.bad' needs a 'period' (e.g. 1m)"
+    ]

@@ -259,3 +259,29 @@ def test_slots_and_grants_of_a_run_are_purged_with_it(tracked: Any) -> None:
     with runner.store.unit_of_work() as uow:
         assert uow.connection.execute(flow_grants.select()).all() == []
         assert uow.connection.execute(flow_slots.select()).all() == []
+
+
+def test_an_actions_own_rate_limit_is_shared_by_every_task_calling_it(tracked: Any) -> None:
+    from treadle.common.spec import RateLimitSpec
+
+    action = tracked.catalog.actions["tests.track"]
+    limit = RateLimitSpec(limit=2, period=timedelta(seconds=0.5))
+    tracked.catalog.actions["tests.track"] = action.model_copy(update={"rate_limit": limit})
+    spec = tracked.workflow(
+        """\
+        ref: tests.shared_window
+        tasks:
+          - {name: one, action: tests.track, with_items: "{{ range(3) | list }}"}
+          - {name: two, action: tests.track, with_items: "{{ range(3) | list }}"}
+        """
+    )
+    runner = tracked.runner()
+    pinned = runner.definitions.publish(spec, at=datetime.now(UTC))
+    assert pinned.routes["tests.track"].rate_limit == limit  # pinned with the version
+    run_id, followed = tracked.run(runner, spec)
+    assert followed.state.status == "succeeded"
+    starts = sorted(
+        start for task in ("one", "two") for start, _ in intervals(tracked, runner, run_id, task)
+    )
+    gaps = [later - earlier for earlier, later in zip(starts, starts[2:], strict=False)]
+    assert min(gaps) >= 0.45, gaps  # six calls of one action: two per half second
