@@ -144,8 +144,11 @@ class QueueRepository(Repository):
             )
 
     def pending_outbox_count(self) -> int:
+        """Unsent outbox rows a relay could publish now (not those flow control holds)."""
         count = self._conn.execute(
-            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.sent_at.is_(None), outbox.c.flow_key.is_(None))
         ).scalar_one()
         return int(count)
 

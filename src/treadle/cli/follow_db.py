@@ -23,6 +23,7 @@ from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.queries import only_waits
 from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.why import explain, gather_facts
 from treadle.scheduler.store import Store, UnitOfWork
 
 #: Without ``--wait-timeout``, the hint comes after this long without progress.
@@ -127,14 +128,20 @@ class DatabaseFollower:
                 f"{unsent} message(s) are still waiting in its outbox; start `treadle scheduler` "
                 "with the same TREADLE_DATABASE_URL"
             )
-        queued = [a for a in uow.list_attempts(run_id) if a.status is AttemptStatus.QUEUED]
-        if queued:
-            queues = sorted({a.queue or "?" for a in queued})
-            actions = sorted({a.action_ref for a in queued})
+        state = uow.load_run(run_id)
+        facts = gather_facts(uow, state)
+        reasons = explain(state, facts)
+        queued = [a for a in facts.attempts.values() if a.status is AttemptStatus.QUEUED]
+        held = set(facts.flow_waits)
+        if queued and not all(a.attempt_id in held for a in queued):
+            queues = sorted({a.queue or "?" for a in queued if a.attempt_id not in held})
+            actions = sorted({a.action_ref for a in queued if a.attempt_id not in held})
             return (
                 f"no worker has started {', '.join(actions)} yet; is a "
                 f"`treadle worker --queues {','.join(queues)}` running on the same broker?"
             )
+        if reasons:  # the run waits for something else: say what (`treadle runs why`)
+            return "waiting: " + "; ".join(f"{r.task}: {r.message}" for r in reasons[:3])
         return None
 
 

@@ -28,7 +28,8 @@ from treadle.clientlib.polling import Look, poll
 from treadle.common.redaction import redact, secret_values_of
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState
-from treadle.scheduler.store import Store
+from treadle.scheduler.service.why import explain, gather_facts
+from treadle.scheduler.store import Store, UnitOfWork
 
 if TYPE_CHECKING:
     pass
@@ -54,6 +55,8 @@ class RunSnapshot:
 
     state: RunState
     children: Mapping[str, RunSnapshot] = field(default_factory=dict)
+    #: What each unfinished execution waits for (``treadle runs why``), by execution id.
+    why: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class TreeLoader:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._cache: dict[str, tuple[int, RunState]] = {}
+        self._why: dict[str, dict[int, str]] = {}
 
     def load(self, run_id: str) -> tuple[RunSnapshot, bool]:
         """The tree under ``run_id`` and whether anything in it changed since the last look.
@@ -96,13 +100,17 @@ class TreeLoader:
                     self._cache[current] = cached
                     changed[0] = True
                 state = cached[1]
+                why = _why(uow, state)
+                if why != self._why.get(current):
+                    self._why[current] = why
+                    changed[0] = True
                 children: dict[str, RunSnapshot] = {}
                 if depth < MAX_DEPTH:
                     for child_id in _child_run_ids(state):
                         child = snapshot(child_id, depth + 1)
                         if child is not None:
                             children[child_id] = child
-                return RunSnapshot(state, children)
+                return RunSnapshot(state, children, why)
 
             root = snapshot(run_id, 0)
         if root is None:
@@ -110,6 +118,17 @@ class TreeLoader:
 
             raise NotFound(f"run {run_id} not found")
         return root, changed[0]
+
+
+def _why(uow: UnitOfWork, state: RunState) -> dict[int, str]:
+    """Each unfinished execution's reasons, in words (nothing for an ended run)."""
+    if state.status.is_terminal:
+        return {}
+    said: dict[int, list[str]] = {}
+    for reason in explain(state, gather_facts(uow, state)):
+        if reason.execution is not None:
+            said.setdefault(reason.execution, []).append(reason.message)
+    return {execution: "; ".join(messages) for execution, messages in said.items()}
 
 
 def _child_run_ids(state: RunState) -> Iterator[str]:
@@ -134,7 +153,7 @@ def rows(snapshot: RunSnapshot, now: datetime, depth: int = 0) -> Iterator[Row]:
 
     def block(scope: int, level: int) -> Iterator[Row]:
         for execution in nested.get(scope, []):
-            yield _task_row(state, execution, level, now, secrets)
+            yield _task_row(state, execution, level, now, secrets, snapshot.why.get(execution.id))
             yield from block(execution.id, level + 1)
             for unit in execution.units:
                 child = snapshot.children.get(unit.child_run_id or "")
@@ -168,7 +187,12 @@ def _run_row(state: RunState, depth: int) -> Row:
 
 
 def _task_row(
-    state: RunState, execution: Execution, depth: int, now: datetime, secrets: tuple[str, ...]
+    state: RunState,
+    execution: Execution,
+    depth: int,
+    now: datetime,
+    secrets: tuple[str, ...],
+    why: str | None = None,
 ) -> Row:
     mark, style = MARKS[execution.status]
     attempts = sum(unit.attempt for unit in execution.units)
@@ -188,6 +212,8 @@ def _task_row(
     details.append(f"{max((end - execution.started_at).total_seconds(), 0.0):.1f}s")
     if execution.error and execution.status.is_unsuccessful:
         details.append(redact(str(execution.error.get("message", "")), secrets))
+    if why and not execution.status.is_terminal:
+        details.append(redact(why, secrets))
     head = f"{mark} {execution.task}  {execution.status.value}"
     tail = "  ".join(d for d in details if d)
     return Row(
@@ -195,7 +221,7 @@ def _task_row(
         key=f"{state.run_id}#{execution.id}",
         text=f"{head}  {tail}",
         markup=f"[{style}]{escape(head)}[/{style}]  [dim]{escape(tail)}[/dim]",
-        signature=(execution.status, attempts, execution.done, failed),
+        signature=(execution.status, attempts, execution.done, failed, why),
     )
 
 
