@@ -9,13 +9,12 @@ ref (``monitoring.health_check``) or its name when no other rule shares it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from treadle.cli.support import command_database, fail, identity, print_json
+from treadle.cli.admin_change import audited_change, print_table
+from treadle.cli.support import ExitCode, command_database, fail, print_json
 from treadle.common.access import DEFAULT_WORKSPACE
 
 rules_app = typer.Typer(
@@ -30,30 +29,6 @@ NameArg = Annotated[str, typer.Argument(help="The rule's ref (or its name).")]
 
 def register(app: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
-
-
-def _failed() -> Any:
-    from treadle.cli.support import ExitCode
-
-    return ExitCode.FAILED
-
-
-@contextmanager
-def _changing(action: str, name: str) -> Iterator[Any]:
-    """A transaction recorded in the audit log; a missing rule exits 1, a refusal 2."""
-    from treadle.clientlib.audit import Change, audited, database_principal
-    from treadle.common.errors import ConflictError, NotFound
-    from treadle.scheduler.store.base import utc_now
-
-    principal = database_principal(identity())
-    with command_database(False) as store:
-        try:
-            with audited(store.unit_of_work, principal, Change(action, name), clock=utc_now) as uow:
-                yield uow
-        except NotFound as exc:
-            fail(str(exc), _failed())
-        except ConflictError as exc:
-            fail(str(exc))
 
 
 @rules_app.command("list")
@@ -91,7 +66,7 @@ def list_rules(
                 item["next_fire"] or "-",
             )
         )
-    _print_table(table)
+    print_table(table)
 
 
 @rules_app.command("show")
@@ -99,17 +74,11 @@ def show_rule(
     name: NameArg, workspace: Workspace = DEFAULT_WORKSPACE, as_json: AsJson = False
 ) -> None:
     """A rule, its schedule (a timer's), its next fire and its matches by outcome."""
-    from treadle.common.errors import ConflictError, NotFound
     from treadle.scheduler.service import rules
     from treadle.scheduler.store.base import utc_now
 
     with command_database(False) as store, store.snapshot() as uow:
-        try:
-            row = rules.find(uow, name, workspace=workspace)
-        except NotFound as exc:
-            fail(str(exc), _failed())
-        except ConflictError as exc:
-            fail(str(exc))
+        row = _found(uow, name, workspace)
         shown = rules.shown(uow, row, now=utc_now(), counts=True)
     if as_json:
         print_json(shown)
@@ -130,12 +99,25 @@ def disable_rule(name: NameArg, workspace: Workspace = DEFAULT_WORKSPACE) -> Non
     _switch(name, workspace, enabled=False)
 
 
+def _found(uow: Any, name: str, workspace: str) -> Any:
+    """The rule NAME names (its ref, or its name when unique); exit 1 if none, 2 if ambiguous."""
+    from treadle.common.errors import ConflictError, NotFound
+    from treadle.scheduler.service import rules
+
+    try:
+        return rules.find(uow, name, workspace=workspace)
+    except NotFound as exc:
+        fail(str(exc), ExitCode.FAILED)
+    except ConflictError as exc:
+        fail(str(exc))
+
+
 def _switch(name: str, workspace: str, *, enabled: bool) -> None:
     from treadle.scheduler.service import rules
     from treadle.scheduler.store.base import utc_now
 
     verb = "enable" if enabled else "disable"
-    with _changing(f"rule.{verb}", name) as uow:
+    with audited_change(f"rule.{verb}", name) as (_store, uow, _who):
         row = rules.set_enabled(uow, name, enabled, workspace=workspace, now=utc_now())
     typer.echo(f"{verb}d rule {row.ref!r}")
 
@@ -148,16 +130,10 @@ def list_matches(
     as_json: AsJson = False,
 ) -> None:
     """The rule's matches, newest first: started run X, criteria false, or why not."""
-    from treadle.common.errors import ConflictError, NotFound
     from treadle.scheduler.service import rules
 
     with command_database(False) as store, store.snapshot() as uow:
-        try:
-            row = rules.find(uow, name, workspace=workspace)
-        except NotFound as exc:
-            fail(str(exc), _failed())
-        except ConflictError as exc:
-            fail(str(exc))
+        row = _found(uow, name, workspace)
         matches = [rules.shown_match(m) for m in uow.rule_matches(row.id, limit=limit)]
     if as_json:
         print_json(matches)
@@ -176,11 +152,4 @@ def list_matches(
                 match["reason"] or "",
             )
         )
-    _print_table(table)
-
-
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        typer.echo("  ".join(cells).rstrip())
+    print_table(table)

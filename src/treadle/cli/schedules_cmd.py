@@ -9,15 +9,20 @@ policy means: ``docs/schedules.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from treadle.cli.support import command_database, fail, identity, parse_parameters, print_json
+from treadle.cli.admin_change import audited_change, print_table
+from treadle.cli.support import (
+    ExitCode,
+    command_database,
+    fail,
+    parse_parameters,
+    print_json,
+)
 from treadle.common.access import DEFAULT_WORKSPACE
 
 schedules_app = typer.Typer(
@@ -35,27 +40,6 @@ NameArg = Annotated[str, typer.Argument(help="The schedule's name.")]
 
 def register(app: typer.Typer) -> None:
     app.add_typer(schedules_app, name="schedules")
-
-
-@contextmanager
-def _changing(action: str, name: str, details: dict[str, Any] | None = None) -> Iterator[Any]:
-    """A transaction recorded in the audit log; a refusal is printed (exit 2, 1 for a
-    missing schedule)."""
-    from treadle.cli.support import ExitCode
-    from treadle.clientlib.audit import Change, audited, database_principal
-    from treadle.common.errors import ConflictError, NotFound, ParameterError
-    from treadle.scheduler.store.base import utc_now
-
-    principal = database_principal(identity())
-    with command_database(False) as store:
-        try:
-            change = Change(action, name, details)
-            with audited(store.unit_of_work, principal, change, clock=utc_now) as uow:
-                yield store, uow, principal
-        except NotFound as exc:
-            fail(str(exc), ExitCode.FAILED)
-        except (ParameterError, ConflictError) as exc:
-            fail(str(exc))
 
 
 def _duration(value: str | None, option: str) -> Any:
@@ -135,7 +119,7 @@ def create_schedule(
         pause_on_failure=pause_on_failure,
         enabled=not paused,
     )
-    with _changing("schedule.create", name, {"workflow": workflow}) as (_store, uow, who):
+    with audited_change("schedule.create", name, {"workflow": workflow}) as (_store, uow, who):
         row = schedules.create(uow, given, workspace=workspace, created_by=who.actor, now=utc_now())
     shown = schedules.shown(row, next_fire=schedules.next_fire(row, utc_now()))
     if as_json:
@@ -173,7 +157,7 @@ def list_schedules(
         state = "enabled" if row.enabled else f"paused ({row.paused_reason or 'paused'})"
         when = schedules.rule_of(row).describe()
         table.append((row.name, row.workspace, row.workflow, when, state, item["next_fire"] or "-"))
-    _print_table(table)
+    print_table(table)
 
 
 @schedules_app.command("show")
@@ -189,7 +173,7 @@ def show_schedule(
         try:
             row = schedules.find(uow, name, workspace=workspace)
         except NotFound as exc:
-            fail(str(exc), _failed())
+            fail(str(exc), ExitCode.FAILED)
         counts = uow.fire_counts(row.id)
     shown = {
         **schedules.shown(row, next_fire=schedules.next_fire(row, utc_now())),
@@ -212,7 +196,7 @@ def pause_schedule(
     from treadle.scheduler.service import schedules
     from treadle.scheduler.store.base import utc_now
 
-    with _changing("schedule.pause", name, {"reason": reason}) as (_store, uow, _who):
+    with audited_change("schedule.pause", name, {"reason": reason}) as (_store, uow, _who):
         schedules.pause(uow, name, workspace=workspace, now=utc_now(), reason=reason)
     typer.echo(f"paused schedule {name!r}")
 
@@ -223,7 +207,7 @@ def resume_schedule(name: NameArg, workspace: Workspace = DEFAULT_WORKSPACE) -> 
     from treadle.scheduler.service import schedules
     from treadle.scheduler.store.base import utc_now
 
-    with _changing("schedule.resume", name) as (_store, uow, _who):
+    with audited_change("schedule.resume", name) as (_store, uow, _who):
         schedules.resume(uow, name, workspace=workspace, now=utc_now())
     typer.echo(f"resumed schedule {name!r}")
 
@@ -233,7 +217,7 @@ def delete_schedule(name: NameArg, workspace: Workspace = DEFAULT_WORKSPACE) -> 
     """Delete a schedule and its fires (its runs stay)."""
     from treadle.scheduler.service import schedules
 
-    with _changing("schedule.delete", name) as (_store, uow, _who):
+    with audited_change("schedule.delete", name) as (_store, uow, _who):
         schedules.remove(uow, name, workspace=workspace)
     typer.echo(f"deleted schedule {name!r}")
 
@@ -249,7 +233,7 @@ def trigger_now(
     from treadle.scheduler.service.schedules import shown_fire
     from treadle.scheduler.store.base import utc_now
 
-    with _changing("schedule.trigger", name) as (store, uow, _who):
+    with audited_change("schedule.trigger", name) as (store, uow, _who):
         firing = schedule_firing(store, load_settings(), clock=utc_now)
         recorded = fire(uow, firing, name, workspace=workspace)
     _print_fires([shown_fire(recorded)], as_json)
@@ -281,7 +265,7 @@ def backfill(
     assert first is not None
     assert last is not None
     details = {"from": first.isoformat(), "to": last.isoformat(), "overlap": overlap}
-    with _changing("schedule.backfill", name, details) as (store, uow, _who):
+    with audited_change("schedule.backfill", name, details) as (store, uow, _who):
         firing = schedule_firing(store, load_settings(), clock=utc_now)
         fires = fire_between(
             uow, firing, name, first, last, workspace=workspace, overlap=OverlapPolicy(overlap)
@@ -304,7 +288,7 @@ def list_fires(
         try:
             row = schedules.find(uow, name, workspace=workspace)
         except NotFound as exc:
-            fail(str(exc), _failed())
+            fail(str(exc), ExitCode.FAILED)
         fires = uow.fires(row.id, limit=limit)
     _print_fires([schedules.shown_fire(f) for f in fires], as_json)
 
@@ -324,17 +308,4 @@ def _print_fires(fires: list[dict[str, Any]], as_json: bool) -> None:
         table.append(
             (fire["nominal_time"], fire["kind"], fire["status"], run, fire["reason"] or "")
         )
-    _print_table(table)
-
-
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        typer.echo("  ".join(cells).rstrip())
-
-
-def _failed() -> Any:
-    from treadle.cli.support import ExitCode
-
-    return ExitCode.FAILED
+    print_table(table)
