@@ -8,6 +8,7 @@ the environment is read. Invalid values fail at start with the variable's name.
 from __future__ import annotations
 
 import getpass
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,7 +61,14 @@ class Settings(BaseSettings):
     #: Seconds between a scheduler's readings of its queues' lengths and consumers from the
     #: broker (for "why is it stuck" and the queue metrics; docs/operations.md).
     observe_seconds: float = Field(default=10.0, gt=0, le=3600)
+    #: Seconds after which a run that has not ended, has not moved and waits for no
+    #: person, event or timer counts as stalled (``treadle_runs_stalled``; docs/operations.md).
+    stalled_after: float = Field(default=900.0, gt=0)
     log_level: str = "INFO"
+    #: How the services write their log lines on stderr: ``json`` (one object a line),
+    #: ``logfmt``, ``text`` (for people), or ``auto``: text on a terminal, else JSON
+    #: (docs/operations.md#logs).
+    log_format: Literal["json", "logfmt", "text", "auto"] = "auto"
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
     api_rate_limit_per_minute: int = Field(default=1200, ge=0)

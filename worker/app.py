@@ -28,6 +28,7 @@ from celery.worker.consumer import Consumer
 from kombu.entity import Exchange, Queue
 
 from treadle.common.errors import ConfigurationError
+from treadle.common.metrics import Metrics
 from treadle.common.settings import Settings
 from treadle.common.transport import (
     DEAD_LETTER_EXCHANGE,
@@ -42,6 +43,7 @@ from treadle.common.transport import (
 from treadle.worker import state_command
 from treadle.worker.catalog_loader import PackCatalog, pack_folders
 from treadle.worker.execute import RunnerSettings
+from treadle.worker.metrics import CeleryCounting, WorkerCounters, work_queue_map
 from treadle.worker.reports import ReportPublisher, SplitReports
 from treadle.worker.tasks import WorkerIdentity, WorkerRuntime, register_tasks
 
@@ -132,6 +134,13 @@ class WorkerConsumer(Consumer):  # type: ignore[misc]
     """
 
     Blueprint = _WorkerBlueprint
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        # counted as rejected like Celery's unknown and invalid messages (metrics)
+        from celery import signals
+
+        signals.task_rejected.send(sender=self, message=message, exc=exc)
+        super().on_decode_error(message, exc)
 
     def connection_for_write(self, url: Any = None, heartbeat: Any = None) -> Any:
         return self.ensure_connected(
@@ -231,13 +240,25 @@ def create_worker_app(
     name: str = "treadle",
     queues: Iterable[str] = (),
     catalog: PackCatalog | None = None,
+    metrics: Metrics | None = None,
 ) -> Celery:
     """:func:`create_celery_app` with the ``treadle.run.*`` tasks registered.
 
     The tasks serve ``catalog`` (default: the shipped packs and ``settings.pack_paths``),
-    loaded lazily in each worker process.
+    loaded lazily in each worker process. With ``metrics`` (of the WORKER source) the
+    worker counts its tasks there (:mod:`treadle.worker.metrics`).
     """
+    queues = list(queues)
     app = create_celery_app(settings, name=name, queues=queues)
+    counters = (
+        None
+        if metrics is None
+        else WorkerCounters(
+            metrics,
+            work_queue_map([settings.default_queue, *queues], settings.broker_url),
+            settings.default_queue,
+        )
+    )
     packs = catalog if catalog is not None else PackCatalog(pack_folders(settings))
 
     @cache
@@ -250,6 +271,7 @@ def create_worker_app(
             settings.worker_started_notice_after if is_rabbitmq(settings.broker_url) else 0.0
         ),
         load_actions=packs.catalog,
+        counters=counters,
         runner_settings_for=runner_settings_for,
         # No heartbeats on the report connection: it is idle between tasks and nothing
         # would answer them; a connection the broker dropped fails the next publish,
@@ -265,6 +287,8 @@ def create_worker_app(
         ),
     )
     register_tasks(app, runtime)
+    if counters is not None:
+        CeleryCounting(app, counters, lambda: runtime.identity.name).connect()
     app.steps["worker"].add(
         type(
             "RecordTreadleWorkerName",

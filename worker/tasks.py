@@ -3,7 +3,8 @@
 One task per worker runner kind (``python``, ``shell``, ``http``), so Flower shows what
 kind of work a worker does. Each is the same few steps around
 :func:`treadle.worker.execute.execute`: validate the :class:`TaskDispatch`, report
-``started``, run the action, report the result. Tasks are registered on an app by
+``started``, run the action, report the result, and count it for Prometheus when the
+worker exports metrics (:mod:`treadle.worker.metrics`). Tasks are registered on an app by
 :func:`register_tasks` (never by a module-level decorator), so every app, test or
 service gets its own.
 
@@ -17,6 +18,7 @@ returns ``None``: the result travels in the report, not in a Celery result backe
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +39,8 @@ from treadle.common.messages import (
 from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import ATTEMPT_HEADER, WORKER_RUNNERS, task_name
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute, utc_now
+from treadle.worker.log_context import attempt_logging
+from treadle.worker.metrics import Attempted, TaskSeries, WorkerCounters, routing_key_of
 from treadle.worker.reports import ReportNotPublished
 from treadle.worker.started_notice import announce
 
@@ -90,6 +94,8 @@ class WorkerRuntime:
     #: Seconds an action runs before its ``started`` notice is sent (0: before it runs;
     #: see :mod:`~treadle.worker.started_notice`).
     started_notice_after: float = 0.0
+    #: Prometheus counters (``treadle worker --metrics-port``); None: not counted.
+    counters: WorkerCounters | None = None
 
 
 class AttemptTask(Task):  # type: ignore[misc]  # Celery is untyped
@@ -122,6 +128,12 @@ class AttemptTask(Task):  # type: ignore[misc]  # Celery is untyped
             worker=self.worker_runtime.identity.name,
             finished_at=now,
         )
+        counters = self.worker_runtime.counters
+        if counters is not None:  # counted here: the killed pool process cannot
+            host = self.worker_runtime.identity.name or "unknown-worker"
+            queue = dispatch.queue if dispatch is not None else None
+            ran = exc.args[0] if exc.args and isinstance(exc.args[0], int | float) else None
+            counters.series_of_work_queue(self.name, host, queue).ended(result, ran)
         try:
             self.worker_runtime.reports.publish(WorkerReport.of(result))
         except ReportNotPublished as problem:
@@ -175,23 +187,41 @@ def run_dispatch(task: Any, *args: Any, **kwargs: Any) -> None:
         header_attempt=_header(request),
         soft_limit=_soft_limit(request),
     )
+    series: TaskSeries | None = None
+    if runtime.counters is not None:
+        key = routing_key_of(request.delivery_info)
+        series = runtime.counters.series(task.name, delivery.hostname, key)
+        series.started.inc()
+        series.active.inc()
     try:
-        run_attempt(runtime, delivery)
+        with attempt_logging(args, delivery.header_attempt):  # lines carry run, attempt, trace
+            attempted = run_attempt(runtime, delivery)
     except ReportNotPublished as exc:
+        if series is not None:
+            series.rejected.inc()
         logger.error("%s; the message is rejected and will be delivered again", exc)
         raise Reject(str(exc), requeue=True) from exc
+    finally:
+        if series is not None:
+            series.active.dec()
+    if series is not None:
+        if attempted is None:  # dropped: no attempt to report on
+            series.rejected.inc()
+        else:
+            series.ended(attempted.result, attempted.seconds)
 
 
-def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
+def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> Attempted | None:
     """Validate, report ``started``, execute, report the result (raises
-    :class:`ReportNotPublished` when a report cannot be published)."""
+    :class:`ReportNotPublished` when a report cannot be published). Returns the result
+    reported and the seconds the action ran; None for a message dropped unreported."""
     hostname = delivery.hostname
     try:
         dispatch = _parse_dispatch(delivery.args, delivery.kwargs)
     except InvalidDispatch as exc:
         attempt_id = _attempt_id_of(delivery.args, delivery.header_attempt)
-        _report_invalid(runtime, exc, attempt_id, hostname)
-        return
+        invalid = _report_invalid(runtime, exc, attempt_id, hostname)
+        return None if invalid is None else Attempted(invalid, None)
     reports = runtime.reports
     started_at = runtime.clock()
     result: TaskResult | None = None
@@ -203,14 +233,17 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
             worker_pid=runtime.identity.pid,
         )
     )
+    began = time.perf_counter()
     try:
         cancel_notice = announce(reports, notice, runtime.started_notice_after)
+        began = time.perf_counter()  # the action's time, without the notice's
         try:
             result = _execute(runtime, dispatch, hostname)
         finally:
             cancel_notice()
     except SoftTimeLimitExceeded:
         result = None
+    ran = time.perf_counter() - began
     if result is None or _hit_soft_limit(result):
         result = TaskResult(
             attempt_id=dispatch.attempt_id,
@@ -224,6 +257,7 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> None:
         )
     _log_outcome(dispatch, result)
     reports.publish(WorkerReport.of(result))
+    return Attempted(result, ran)
 
 
 def _execute(runtime: WorkerRuntime, dispatch: TaskDispatch, hostname: str) -> TaskResult:
@@ -321,10 +355,10 @@ def _attempt_id_of(args: Any, header_attempt: str | None) -> str | None:
 
 def _report_invalid(
     runtime: WorkerRuntime, problem: InvalidDispatch, attempt_id: str | None, hostname: str
-) -> None:
+) -> TaskResult | None:
     if attempt_id is None:
         logger.error("dropped a message with no attempt id: %s", problem)
-        return
+        return None
     logger.error("attempt %s: %s", attempt_id, problem)
     now = runtime.clock()
     result = TaskResult(
@@ -336,6 +370,7 @@ def _report_invalid(
         finished_at=now,
     )
     runtime.reports.publish(WorkerReport.of(result))
+    return result
 
 
 def _header(request: Any) -> str | None:

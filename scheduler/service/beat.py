@@ -30,10 +30,14 @@ from celery.beat import ScheduleEntry, Scheduler, Service, event_t
 from celery.schedules import BaseSchedule, schedstate
 
 from treadle.common.catalog import Catalog
+from treadle.common.metrics import Metrics
+from treadle.common.metrics_catalog import MetricSource
 from treadle.common.schedules import jitter_delay
 from treadle.common.settings import Settings
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.run_log import RunLog
+from treadle.scheduler.service.run_metrics import RunMetrics
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.schedule_firing import ScheduleFiring
 from treadle.scheduler.service.schedule_sync import DeclaredSchedules
@@ -102,10 +106,13 @@ class BeatServices:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        #: What beat counts (``--metrics-port``): schedule fires, and the runs it starts.
+        self.metrics = metrics or Metrics([MetricSource.BEAT, MetricSource.RUNS])
         self.declared = DeclaredSchedules()
         self.firing = self._firing()
         self._next_prune = 0.0
@@ -120,10 +127,13 @@ class BeatServices:
             write_commands=handlers.write,
             notify_outbox=True,  # the schedulers relay the new runs' dispatches at once
         )
+        RunLog().observe(runs)  # workflow.start of the runs it starts
+        runs.observers.append(RunMetrics(self.metrics, definitions))
         return ScheduleFiring(
             RunStarter(runs, limits=self.settings.limits),
             clock=self.clock,
             late_after=timedelta(seconds=self.settings.schedule_late_after_seconds),
+            fires=self.metrics.counter("treadle_schedule_fires"),
         )
 
     def reset(self) -> None:

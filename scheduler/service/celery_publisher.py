@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery
 from kombu.connection import Connection
@@ -57,6 +57,15 @@ log = logging.getLogger("treadle.scheduler")
 
 #: Seconds between a task's soft time limit (its timeout) and Celery's hard kill.
 HARD_LIMIT_GRACE_SECONDS = 5
+
+
+class PublishCounts(Protocol):
+    """Told what the publisher got to the broker (the scheduler's metrics): the
+    ``(task name, logical queue)`` of each confirmed dispatch, and the attempts revoked."""
+
+    def sent(self, tasks: Sequence[tuple[str, str]]) -> None: ...
+
+    def revoked(self, attempt_ids: Sequence[str]) -> None: ...
 
 
 class PublishNotConfirmed(TreadleError):
@@ -219,6 +228,8 @@ class CeleryPublisher:
         self._confirms: PublishConfirms | None = None
         self._declared: set[str] = set()
         self.published = 0
+        #: Told each confirmed batch and each revoke (None: nobody counts).
+        self.counts: PublishCounts | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CeleryPublisher:
@@ -310,15 +321,21 @@ class CeleryPublisher:
                 self._disconnect()
                 raise
             self.published += len(dispatches)
+            if self.counts is not None:  # the logical queue, as workers count it
+                self.counts.sent([self._labels(d.dispatch) for d in dispatches])
         if cancels:
             self.revoke(cancels)
+
+    def _labels(self, dispatch: TaskDispatch) -> tuple[str, str]:
+        runner = dispatch.runner if dispatch.runner in WORKER_RUNNERS else RunnerType.PYTHON
+        return task_name(runner), dispatch.queue or self._default_queue
 
     def _send(self, dispatch: TaskDispatch, priority: int) -> None:
         """One dispatch as the Celery task of its pinned runner, to its pinned queue at
         ``priority`` (its band's queue on RabbitMQ, kombu's priority on Redis)."""
         attempt_id = dispatch.attempt_id
-        runner = dispatch.runner if dispatch.runner in WORKER_RUNNERS else RunnerType.PYTHON
-        route = priority_route(dispatch.queue or self._default_queue, priority, self._broker_url)
+        name, queue = self._labels(dispatch)
+        route = priority_route(queue, priority, self._broker_url)
         options: dict[str, Any] = {}
         if route.message_priority is not None:
             options["priority"] = route.message_priority
@@ -327,7 +344,7 @@ class CeleryPublisher:
             options["soft_time_limit"] = timeout
             options["time_limit"] = timeout + HARD_LIMIT_GRACE_SECONDS
         self.app.send_task(
-            task_name(runner),
+            name,
             args=[dispatch.model_dump(mode="json")],
             task_id=attempt_id,
             queue=self.queue(route.queue),
@@ -353,6 +370,9 @@ class CeleryPublisher:
             self.app.control.revoke(ids, terminate=True)
         except Exception as exc:
             log.warning("could not revoke %d attempt(s): %s", len(ids), exc)
+            return
+        if self.counts is not None:
+            self.counts.revoked(ids)
 
     def ping(self, workers: Sequence[str], timeout: float) -> dict[str, WorkerState]:
         """The workers among ``workers`` that answer within ``timeout`` s, each with its
@@ -417,6 +437,7 @@ __all__ = [
     "HARD_LIMIT_GRACE_SECONDS",
     "CeleryPublisher",
     "PublishConfirms",
+    "PublishCounts",
     "PublishNotConfirmed",
     "dead_letter_queue",
     "kombu_queue",

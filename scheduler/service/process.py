@@ -31,6 +31,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from treadle.common.catalog import Catalog
+from treadle.common.metrics import Metrics
 from treadle.common.settings import Settings
 from treadle.scheduler.core.commands import Command
 from treadle.scheduler.service.broker_observer import BrokerObserver
@@ -45,7 +46,9 @@ from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.report_applier import AppliedReports, ReportApplier
 from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
 from treadle.scheduler.service.retention import PeriodicPurge
+from treadle.scheduler.service.run_log import RunLog
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.scheduler_metrics import SchedulerMetrics, scheduler_metrics
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
     RetryPolicy,
@@ -100,6 +103,7 @@ class SchedulerProcess:
         poll_interval: float = 1.0,
         timeout_grace: timedelta = timedelta(seconds=30),
         ping_timeout: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -118,6 +122,13 @@ class SchedulerProcess:
             redis_visibility_timeout=settings.redis_report_visibility_timeout,
         )
         self.liveness = WorkerLiveness(since=clock())
+        self.metrics = SchedulerMetrics(
+            metrics or scheduler_metrics(),
+            settings,
+            publisher=self.publisher,
+            liveness=self.liveness,
+            clock=clock,
+        )
         self._store: Store | None = None
         self._services: _Services | None = None
         self._next_reconcile = clock() + timedelta(seconds=settings.reconcile_interval)
@@ -159,6 +170,7 @@ class SchedulerProcess:
         runs = RunService(store, definitions, clock=self.clock, write_commands=self.handlers.write)
         starter = RunStarter(runs, limits=self.settings.limits)
         runs.listeners.append(self._pending.note_decision)
+        RunLog().observe(runs)  # the run events as log lines (docs/operations.md#logs)
         if self.settings.outbox_hold_seconds > 0:
             if self._direct is None:  # kept across rebuilds: it holds committed work only
                 self._direct = DirectPublish(
@@ -205,6 +217,7 @@ class SchedulerProcess:
                 interval=self.settings.observe_seconds,
             ),
         )
+        self.metrics.attach(store, runs, self._services.observer)
         return self._services
 
     # -- start-up -----------------------------------------------------------------------------
@@ -290,7 +303,7 @@ class SchedulerProcess:
         happened = False
         if batch:
             try:
-                applied = self._apply(batch)
+                applied = self.metrics.apply(self._apply, batch)
             except BaseException:
                 batch.requeue()
                 raise
@@ -302,6 +315,7 @@ class SchedulerProcess:
         services = self.services  # (rebuilt if a report had to be dropped)
         if self._relay(services):  # at once: the successors of what was just applied
             happened = True
+        self.metrics.batch_relayed()
         if services.flow.step():  # slots freed by what was just applied go on at once
             self._pending.mark_outbox()
             self._relay(services)
@@ -311,7 +325,7 @@ class SchedulerProcess:
         now = self.clock()
         if now >= self._next_reconcile:
             self._next_reconcile = now + timedelta(seconds=self.settings.reconcile_interval)
-            reconciled = services.reconciler.reconcile(services.runs)
+            reconciled = self.metrics.reconciled(services.reconciler.reconcile(services.runs))
             if reconciled:
                 happened = True
                 self.publisher.revoke(reconciled.revoke)
@@ -319,6 +333,7 @@ class SchedulerProcess:
         if self.retention.maybe_purge(self.store):
             happened = True
         services.observer.step()  # not "happened": it moves no run
+        self.metrics.refresh()
         return happened
 
     def _gives_relay_work(self, command: Command) -> bool:

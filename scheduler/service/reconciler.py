@@ -127,6 +127,8 @@ class Reconciliation:
     timed_out: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
+    #: Those of ``lost`` whose message a restarted broker lost (for the metrics).
+    vanished: list[str] = field(default_factory=list)
 
     @property
     def revoke(self) -> list[str]:
@@ -185,11 +187,13 @@ class Reconciler:
         attempts on lost workers."""
         now = self._clock()
         overdue = self._end_overdue(runs, now)
-        lost = [*self._end_vanished(runs, now), *self._end_lost(runs, now)]
+        vanished = self._end_vanished(runs, now)
+        lost = [*vanished, *self._end_lost(runs, now)]
         result = Reconciliation(
             timed_out=[e.attempt_id for e in overdue if e.status is AttemptStatus.TIMED_OUT],
             lost=[e.attempt_id for e in lost],
             closed=[e.attempt_id for e in overdue if e.status is AttemptStatus.CANCELED],
+            vanished=[e.attempt_id for e in vanished],
         )
         for attempt_id in result.timed_out:
             log.warning("attempt %s had no result by its deadline: timed out", attempt_id)

@@ -25,7 +25,15 @@ from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.definitions import Definitions
-from treadle.scheduler.store import CommandRowWriter, HeldCommand, RunChange, Store, UnitOfWork
+from treadle.scheduler.store import (
+    CommandRowWriter,
+    EndedAttempt,
+    HeldCommand,
+    RunChange,
+    SavedRuns,
+    Store,
+    UnitOfWork,
+)
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -39,6 +47,15 @@ class OutgoingCommands(Protocol):
     def held(self, uow: UnitOfWork, held: Sequence[HeldCommand]) -> None: ...
 
     def write_marks(self, uow: UnitOfWork) -> None: ...
+
+
+class RunObserver(Protocol):
+    """Told, inside the transaction, what it saved and which attempts it ended (the
+    metrics: :mod:`~treadle.scheduler.service.run_metrics`); count after ``uow`` commits."""
+
+    def saved(self, uow: UnitOfWork, changes: Sequence[RunChange], saved: SavedRuns) -> None: ...
+
+    def ended(self, uow: UnitOfWork, attempts: Sequence[EndedAttempt]) -> None: ...
 
 
 Clock = Callable[[], datetime]
@@ -66,6 +83,7 @@ class RunService:
         self._cache_size = cache_size
         self._notify_outbox = notify_outbox
         self.listeners: list[Callable[[RunState, Sequence[Command]], None]] = []
+        self.observers: list[RunObserver] = []
         #: Set in a scheduler process: outgoing commands are held and published by it
         #: after commit; without it they wait in the outbox for a relay.
         self.outgoing: OutgoingCommands | None = None
@@ -100,7 +118,10 @@ class RunService:
         if self.outgoing is not None:  # what was published since: marked in this transaction
             self.outgoing.write_marks(uow)
         uow.lock_runs([run_id for run_id, _ in known])
-        fresh = uow.record_results([ending for _, ending in known])
+        ended: list[EndedAttempt] | None = [] if self.observers else None
+        fresh = uow.record_results([ending for _, ending in known], ended=ended)
+        for observer in self.observers:
+            observer.ended(uow, ended or ())
         applied = set(fresh)
         events: list[tuple[str, Event]] = []
         for run_id, ending in known:
@@ -182,6 +203,8 @@ class RunService:
             self._hold(uow, change.new.run_id, change.new, saved.versions[change.new.run_id])
             for listener in self.listeners:
                 listener(change.new, change.commands)
+        for observer in self.observers:
+            observer.saved(uow, changes, saved)
         if self._notify_outbox and saved.wrote_outbox:
             uow.notify_outbox()  # a client wrote work for the scheduler: wake it now
         return states

@@ -21,11 +21,12 @@ criteria may leave the fire ``skipped_criteria``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from treadle.common.errors import LimitExceeded, ParameterError, TreadleError
 from treadle.common.schedules import OverlapPolicy, instant_in_range
@@ -46,6 +47,9 @@ from treadle.scheduler.service.schedules import ScheduleSource, policies_of, rul
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.store import UnitOfWork
 from treadle.scheduler.store.schedule_repo import FireRow, ScheduleRow
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 __all__ = ["FireKind", "ScheduleFiring"]
 
@@ -86,8 +90,11 @@ class ScheduleFiring:
         clock: Callable[[], datetime],
         late_after: timedelta = timedelta(seconds=60),
         batch_size: int = 500,
+        fires: Counter | None = None,
     ) -> None:
         self.starter = starter
+        #: ``treadle_schedule_fires_total`` (beat's): counted by outcome once committed.
+        self._fires = fires
         self.store = starter.runs.store
         self.clock = clock
         self.late_after = late_after
@@ -120,6 +127,7 @@ class ScheduleFiring:
                 return
             fire = open_fires.buffered[0]
             started = self._start(uow, row, fire.nominal_at)
+            self._count(uow, [started.status])
             uow.update_fire(
                 row.id,
                 fire.nominal_at,
@@ -224,7 +232,8 @@ class ScheduleFiring:
                 continue
             assert planned.action is not None
             uow.record_fires(skipped)
-            self._record(
+            self._count(uow, (s.status for s in skipped))
+            recorded = self._record(
                 uow,
                 row,
                 fire,
@@ -233,13 +242,30 @@ class ScheduleFiring:
                 now=now,
                 open_fires=open_fires,
             )
+            self._count(uow, [recorded.status] if recorded is not None else [])
             uow.move_schedule_cursor(row.id, fire.nominal)
             if planned.action is not FireAction.BUFFER:
                 return True  # one run per transaction; plan the rest afresh
             skipped = []  # a buffered fire: the plan counted it, go on
         uow.record_fires(skipped)
+        self._count(uow, (s.status for s in skipped))
         uow.move_schedule_cursor(row.id, fires[-1].nominal)
         return beyond is not None
+
+    def _count(self, uow: UnitOfWork, outcomes: Iterable[str]) -> None:
+        """Count fires by outcome (a fire status) once ``uow`` commits."""
+        fires = self._fires
+        if fires is None:
+            return
+        counted = [str(outcome) for outcome in outcomes]
+        if not counted:
+            return
+
+        def count() -> None:
+            for outcome in counted:
+                fires.labels(outcome).inc()
+
+        uow.after_commit(count)
 
     def _record(
         self,

@@ -30,6 +30,7 @@ from treadle.scheduler.store.entries import (
 )
 from treadle.scheduler.store.errors import CodecError, DuplicateRunError
 from treadle.scheduler.store.event_repo import EventEntry, EventWaitEntry
+from treadle.scheduler.store.queue_repo import EndedAttempt
 from treadle.scheduler.store.run_listing import RunFilter, RunPage
 from treadle.scheduler.store.run_overview import ItemSummary, RunOverview, UnitPage
 from treadle.scheduler.store.run_repo import RecordedEvent
@@ -46,6 +47,7 @@ __all__ = [
     "CommandRows",
     "DefinitionVersion",
     "DuplicateRunError",
+    "EndedAttempt",
     "EventEntry",
     "EventWaitEntry",
     "HeldCommand",

@@ -92,6 +92,9 @@ class CommandRows(Repository):
         self._claimed: list[tuple[int, cmd.DispatchTask, str]] = []
         #: After :meth:`flush`: the held rows, to publish once the transaction commits.
         self.held: list[HeldCommand] = []
+        #: After :meth:`flush`: the kind (concurrency, rate) of the claim each dispatch held
+        #: back by flow control waits on.
+        self.flow_waits: list[str] = []
         self._attempts: list[dict[str, Any]] = []
         self._canceled: list[dict[str, Any]] = []
         self._timers: dict[str, dict[str, Any] | None] = {}
@@ -293,6 +296,7 @@ class CommandRows(Repository):
                 row.update(held_columns(held, workspace, dispatch.attempt_id, row["created_at"]))
                 row["priority"] = command.priority
                 held_back.add(position)
+                self.flow_waits.append(held.claim.kind.value)
                 self._stop_the_clock(dispatch)
         if not held_back:
             return

@@ -9,6 +9,7 @@ fires twice. On SQLite one unit of work at a time holds the database's write loc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -66,7 +67,14 @@ _RUNNING_ATTEMPTS = (
     .limit(bindparam("limit"))
 )
 _OPEN_ATTEMPTS = Repository._lock_rows(
-    select(attempts.c.attempt_id, attempts.c.worker, attempts.c.started_at, attempts.c.reason)
+    select(
+        attempts.c.attempt_id,
+        attempts.c.worker,
+        attempts.c.started_at,
+        attempts.c.reason,
+        attempts.c.action_ref,
+        attempts.c.dispatched_at,
+    )
     .where(attempts.c.attempt_id.in_(bindparam("ids", expanding=True)))
     .where(attempts.c.status.in_(_OPEN))
 )
@@ -84,8 +92,20 @@ _RECORD_RESULTS = text(
     "CAST(:reasons AS VARCHAR[])) "
     "AS u(attempt_id, status, finished_at, error, worker, started_at, reason) "
     f"WHERE t.attempt_id = u.attempt_id AND t.status IN {_OPEN!r} "
-    "RETURNING t.attempt_id"
+    "RETURNING t.attempt_id, t.action_ref, t.dispatched_at"
 )
+
+
+@dataclass(frozen=True)
+class EndedAttempt:
+    """An attempt :meth:`QueueRepository.record_results` ended: its action, when it was
+    dispatched and how it ended (for the scheduler's task metrics)."""
+
+    attempt_id: str
+    action_ref: str
+    status: AttemptStatus
+    dispatched_at: datetime
+    finished_at: datetime | None
 
 
 @cache
@@ -228,16 +248,20 @@ class QueueRepository(Repository):
         ).mappings()
         return [_attempt(row) for row in rows]
 
-    def record_results(self, outcomes: Sequence[AttemptEnding]) -> set[str]:
+    def record_results(
+        self, outcomes: Sequence[AttemptEnding], *, ended: list[EndedAttempt] | None = None
+    ) -> set[str]:
         """Record many attempt endings in two statements; returns the ids that were fresh.
 
         An attempt that is unknown or already ended (a duplicate delivery, or a second
         result for the same attempt in this batch) is left as it is and not returned.
         ``worker``, ``started_at`` and ``reason`` keep their stored values when ``None``;
         ``reason`` says why the scheduler, rather than a worker, ended the attempt.
+        ``ended``, when given, receives each fresh attempt's action and dispatch time (read
+        by the same statements).
         """
         if self._postgres:
-            return self._record_results_returning(outcomes)
+            return self._record_results_returning(outcomes, ended)
         wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
         stored: dict[str, Mapping[Any, Any]] = {}
         for part in chunks(wanted):
@@ -250,6 +274,8 @@ class QueueRepository(Repository):
             if row is None or o.attempt_id in fresh:
                 continue
             fresh.add(o.attempt_id)
+            if ended is not None:
+                ended.append(_ended(o, row["action_ref"], row["dispatched_at"]))
             rows.append(
                 {
                     "attempt_id": o.attempt_id,
@@ -264,7 +290,9 @@ class QueueRepository(Repository):
         bulk_update(self._conn, attempts, ("attempt_id",), rows)
         return fresh
 
-    def _record_results_returning(self, outcomes: Sequence[AttemptEnding]) -> set[str]:
+    def _record_results_returning(
+        self, outcomes: Sequence[AttemptEnding], ended: list[EndedAttempt] | None
+    ) -> set[str]:
         """:meth:`record_results` in one statement: the UPDATE locks and changes only the
         open rows, keeps stored values where the ending has none, and returns what it
         changed (the first ending of each attempt in the batch wins)."""
@@ -285,7 +313,12 @@ class QueueRepository(Repository):
             "started": [processors[0](o.started_at) for o in first.values()],
             "reasons": [o.reason for o in first.values()],
         }
-        return set(self._conn.execute(_RECORD_RESULTS, params).scalars())
+        fresh: set[str] = set()
+        for attempt_id, action_ref, dispatched_at in self._conn.execute(_RECORD_RESULTS, params):
+            fresh.add(attempt_id)
+            if ended is not None:
+                ended.append(_ended(first[attempt_id], action_ref, dispatched_at))
+        return fresh
 
     def lost_attempt_counts(
         self, entries: Sequence[AttemptEntry]
@@ -387,4 +420,10 @@ def _attempt(row: Mapping[Any, Any]) -> AttemptEntry:
         reason=row["reason"],
         deliveries=row["deliveries"],
         worker_pid=row["worker_pid"],
+    )
+
+
+def _ended(ending: AttemptEnding, action_ref: str, dispatched_at: datetime) -> EndedAttempt:
+    return EndedAttempt(
+        ending.attempt_id, action_ref, ending.status, dispatched_at, ending.finished_at
     )

@@ -243,7 +243,12 @@ class RunRepository(Repository):
         new_versions = writer.write_locked_rows(changes, versions, self._last_seqs)
         saved = writer.write_contents(changes)
         self._locked.update(new_versions)
-        return SavedRuns(new_versions, wrote_outbox=saved.wrote_outbox, held=saved.held)
+        return SavedRuns(
+            new_versions,
+            wrote_outbox=saved.wrote_outbox,
+            held=saved.held,
+            flow_waits=saved.flow_waits,
+        )
 
     def list_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None

@@ -50,6 +50,8 @@ class SavedRuns:
     versions: Mapping[str, int]
     wrote_outbox: bool
     held: Sequence[HeldCommand] = ()
+    #: The claim kind (concurrency, rate) each dispatch held back by flow control waits on.
+    flow_waits: Sequence[str] = ()
 
 
 def run_row_values(old: RunState | None, new: RunState, updated_at: datetime) -> dict[str, Any]:
@@ -137,7 +139,9 @@ class RunWriter:
                 rows.for_run(change.new, now)
                 self._write_commands(rows, change.commands)
         rows.flush()
-        return SavedRuns({}, wrote_outbox=rows.wrote_outbox, held=rows.held)
+        return SavedRuns(
+            {}, wrote_outbox=rows.wrote_outbox, held=rows.held, flow_waits=rows.flow_waits
+        )
 
     def _known_last_seqs(
         self, changes: Sequence[RunChange], last_seqs: Mapping[str, int]

@@ -29,6 +29,7 @@ import treadle
 from treadle.api.context import ApiContext
 from treadle.api.docs import OPENAPI_PATH, install_docs
 from treadle.api.errors import install_error_handlers
+from treadle.api.request_metrics import RequestMetrics
 from treadle.api.routes import (
     audit,
     events,
@@ -43,7 +44,9 @@ from treadle.api.routes import (
     webhooks,
     workflows,
 )
+from treadle.api.routes import metrics as metrics_route
 from treadle.clientlib.connection import open_client_store
+from treadle.common.metrics import Metrics
 from treadle.common.settings import Settings, settings_from_environment
 from treadle.scheduler.store import Store
 
@@ -81,6 +84,7 @@ def create_app(
     store: Store | None = None,
     clock: Callable[[], datetime] | None = None,
     embedded: BackgroundScheduler | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The API app on ``store`` (default: ``settings.database_url``, opened lazily with a
     bounded connection time and never migrated; closed when the app shuts down).
@@ -90,6 +94,8 @@ def create_app(
     on SQLite), started with the app, woken by the changes requests commit on ``store``,
     and closed (the app owns it) when the app shuts down. When it starts, the app limits
     its event loop's thread pool (anyio's default limiter) to :data:`THREADS`.
+    ``metrics``: where the app counts its requests and the runs they change (default: a
+    registry of its own), served at ``GET /metrics``.
     """
     owned = store is None
     opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
@@ -117,7 +123,9 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.context = ApiContext(settings, opened, clock or _utc_now)
+    context = ApiContext(settings, opened, clock or _utc_now, metrics)
+    app.state.context = context
+    app.add_middleware(RequestMetrics, metrics=context.metrics)
     install_error_handlers(app)
     install_docs(app, title=TITLE)
     app.include_router(health.router)
@@ -132,6 +140,7 @@ def create_app(
     schedules.include(app)
     rules.include(app)
     audit.include(app)
+    metrics_route.include(app)
     return app
 
 

@@ -26,9 +26,13 @@ from treadle.api.token_cache import TokenCache
 from treadle.clientlib.connection import check_schema, reaching
 from treadle.clientlib.starting import run_starter
 from treadle.common.catalog import Catalog
+from treadle.common.metrics import Metrics
+from treadle.common.metrics_catalog import MetricSource
 from treadle.common.settings import Settings
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.run_metrics import RunMetrics
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import Store, UnitOfWork
 
@@ -38,11 +42,20 @@ __all__ = ["ApiContext", "Context", "api_context"]
 class ApiContext:
     """The store, settings and clock of one app, shared by its requests (thread-safe)."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], datetime],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.definitions = Definitions(store, Catalog())
+        #: This process's metrics (``GET /metrics``): its requests and the runs they change.
+        self.metrics = metrics or Metrics([MetricSource.API, MetricSource.RUNS])
+        self._run_metrics = RunMetrics(self.metrics, self.definitions)
         #: The event triggers in force, cached per definition version (``POST /events``).
         self.triggers = TriggerIndex()
         self.rate_limit = RateLimit(settings.api_rate_limit_per_minute)
@@ -74,9 +87,16 @@ class ApiContext:
         with self.reaching(), self.store.unit_of_work() as uow:
             yield uow
 
+    def run_starter(self) -> RunStarter:
+        """A new starter and run service for one request (its cache of run states is not
+        shared), counting what it saves in :attr:`metrics`."""
+        starter = run_starter(self.store, self.definitions, self.settings, clock=self.clock)
+        starter.runs.observers.append(self._run_metrics)
+        return starter
+
     def run_service(self) -> RunService:
         """A new run service for one request (its cache of run states is not shared)."""
-        return run_starter(self.store, self.definitions, self.settings, clock=self.clock).runs
+        return self.run_starter().runs
 
 
 async def api_context(request: Request) -> ApiContext:

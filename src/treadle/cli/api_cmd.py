@@ -97,7 +97,8 @@ def api(
     level = settings.log_level.lower()
     if workers == 1:
         try:
-            uvicorn.run(app, host=host, port=port, log_level=level)
+            # log_config=None: uvicorn's lines go through our handler (TREADLE_LOG_FORMAT)
+            uvicorn.run(app, host=host, port=port, log_level=level, log_config=None)
         finally:
             if embedded is not None:
                 embedded.close()  # closed by the app already, unless it never started

@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from treadle.cli.metrics_server import MetricsAddress, MetricsPort, serve_metrics
 from treadle.cli.scheduler_cmd import configure_logging
 from treadle.cli.support import load_settings, service_start_up
 
@@ -31,8 +32,10 @@ def register(app: typer.Typer) -> None:
     app.command("beat")(beat)
 
 
-def beat() -> None:
+def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0.0.1") -> None:
     """Run beat: fire the stored schedules, starting their runs."""
+    from treadle.common.metrics import Metrics
+    from treadle.common.metrics_catalog import MetricSource
     from treadle.scheduler.service.beat import BeatServices, beat_service
     from treadle.scheduler.service.startup import RetryPolicy, database_address, open_store
 
@@ -41,6 +44,8 @@ def beat() -> None:
     stop = threading.Event()
     received: list[str] = []
     running: list[Any] = []  # the celery beat service, once built
+    metrics = Metrics([MetricSource.BEAT, MetricSource.RUNS])
+    serve_metrics(metrics.registry, metrics_port, metrics_address, log)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         received.append(signal.Signals(signum).name)
@@ -54,7 +59,7 @@ def beat() -> None:
     with service_start_up(log, stop, received):
         store = open_store(settings.database_url, policy=RetryPolicy(), stop=stop)
     try:
-        services = BeatServices(store, settings)
+        services = BeatServices(store, settings, metrics=metrics)
         service = beat_service(services, reload_every=settings.beat_reload_seconds)
         running.append(service)
         log.info(

@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from treadle.cli.metrics_server import MetricsAddress, MetricsPort, serve_metrics
 from treadle.cli.support import fail, load_catalog, load_settings, service_start_up
 
 log = logging.getLogger("treadle.scheduler")
@@ -29,16 +30,14 @@ def register(app: typer.Typer) -> None:
     app.command("scheduler")(scheduler)
 
 
-def configure_logging(level: str) -> None:
-    """One line per record on stderr, with time, level and logger name."""
+def configure_logging(level: str, log_format: str | None = None) -> None:
+    """One line per record on stderr in ``TREADLE_LOG_FORMAT`` (``log_setup``)."""
+    from treadle.cli.log_setup import setup_logging
+
     name = level.upper()
     if name not in logging.getLevelNamesMapping():
         fail(f"TREADLE_LOG_LEVEL {level!r} is not a logging level (DEBUG, INFO, WARNING, ERROR)")
-    logging.basicConfig(
-        level=name,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(name, log_format or load_settings().log_format, sys.stderr)
 
 
 def scheduler(
@@ -51,14 +50,19 @@ def scheduler(
             show_default=False,
         ),
     ] = None,
+    metrics_port: MetricsPort = 0,
+    metrics_address: MetricsAddress = "127.0.0.1",
 ) -> None:
     """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
     from treadle.scheduler.service.process import SchedulerProcess
+    from treadle.scheduler.service.scheduler_metrics import scheduler_metrics
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     catalog = load_catalog(settings, pack_path or [])
-    process = SchedulerProcess(settings, catalog)
+    metrics = scheduler_metrics()
+    serve_metrics(metrics.registry, metrics_port, metrics_address, log)
+    process = SchedulerProcess(settings, catalog, metrics=metrics)
     stop = threading.Event()
     received: list[str] = []
 

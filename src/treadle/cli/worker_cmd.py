@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from treadle.cli.support import ExitCode, fail, load_settings
+
+if TYPE_CHECKING:
+    from treadle.worker.metrics_endpoint import MetricsEndpoint
 
 logger = logging.getLogger("treadle.worker")
 
@@ -50,6 +53,22 @@ def node_name(hostname: str | None) -> str:
     from celery.utils.nodenames import default_nodename, host_format
 
     return str(host_format(default_nodename(hostname)))
+
+
+def serve_metrics(port: int, address: str, pool: Pool) -> MetricsEndpoint:
+    """The worker's metrics endpoint, stopped (its temporary directory removed) at exit;
+    with the prefork pool every pool process counts into prometheus-client's multiprocess
+    directory. A port that cannot be listened on is exit 1."""
+    import atexit
+
+    from treadle.worker.metrics_endpoint import MetricsEndpoint
+
+    try:
+        endpoint = MetricsEndpoint.start(port, address, multiprocess=pool is Pool.PREFORK)
+    except OSError as exc:
+        fail(f"--metrics-port: cannot listen on {address}:{port}: {exc}", ExitCode.FAILED)
+    atexit.register(endpoint.close)
+    return endpoint
 
 
 def worker(
@@ -107,8 +126,22 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics at http://ADDRESS:PORT/metrics (absent or 0: off).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str, typer.Option("--metrics-address", help="The address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run a worker: consume dispatched tasks, run their actions, report the results."""
+    from treadle.cli.log_setup import format_celery_handlers
     from treadle.common.errors import ConfigurationError
     from treadle.common.secret_box import Keyring
     from treadle.worker.app import create_worker_app, worker_queues
@@ -127,7 +160,10 @@ def worker(
     except ConfigurationError as exc:
         fail(str(exc))
     catalog = PackCatalog(folders)
-    app = create_worker_app(settings, queues=names, catalog=catalog)
+    endpoint = serve_metrics(metrics_port, metrics_address, pool) if metrics_port else None
+    metrics = endpoint.metrics if endpoint is not None else None
+    app = create_worker_app(settings, queues=names, catalog=catalog, metrics=metrics)
+    format_celery_handlers(settings.log_format)  # Celery's log handlers write our lines
     celery_worker = app.Worker(
         hostname=node_name(hostname),
         pool_cls=pool.value,
@@ -141,6 +177,9 @@ def worker(
             "by the scheduler, but the action keeps running to its end",
             pool.value,
         )
+    if endpoint is not None:
+        where = f" (pool processes count in {endpoint.directory})" if endpoint.directory else ""
+        logger.info("metrics at %s%s", endpoint.url, where)
     catalog.catalog()  # load now: pack problems are reported at start, not at first task
     celery_worker.start()
     raise typer.Exit(int(celery_worker.exitcode or ExitCode.OK))

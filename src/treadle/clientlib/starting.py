@@ -20,6 +20,7 @@ from treadle.common.settings import Settings
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.deletions import deleted_message, is_tombstone
+from treadle.scheduler.service.run_log import RunLog
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.store import Store
@@ -41,6 +42,7 @@ def run_starter(
         write_commands=handlers.write,
         notify_outbox=True,
     )
+    RunLog().observe(runs)  # the API's (and clients') workflow.start lines
     return RunStarter(runs, limits=settings.limits)
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -276,6 +277,17 @@ def running_worker(app: Any, pool: str = "threads", **options: Any) -> Iterator[
 # -- real ``treadle worker`` processes ----------------------------------------------------
 
 
+def _message(line: str) -> str:
+    """The message of a log line: a JSON line's ``message`` (the services write JSON when
+    their stderr is not a terminal), else the line itself."""
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("message", ""))
+        except ValueError:
+            return line
+    return line
+
+
 def worker_env(broker_url: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     env["TREADLE_BROKER_URL"] = broker_url
@@ -319,8 +331,9 @@ class WorkerProcess:
     def node(self) -> str:
         """The worker's node name (``<name>@<host>``) as it logs it."""
         for line in self.output().splitlines():
-            if line.rstrip().endswith(" ready.") and f"{self.name}@" in line:
-                return line.rstrip().rsplit(" ", 2)[-2]
+            text = _message(line).rstrip()
+            if text.endswith(" ready.") and f"{self.name}@" in text:
+                return text.rsplit(" ", 2)[-2]
         pytest.fail(f"worker {self.name} has not logged that it is ready:\n{self.output()}")
 
     def terminate(self, timeout: float = 15) -> int:

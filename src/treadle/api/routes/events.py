@@ -23,7 +23,6 @@ from treadle.api.errors import CHANGE_RESPONSES, ERROR_RESPONSES, ErrorResponse
 from treadle.api.models.events import EventOutcome, EventRequest
 from treadle.api.security import Operator
 from treadle.clientlib.changes import send_event as send_audited
-from treadle.clientlib.starting import run_starter
 from treadle.scheduler.service.events import EventRouter
 
 __all__ = ["PREFIX", "include", "router"]
@@ -53,7 +52,7 @@ def send_event(body: EventRequest, principal: Operator, context: Context) -> Eve
     nothing; without an `id` Treadle makes one. Answers which runs the event
     started (`started_runs`) or moved on (`updated_runs`), and the workflows whose trigger
     accepted it but could not start (`refused`, with the reason)."""
-    starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
+    starter = context.run_starter()
     sender = EventRouter(
         starter, context.triggers, identity={"login": principal.actor, "via": "api"}
     )

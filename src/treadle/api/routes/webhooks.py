@@ -40,7 +40,6 @@ from treadle.api.models.webhooks import (
     WebhookList,
 )
 from treadle.api.security import Admin
-from treadle.clientlib.starting import run_starter
 from treadle.common.access import Principal, Role
 from treadle.common.errors import ConflictError, ServiceUnavailable, TreadleError, Unauthenticated
 from treadle.common.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -237,7 +236,7 @@ def deliver(
             uow.prune_webhook_deliveries(now - tolerance)
             yield uow
 
-    starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
+    starter = context.run_starter()
     identity = {"login": principal.actor, "via": "webhook"}
     sender = EventRouter(starter, context.triggers, identity=identity)
     try:

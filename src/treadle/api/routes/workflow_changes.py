@@ -41,7 +41,6 @@ from treadle.clientlib.definition_admin import (
 )
 from treadle.clientlib.definition_views import describe_workflow
 from treadle.clientlib.pack_admin import server_packs
-from treadle.clientlib.starting import run_starter
 from treadle.common.access import Principal
 from treadle.common.source import Issue, Severity
 from treadle.common.spec import WorkflowSpec
@@ -309,7 +308,7 @@ def execute(
         priority=request.priority,
     )
     details: dict[str, Any] = {"version": request.version, "idempotency_key": idempotency_key}
-    starter = run_starter(context.store, context.definitions, context.settings, clock=context.clock)
+    starter = context.run_starter()
     # the audit entry is written when the block ends: what is added to details goes in it
     with audited(context, principal, "run.start", ref, details) as uow:
         pinned, started = start_workflow(
