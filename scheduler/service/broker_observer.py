@@ -20,7 +20,7 @@ from typing import Any
 
 from amqp.exceptions import NotFound
 from celery import Celery
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from treadle.common.statuses import AttemptStatus
 from treadle.common.transport import band_queues, is_rabbitmq
@@ -104,9 +104,11 @@ class BrokerObserver:
         self._next = now + self._interval
         with self._store.unit_of_work() as uow:
             queued = uow.connection.execute(
-                select(distinct(attempts.c.queue)).where(
+                select(attempts.c.queue)
+                .where(
                     attempts.c.status == AttemptStatus.QUEUED.value, attempts.c.queue.is_not(None)
                 )
+                .distinct()
             ).scalars()
             queues = sorted({self._default_queue, *queued})
         try:

@@ -8,6 +8,7 @@ waiting, and carry on by themselves once the server answers; a client must fail 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -108,8 +109,9 @@ def test_a_broker_down_at_start_is_waited_for_by_the_scheduler_and_the_worker(
     worker.wait_for_log(f"Cannot connect to amqp://guest:**@127.0.0.1:{down.port}/{vhost}: ")
     worker.wait_for_log("Trying again in")
     [line, *_] = scheduler.lines_with("unreachable: ")
-    assert "refused" in line.lower(), line
-    assert line.endswith("; retrying in 1 s"), line
+    message = json.loads(line)["message"]  # the services log JSON lines to a pipe
+    assert "refused" in message.lower(), line
+    assert message.endswith("; retrying in 1 s"), line
 
     # Clients need only the database: the run is stored and waits for the services.
     with services.client() as client:
