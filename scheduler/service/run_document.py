@@ -144,6 +144,7 @@ def stored_run_document(
                     uow, state.workflow, state.definition_version, state.workspace
                 )
             ),
+            inquiries,
         )
         waits = flow_waits(state, facts.flow_waits.values())
         if waits:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +34,10 @@ from treadle.scheduler.store.observation_repo import QueueObservation, WorkerObs
 #: At most this many open attempts are read per explanation (the oldest): a with_items task
 #: of thousands of items in flight is explained by its oldest ones.
 OPEN_ATTEMPTS_READ = 500
+
+
+#: Stands in for "no time" when ordering reasons (never reached: only dated ones are).
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class WaitReason(StrEnum):
@@ -258,7 +262,8 @@ def _grouped(reasons: Iterable[Reason]) -> list[Reason]:
         if len(members) == 1:
             merged.append(members[0])
             continue
-        oldest = min(members, key=lambda r: r.since or datetime.max.replace(tzinfo=None))
+        dated = [r for r in members if r.since is not None]
+        oldest = min(dated, key=lambda r: r.since or NEVER) if dated else members[0]
         first = members[0]
         merged.append(
             Reason(
@@ -280,9 +285,14 @@ def _names(tasks: Iterable[str]) -> str:
 
 
 def gather_facts(
-    uow: UnitOfWork, state: RunState, graph_of: Callable[[], Graph | None] | None = None
+    uow: UnitOfWork,
+    state: RunState,
+    graph_of: Callable[[], Graph | None] | None = None,
+    inquiries: Iterable[InquiryEntry] | None = None,
 ) -> StoredFacts:
-    """The stored facts :func:`explain` needs, for a run not ended (a handful of queries)."""
+    """The stored facts :func:`explain` needs, for a run not ended (a handful of queries).
+
+    ``inquiries``: the run's, when the caller has read them already."""
     run_id = state.run_id
     attempts = {a.attempt_id: a for a in uow.open_attempts(run_id, limit=OPEN_ATTEMPTS_READ)}
     children = [
@@ -307,7 +317,9 @@ def gather_facts(
     return StoredFacts(
         attempts=attempts,
         flow_waits=uow.flow_waits([run_id]),
-        inquiries={i.id: i for i in uow.list_inquiries(run_id=run_id)},
+        inquiries={
+            i.id: i for i in (uow.list_inquiries(run_id=run_id) if inquiries is None else inquiries)
+        },
         event_waits={w.wait_id: w for w in uow.list_event_waits(run_id=run_id)},
         child_status=uow.run_statuses(children) if children else {},
         join_missing=join_missing,

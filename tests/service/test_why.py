@@ -286,3 +286,12 @@ def test_a_child_run_is_named_with_its_status_and_an_ended_run_waits_for_nothing
     ended.send(TaskSucceeded(attempt_id=aid, result=None))
     assert ended.state.status is RunStatus.SUCCEEDED
     assert ended.why() == []
+
+
+def test_items_sharing_a_reason_with_and_without_a_time_are_counted_from_the_dated_one() -> None:
+    from treadle.scheduler.service.why import _grouped
+
+    undated = Reason("t", WaitReason.STARTING, "starting", 1)
+    dated = Reason("t", WaitReason.STARTING, "starting", 1, T0)
+    [merged] = _grouped([undated, dated])
+    assert (merged.count, merged.since, merged.message) == (2, T0, "2 items: starting")

@@ -97,7 +97,7 @@ class DatabaseFollower:
                     next_diagnosis = now + stall_after
                 elif now >= next_diagnosis:
                     next_diagnosis = now + stall_after
-                    stall = self.diagnose(uow, run_id)
+                    stall = self.diagnose(uow, run_id, state)
             if changed and on_change is not None:
                 on_change(state)
             if state.status.is_terminal or waiting:
@@ -119,7 +119,7 @@ class DatabaseFollower:
         )
         return polled.value
 
-    def diagnose(self, uow: UnitOfWork, run_id: str) -> str | None:
+    def diagnose(self, uow: UnitOfWork, run_id: str, state: RunState | None = None) -> str | None:
         """Why the run may not be moving, from what the database holds; None if no clue."""
         unsent = uow.pending_outbox_count()
         if unsent:
@@ -128,7 +128,8 @@ class DatabaseFollower:
                 f"{unsent} message(s) are still waiting in its outbox; start `treadle scheduler` "
                 "with the same TREADLE_DATABASE_URL"
             )
-        state = uow.load_run(run_id)
+        if state is None:
+            state = uow.load_run(run_id)
         facts = gather_facts(uow, state)
         reasons = explain(state, facts)
         queued = [a for a in facts.attempts.values() if a.status is AttemptStatus.QUEUED]
