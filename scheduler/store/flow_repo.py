@@ -77,11 +77,17 @@ class FlowGate:
         ordered = sorted(claims, key=lambda c: (c.key, c.kind.value))
         for claim in ordered:
             self._lock(workspace, claim.key)
-        for claim in ordered:
-            held = self._check(workspace, run_id, claim, now)
+        # A run's slot, once taken, serves every later task of the run: nothing to claim.
+        needed = [
+            claim
+            for claim in ordered
+            if not (claim.scope is ClaimScope.RUN and self._holds(workspace, claim.key, run_id))
+        ]
+        for claim in needed:
+            held = self._check(workspace, claim, now)
             if held is not None:
                 return held
-        for claim in ordered:
+        for claim in needed:
             self._take(workspace, run_id, attempt_id, claim, now)
         return None
 
@@ -104,13 +110,9 @@ class FlowGate:
             self.conn.execute(lite_insert(flow_keys).values(row).on_conflict_do_nothing())
         self._locked.add((workspace, key))
 
-    def _check(
-        self, workspace: str, run_id: str, claim: FlowClaim, now: datetime
-    ) -> HeldBack | None:
+    def _check(self, workspace: str, claim: FlowClaim, now: datetime) -> HeldBack | None:
         if claim.kind is ClaimKind.RATE:
             return self._check_rate(workspace, claim, now)
-        if claim.scope is ClaimScope.RUN and self._holds(workspace, claim.key, run_id):
-            return None
         self.conn.execute(
             delete(flow_slots).where(
                 flow_slots.c.workspace == workspace,
@@ -168,8 +170,6 @@ class FlowGate:
             )
             return
         holder = run_id if claim.scope is ClaimScope.RUN else attempt_id
-        if claim.scope is ClaimScope.RUN and self._holds(workspace, claim.key, run_id):
-            return
         self.conn.execute(
             insert(flow_slots).values(
                 workspace=workspace,
