@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from treadle.cli.metrics_server import MetricsAddress, MetricsPort
 from treadle.cli.support import ExitCode, fail, load_settings
 
 if TYPE_CHECKING:
@@ -126,19 +127,8 @@ def worker(
             show_default=False,
         ),
     ] = None,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            "--metrics-port",
-            min=0,
-            max=65535,
-            help="Serve Prometheus metrics at http://ADDRESS:PORT/metrics (absent or 0: off).",
-            show_default=False,
-        ),
-    ] = None,
-    metrics_address: Annotated[
-        str, typer.Option("--metrics-address", help="The address the metrics port listens on.")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPort = 0,
+    metrics_address: MetricsAddress = "127.0.0.1",
 ) -> None:
     """Run a worker: consume dispatched tasks, run their actions, report the results."""
     from treadle.cli.log_setup import format_celery_handlers
