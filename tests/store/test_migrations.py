@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from treadle.common.errors import ConfigurationError, ServiceUnavailable
@@ -28,6 +29,22 @@ def test_upgraded_database_matches_the_models(db_url: str) -> None:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, metadata) == []
             assert context.get_current_revision() == head_revision()
+    finally:
+        store.close()
+
+
+def test_the_head_read_from_the_revision_files_is_alembics_head(db_url: str) -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    store = Store.open(db_url)
+    try:
+        with store.engine.connect() as connection:
+            assert current_revision(store.engine) == MigrationContext.configure(
+                connection
+            ).get_current_revision()
+        command.downgrade(alembic_config(url=db_url), "0017")
+        assert current_revision(store.engine) == "0017"
+        command.downgrade(alembic_config(url=db_url), "base")
+        assert current_revision(store.engine) is None
     finally:
         store.close()
 

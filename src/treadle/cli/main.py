@@ -23,12 +23,14 @@ def _root() -> None:
     """Keeps ``treadle <command>`` a command group even while only one command is registered."""
 
 
-def _register() -> None:
+def _register(argv: list[str]) -> None:
     from treadle.cli import commands
 
-    commands.register(app)
+    commands.register(app, argv[1] if len(argv) > 1 else None)
 
 
 def main() -> None:
-    _register()
+    import sys
+
+    _register(sys.argv)
     app()

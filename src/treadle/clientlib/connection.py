@@ -92,9 +92,6 @@ def check_schema(store: Store) -> None:
     A newer schema (a later Treadle upgraded it) is allowed with a warning: revisions add
     to the schema, and the scheduler's version decides what it needs.
     """
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
     from treadle.scheduler.store import migrate
 
     current = migrate.current_revision(store.engine)
@@ -107,6 +104,9 @@ def check_schema(store: Store) -> None:
             f"the database {where} has no Treadle tables: run `treadle db upgrade` "
             "(or start `treadle scheduler`, which does) before starting runs"
         )
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     script = ScriptDirectory.from_config(migrate.alembic_config())
     try:
         script.get_revision(current)
