@@ -16,12 +16,8 @@ paused (or resumed, or ended) and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from enum import StrEnum
-
 from sqlalchemy import select
 
-from treadle.common.errors import ConflictError
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.core.events import (
     CancelRequested,
@@ -32,6 +28,13 @@ from treadle.scheduler.core.events import (
     RetryRequested,
 )
 from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.control_rules import (
+    APPLIES_TO,
+    STILL_GOING,
+    Control,
+    ControlRefused,
+    refusal,
+)
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.store.models import runs as runs_table
 from treadle.scheduler.store.uow import UnitOfWork
@@ -44,71 +47,6 @@ __all__ = [
     "apply_control_in",
     "refusal",
 ]
-
-
-class Control(StrEnum):
-    """What an operator may ask of a run."""
-
-    PAUSE = "pause"
-    RESUME = "resume"
-    CANCEL = "cancel"
-    RETRY = "retry"
-    COMPENSATE = "compensate"
-
-
-_STILL_GOING = frozenset(
-    {
-        RunStatus.PENDING,
-        RunStatus.RUNNING,
-        RunStatus.PAUSING,
-        RunStatus.PAUSED,
-    }
-)
-
-#: The run statuses each control applies to.
-APPLIES_TO: Mapping[Control, frozenset[RunStatus]] = {
-    Control.PAUSE: frozenset({RunStatus.RUNNING}),
-    Control.RESUME: frozenset({RunStatus.PAUSING, RunStatus.PAUSED}),
-    Control.CANCEL: _STILL_GOING,
-    Control.RETRY: frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELED}),
-    # A run still going is cancelled first, then compensated.
-    Control.COMPENSATE: _STILL_GOING
-    | {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELED},
-}
-
-#: What each control needs, as the refusal explains it.
-_NEEDS: Mapping[Control, str] = {
-    Control.PAUSE: "only running runs can be paused",
-    Control.RESUME: "only paused (or pausing) runs can be resumed",
-    Control.CANCEL: "only runs that have not ended can be canceled",
-    Control.RETRY: "only failed, timed out or canceled runs can be retried",
-    Control.COMPENSATE: "a run is compensated once, after its compensation has ended",
-}
-
-
-class ControlRefused(ConflictError):
-    """A control that does not apply to the run as it is; nothing was changed."""
-
-    def __init__(self, message: str, *, run_id: str, control: Control, status: RunStatus) -> None:
-        self.run_id = run_id
-        self.control = control
-        self.status = status
-        super().__init__(message)
-
-
-def refusal(control: Control, run_id: str, status: RunStatus) -> str | None:
-    """Why ``control`` does not apply to a run in ``status``; None when it does."""
-    if status in APPLIES_TO[control]:
-        return None
-    if control is Control.PAUSE and status in (RunStatus.PAUSING, RunStatus.PAUSED):
-        return f"run {run_id} is {status.value} already"
-    if control is Control.COMPENSATE and status is RunStatus.COMPENSATING:
-        return f"run {run_id} is compensating already; wait for it to end"
-    if control is Control.COMPENSATE and status is RunStatus.COMPENSATED:
-        return f"run {run_id} is compensated already; there is nothing left to undo"
-    if control is Control.CANCEL and status is RunStatus.COMPENSATING:
-        return f"run {run_id} is compensating; a compensation runs to its end"
-    return f"run {run_id} is {status.value}; {_NEEDS[control]}"
 
 
 def events_for(control: Control, reason: str | None = None, by: str | None = None) -> list[Event]:
@@ -185,7 +123,7 @@ def _for_child_runs(control: Control, run_id: str) -> tuple[Event, frozenset[Run
         return ResumeRequested(), frozenset({RunStatus.PAUSING, RunStatus.PAUSED})
     if control in (Control.CANCEL, Control.COMPENSATE):
         # as the relay words it when it carries out the core's CancelChildRun
-        return CancelRequested(reason=f"its parent run {run_id} canceled it"), _STILL_GOING
+        return CancelRequested(reason=f"its parent run {run_id} canceled it"), STILL_GOING
     return None
 
 
@@ -201,7 +139,7 @@ def _descendants(uow: UnitOfWork, run_id: str, wanted: frozenset[RunStatus]) -> 
             )
         ).all()
         going = [(child, RunStatus(status)) for child, status in rows]
-        going = [(child, status) for child, status in going if status in _STILL_GOING]
+        going = [(child, status) for child, status in going if status in STILL_GOING]
         found.extend(child for child, status in going if status in wanted)
         level = [child for child, _status in going]
     return sorted(found)

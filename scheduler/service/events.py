@@ -32,7 +32,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from treadle.common.errors import ExpressionError, LimitExceeded, NotFound, Para
 from treadle.common.expr import TemplateEngine
 from treadle.common.payload import json_size
 from treadle.scheduler.core.events import EventReceived
+from treadle.scheduler.service.event_outcome import EventOutcome
 from treadle.scheduler.service.rule_events import RuleEvents
 from treadle.scheduler.service.rule_launch import RuleLaunch
 from treadle.scheduler.service.starting import RunOptions, RunStarter
@@ -52,32 +53,6 @@ log = logging.getLogger("treadle.scheduler")
 
 def new_event_id() -> str:
     return f"ev-{uuid.uuid4().hex[:16]}"
-
-
-@dataclass(frozen=True)
-class EventOutcome:
-    """What sending one event did.
-
-    ``duplicate``: the id was already recorded, so nothing happened. ``started_runs``: runs
-    the event's triggers started (one per definition). ``updated_runs``: runs whose state
-    the event changed (a wait it released). ``refused``: triggers that matched but could
-    not start a run, by workflow ref, with the reason (bad parameters, a failing template).
-    """
-
-    event_id: str
-    duplicate: bool = False
-    started_runs: list[str] = field(default_factory=list)
-    updated_runs: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "duplicate": self.duplicate,
-            "started_runs": list(self.started_runs),
-            "updated_runs": list(self.updated_runs),
-            "refused": dict(self.refused),
-        }
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,11 @@ class AuditRecord:
     target: str | None
     outcome: AuditOutcome
     details: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of runs, newest first, and the cursor of the next (None after the last)."""
+
+    runs: tuple[RunSummary, ...]
+    next_cursor: str | None

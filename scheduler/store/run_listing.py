@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Select, String, bindparam, select, tuple_
 
 from treadle.common.errors import ParameterError
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.store.entries import RunSummary
+from treadle.scheduler.store.entries import RunPage, RunSummary
 from treadle.scheduler.store.models import runs
 
 #: The most runs one page may hold.
@@ -61,14 +61,6 @@ class RunFilter:
     trigger_event_id: str | None = None
     #: Only the runs of this workspace (the HTTP API always sets it to the token's).
     workspace: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunPage:
-    """One page of runs, newest first, and the cursor of the next (None after the last)."""
-
-    runs: tuple[RunSummary, ...]
-    next_cursor: str | None
 
 
 def encode_cursor(created_at: datetime | None, run_id: str) -> str:

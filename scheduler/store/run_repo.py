@@ -30,11 +30,11 @@ from treadle.scheduler.store.codec import (
 )
 from treadle.scheduler.store.command_rows import CommandRowWriter
 from treadle.scheduler.store.decision_codec import decode_event
-from treadle.scheduler.store.entries import RunSummary
+from treadle.scheduler.store.entries import RunPage, RunSummary
 from treadle.scheduler.store.errors import DuplicateRunError
 from treadle.scheduler.store.execution_writer import apply_changes, diff_executions
 from treadle.scheduler.store.models import run_events, runs, task_executions, task_units
-from treadle.scheduler.store.run_listing import RunFilter, RunPage, list_run_page
+from treadle.scheduler.store.run_listing import RunFilter, list_run_page
 from treadle.scheduler.store.run_writer import RunChange, RunWriter, SavedRuns
 
 #: How often a run is read again when a writer committed between its statements.

@@ -56,7 +56,7 @@ from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.service.controls import Control, ControlRefused
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
-from treadle.scheduler.service.events import EventOutcome
+from treadle.scheduler.service.event_outcome import EventOutcome
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.triggers import TriggerIndex
 from treadle.scheduler.store import RunFilter, RunPage, RunSummary, Store, UnitOfWork

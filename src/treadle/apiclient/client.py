@@ -18,16 +18,15 @@ from pydantic import SecretStr
 
 from treadle.apiclient.http import HttpSession, segment
 from treadle.apiclient.shapes import event_outcome, run_page, versions_of
-from treadle.clientlib.polling import Look, poll
-from treadle.clientlib.reading import MAX_POLL_INTERVAL, MIN_POLL_INTERVAL
-from treadle.clientlib.versions import VersionInfo
+from treadle.clientlib.polling import MAX_POLL_INTERVAL, MIN_POLL_INTERVAL, Look, poll
+from treadle.clientlib.version_info import VersionInfo
 from treadle.clientlib.views import InquiryInfo, ItemPage, RunInfo
 from treadle.common.errors import ConfigurationError, ConflictError, TreadleError, WaitTimeout
 from treadle.common.settings import Settings, settings_from_environment
 from treadle.common.statuses import InquiryStatus, RunStatus
-from treadle.scheduler.service.controls import Control, ControlRefused
-from treadle.scheduler.service.events import EventOutcome
-from treadle.scheduler.store import RunPage
+from treadle.scheduler.service.control_rules import Control, ControlRefused
+from treadle.scheduler.service.event_outcome import EventOutcome
+from treadle.scheduler.store.entries import RunPage
 
 __all__ = ["DEFAULT_TIMEOUT", "INQUIRY_PAGE", "ApiClient"]
 

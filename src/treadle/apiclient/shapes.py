@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from treadle.clientlib.versions import VersionInfo
+from treadle.clientlib.version_info import VersionInfo
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.service.events import EventOutcome
-from treadle.scheduler.store import RunPage, RunSummary
+from treadle.scheduler.service.event_outcome import EventOutcome
+from treadle.scheduler.store.entries import RunPage, RunSummary
 
 __all__ = ["event_outcome", "moment", "run_page", "versions_of"]
 

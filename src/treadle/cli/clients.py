@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from treadle.clientlib.views import RunInfo
     from treadle.common.statuses import InquiryStatus, RunStatus
     from treadle.scheduler.service.controls import Control
-    from treadle.scheduler.service.events import EventOutcome
+    from treadle.scheduler.service.event_outcome import EventOutcome
     from treadle.scheduler.store import RunPage
 
 __all__ = [

@@ -30,7 +30,7 @@ from treadle.cli.support import (
 if TYPE_CHECKING:
     from treadle.common.settings import Settings
     from treadle.embedded import EmbeddedRunner
-    from treadle.scheduler.service.events import EventOutcome
+    from treadle.scheduler.service.event_outcome import EventOutcome
 
 events_app = typer.Typer(
     help="Send outside events to runs; list events and waits.", no_args_is_help=True

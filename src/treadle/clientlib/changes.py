@@ -22,7 +22,8 @@ from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.controls import Control, apply_control_in
 from treadle.scheduler.service.definitions import Definitions
-from treadle.scheduler.service.events import EventOutcome, EventRouter, new_event_id
+from treadle.scheduler.service.event_outcome import EventOutcome
+from treadle.scheduler.service.events import EventRouter, new_event_id
 from treadle.scheduler.service.inquiries import answer_inquiry_in
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter

@@ -24,6 +24,10 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+#: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
+MAX_POLL_INTERVAL = 0.5
+MIN_POLL_INTERVAL = 0.01
+
 
 @dataclass(frozen=True, slots=True)
 class Look(Generic[T]):

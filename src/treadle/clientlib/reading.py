@@ -14,16 +14,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from treadle.clientlib.polling import Look, poll
+from treadle.clientlib.polling import MAX_POLL_INTERVAL, MIN_POLL_INTERVAL, Look, poll
 from treadle.clientlib.views import ItemPage, RunInfo
 from treadle.common.errors import NotFound, WaitTimeout
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.run_document import item_page, run_document, stored_run_document
 from treadle.scheduler.store import Store, UnitOfWork
-
-#: ``wait`` backs off up to this interval between polls, and never polls faster than the minimum.
-MAX_POLL_INTERVAL = 0.5
-MIN_POLL_INTERVAL = 0.01
 
 Session = Callable[[], AbstractContextManager[None]]
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import yaml
 from sqlalchemy import func, select
 
+from treadle.clientlib.version_info import VersionInfo
 from treadle.common.access import DEFAULT_WORKSPACE
 from treadle.common.errors import NotFound
 from treadle.scheduler.service.definitions import ROUTES_DOCUMENT, SPEC_DOCUMENT
@@ -62,25 +61,6 @@ _DATA_MAPPING_KEYS = frozenset({"parameters"})
 #: Fields where an empty list or mapping is a value of its own, not the same as leaving the
 #: field out (``with_items: []`` runs no item; a parameter's ``default: []``): shown.
 _EMPTY_IS_A_VALUE = frozenset({"default", "with_items", "value", "prompt", "assigned_to"})
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One published version of a workflow and how many runs were started on it."""
-
-    ref: str
-    version: int
-    content_hash: str
-    author: str | None
-    created_at: datetime
-    dialect: str
-    runs: int
-    #: Who owns the definition: a workspace, or '' when every workspace shares it.
-    workspace: str = ""
-
-    @property
-    def short_hash(self) -> str:
-        return self.content_hash[:12]
 
 
 def list_versions(
