@@ -28,7 +28,7 @@ class Cli(TreadleCli):
     def __init__(self, workdir: Path) -> None:
         self.database = workdir / "t.db"
         env = treadle_environment(database_url=f"sqlite:///{self.database}")
-        super().__init__(workdir, env, timeout=60)
+        super().__init__(workdir, env, timeout=60, in_process=True)
 
 
 @pytest.fixture

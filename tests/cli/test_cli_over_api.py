@@ -104,9 +104,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         client.register(ask, catalog=load_packs([PACKS]))  # core.ask: an inquiry
     (root / "db").mkdir()
     (root / "operator").mkdir()
-    database = TreadleCli(root / "db", treadle_environment(database_url=url), timeout=60)
+    # in-process: the same commands and output, without a new interpreter per command
+    env = treadle_environment(database_url=url)
+    database = TreadleCli(root / "db", env, timeout=60, in_process=True)
     token, viewer_token, admin_token = _tokens(database)
-    operator = TreadleCli(root / "operator", treadle_environment(api_token=token), timeout=60)
+    operator = TreadleCli(
+        root / "operator", treadle_environment(api_token=token), timeout=60, in_process=True
+    )
     assert "TREADLE_DATABASE_URL" not in operator.env
 
     port = free_port()

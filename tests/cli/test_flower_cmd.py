@@ -18,6 +18,7 @@ from treadle.cli import flower_cmd
 
 
 def test_help_lists_the_options(treadle: Any) -> None:
+    treadle.in_process = False  # Flower keeps parsed options in a module of its own
     treadle.env["COLUMNS"] = "200"  # rich would cut long option names on a narrow terminal
 
     shown = treadle("flower", "--help", code=0).stdout
@@ -54,6 +55,7 @@ def test_without_flower_installed_it_names_the_extra(monkeypatch: pytest.MonkeyP
 
 
 def test_basic_auth_without_a_password_is_refused_without_echoing_it(treadle: Any) -> None:
+    treadle.in_process = False
     treadle.env["TREADLE_BROKER_URL"] = "amqp://guest:guest@127.0.0.1:1//"  # never reached
 
     done = treadle("flower", "--basic-auth", "ops-s3cret", code=2)
@@ -63,6 +65,7 @@ def test_basic_auth_without_a_password_is_refused_without_echoing_it(treadle: An
 
 
 def test_a_broker_api_that_is_not_an_http_url_is_refused(treadle: Any) -> None:
+    treadle.in_process = False
     treadle.env["TREADLE_BROKER_URL"] = "amqp://guest:guest@127.0.0.1:1//"  # never reached
 
     done = treadle("flower", "--broker-api", "amqp://ops:s3cret@rabbit:15672/api/", code=2)

@@ -92,7 +92,8 @@ class Cli(TreadleCli):
     """``treadle`` in ``workdir`` with ``TREADLE_DATABASE_URL`` set to ``database_url``."""
 
     def __init__(self, workdir: Path, database_url: str) -> None:
-        super().__init__(workdir, treadle_environment(database_url=database_url), timeout=60)
+        env = treadle_environment(database_url=database_url)
+        super().__init__(workdir, env, timeout=60, in_process=True)
 
 
 @pytest.fixture

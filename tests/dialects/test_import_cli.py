@@ -1,4 +1,5 @@
-"""``treadle import`` (JSON to pack YAML that round-trips) and ``treadle runs render|golden``.
+"""``treadle import`` (JSON to pack YAML that round-trips), ``treadle runs render|golden``
+and ``treadle golden verify``.
 
 Round trip: import -> YAML -> ``load_workflow_text`` -> a spec equal to the imported one,
 source locations aside, for every conformance document of both dialects. The commands are
@@ -34,7 +35,7 @@ DOCUMENTS = [
 def cli(tmp_path: Path) -> Cli:
     """``cli(*args)``: the ``treadle`` command in tmp_path, on its own SQLite file."""
     env = treadle_environment(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
-    return TreadleCli(tmp_path, env)
+    return TreadleCli(tmp_path, env, in_process=True)
 
 
 def comparable(spec: WorkflowSpec) -> dict[str, Any]:
@@ -128,16 +129,21 @@ def test_an_imported_file_runs_and_renders_with_its_golden_record(
     assert events[-1]["operation"] == "waiting"
     assert events[-1]["step"]["step_id"] == "wait-for-reply"
 
-    assert cli("runs", "golden", run_id, "-o", "golden.json").code == 0
-    verified = cli("runs", "golden", run_id, "--verify", "golden.json")
+    assert cli("runs", "golden", run_id, "--out", "golden.jsonl", "--unsigned").code == 0
+    verified = cli("golden", "verify", "golden.jsonl", "--unsigned")
     assert verified.code == 0, verified.stderr
     assert verified.stdout.startswith("verified: ")
-    record = json.loads((tmp_path / "golden.json").read_text(encoding="utf-8"))
-    record["decisions"][1] = []
-    (tmp_path / "tampered.json").write_text(json.dumps(record), encoding="utf-8")
-    refused = cli("runs", "golden", run_id, "--verify", "tampered.json")
+    lines = (tmp_path / "golden.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [n for n, line in enumerate(lines) if json.loads(line)["type"] == "event"]
+    second = json.loads(lines[events[1]])
+    second["commands"] = []
+    lines[events[1]] = json.dumps(second)
+    (tmp_path / "tampered.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused = cli("golden", "verify", "tampered.jsonl", "--unsigned")
     assert refused.code == 1
-    assert refused.stderr.startswith("event 2 (task_succeeded): replay gave [")
+    assert refused.stderr.startswith(
+        f"tampered.jsonl:{events[1] + 1}: event 2 (task_succeeded): replay gave ["
+    )
 
 
 def test_render_in_the_aos_shape_and_refuse_unknown_formats(cli: Cli, aos_dir: Path) -> None:

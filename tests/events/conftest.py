@@ -141,7 +141,8 @@ class Cli(TreadleCli):
     """``treadle`` in ``workdir`` with the given ``TREADLE_*`` settings (others removed)."""
 
     def __init__(self, workdir: Path, settings: Mapping[str, str] | None = None) -> None:
-        super().__init__(workdir, {**treadle_environment(), **(settings or {})})
+        env = {**treadle_environment(), **(settings or {})}
+        super().__init__(workdir, env, in_process=True)
 
 
 @pytest.fixture(scope="session")

@@ -170,6 +170,7 @@ def test_an_inquiry_whose_schema_is_not_a_json_schema_refuses_answers_clearly(
 def test_notifications_from_treadle_run_log_to_stderr_and_failures_are_results(
     treadle: Cli, webhook: Any, unreachable_url: str
 ) -> None:
+    treadle.in_process = False  # what a new process does with no logging set up
     secret = "cli-hook-secret"
     done = treadle(
         "run", "eventtest.notify_all", "-p", f"url={webhook.url}",

@@ -376,7 +376,7 @@ class Command(TreadleCli):
     """Runs ``treadle`` with an environment of its own (database, packs, broker)."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        super().__init__(workdir, env, timeout=60)
+        super().__init__(workdir, env, timeout=60, in_process=True)
 
 
 class Background:

@@ -44,18 +44,38 @@ class CliResult:
 
 
 class TreadleCli:
-    """``treadle`` in ``workdir`` with the environment ``env`` (see ``treadle_environment``)."""
+    """``treadle`` in ``workdir`` with the environment ``env`` (see ``treadle_environment``).
 
-    def __init__(self, workdir: Path, env: Mapping[str, str], *, timeout: float = 120) -> None:
+    With ``in_process``, each call runs the same app in this interpreter
+    (:func:`run_in_process`) instead of a new one: what the command prints and its exit
+    code are the same, without the second or so each new interpreter spends importing
+    Treadle. Tests of the entry point itself, signals or processes left behind keep
+    the subprocess (the default; :meth:`start` always is one).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 120,
+        in_process: bool = False,
+    ) -> None:
         self.workdir = workdir
         self.env = dict(env)
         self.timeout = timeout
+        self.in_process = in_process
 
     def __call__(
         self, *args: str | Path, code: int | None = None, timeout: float | None = None
     ) -> CliResult:
         """Run ``treadle ARGS``; when ``code`` is given, the exit code must be it."""
         argv = tuple(str(arg) for arg in args)
+        if self.in_process:
+            result = run_in_process(argv, self.workdir, self.env)
+            if code is not None:
+                assert result.code == code, str(result)
+            return result
         done = subprocess.run(
             [str(TREADLE), *argv],
             capture_output=True,
@@ -87,3 +107,41 @@ class TreadleCli:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
+
+
+def run_in_process(argv: tuple[str, ...], workdir: Path, env: Mapping[str, str]) -> CliResult:
+    """``treadle ARGV`` run by this interpreter as the console script would run it.
+
+    In ``workdir``, with ``env`` (``TREADLE_*`` variables it lacks are unset); the root
+    logger's handlers, the environment and the working folder are put back afterwards. An
+    exception the command did not handle is printed to stderr with exit code 1, as Python
+    would.
+    """
+    import logging
+    import os
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from treadle.cli.main import build_app
+
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TREADLE_")}
+    overrides.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    environment = dict(os.environ)  # a command may set variables (Flower's, say)
+    before = Path.cwd()
+    os.chdir(workdir)
+    try:
+        done = CliRunner().invoke(build_app(argv), list(argv), env=overrides, prog_name="treadle")
+    finally:
+        os.chdir(before)
+        os.environ.clear()
+        os.environ.update(environment)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    stderr = done.stderr
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        trace = "".join(traceback.format_exception(done.exception))
+        stderr += trace
+    return CliResult(argv, done.exit_code, done.stdout, stderr)
