@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     log_format: Literal["json", "logfmt", "text", "auto"] = "auto"
     #: Requests an API token may make per minute, counted across every API process
     #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
+    #: Where the services send OpenTelemetry spans: ``none``, ``file`` (OTLP/JSON lines
+    #: appended to ``TREADLE_TRACE_FILE``) or ``otlp`` (OTLP over HTTP); needs the ``otel``
+    #: extra (docs/operations.md#traces).
+    trace_exporter: Literal["none", "file", "otlp"] = "none"
+    trace_file: str | None = None
+    #: The OTLP/HTTP (protobuf) traces endpoint of a collector.
+    trace_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: The spans' ``service.name`` (unset: ``treadle-scheduler``, ``treadle-worker``, ...).
+    trace_service_name: str | None = None
     api_rate_limit_per_minute: int = Field(default=1200, ge=0)
     #: Seconds an API process trusts a token it verified in the database without checking
     #: it again: a revoked token may be accepted for at most this long (expiry is exact);

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from celery import Task
@@ -37,7 +38,9 @@ from treadle.common.messages import (
     WorkerReport,
 )
 from treadle.common.statuses import AttemptStatus
+from treadle.common.tracing import active_tracing
 from treadle.common.transport import ATTEMPT_HEADER, WORKER_RUNNERS, task_name
+from treadle.worker.attempt_trace import traced_attempt
 from treadle.worker.execute import ActionLookup, RunnerSettings, execute, utc_now
 from treadle.worker.log_context import attempt_logging
 from treadle.worker.metrics import Attempted, TaskSeries, WorkerCounters, routing_key_of
@@ -195,7 +198,11 @@ def run_dispatch(task: Any, *args: Any, **kwargs: Any) -> None:
         series.active.inc()
     try:
         with attempt_logging(args, delivery.header_attempt):  # lines carry run, attempt, trace
-            attempted = run_attempt(runtime, delivery)
+            tracing = active_tracing()
+            if tracing.enabled:  # the attempt's span (docs/operations.md#traces)
+                attempted = traced_attempt(tracing, task, delivery, partial(run_attempt, runtime))
+            else:
+                attempted = run_attempt(runtime, delivery)
     except ReportNotPublished as exc:
         if series is not None:
             series.rejected.inc()

@@ -38,6 +38,7 @@ from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.run_log import RunLog
 from treadle.scheduler.service.run_metrics import RunMetrics
+from treadle.scheduler.service.run_spans import observe_run_spans
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.schedule_firing import ScheduleFiring
 from treadle.scheduler.service.schedule_sync import DeclaredSchedules
@@ -128,6 +129,7 @@ class BeatServices:
             notify_outbox=True,  # the schedulers relay the new runs' dispatches at once
         )
         RunLog().observe(runs)  # workflow.start of the runs it starts
+        observe_run_spans(runs)  # the span of a run that ends as it starts
         runs.observers.append(RunMetrics(self.metrics, definitions))
         return ScheduleFiring(
             RunStarter(runs, limits=self.settings.limits),

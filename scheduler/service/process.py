@@ -47,6 +47,7 @@ from treadle.scheduler.service.report_applier import AppliedReports, ReportAppli
 from treadle.scheduler.service.report_consumer import ReportBatch, ReportConsumer
 from treadle.scheduler.service.retention import PeriodicPurge
 from treadle.scheduler.service.run_log import RunLog
+from treadle.scheduler.service.run_spans import observe_run_spans
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.scheduler_metrics import SchedulerMetrics, scheduler_metrics
 from treadle.scheduler.service.starting import RunStarter
@@ -171,6 +172,7 @@ class SchedulerProcess:
         starter = RunStarter(runs, limits=self.settings.limits)
         runs.listeners.append(self._pending.note_decision)
         RunLog().observe(runs)  # the run events as log lines (docs/operations.md#logs)
+        observe_run_spans(runs)  # with tracing on, each run's span (docs/operations.md#traces)
         if self.settings.outbox_hold_seconds > 0:
             if self._direct is None:  # kept across rebuilds: it holds committed work only
                 self._direct = DirectPublish(

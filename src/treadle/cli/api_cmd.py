@@ -21,6 +21,7 @@ the work.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import TYPE_CHECKING, Annotated
@@ -85,6 +86,11 @@ def api(
             "PostgreSQL with `treadle scheduler` and `treadle worker`"
         )
     configure_logging(settings.log_level)
+    if workers == 1:  # one process (--workers N: each of uvicorn's builds its own app)
+        from treadle.cli.trace_setup import start_traces
+        from treadle.common.tracing import TracedProcess
+
+        start_traces(settings, TracedProcess.API, logging.getLogger("treadle.api"))
     from treadle.api.app import create_app
 
     embedded = _embedded_scheduler(settings) if run_here else None

@@ -34,13 +34,16 @@ def register(app: typer.Typer) -> None:
 
 def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0.0.1") -> None:
     """Run beat: fire the stored schedules, starting their runs."""
+    from treadle.cli.trace_setup import start_traces
     from treadle.common.metrics import Metrics
     from treadle.common.metrics_catalog import MetricSource
+    from treadle.common.tracing import TracedProcess
     from treadle.scheduler.service.beat import BeatServices, beat_service
     from treadle.scheduler.service.startup import RetryPolicy, database_address, open_store
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    start_traces(settings, TracedProcess.BEAT, log)
     stop = threading.Event()
     received: list[str] = []
     running: list[Any] = []  # the celery beat service, once built

@@ -54,11 +54,14 @@ def scheduler(
     metrics_address: MetricsAddress = "127.0.0.1",
 ) -> None:
     """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
+    from treadle.cli.trace_setup import start_traces
+    from treadle.common.tracing import TracedProcess
     from treadle.scheduler.service.process import SchedulerProcess
     from treadle.scheduler.service.scheduler_metrics import scheduler_metrics
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    start_traces(settings, TracedProcess.SCHEDULER, log)
     catalog = load_catalog(settings, pack_path or [])
     metrics = scheduler_metrics()
     serve_metrics(metrics.registry, metrics_port, metrics_address, log)

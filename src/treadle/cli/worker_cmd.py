@@ -132,8 +132,10 @@ def worker(
 ) -> None:
     """Run a worker: consume dispatched tasks, run their actions, report the results."""
     from treadle.cli.log_setup import format_celery_handlers
+    from treadle.cli.trace_setup import start_traces
     from treadle.common.errors import ConfigurationError
     from treadle.common.secret_box import Keyring
+    from treadle.common.tracing import TracedProcess
     from treadle.worker.app import create_worker_app, worker_queues
     from treadle.worker.catalog_loader import PackCatalog, check_pack_folders, pack_folders
 
@@ -171,5 +173,6 @@ def worker(
         where = f" (pool processes count in {endpoint.directory})" if endpoint.directory else ""
         logger.info("metrics at %s%s", endpoint.url, where)
     catalog.catalog()  # load now: pack problems are reported at start, not at first task
+    start_traces(settings, TracedProcess.WORKER, logger)  # before the pool forks
     celery_worker.start()
     raise typer.Exit(int(celery_worker.exitcode or ExitCode.OK))

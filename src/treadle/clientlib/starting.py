@@ -21,6 +21,7 @@ from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.deletions import deleted_message, is_tombstone
 from treadle.scheduler.service.run_log import RunLog
+from treadle.scheduler.service.run_spans import observe_run_spans
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.store import Store
@@ -43,6 +44,7 @@ def run_starter(
         notify_outbox=True,
     )
     RunLog().observe(runs)  # the API's (and clients') workflow.start lines
+    observe_run_spans(runs)  # in `treadle api` with tracing on: the runs it ends
     return RunStarter(runs, limits=settings.limits)
 
 

@@ -39,6 +39,7 @@ from treadle.scheduler.service.flow_release import FlowRelease
 from treadle.scheduler.service.inquiries import answer_inquiry
 from treadle.scheduler.service.relay import Relay
 from treadle.scheduler.service.run_log import RunLog
+from treadle.scheduler.service.run_spans import observe_run_spans
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.service.timers import fire_due_timers
@@ -85,6 +86,7 @@ class EmbeddedRunner:
             self.store, self.definitions, clock=clock, write_commands=handlers.write
         )
         RunLog().observe(self.runs)  # the run events as log lines (docs/operations.md#logs)
+        observe_run_spans(self.runs)  # `treadle api` on SQLite, tracing on: run spans
         self.starter = RunStarter(self.runs, limits=settings.limits)
         # The in-process workers decrypt with the store's key (configured, or the key
         # file generated beside a SQLite database), as a worker would with its own.
