@@ -38,9 +38,10 @@ def test_the_head_read_from_the_revision_files_is_alembics_head(db_url: str) -> 
     store = Store.open(db_url)
     try:
         with store.engine.connect() as connection:
-            assert current_revision(store.engine) == MigrationContext.configure(
-                connection
-            ).get_current_revision()
+            assert (
+                current_revision(store.engine)
+                == MigrationContext.configure(connection).get_current_revision()
+            )
         command.downgrade(alembic_config(url=db_url), "0017")
         assert current_revision(store.engine) == "0017"
         command.downgrade(alembic_config(url=db_url), "base")
