@@ -100,6 +100,19 @@ def issue_token() -> IssuedToken:
     return IssuedToken(token_id=token_id, plaintext=plaintext, token_hash=token_hash(plaintext))
 
 
+def token_from_text(plaintext: str) -> IssuedToken:
+    """A token whose text was made outside Treadle, in its format (a deployment's first
+    admin token, set in its environment). ValueError, never repeating the text, when it is
+    not a token."""
+    token_id = parse_token(plaintext)
+    if token_id is None:
+        raise ValueError(
+            f"not a Treadle token: expected {TOKEN_PREFIX}<12 hex digits>_<43 characters of "
+            "URL-safe base64> (docs/deployment.md says how to make one)"
+        )
+    return IssuedToken(token_id=token_id, plaintext=plaintext, token_hash=token_hash(plaintext))
+
+
 def token_hash(plaintext: str) -> str:
     """The SHA-256 (hex) of the whole token text: what the database stores.
 

@@ -8,6 +8,7 @@ the environment is read. Invalid values fail at start with the variable's name.
 from __future__ import annotations
 
 import getpass
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
@@ -17,6 +18,15 @@ from treadle.common.errors import ConfigurationError
 from treadle.common.limits import Limits
 
 DEFAULT_DATABASE_URL = "sqlite:///.treadle/treadle.db"
+
+
+class SchemaUpgrade(StrEnum):
+    """Who brings the database's schema up to date (``TREADLE_SCHEMA_UPGRADE``;
+    docs/deployment.md#schema-upgrades)."""
+
+    AUTO = "auto"  #: ``treadle scheduler`` and ``treadle beat`` upgrade it at start
+    WAIT = "wait"  #: only ``treadle db upgrade`` does; the services wait for it
+    REFUSE = "refuse"  #: only ``treadle db upgrade`` does; the services exit at once
 
 
 class Settings(BaseSettings):
@@ -104,6 +114,22 @@ class Settings(BaseSettings):
     #: Fires kept per schedule: ``treadle beat`` deletes older settled ones now and then
     #: (unset: every fire is kept until its schedule is deleted).
     schedule_fires_kept: int | None = Field(default=None, ge=10)
+    #: ``auto``: the scheduler and beat upgrade an older schema at start (one machine);
+    #: ``wait``: they never do, but log why and wait for ``treadle db upgrade``; ``refuse``:
+    #: they exit at once (docs/deployment.md#schema-upgrades).
+    schema_upgrade: SchemaUpgrade = SchemaUpgrade.AUTO
+    #: With ``wait``: seconds before a service gives up waiting (exit 1); unset: forever.
+    schema_wait_seconds: float | None = Field(default=None, gt=0)
+    #: The folder of the services' heartbeat files, read by ``treadle health`` (unset:
+    #: ``treadle-health`` in the temporary folder, ``/tmp/treadle-health``).
+    health_dir: str | None = None
+    #: Seconds without progress after which ``treadle health`` calls a service unhealthy;
+    #: the services write their heartbeat every ``min(5, this / 4)`` seconds.
+    health_stale_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    #: The key(s) golden records are signed with (HMAC-SHA256), comma-separated: the first
+    #: signs, every one verifies; at least 16 characters each. Unset: nothing is signed
+    #: (docs/determinism.md).
+    golden_key: SecretStr | None = None
     #: Fernet key(s) encrypting secrets, comma-separated: the first encrypts, all decrypt
     #: (see docs/security.md). Unset on SQLite: a key file beside the database is used.
     secret_key: SecretStr | None = None

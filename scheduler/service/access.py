@@ -82,11 +82,13 @@ def issue(
     expires_at: datetime | None,
     created_by: Principal,
     now: datetime,
+    token: IssuedToken | None = None,
 ) -> IssuedToken:
     """Store a new token (its hash only) and record ``token.create`` in the audit log.
 
     The returned :class:`IssuedToken` holds the only copy of the token's text: hand it to
-    its holder once. ValueError for an empty name or an expiry not after ``now``;
+    its holder once. ``token``: one made beforehand (``token_from_text``) instead of a new
+    random one. ValueError for an empty name or an expiry not after ``now``;
     ConflictError when a token not revoked already has ``name`` in ``workspace``.
     """
     if not name.strip():
@@ -95,7 +97,7 @@ def issue(
         raise ValueError("a token needs a workspace")
     if expires_at is not None and expires_at <= now:
         raise ValueError(f"the expiry {expires_at.isoformat()} is not in the future")
-    issued = issue_token()
+    issued = token or issue_token()
     uow.create_token(
         TokenEntry(
             id=issued.token_id,

@@ -235,7 +235,7 @@ class SchedulerProcess:
         # No ping before each transaction: a failed step is retried (after the pool
         # learnt of the dropped connections), so pinging only adds a round trip.
         self._store = open_store(
-            settings.database_url, policy=self.startup, stop=stop, clock=self.clock, pre_ping=False
+            settings, policy=self.startup, stop=stop, clock=self.clock, pre_ping=False
         )
         log.info("database ready: %s (schema up to date)", self._store.url)
         register_packs(self.store, self.catalog, self.clock)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from kombu.connection import Connection
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -34,6 +34,8 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from treadle.common.errors import ServiceUnavailable
+from treadle.common.settings import SchemaUpgrade, Settings
+from treadle.scheduler.service.schema_gate import await_current_schema
 from treadle.scheduler.store import Store
 from treadle.scheduler.store.base import utc_now
 
@@ -137,23 +139,50 @@ def retry_until_available(
 
 
 def open_store(
-    url: str,
+    settings: Settings,
     *,
     policy: RetryPolicy,
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = utc_now,
     pre_ping: bool = True,
 ) -> Store:
-    """``Store.open(url, migrate=True)``, retried while the database cannot be reached;
-    ``pre_ping`` as :meth:`Store.open` says."""
-    return retry_until_available(
-        lambda: Store.open(url, migrate=True, clock=clock, pre_ping=pre_ping),
+    """The store of ``TREADLE_DATABASE_URL``, retried while the database cannot be reached;
+    its schema upgraded, or waited for, as ``TREADLE_SCHEMA_UPGRADE`` says
+    (:mod:`~treadle.scheduler.service.schema_gate`). ``pre_ping`` as :meth:`Store.open`
+    says."""
+    url = settings.database_url
+    upgrade = settings.schema_upgrade is SchemaUpgrade.AUTO
+
+    def opened() -> Store:
+        store = Store.open(url, migrate=upgrade, clock=clock, pre_ping=pre_ping)
+        return store if upgrade else _reached(store)  # upgrading connected already
+
+    store = retry_until_available(
+        opened,
         what=f"database at {database_address(url)}",
         reason=_database_reason,
         retry_on=(ServiceUnavailable,),
         policy=policy,
         stop=stop,
     )
+    if not upgrade:
+        try:
+            await_current_schema(store, settings, stop=stop)
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def _reached(store: Store) -> Store:
+    """``store`` once a connection to it opened (Store.open without migrating opens none)."""
+    try:
+        with store.engine.connect():
+            pass
+    except (OperationalError, InterfaceError) as exc:
+        store.close()
+        raise ServiceUnavailable(f"cannot reach the database at {store.url}") from exc
+    return store
 
 
 def connect_broker(

@@ -3,10 +3,11 @@
 A real celery beat (:class:`celery.beat.Service`) whose scheduler keeps its schedules in
 ``TREADLE_DATABASE_URL`` (:mod:`treadle.scheduler.service.beat`). It connects to the
 database (retrying while it is unreachable, logging why; the schema is brought up to
-date), then ticks: schedules created, changed or paused through ``treadle schedules`` or
-the API, and those newly published workflows declare, are seen within
-``TREADLE_BEAT_RELOAD_SECONDS``. A due fire is recorded and its run started by beat in
-one transaction; ``treadle scheduler`` dispatches the run's tasks. Run one or several:
+date, or waited for, as ``TREADLE_SCHEMA_UPGRADE`` says), then ticks (writing its
+heartbeat for ``treadle health beat``): schedules created, changed or paused through
+``treadle schedules`` or the API, and those newly published workflows declare, are seen
+within ``TREADLE_BEAT_RELOAD_SECONDS``. A due fire is recorded and its run started by beat
+in one transaction; ``treadle scheduler`` dispatches the run's tasks. Run one or several:
 each fire is recorded once. SIGTERM or SIGINT stops it after the current tick (exit 0);
 exit 1 when the database stays unreachable at start, 2 for invalid settings.
 """
@@ -35,10 +36,12 @@ def register(app: typer.Typer) -> None:
 def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0.0.1") -> None:
     """Run beat: fire the stored schedules, starting their runs."""
     from treadle.cli.trace_setup import start_traces
+    from treadle.common.heartbeat import HeartbeatWriter, ServiceName
     from treadle.common.metrics import Metrics
     from treadle.common.metrics_catalog import MetricSource
     from treadle.common.tracing import TracedProcess
-    from treadle.scheduler.service.beat import BeatServices, beat_service
+    from treadle.scheduler.service.beat import beat_service
+    from treadle.scheduler.service.heartbeats import HeartbeatingBeat
     from treadle.scheduler.service.startup import RetryPolicy, database_address, open_store
 
     settings = load_settings()
@@ -58,11 +61,18 @@ def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("connecting to the database at %s", database_address(settings.database_url))
+    heartbeat = HeartbeatWriter.for_service(settings, ServiceName.BEAT)  # treadle health
+    where = database_address(settings.database_url)
+    heartbeat.starting(f"connecting to the database at {where} (the log says why it waits)")
+    log.info("connecting to the database at %s", where)
     with service_start_up(log, stop, received):
-        store = open_store(settings.database_url, policy=RetryPolicy(), stop=stop)
+        try:
+            store = open_store(settings, policy=RetryPolicy(), stop=stop)
+        except BaseException:
+            heartbeat.stopped()
+            raise
     try:
-        services = BeatServices(store, settings, metrics=metrics)
+        services = HeartbeatingBeat(store, settings, metrics=metrics, heartbeat=heartbeat)
         service = beat_service(services, reload_every=settings.beat_reload_seconds)
         running.append(service)
         log.info(
@@ -75,4 +85,5 @@ def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0
         log.info("stopping (%s)", ", ".join(received) or "stop")
     finally:
         store.close()
+        heartbeat.stopped()
     log.info("beat stopped")

@@ -37,6 +37,7 @@ MODULES_BY_COMMAND: Final[dict[str, tuple[str, ...]]] = {
     "import": ("import_cmd",),
     "api": ("api_cmd",),
     "flower": ("flower_cmd",),
+    "health": ("health_cmd",),
 }
 
 

@@ -1,9 +1,11 @@
 """``treadle db upgrade``: bring a database's schema up to date with the installed Treadle.
 
 Operators run it before starting new versions of the services (the services and the
-embedded runner also upgrade on start, but a separate step makes upgrades visible and
-lets them run under a privileged account). Exit 0 on success; 2 for an unusable URL or
-invalid settings; 1 when the database cannot be reached or the upgrade fails.
+embedded runner also upgrade on start unless ``TREADLE_SCHEMA_UPGRADE`` is ``wait`` or
+``refuse``, as in compose and Helm, where this is the only process that upgrades; a
+separate step makes upgrades visible and lets them run under a privileged account). Exit 0
+on success; 2 for an unusable URL or invalid settings; 1 when the database cannot be
+reached or the upgrade fails.
 """
 
 from __future__ import annotations

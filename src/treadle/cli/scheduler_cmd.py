@@ -1,9 +1,11 @@
 """``treadle scheduler``: the service that moves distributed runs forward.
 
 It connects to ``TREADLE_DATABASE_URL`` and ``TREADLE_BROKER_URL`` (retrying while either is
-unreachable, logging why), registers the packs it loads and publishes their workflows, then
-loops: apply worker reports, dispatch what follows, fire timers, reconcile. Run as many as
-you like against one database. SIGTERM or SIGINT finishes the current step, closes the
+unreachable, logging why; an older schema upgraded or waited for as
+``TREADLE_SCHEMA_UPGRADE`` says), registers the packs it loads and publishes their
+workflows, then loops: apply worker reports, dispatch what follows, fire timers,
+reconcile, and write its heartbeat for ``treadle health scheduler``. Run as many as you
+like against one database. SIGTERM or SIGINT finishes the current step, closes the
 connections and exits 0; exit 1 when the database or broker stays unreachable at start,
 2 for invalid settings or pack paths.
 """
@@ -55,8 +57,9 @@ def scheduler(
 ) -> None:
     """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
     from treadle.cli.trace_setup import start_traces
+    from treadle.common.heartbeat import HeartbeatWriter, ServiceName
     from treadle.common.tracing import TracedProcess
-    from treadle.scheduler.service.process import SchedulerProcess
+    from treadle.scheduler.service.heartbeats import HeartbeatingScheduler
     from treadle.scheduler.service.scheduler_metrics import scheduler_metrics
 
     settings = load_settings()
@@ -65,7 +68,8 @@ def scheduler(
     catalog = load_catalog(settings, pack_path or [])
     metrics = scheduler_metrics()
     serve_metrics(metrics.registry, metrics_port, metrics_address, log)
-    process = SchedulerProcess(settings, catalog, metrics=metrics)
+    heartbeat = HeartbeatWriter.for_service(settings, ServiceName.SCHEDULER)  # treadle health
+    process = HeartbeatingScheduler(settings, catalog, metrics=metrics, heartbeat=heartbeat)
     stop = threading.Event()
     received: list[str] = []
 

@@ -18,8 +18,8 @@ from treadle.cli.support import command_database, fail, print_json
 from treadle.common.access import DEFAULT_WORKSPACE
 
 if TYPE_CHECKING:
-    from treadle.common.access import Principal, Role
-    from treadle.scheduler.store import TokenEntry
+    from treadle.common.access import IssuedToken, Principal, Role
+    from treadle.scheduler.store import TokenEntry, UnitOfWork
 
 tokens_app = typer.Typer(
     help="API tokens for the HTTP API: create, list, revoke.", no_args_is_help=True
@@ -64,6 +64,17 @@ def create_token(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The new token as JSON.")] = False,
+    from_env: Annotated[
+        str | None,
+        typer.Option(
+            "--from-env",
+            metavar="VARIABLE",
+            help="Take the token's text from this environment variable (a token made "
+            "beforehand, e.g. a deployment's first admin token) instead of a new one: "
+            "nothing is printed, and a live token with this name and text is left as it is.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create a token and print it, once: it cannot be shown again."""
     from treadle.common.errors import ConflictError
@@ -77,9 +88,12 @@ def create_token(
     if not workspace.strip():
         fail("--workspace must not be empty")
     expires_at = _expiry(expires, now) if expires is not None else None
+    given = _token_from_env(from_env) if from_env is not None else None
     with command_database(False) as store:
         try:
             with store.unit_of_work() as uow:
+                if given is not None and _already_there(uow, name, workspace, given):
+                    return
                 issued = issue(
                     uow,
                     name=name,
@@ -88,30 +102,69 @@ def create_token(
                     expires_at=expires_at,
                     created_by=cli_principal(),
                     now=now,
+                    token=given,
                 )
         except ConflictError as exc:
             fail(str(exc))
+    document = {
+        "id": issued.token_id,
+        "name": name,
+        "role": chosen.value,
+        "workspace": workspace,
+        "created_at": iso(now),
+        "expires_at": iso(expires_at),
+    }
     if as_json:
-        print_json(
-            {
-                "id": issued.token_id,
-                "name": name,
-                "role": chosen.value,
-                "workspace": workspace,
-                "created_at": iso(now),
-                "expires_at": iso(expires_at),
-                "token": issued.plaintext,
-            }
-        )
+        print_json(document if given is not None else {**document, "token": issued.plaintext})
     else:
         ends = f"expires {iso(expires_at)}" if expires_at is not None else "does not expire"
+        source = f" from {from_env}" if given is not None else ""
         typer.echo(
             f"created token {issued.token_id} {name!r} (role {chosen.value}, workspace "
-            f"{workspace}, {ends})",
+            f"{workspace}, {ends}){source}",
             err=True,
         )
-        typer.echo(issued.plaintext)
-    typer.echo(_NOT_SHOWN_AGAIN, err=True)
+        if given is None:
+            typer.echo(issued.plaintext)
+    if given is None:
+        typer.echo(_NOT_SHOWN_AGAIN, err=True)
+
+
+def _token_from_env(variable: str) -> IssuedToken:
+    """``--from-env VARIABLE``: the token its value is (never repeated in a message)."""
+    import os
+
+    from treadle.common.access import token_from_text
+
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        fail(f"--from-env {variable}: the variable is not set (or empty)")
+    try:
+        return token_from_text(text)
+    except ValueError as exc:
+        fail(f"--from-env {variable}: {exc}")
+
+
+def _already_there(uow: UnitOfWork, name: str, workspace: str, token: IssuedToken) -> bool:
+    """Whether a live token named ``name`` holds ``token``'s text (then say so: running the
+    same bootstrap twice changes nothing). Another live token of that name fails."""
+    import hmac
+
+    live = [e for e in uow.list_tokens(workspace) if e.name == name and e.revoked_at is None]
+    for entry in live:
+        if hmac.compare_digest(entry.token_hash, token.token_hash):
+            typer.echo(
+                f"token {entry.id} {name!r} (workspace {workspace}) already holds that text; "
+                "nothing changed",
+                err=True,
+            )
+            return True
+    if live:
+        fail(
+            f"a token named {name!r} already exists in workspace {workspace} with another "
+            f"text: revoke it first (treadle tokens revoke {live[0].id})"
+        )
+    return False
 
 
 @tokens_app.command("list")

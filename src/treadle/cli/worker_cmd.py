@@ -134,10 +134,12 @@ def worker(
     from treadle.cli.log_setup import format_celery_handlers
     from treadle.cli.trace_setup import start_traces
     from treadle.common.errors import ConfigurationError
+    from treadle.common.heartbeat import HeartbeatWriter, ServiceName
     from treadle.common.secret_box import Keyring
     from treadle.common.tracing import TracedProcess
     from treadle.worker.app import create_worker_app, worker_queues
     from treadle.worker.catalog_loader import PackCatalog, check_pack_folders, pack_folders
+    from treadle.worker.heartbeat_step import heartbeat_step
 
     settings = load_settings()
     level = (loglevel or settings.log_level).upper()
@@ -155,6 +157,9 @@ def worker(
     endpoint = serve_metrics(metrics_port, metrics_address, pool) if metrics_port else None
     metrics = endpoint.metrics if endpoint is not None else None
     app = create_worker_app(settings, queues=names, catalog=catalog, metrics=metrics)
+    heartbeat = HeartbeatWriter.for_service(settings, ServiceName.WORKER)  # treadle health
+    heartbeat.starting("connecting to the broker (the log says why it waits)")
+    app.steps["consumer"].add(heartbeat_step(heartbeat))
     format_celery_handlers(settings.log_format)  # Celery's log handlers write our lines
     celery_worker = app.Worker(
         hostname=node_name(hostname),
@@ -174,5 +179,8 @@ def worker(
         logger.info("metrics at %s%s", endpoint.url, where)
     catalog.catalog()  # load now: pack problems are reported at start, not at first task
     start_traces(settings, TracedProcess.WORKER, logger)  # before the pool forks
-    celery_worker.start()
+    try:
+        celery_worker.start()
+    finally:
+        heartbeat.stopped()
     raise typer.Exit(int(celery_worker.exitcode or ExitCode.OK))
