@@ -35,6 +35,8 @@ KindOf = Callable[[str], RunnerType | None]
 QueueOf = Callable[[str], str | None]
 #: An action's own rate limit, as the catalog (or the pinned routes) says.
 RateOf = Callable[[str], RateLimitSpec | None]
+#: Whether an action declares ``side_effects: true``, as the catalog (or the pinned routes) says.
+EffectsOf = Callable[[str], bool]
 
 
 class NodeKind(StrEnum):
@@ -81,6 +83,8 @@ class Node:
     hidden: bool = False
     #: The rate limit the action itself declares (``rate_limit:`` in its file), pinned.
     action_rate_limit: RateLimitSpec | None = None
+    #: The action declares ``side_effects: true`` (pinned): its attempts get an idempotency key.
+    side_effects: bool = False
 
     @property
     def transitions(self) -> tuple[TransitionSpec, ...]:
@@ -147,6 +151,7 @@ def build_graph(
     kind_of: KindOf | None = None,
     queue_of: QueueOf | None = None,
     rate_of: RateOf | None = None,
+    effects_of: EffectsOf | None = None,
 ) -> tuple[Graph | None, list[Issue]]:
     """Compile ``spec``; return the graph (``None`` if it cannot be built) and every issue."""
     issues: list[Issue] = []
@@ -239,6 +244,7 @@ def build_graph(
             queue=task.queue or (queue_of(task.action) if queue_of and task.action else None),
             runner=kind_of(task.action) if kind_of and task.action else None,
             action_rate_limit=rate_of(task.action) if rate_of and task.action else None,
+            side_effects=bool(effects_of and task.action and effects_of(task.action)),
         )
         for name, task in specs.items()
     }
@@ -264,6 +270,7 @@ def build_graph(
             queue=queue_of(action) if queue_of else None,
             runner=kind_of(action) if kind_of else None,
             hidden=True,
+            side_effects=bool(effects_of and effects_of(action)),
         )
         compensation_of[name] = hidden
     graph = Graph(spec, nodes, tuple(edges), entries_of.get(None, ()), successors, compensation_of)
@@ -275,9 +282,10 @@ def compile_graph(
     kind_of: KindOf | None = None,
     queue_of: QueueOf | None = None,
     rate_of: RateOf | None = None,
+    effects_of: EffectsOf | None = None,
 ) -> Graph:
     """Compile ``spec`` or raise :class:`DefinitionError` with every structural problem."""
-    graph, issues = build_graph(spec, kind_of, queue_of, rate_of)
+    graph, issues = build_graph(spec, kind_of, queue_of, rate_of, effects_of)
     errors = [i for i in issues if i.severity == "error"]
     if errors or graph is None:
         raise DefinitionError(errors)

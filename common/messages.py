@@ -61,6 +61,10 @@ class TaskDispatch(BaseModel):
     value, which the worker decrypts with ``TREADLE_SECRET_KEY`` and puts in place just
     before the action runs. Without secrets the field is left out of the JSON, so such a
     message is exactly what an older scheduler sent.
+
+    ``idempotency_key`` is there only for an action that declares ``side_effects: true``:
+    the same for every attempt of one unit of one task execution (retries, redeliveries,
+    a manual retry of the run), so the action can make its effect once (docs/packs.md).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -78,12 +82,15 @@ class TaskDispatch(BaseModel):
     runner: RunnerType | None = None
     queue: str | None = None
     secrets: dict[str, str] | None = None
+    idempotency_key: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_empty_secrets(self, serialize: SerializerFunctionWrapHandler) -> Any:
         data = serialize(self)
-        if isinstance(data, dict) and data.get("secrets") is None:
-            data.pop("secrets", None)
+        if isinstance(data, dict):
+            for optional in ("secrets", "idempotency_key"):
+                if data.get(optional) is None:
+                    data.pop(optional, None)
         return data
 
     def __repr_args__(self) -> Any:  # ciphertexts are not for logs either

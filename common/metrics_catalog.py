@@ -204,13 +204,34 @@ CATALOG: tuple[MetricSpec, ...] = (
         DURATION_BUCKETS,
     ),
     # -- governance (exported when those features land) --------------------------------------
-    MetricSpec("treadle_budget_stops", C, "Runs stopped by a budget.", ("kind",), GOV),
     MetricSpec(
-        "treadle_emergency_stop_active", G, "1 while an emergency stop holds.", ("scope",), GOV
+        "treadle_budget_stops",
+        C,
+        "Runs stopped by a budget's limit, by kind (cost_usd, wall_time, attempts, items); "
+        "steps failed by their cost ceiling count as step_cost_usd.",
+        ("kind",),
+        R,
     ),
-    MetricSpec("treadle_sandbox_checks", C, "Plans and definitions the sandbox checked.", (), GOV),
     MetricSpec(
-        "treadle_sandbox_refusals", C, "What the plan sandbox refused, by reason.", ("reason",), GOV
+        "treadle_emergency_stop_active",
+        G,
+        "1 while an emergency stop holds the scope (global, workspace:<name>), 0 once lifted.",
+        ("scope",),
+        S,
+    ),
+    MetricSpec(
+        "treadle_sandbox_checks",
+        C,
+        "Run starts and attempts the plan sandbox checked.",
+        (),
+        R,
+    ),
+    MetricSpec(
+        "treadle_sandbox_refusals",
+        C,
+        "Run starts and attempts the plan sandbox refused, by reason.",
+        ("reason",),
+        R,
     ),
     MetricSpec(
         "treadle_golden_verifications",
@@ -222,13 +243,19 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec(
         "treadle_replay_divergences", C, "Replays that diverged, by cause.", ("cause",), GOV
     ),
-    MetricSpec("treadle_cost_usd", C, "US dollars runs reported spending.", ("workflow",), GOV),
+    MetricSpec(
+        "treadle_cost_usd",
+        C,
+        "US dollars runs' actions reported spending (cost_usd, or cost_cents / 100).",
+        ("workflow",),
+        R,
+    ),
     MetricSpec(
         "treadle_step_cost_usd",
         H,
-        "US dollars per step.",
+        "US dollars per step of an action that reported a cost.",
         ("action",),
-        GOV,
+        R,
         COST_BUCKETS,
     ),
 )

@@ -14,8 +14,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from treadle.common.budget import BudgetCeilings, ceilings_from_setting
 from treadle.common.errors import ConfigurationError
+from treadle.common.event_sinks import EventSinks
 from treadle.common.limits import Limits
+from treadle.common.sandbox_policy import SandboxPolicies, policies_from_setting
 
 DEFAULT_DATABASE_URL = "sqlite:///.treadle/treadle.db"
 
@@ -79,8 +82,6 @@ class Settings(BaseSettings):
     #: ``logfmt``, ``text`` (for people), or ``auto``: text on a terminal, else JSON
     #: (docs/operations.md#logs).
     log_format: Literal["json", "logfmt", "text", "auto"] = "auto"
-    #: Requests an API token may make per minute, counted across every API process
-    #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
     #: Where the services send OpenTelemetry spans: ``none``, ``file`` (OTLP/JSON lines
     #: appended to ``TREADLE_TRACE_FILE``) or ``otlp`` (OTLP over HTTP); needs the ``otel``
     #: extra (docs/operations.md#traces).
@@ -90,6 +91,8 @@ class Settings(BaseSettings):
     trace_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     #: The spans' ``service.name`` (unset: ``treadle-scheduler``, ``treadle-worker``, ...).
     trace_service_name: str | None = None
+    #: Requests an API token may make per minute, counted across every API process
+    #: (429 with ``Retry-After`` beyond it); 0 turns the limit off.
     api_rate_limit_per_minute: int = Field(default=1200, ge=0)
     #: Seconds an API process trusts a token it verified in the database without checking
     #: it again: a revoked token may be accepted for at most this long (expiry is exact);
@@ -126,10 +129,6 @@ class Settings(BaseSettings):
     #: Seconds without progress after which ``treadle health`` calls a service unhealthy;
     #: the services write their heartbeat every ``min(5, this / 4)`` seconds.
     health_stale_seconds: float = Field(default=60.0, gt=0, le=86_400)
-    #: The key(s) golden records are signed with (HMAC-SHA256), comma-separated: the first
-    #: signs, every one verifies; at least 16 characters each. Unset: nothing is signed
-    #: (docs/determinism.md).
-    golden_key: SecretStr | None = None
     #: Fernet key(s) encrypting secrets, comma-separated: the first encrypts, all decrypt
     #: (see docs/security.md). Unset on SQLite: a key file beside the database is used.
     secret_key: SecretStr | None = None
@@ -137,6 +136,45 @@ class Settings(BaseSettings):
     api_url: str | None = None
     #: The API token they send (``treadle tokens create``); never printed nor logged.
     api_token: SecretStr | None = None
+    #: The plan sandbox's policies (docs/governance.md): a JSON object, or the path of a
+    #: JSON or YAML file, ``{"aos"?, "workflows"?, "workspaces"?}``. Unset: AOS plans are
+    #: checked under the default AOS policy and no other workflow is.
+    sandbox_policy: str | None = None
+    #: Budget ceilings (docs/governance.md#budgets): JSON, or the path of a JSON file,
+    #: ``{"all"?: {budget}, "workspaces"?: {"<name>": {budget}}}``: every run of a
+    #: workspace gets at most these limits (and them when it declares none). Unset: none.
+    budget_limits: str | None = None
+    #: The key(s) golden records are signed with (HMAC-SHA256), comma-separated: the first
+    #: signs, every one verifies; at least 16 characters each. Unset: nothing is signed
+    #: (docs/determinism.md).
+    golden_key: SecretStr | None = None
+    #: A reason: while set, a global emergency stop holds with it whatever the database says
+    #: (a scheduler sets it, and ``off`` is refused where it is set); unset it and run
+    #: ``treadle emergency-stop off`` to lift it (docs/governance.md#emergency-stop).
+    emergency_stop: str | None = Field(default=None, min_length=1, max_length=1000)
+    #: Write a CloudEvent with every change of a run, step or definition and publish it
+    #: (docs/lifecycle-events.md). Off: saving a decision does no extra work at all. Set it
+    #: wherever runs change: schedulers, beat, the API, and the clients and commands.
+    lifecycle_events: bool = False
+    #: The topic exchange the schedulers publish them to ('' : none, only the sinks).
+    lifecycle_exchange: str = "treadle.events"
+    #: Webhook sinks, as JSON: ``[{"name", "url", "secret", "types"?, "timeout_seconds"?}]``.
+    lifecycle_sinks: EventSinks = ()
+    #: Attempts at delivering an event to a sink before it is kept as failed.
+    lifecycle_delivery_attempts: int = Field(default=8, ge=1, le=100)
+    #: Seconds before a failed delivery's first retry; each next one waits twice as long
+    #: (at most an hour).
+    lifecycle_retry_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    def budget_ceilings(self) -> BudgetCeilings:
+        """The ceilings ``budget_limits`` gives (a ConfigurationError naming the variable
+        when it is wrong)."""
+        return ceilings_from_setting(self.budget_limits)
+
+    def sandbox_policies(self) -> SandboxPolicies:
+        """The policies ``sandbox_policy`` gives (read once per process; a
+        ConfigurationError naming the variable when it is wrong)."""
+        return policies_from_setting(self.sandbox_policy)
 
 
 def settings_from_environment() -> Settings:

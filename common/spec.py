@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from treadle.common.budget import Budget
 from treadle.common.source import Path, SourceMap
 
 
@@ -160,6 +161,25 @@ class RateLimitSpec(_Frozen):
     key: str | None = Field(default=None, exclude_if=_is_none)
 
 
+class EscalationAskSpec(_Frozen):
+    """The question an escalated task puts to a person: retry it, skip it (with an output),
+    or fail it. ``prompt`` and ``assigned_to`` may be templates; unanswered after
+    ``timeout``, the task fails as it would have."""
+
+    prompt: Any = None
+    assigned_to: Any = None
+    timeout: timedelta | None = None
+
+
+class EscalationSpec(_Frozen):
+    """What happens when a task's retries are exhausted (the kOS spec's escalation to
+    manual intervention): ``notify`` sends ``core.notify`` with this input, ``ask`` opens
+    an inquiry and the task waits for the answer."""
+
+    notify: dict[str, Any] | None = None
+    ask: EscalationAskSpec | None = None
+
+
 class TaskSpec(_Frozen):
     """One node of a workflow.
 
@@ -189,6 +209,10 @@ class TaskSpec(_Frozen):
     priority: int | None = Field(default=None, ge=0, le=9, exclude_if=_is_none)
     concurrency_key: ConcurrencyKeySpec | None = Field(default=None, exclude_if=_is_none)
     rate_limit: RateLimitSpec | None = Field(default=None, exclude_if=_is_none)
+    #: Budgets and escalation (``docs/governance.md``); left out of dumps when unset.
+    cost_estimate_usd: float | None = Field(default=None, ge=0, exclude_if=_is_none)
+    cost_ceiling_usd: float | None = Field(default=None, ge=0, exclude_if=_is_none)
+    escalate: EscalationSpec | None = Field(default=None, exclude_if=_is_none)
     path: Path = ()
 
 
@@ -244,6 +268,8 @@ class WorkflowSpec(_Frozen):
     #: runs hold it at once; left out of dumps when unset.
     priority: int | None = Field(default=None, ge=0, le=9, exclude_if=_is_none)
     concurrency_key: ConcurrencyKeySpec | None = Field(default=None, exclude_if=_is_none)
+    #: What a run may spend (``docs/governance.md``); left out of dumps when unset.
+    budget: Budget | None = Field(default=None, exclude_if=_is_none)
     dialect: str = "attune"
     #: Facts about the definition that do not change how it runs, kept with it (e.g. the
     #: original step names and types of an imported workflows/v1 version, which renderers
@@ -283,6 +309,9 @@ class ActionSpec(_Frozen):
     #: A governance policy: its result must be ``{"decision": "allow" | "require_approval"
     #: | "deny", "reason": ...}``, and the worker fails the attempt (``PolicyDenied``) on deny.
     policy: bool = False
+    #: The action changes something outside (a write, a POST): each of its attempts gets an
+    #: ``idempotency_key``, the same across retries and redeliveries (docs/packs.md).
+    side_effects: bool = False
     base_dir: str | None = None
     workflow_file: str | None = None
     source: SourceMap = Field(default_factory=lambda: SourceMap("<memory>"))

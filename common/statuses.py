@@ -191,6 +191,16 @@ class InquiryStatus(StrEnum):
     CANCELED = "canceled"
 
 
+class InquiryPurpose(StrEnum):
+    """Why an inquiry was opened: a task asks (``core.ask``, ``wait_for``), a task whose
+    retries are exhausted escalates to a person, or the run's budget asks whether to go on
+    (a run-level inquiry: it belongs to no task)."""
+
+    TASK = "task"
+    ESCALATION = "escalation"
+    BUDGET = "budget"
+
+
 _S = TypeVar("_S", bound=StrEnum)
 
 

@@ -15,7 +15,7 @@ location, and never raises for problems in the definition. The checks themselves
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path as FsPath
 
 from treadle.common.catalog import Catalog
@@ -58,18 +58,25 @@ def checked_workflow(
     return check.run(), check.graph
 
 
+#: Told of each workflow validated: the spec, its graph (``None`` if it could not be
+#: compiled) and the catalog it was checked against (``treadle validate --policy``).
+Validated = Callable[[WorkflowSpec, Graph | None, Catalog], None]
+
+
 def validate_paths(
     paths: Sequence[str | os.PathLike[str]],
     *,
     pack_paths: Sequence[str | os.PathLike[str]] = (),
     strict: bool = False,
+    on_workflow: Validated | None = None,
 ) -> list[Issue]:
     """Load and validate workflow files, pack folders and folders of packs.
 
     Workflow files are checked against the packs in ``pack_paths`` and the packs shipped
     with Treadle; problems in ``pack_paths`` are reported too. A folder that holds no pack
-    is taken as a folder of workflow files.
+    is taken as a folder of workflow files. ``on_workflow`` sees each workflow validated.
     """
+    seen = on_workflow or _ignored
     issues: list[Issue] = []
     catalog = _bundled_catalog()
     if pack_paths:
@@ -81,34 +88,42 @@ def validate_paths(
         if not os.path.exists(path):
             issues.append(Issue(Loc(path), "no such file or folder"))
         elif os.path.basename(path) == "pack.yaml":
-            issues.extend(_validate_packs(os.path.dirname(path) or ".", catalog, strict))
+            issues.extend(_validate_packs(os.path.dirname(path) or ".", catalog, strict, seen))
         elif os.path.isdir(path) and _holds_packs(path):
-            issues.extend(_validate_packs(path, catalog, strict))
+            issues.extend(_validate_packs(path, catalog, strict, seen))
         elif os.path.isdir(path):
             files = _workflow_files(path)
             if not files:
                 issues.append(Issue(Loc(path), "no pack.yaml and no workflow files in this folder"))
             for file in files:
-                issues.extend(_validate_file(file, catalog, strict))
+                issues.extend(_validate_file(file, catalog, strict, seen))
         else:
-            issues.extend(_validate_file(path, catalog, strict))
+            issues.extend(_validate_file(path, catalog, strict, seen))
     return sorted_issues(issues)
 
 
-def _validate_packs(folder: str, catalog: Catalog, strict: bool) -> list[Issue]:
+def _ignored(spec: WorkflowSpec, graph: Graph | None, catalog: Catalog) -> None:
+    del spec, graph, catalog
+
+
+def _validate_packs(folder: str, catalog: Catalog, strict: bool, seen: Validated) -> list[Issue]:
     loader = PackLoader().load([folder])
     issues = list(loader.catalog.issues)
     combined = catalog.merged(loader.catalog)
     for spec in loader.drafts:
-        issues.extend(validate_workflow(spec, combined, strict=strict))
+        found, graph = checked_workflow(spec, combined, strict=strict)
+        issues.extend(found)
+        seen(spec, graph, combined)
     return issues
 
 
-def _validate_file(path: str, catalog: Catalog, strict: bool) -> list[Issue]:
+def _validate_file(path: str, catalog: Catalog, strict: bool, seen: Validated) -> list[Issue]:
     spec, issues = _read_file(path)
     if spec is not None:
         combined = catalog.merged(Catalog(workflows={spec.ref: spec}))
-        issues.extend(validate_workflow(spec, combined, strict=strict))
+        found, graph = checked_workflow(spec, combined, strict=strict)
+        issues.extend(found)
+        seen(spec, graph, combined)
     return issues
 
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 from treadle.common.catalog import Catalog
 from treadle.common.expr import TemplateEngine, is_template
 from treadle.common.graph import EVENT_ACTIONS, INQUIRY_ACTIONS, Graph, build_graph
+from treadle.common.guard_checks import escalation_templates, guard_problems
 from treadle.common.loader.reader import suggestion
 from treadle.common.loader.yaml_source import VALUE
 from treadle.common.source import Issue, Loc, Path, Severity
@@ -74,6 +75,14 @@ def _rate_of(catalog: Catalog) -> Callable[[str], RateLimitSpec | None]:
     return rate_of
 
 
+def _effects_of(catalog: Catalog) -> Callable[[str], bool]:
+    def effects_of(ref: str) -> bool:
+        action = catalog.actions.get(ref)
+        return action is not None and action.side_effects
+
+    return effects_of
+
+
 class WorkflowCheck:
     """The checks of :func:`~treadle.common.validate.validate_workflow` for one spec:
     ``run()`` returns its issues, sorted, and leaves the compiled graph in ``graph``."""
@@ -95,15 +104,22 @@ class WorkflowCheck:
         kind_of = catalog.kind_of if catalog is not None else None
         queue_of = None if catalog is None else _queue_of(catalog)
         rate_of = None if catalog is None else _rate_of(catalog)
-        graph, structural = build_graph(self.spec, kind_of, queue_of, rate_of)
+        effects_of = None if catalog is None else _effects_of(catalog)
+        graph, structural = build_graph(self.spec, kind_of, queue_of, rate_of, effects_of)
         self.graph = graph
         self.issues.extend(structural)
         for field in _template_fields(self.spec):
             self._check_template(field)
+        declared = None if self.catalog is None else self._declared
         for task in self.tasks:
             self._check_values(task, graph)
             if self.catalog is not None:
                 self._check_action(task)
+            for problem in guard_problems(task, declared):
+                if problem.severity is Severity.ERROR:
+                    self._error(problem.path, problem.message)
+                else:
+                    self._warning(problem.path, problem.message)
         return sorted_issues(self.issues)
 
     # -- reporting -------------------------------------------------------------------------
@@ -312,6 +328,8 @@ def _template_fields(spec: WorkflowSpec) -> Iterator[_Field]:
         if task.compensate is not None:
             path = (*task.path, "compensate", "input")
             yield from _values(task.compensate.input, path, owner, items=items)
+        for path, value in escalation_templates(task):
+            yield from _values(value, path, owner, items=items)
         for transition in task.next:
             if transition.when is not None:
                 yield _Field((*transition.path, "when"), transition.when, owner, condition=True)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from treadle.common.budget import Budget
 from treadle.common.graph import Graph
 from treadle.common.limits import Limits
-from treadle.common.statuses import RunStatus
+from treadle.common.statuses import InquiryPurpose, RunStatus
 from treadle.scheduler.core.commands import (
     CancelTimer,
     Command,
@@ -155,6 +156,10 @@ def rehearse(
     depth: int = 0,
     controls: Sequence[tuple[float, Event]] = (),
     max_steps: int = 100_000,
+    config: Mapping[str, Any] | None = None,
+    budget: Budget | None = None,
+    budget_ceiling: Budget | None = None,
+    budget_answers: Sequence[Any] = (),
 ) -> Rehearsal:
     """Run ``graph`` to its end (or until it only waits on people) with scripted outcomes.
 
@@ -163,23 +168,35 @@ def rehearse(
     goes on until they have all been delivered.
 
     ``answers`` maps a task name to the response its inquiry gets (omit to leave it
-    waiting); ``child_outcomes`` maps a task name to the outcome of the child run it starts.
+    waiting); ``child_outcomes`` maps a task name to the outcome of the child run it starts;
+    ``config`` is the pack configuration templates read as ``config``. ``budget`` is the
+    budget the start gives, ``budget_ceiling`` the workspace's ceiling, and
+    ``budget_answers`` the answers, in order, to the run's budget inquiries (a budget
+    inquiry past the last one stays unanswered).
     """
     answer = script or scripted({})
     clock = start
     state = initial_state(run_id, graph.ref, clock)
     record = Rehearsal(state)
     context = RunContext(
-        parameters=dict(parameters or {}), seed=seed, limits=limits or Limits(), depth=depth
+        parameters=dict(parameters or {}),
+        config=dict(config or {}),
+        seed=seed,
+        limits=limits or Limits(),
+        depth=depth,
+        budget=budget,
+        budget_ceiling=budget_ceiling,
     )
     pending: deque[tuple[datetime, Event]] = deque([(clock, RunRequested(context=context))])
     timers: list[tuple[datetime, int, str]] = []
     live_timers: set[str] = set()
     results: list[tuple[datetime, int, Event]] = []
     counter = 0
-    for seconds, control in controls:
-        counter += 1
-        heapq.heappush(results, (start + timedelta(seconds=seconds), -counter, control))
+    for index, (seconds, control) in enumerate(controls):
+        # before results due at the same time, and in the order given
+        order = index - len(controls)
+        heapq.heappush(results, (start + timedelta(seconds=seconds), order, control))
+    budget_replies = list(budget_answers)
     undelivered = {id(control) for _, control in controls}
     steps = 0
     while True:
@@ -220,7 +237,13 @@ def rehearse(
                 live_timers.discard(command.timer_id)
             elif isinstance(command, OpenInquiry):
                 record.inquiries.append(command)
-                if answers is not None and command.task in answers:
+                if command.purpose is InquiryPurpose.BUDGET:
+                    if budget_replies:
+                        reply = budget_replies.pop(0)
+                        pending.append(
+                            (clock, InquiryAnswered(command.inquiry_id, reply, "rehearsal"))
+                        )
+                elif answers is not None and command.task in answers:
                     pending.append(
                         (
                             clock,

@@ -18,7 +18,9 @@ dependencies allow it:
 * ``continue``: a failure is handled, and dependants run anyway;
 * ``skip``: a failure is handled, and dependants (and theirs) are skipped.
 
-``retry_count`` is the number of retries (immediately, without delay).
+``retry_count`` is the number of retries (immediately, without delay). The policy
+enforcer's cost fields, in cents, become the budget and costs in dollars
+(:mod:`~treadle.common.dialects.aos_costs`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from treadle.common.dialects.aos_costs import (
+    PLAN_COST_FIELDS,
+    STEP_COST_FIELDS,
+    plan_budget,
+    step_costs,
+)
 from treadle.common.dialects.json_reader import JsonReader, read_json
 from treadle.common.dialects.shared import (
     AOS,
@@ -45,10 +53,11 @@ from treadle.common.spec import RetrySpec, TaskSpec, TransitionSpec, WorkflowSpe
 
 STEP_FIELDS: Final = (
     "step_id", "skill", "action", "params", "depends_on", "dependencies", "on_error",
-    "retry_count", "description",
+    "retry_count", "description", *STEP_COST_FIELDS,
 )  # fmt: skip
 PLAN_FIELDS: Final = (
     "steps", "metadata", "plan_id", "checkpoint_interval", "deterministic", "hash_algorithm",
+    *PLAN_COST_FIELDS,
 )  # fmt: skip
 ON_ERROR: Final = ("abort", "continue", "skip")
 #: The input key carrying a step's seed.
@@ -78,6 +87,7 @@ class _Step:
     on_error: str
     retry_count: int
     path: Path
+    costs: Mapping[str, float] = field(default_factory=dict)
 
 
 def read_aos(
@@ -100,6 +110,7 @@ def read_aos(
     steps = _read_steps(reader, plan, path, sequential)
     tasks = _tasks(reader, steps, options) if not reader.has_errors else ()
     plan_id = plan.get("plan_id") if isinstance(plan, dict) else None
+    budget = plan_budget(reader, plan, path)
     if reader.has_errors:
         return None, reader.sorted_issues()
     spec = WorkflowSpec(
@@ -107,6 +118,7 @@ def read_aos(
         tasks=tasks,
         output_map={step.name: "{{ " + task_expression(step.name) + ".result }}" for step in steps},
         dialect=AOS,
+        budget=budget,
         source=SourceMap(file),  # errors found later name the imported file
         metadata={AOS_METADATA: {"plan": plan, **({"plan_id": plan_id} if plan_id else {})}},
     )
@@ -206,6 +218,7 @@ def _read_steps(reader: JsonReader, plan: Any, path: Path, sequential: bool) -> 
                 on_error or "abort",
                 retry or 0,
                 step_path,
+                step_costs(reader, raw, step_path),
             )
         )
     _check_dependencies(reader, steps)
@@ -302,6 +315,7 @@ def _tasks(reader: JsonReader, steps: list[_Step], options: AosOptions) -> tuple
                 input=given,
                 next=with_paths(index, transitions),
                 path=("tasks", index),
+                **step.costs,
                 **{k: v for k, v in fields.items() if v is not None},
             )
         )

@@ -27,7 +27,7 @@ from treadle.common.spec import ActionSpec, RateLimitSpec, RunnerType, WorkflowS
 ACTION_FIELDS: Final = (
     "ref", "name", "label", "description", "enabled", "runner_type", "entry_point",
     "parameters", "output", "output_schema", "queue", "worker_selector", "tags", "workflow_file",
-    "policy", "rate_limit",
+    "policy", "rate_limit", "side_effects",
 )  # fmt: skip
 #: Metadata of Attune and StackStorm actions that Treadle accepts and does not use.
 ACTION_IGNORED: Final = (
@@ -115,6 +115,9 @@ def read_action(document: Document, pack: str) -> ActionRead:
         "queue": reader.text(data.get(queue_key), (queue_key,), f"'{queue_key}'"),
         "enabled": enabled,
         "policy": reader.boolean(data.get("policy"), ("policy",), "'policy'"),
+        "side_effects": reader.boolean(
+            data.get("side_effects"), ("side_effects",), "'side_effects'"
+        ),
         "workflow_file": workflow_file,
         "rate_limit": _rate_limit(reader, data, ref),
     }

@@ -17,6 +17,7 @@ from treadle.common.loader.flow_fields import (
     read_priority,
     read_rate_limit,
 )
+from treadle.common.loader.guard_fields import read_escalate, read_usd
 from treadle.common.loader.legacy import LEGACY_FIELDS, task_transitions
 from treadle.common.loader.reader import Reader
 from treadle.common.loader.transitions import condition_expression
@@ -35,7 +36,8 @@ from treadle.common.spec import (
 TASK_FIELDS: Final = (
     "name", "action", "input", "next", "type", "tasks", "with_items", "batch_size",
     "concurrency", "retry", "timeout", "delay", "join", "when", "wait_for", "compensate", "queue",
-    "priority", "concurrency_key", "rate_limit", *LEGACY_FIELDS,
+    "priority", "concurrency_key", "rate_limit", "cost_estimate_usd", "cost_ceiling_usd",
+    "escalate", *LEGACY_FIELDS,
 )  # fmt: skip
 #: Attune metadata that does not change how a task runs.
 TASK_IGNORED: Final = ("description", "label", "permission_set_refs", "tags")
@@ -140,6 +142,10 @@ def _read_task(reader: Reader, entry: Any, path: Path) -> TaskSpec | None:
         fields["rate_limit"] = read_rate_limit(
             reader, entry["rate_limit"], (*path, "rate_limit"), what
         )
+    for key in ("cost_estimate_usd", "cost_ceiling_usd"):
+        fields[key] = read_usd(reader, entry.get(key), (*path, key), f"'{key}' of {what}")
+    if "escalate" in entry:
+        fields["escalate"] = read_escalate(reader, entry["escalate"], (*path, "escalate"), what)
     fields["next"] = task_transitions(reader, entry, path, name)
     try:
         return TaskSpec(**{k: v for k, v in fields.items() if v is not None})

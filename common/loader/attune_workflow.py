@@ -16,6 +16,7 @@ import pydantic
 from treadle.common.errors import DefinitionError
 from treadle.common.loader.attune_tasks import read_tasks
 from treadle.common.loader.flow_fields import read_concurrency_key, read_priority
+from treadle.common.loader.guard_fields import read_budget
 from treadle.common.loader.parameters import read_output_schema, read_parameters
 from treadle.common.loader.reader import Reader
 from treadle.common.loader.transitions import read_assignments
@@ -27,7 +28,7 @@ from treadle.common.spec import WorkflowSpec
 WORKFLOW_FIELDS: Final = (
     "ref", "label", "description", "version", "parameters", "output", "vars", "tasks",
     "output_map", "trigger", "triggers", "timeout", "metadata", "dialect", "priority",
-    "concurrency_key",
+    "concurrency_key", "budget",
 )  # fmt: skip
 #: Attune metadata accepted and not used (``output_schema`` is used when ``output`` is absent).
 WORKFLOW_IGNORED: Final = ("name", "output_schema", "tags", "enabled")
@@ -123,6 +124,8 @@ def read_workflow_fields(reader: Reader, data: dict[Any, Any]) -> dict[str, Any]
         fields["concurrency_key"] = read_concurrency_key(
             reader, data["concurrency_key"], ("concurrency_key",), "the workflow"
         )
+    if "budget" in data:
+        fields["budget"] = read_budget(reader, data["budget"], ("budget",), "the workflow")
     metadata = reader.mapping(data.get("metadata"), ("metadata",), "'metadata'")
     if metadata:
         fields["metadata"] = {str(k): v for k, v in metadata.items()}

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from treadle.common.flow import DEFAULT_PRIORITY, FlowClaim
 from treadle.common.messages import TaskDispatch
-from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.common.statuses import InquiryPurpose, InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core.state import TimerKind
 
 
@@ -86,7 +86,11 @@ class CancelTimer(Command):
 
 @dataclass(frozen=True, slots=True)
 class OpenInquiry(Command):
-    """Ask a person; the answer must satisfy ``schema``. ``deadline`` is ``None`` if unbounded."""
+    """Ask a person; the answer must satisfy ``schema``. ``deadline`` is ``None`` if unbounded.
+
+    ``purpose`` says why: a task's own question, a task's escalation, or the run's budget
+    (run-level: ``task`` is empty and ``attempt_id`` is ``<run>/budget/<n>``).
+    """
 
     kind: ClassVar[str] = "open_inquiry"
     inquiry_id: str
@@ -96,6 +100,7 @@ class OpenInquiry(Command):
     schema: Mapping[str, Any] | None
     assigned_to: Any
     deadline: datetime | None
+    purpose: InquiryPurpose = InquiryPurpose.TASK
 
 
 @dataclass(frozen=True, slots=True)

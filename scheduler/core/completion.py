@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from treadle.common.errors import ExpressionError
-from treadle.common.statuses import RunStatus, TaskStatus
-from treadle.scheduler.core.commands import CompleteRun, ReportEndToParent
+from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.scheduler.core.commands import CloseInquiry, CompleteRun, ReportEndToParent
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.namespaces import build_context
-from treadle.scheduler.core.state import ROOT_SCOPE, Failure
+from treadle.scheduler.core.state import ROOT_SCOPE, Failure, evolve
 from treadle.scheduler.core.transaction import Tx
 
 
@@ -69,6 +69,11 @@ def finalize_run(
     tx.deferred = ()
     tx.compensation = ()
     tx.agenda.clear()
+    budget = tx.budget
+    if budget is not None and budget.stop is not None:  # the run ended while stopped
+        if budget.stop.inquiry_id is not None:
+            tx.emit(CloseInquiry(budget.stop.inquiry_id, InquiryStatus.CANCELED))
+        tx.budget = evolve(budget, stop=None)
     parent_attempt = tx.context.parent_attempt_id
     if parent_attempt is not None:
         tx.emit(ReportEndToParent(parent_attempt, status, output, error))

@@ -19,7 +19,10 @@ from treadle.common.graph import Graph
 from treadle.common.payload import json_size
 from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core import (
+    budgets,
     completion,
+    escalation,
+    escalation_answers,
     finish,
     interventions,
     launch,
@@ -32,6 +35,7 @@ from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingE
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.events import (
     AttemptLost,
+    BudgetChanged,
     CancelRequested,
     ChildRunPaused,
     CompensateRequested,
@@ -51,7 +55,15 @@ from treadle.scheduler.core.events import (
 )
 from treadle.scheduler.core.ids import inquiry_id, run_timer_id
 from treadle.scheduler.core.namespaces import build_context
-from treadle.scheduler.core.state import ROOT_SCOPE, Execution, RunState, TimerKind, evolve
+from treadle.scheduler.core.state import (
+    ROOT_SCOPE,
+    Deferred,
+    DeferredKind,
+    Execution,
+    RunState,
+    TimerKind,
+    evolve,
+)
 from treadle.scheduler.core.transaction import Begin, FillUnits, Relaunch, StartTask, Tx
 
 
@@ -83,6 +95,7 @@ def decide(
         return Decision(state, ())
     tx = Tx(state, graph, now, engine or default_engine())
     handler(tx, event)
+    budgets.release_held(tx)  # what waited for running attempts' estimates looks again
     _settle(tx)
     return Decision(tx.freeze(), tuple(tx.commands))
 
@@ -118,6 +131,9 @@ def _relaunch(tx: Tx, execution_id: int, position: int) -> None:
         and unit.status is TaskStatus.RUNNING
         and launch.may_launch(tx, execution)
     ):
+        if budgets.admit(tx, execution, position, relaunch=True) is not budgets.Admission.GO:
+            tx.defer(Deferred(DeferredKind.RELAUNCH, execution=execution_id, position=position))
+            return
         launch.launch_attempt(tx, execution_id, position)
 
 
@@ -137,6 +153,7 @@ def _on_run_requested(tx: Tx, event: RunRequested) -> None:
     tx.move_run(RunStatus.RUNNING)
     tx.started_at = tx.now
     workflow = tx.graph.workflow
+    budgets.begin(tx, workflow.budget)
     for variable in workflow.vars:
         try:
             value = tx.engine.render(variable.value, build_context(tx))
@@ -165,6 +182,10 @@ def _on_task_succeeded(tx: Tx, event: TaskSucceeded) -> None:
     if found is None:
         return
     execution, position = found
+    over_ceiling = budgets.charge(tx, execution, event.result)
+    if over_ceiling is not None:
+        finish.unit_refused(tx, execution.id, position, over_ceiling)
+        return
     size = event.result_bytes if event.result_bytes is not None else json_size(event.result)
     finish.unit_succeeded(tx, execution.id, position, event.result, size)
 
@@ -227,6 +248,8 @@ def _on_timer(tx: Tx, event: TimerFired) -> None:
         finish.unit_failed(
             tx, execution.id, position, TaskStatus.TIMED_OUT, error_info("Timeout", message)
         )
+    elif timer.kind is TimerKind.DEADLINE and escalation.is_escalated(tx, execution, unit):
+        escalation_answers.timed_out(tx, execution, position)
     elif timer.kind is TimerKind.DEADLINE:
         finish.stop_unit(tx, execution, position, timed_out=True)
         message = f"nobody answered the inquiry of task '{execution.task}' in time"
@@ -257,6 +280,8 @@ def _on_execution_timer(tx: Tx, execution: Execution, kind: TimerKind) -> None:
 
 
 def _on_inquiry_answered(tx: Tx, event: InquiryAnswered) -> None:
+    if budgets.answered(tx, event):
+        return
     for execution in tx.executions.values():
         if not execution.is_active:
             continue
@@ -270,6 +295,9 @@ def _on_inquiry_answered(tx: Tx, event: InquiryAnswered) -> None:
                 return
             continue
         for position, unit in enumerate(execution.units):
+            if unit.inquiry_id == event.inquiry_id and escalation.is_escalated(tx, execution, unit):
+                escalation_answers.answered(tx, execution, position, event)
+                return
             if unit.inquiry_id == event.inquiry_id and unit.status is TaskStatus.WAITING:
                 tx.emit(CloseInquiry(event.inquiry_id, InquiryStatus.ANSWERED))
                 result = inquiry_result(event.response)
@@ -289,6 +317,11 @@ def inquiry_result(response: Any) -> Any:
     return {"response": response}
 
 
+def _on_resume(tx: Tx, _event: ResumeRequested) -> None:
+    budgets.resumed(tx)
+    lifecycle.resume(tx)
+
+
 def _on_event(tx: Tx, event: EventReceived) -> None:
     if not tx.status.is_terminal:
         waiting.on_event(tx, event)
@@ -296,7 +329,8 @@ def _on_event(tx: Tx, event: EventReceived) -> None:
 
 _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     PauseRequested: lambda tx, _e: lifecycle.pause(tx),
-    ResumeRequested: lambda tx, _e: lifecycle.resume(tx),
+    ResumeRequested: _on_resume,
+    BudgetChanged: budgets.changed,
     RetryRequested: lambda tx, _e: lifecycle.retry(tx),
     CompensateRequested: lambda tx, _e: lifecycle.compensate(tx),
     EventReceived: _on_event,

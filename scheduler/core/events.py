@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from treadle.common.budget import Budget
 from treadle.scheduler.core.state import RunContext
 
 
@@ -179,6 +180,18 @@ class StepSkipRequested(Event):
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetChanged(Event):
+    """An operator sets new limits of the run's budget (``treadle runs resume ID --budget
+    cost_usd=50``): each limit ``budget`` sets replaces the run's, capped by its
+    workspace's ceiling; the rest stay. A raised limit's soft ratio asks again."""
+
+    kind: ClassVar[str] = "budget_changed"
+    budget: Budget = field(default_factory=Budget)
+    reason: str | None = None
+    by: str | None = None
+
+
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -198,5 +211,6 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         ChildRunPaused,
         StepFailRequested,
         StepSkipRequested,
+        BudgetChanged,
     )
 }

@@ -22,6 +22,7 @@ from treadle.common.backoff import retry_delay
 from treadle.common.errors import ExpressionError
 from treadle.common.graph import NodeKind
 from treadle.common.statuses import TASK_TRANSITIONS, InquiryStatus, RunStatus, TaskStatus, moved
+from treadle.scheduler.core import escalation
 from treadle.scheduler.core.commands import (
     CancelChildRun,
     CancelTask,
@@ -127,18 +128,25 @@ def unit_failed(
         if timer is None:
             tx.agenda.append(Relaunch(execution_id, position))
         return
+    if retry:  # retries exhausted: the task may turn to people (``escalate``)
+        ending = escalation.escalate(tx, execution_id, position, status, error)
+        if ending is None:
+            return
+        error = ending
+        execution = tx.execution(execution_id)
     status = moved(TASK_TRANSITIONS, unit.status, status)
     ended = evolve(unit, status=status, error=error, finished_at=tx.now, timer=None)
     _unit_ended(tx, execution, position, ended)
 
 
-def unit_skipped(tx: Tx, execution_id: int, position: int) -> None:
-    """End a waiting unit ``skipped`` (an operator skipped its step): no result, no error."""
+def unit_skipped(tx: Tx, execution_id: int, position: int, *, result: Any = None) -> None:
+    """End a waiting unit ``skipped`` (an operator, or the answer to its escalation, skipped
+    its step): no error, and ``result`` (none unless an escalation's answer gave one)."""
     execution = tx.execution(execution_id)
     unit = execution.units[position]
     tx.cancel_timer(unit.timer)
     status = moved(TASK_TRANSITIONS, unit.status, TaskStatus.SKIPPED)
-    ended = evolve(unit, status=status, error=None, finished_at=tx.now, timer=None)
+    ended = evolve(unit, status=status, error=None, result=result, finished_at=tx.now, timer=None)
     _unit_ended(tx, execution, position, ended)
 
 
@@ -207,7 +215,7 @@ def stop_unit(tx: Tx, execution: Execution, position: int, *, timed_out: bool) -
     if unit.status not in _ACTIVE_UNIT or unit.attempt == 0:
         return
     kind = tx.graph.node(execution.task).kind
-    if kind is NodeKind.INQUIRY and unit.inquiry_id is not None:
+    if unit.inquiry_id is not None:  # an inquiry task's question, or an escalation's
         status = InquiryStatus.TIMED_OUT if timed_out else InquiryStatus.CANCELED
         tx.emit(CloseInquiry(unit.inquiry_id, status))
     elif kind is NodeKind.WORKFLOW and unit.child_run_id is not None:

@@ -62,3 +62,12 @@ def derived_uuid(seed: int, run_id: str, counter: int) -> str:
     """A version-4-shaped UUID that is a pure function of the run's seed and a counter."""
     digest = hashlib.sha256(f"{seed}:{run_id}:{counter}".encode()).digest()
     return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def idempotency_key(run_id: str, task: str, execution: int, position: int) -> str:
+    """The key every attempt of one unit of one task execution carries (an action with
+    side effects makes its effect once per key): a retry, a redelivery or a manual retry
+    of the run keeps it; a new pass of a loop (a new execution) or another item gets
+    another. UUID-shaped, as most services expect an ``Idempotency-Key`` to be."""
+    digest = hashlib.sha256(f"idempotency:{run_id}/{task}/{execution}/{position}".encode())
+    return str(uuid.UUID(bytes=digest.digest()[:16], version=4))

@@ -14,10 +14,9 @@ from typing import Any
 from treadle.common.errors import ExpressionError
 from treadle.common.graph import NodeKind
 from treadle.common.loader.durations import DurationError
-from treadle.common.messages import TaskDispatch
 from treadle.common.spec import InquirySpec, TaskSpec
 from treadle.common.statuses import TASK_TRANSITIONS, RunStatus, TaskStatus, moved
-from treadle.scheduler.core import finish, waiting
+from treadle.scheduler.core import budgets, finish, waiting
 from treadle.scheduler.core.commands import (
     AwaitEvent,
     DispatchTask,
@@ -25,6 +24,7 @@ from treadle.scheduler.core.commands import (
     OpenInquiry,
     StartChildRun,
 )
+from treadle.scheduler.core.dispatching import sandbox_refusal, task_dispatch
 from treadle.scheduler.core.errors import error_info, expression_failure
 from treadle.scheduler.core.flow_claims import flow_claims, task_priority
 from treadle.scheduler.core.ids import (
@@ -215,6 +215,11 @@ def fill_units(tx: Tx, execution_id: int) -> None:
         if execution.units[position].status is not TaskStatus.SCHEDULED:
             execution = tx.put(evolve(execution, next_unit=position + 1))
             continue
+        admission = budgets.admit(tx, execution, position, relaunch=False)
+        if admission is not budgets.Admission.GO:
+            if admission is budgets.Admission.STOP:  # until the run resumes
+                tx.defer(Deferred(DeferredKind.FILL, execution=execution_id))
+            return
         execution = tx.put(
             evolve(execution, next_unit=position + 1, in_flight=execution.in_flight + 1)
         )
@@ -288,25 +293,18 @@ def launch_attempt(tx: Tx, execution_id: int, position: int) -> None:
         tx.emit(StartChildRun(child, spec.action or "", parameters, aid, depth))
         unit = evolve(unit, child_run_id=child)
     else:
+        refusal = budgets.ceiling_refusal(tx, spec) or sandbox_refusal(tx, node, parameters)
+        if refusal is not None:
+            tx.put_unit(execution, position, unit)
+            finish.unit_refused(tx, execution_id, position, refusal)
+            return
         try:
             claims = flow_claims(tx, spec, context, node.action_rate_limit)
         except ExpressionError as exc:
             tx.put_unit(execution, position, unit)
             finish.unit_refused(tx, execution_id, position, error_info("ExpressionError", str(exc)))
             return
-        dispatch = TaskDispatch(
-            attempt_id=aid,
-            run_id=tx.run_id,
-            task=execution.task,
-            execution=execution_id,
-            item_index=unit.index,
-            attempt=attempt,
-            action_ref=spec.action or "",
-            input=parameters,
-            timeout_seconds=spec.timeout.total_seconds() if spec.timeout else None,
-            runner=node.runner,
-            queue=node.queue,
-        )
+        dispatch = task_dispatch(tx, execution, position, attempt, parameters)
         tx.emit(DispatchTask(dispatch, priority=task_priority(tx, spec), claims=claims))
     if spec.timeout and node.kind is not NodeKind.INQUIRY:
         timer = unit_timer_id(TimerKind.TIMEOUT, tx.run_id, execution_id, position, attempt)

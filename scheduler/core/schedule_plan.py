@@ -8,7 +8,9 @@ runs, and moves the cursor past every fire it recorded, so a fire is decided onc
 
 The rules, in order (``docs/schedules.md``):
 
-1. a paused schedule skips every due fire (``skipped_paused``);
+1. while an emergency stop holds the schedule's workspace, every due fire is skipped
+   (``skipped_emergency_stop``; docs/governance.md#emergency-stop), and a paused schedule
+   skips every due fire (``skipped_paused``);
 2. a fire due longer ago than ``catchup_window`` is skipped (``skipped_catchup_window``);
 3. fires missed while beat was away (due longer ago than ``late_after``) follow the missed
    policy: ``all`` keeps them, ``last`` keeps only the newest of them, ``none`` keeps
@@ -47,6 +49,10 @@ class FireStatus(StrEnum):
     SKIPPED_CATCHUP_WINDOW = "skipped_catchup_window"
     SKIPPED_MISSED = "skipped_missed"
     SKIPPED_PAUSED = "skipped_paused"
+    #: An emergency stop held the schedule's workspace: no run.
+    SKIPPED_EMERGENCY_STOP = "skipped_emergency_stop"
+    #: Skipped by the overlap policy while the schedule's run is stopped by its budget.
+    SKIPPED_BUDGET = "skipped_budget"
     #: A rule's timer fired and the rule's criteria were false: no run (docs/rules.md).
     SKIPPED_CRITERIA = "skipped_criteria"
     FAILED_TO_START = "failed_to_start"
@@ -135,13 +141,17 @@ def plan_due(
     paused: bool = False,
     active: int = 0,
     buffered: int = 0,
+    stopped: str | None = None,
 ) -> list[Fire]:
     """One :class:`Fire` per due fire, in order (see the module docstring).
 
     ``beyond``: the next due fire after this batch, if any. ``active`` and ``buffered``
     count the schedule's runs still going and fires waiting; the plan assumes its own
     starts and buffers succeed (the service plans again after a start that fails).
+    ``stopped``: the emergency stop that holds the schedule's workspace, described.
     """
+    if stopped is not None:
+        return [Fire(f, FireStatus.SKIPPED_EMERGENCY_STOP, reason=stopped) for f in fires]
     if paused:
         return [Fire(f, FireStatus.SKIPPED_PAUSED, reason="the schedule is paused") for f in fires]
     window = policies.catchup_window

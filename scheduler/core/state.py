@@ -20,8 +20,11 @@ from enum import StrEnum
 from typing import Any, TypeVar, overload
 
 from treadle.common.access import DEFAULT_WORKSPACE
+from treadle.common.budget import Budget
 from treadle.common.limits import Limits
+from treadle.common.sandbox_policy import SandboxPolicy
 from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.scheduler.core.budget_state import BudgetState
 
 _T = TypeVar("_T")
 _FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
@@ -263,6 +266,13 @@ class RunContext:
     schedule: Mapping[str, Any] | None = None
     #: The priority the run was started with (0-9, 9 first); ``None``: its workflow's, else 5.
     priority: int | None = None
+    #: The sandbox policy each attempt's rendered input is checked against before it is
+    #: dispatched (docs/governance.md); ``None``: the run is not checked.
+    sandbox: SandboxPolicy | None = None
+    #: The budget the start gave (each limit it sets wins over the workflow's), and the
+    #: ceiling of its workspace's runs from the settings (docs/governance.md).
+    budget: Budget | None = None
+    budget_ceiling: Budget | None = None
 
 
 class Storage(StrEnum):
@@ -336,6 +346,8 @@ class RunState:
     deferred: tuple[Deferred, ...] = field(default=(), metadata=stored(Storage.CORE))
     compensation: tuple[int, ...] = field(default=(), metadata=stored(Storage.CORE))
     paused_children: tuple[str, ...] = field(default=(), metadata=stored(Storage.CORE))
+    #: The run's budget: limits, what it used, why it stopped (``None``: no budget).
+    budget: BudgetState | None = field(default=None, metadata=stored(Storage.CORE))
 
     def execution(self, execution_id: int) -> Execution:
         return self.executions[execution_id]

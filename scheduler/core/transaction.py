@@ -22,6 +22,7 @@ from typing import Any
 from treadle.common.expr import TemplateEngine
 from treadle.common.graph import Graph
 from treadle.common.statuses import RUN_TRANSITIONS, RunStatus, moved
+from treadle.scheduler.core.budget_state import BudgetState
 from treadle.scheduler.core.commands import CancelTimer, Command, RunStatusChanged, ScheduleTimer
 from treadle.scheduler.core.state import (
     FIXED,
@@ -98,6 +99,7 @@ class Tx:
     deferred: tuple[Deferred, ...]
     compensation: tuple[int, ...]
     paused_children: tuple[str, ...]
+    budget: BudgetState | None
 
     def __init__(
         self, state: RunState, graph: Graph, now: datetime, engine: TemplateEngine

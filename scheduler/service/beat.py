@@ -132,7 +132,7 @@ class BeatServices:
         observe_run_spans(runs)  # the span of a run that ends as it starts
         runs.observers.append(RunMetrics(self.metrics, definitions))
         return ScheduleFiring(
-            RunStarter(runs, limits=self.settings.limits),
+            RunStarter.from_settings(runs, self.settings),
             clock=self.clock,
             late_after=timedelta(seconds=self.settings.schedule_late_after_seconds),
             fires=self.metrics.counter("treadle_schedule_fires"),

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from treadle.common.budget import Budget
+from treadle.common.errors import ParameterError
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.core.events import (
+    BudgetChanged,
     CancelRequested,
     CompensateRequested,
     Event,
@@ -28,6 +31,7 @@ from treadle.scheduler.core.events import (
     RetryRequested,
 )
 from treadle.scheduler.core.state import RunState
+from treadle.scheduler.service.budget_controls import budget_refusal
 from treadle.scheduler.service.control_rules import (
     APPLIES_TO,
     STILL_GOING,
@@ -49,10 +53,18 @@ __all__ = [
 ]
 
 
-def events_for(control: Control, reason: str | None = None, by: str | None = None) -> list[Event]:
-    """The core events that carry out ``control`` (asked for by ``by``)."""
+def events_for(
+    control: Control,
+    reason: str | None = None,
+    by: str | None = None,
+    budget: Budget | None = None,
+) -> list[Event]:
+    """The core events that carry out ``control`` (asked for by ``by``; a resume with new
+    budget limits sets them first)."""
     if control is Control.PAUSE:
         return [PauseRequested(reason=reason, by=by)]
+    if control is Control.RESUME and budget is not None:
+        return [BudgetChanged(budget=budget, reason=reason, by=by), ResumeRequested(reason, by)]
     if control is Control.RESUME:
         return [ResumeRequested(reason=reason, by=by)]
     if control is Control.CANCEL:
@@ -72,15 +84,17 @@ def apply_control(
     *,
     reason: str | None = None,
     by: str | None = None,
+    budget: Budget | None = None,
 ) -> RunState:
     """Check and apply ``control`` to ``run_id`` in one transaction; returns the new state.
 
     Raises NotFound for an unknown run and :class:`ControlRefused` (storing nothing) when
     the control does not apply to the run's status. Whatever the control starts (attempts,
-    child-run controls) is written to the outbox for a relay to carry out.
+    child-run controls) is written to the outbox for a relay to carry out. ``budget``
+    (resume only) sets new limits of the run's budget before it resumes.
     """
     with runs.store.unit_of_work() as uow:
-        apply_control_in(uow, runs, run_id, control, reason=reason, by=by)
+        apply_control_in(uow, runs, run_id, control, reason=reason, by=by, budget=budget)
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
 
@@ -94,10 +108,11 @@ def apply_control_in(
     reason: str | None = None,
     by: str | None = None,
     cascade: bool = True,
+    budget: Budget | None = None,
 ) -> None:
     """:func:`apply_control` in the caller's transaction (the relay carries out the
     core's child-run controls this way, with ``cascade=False``: each child's own commands
-    reach its children)."""
+    reach its children, and a child its budget stopped resumes to stop again)."""
     uow.lock_run(run_id)  # NotFound for an unknown run
     status = RunStatus(
         uow.connection.execute(
@@ -107,7 +122,15 @@ def apply_control_in(
     why = refusal(control, run_id, status)
     if why is not None:
         raise ControlRefused(why, run_id=run_id, control=control, status=status)
-    runs.apply_in(uow, [(run_id, event) for event in events_for(control, reason, by)])
+    if budget is not None and control is not Control.RESUME:
+        problem = "new budget limits are given only when resuming a run"
+        raise ParameterError([problem], subject="budget")
+    if control is Control.RESUME and cascade:
+        stopped = budget_refusal(uow, runs, run_id, budget)
+        if stopped is not None:
+            raise ControlRefused(stopped, run_id=run_id, control=control, status=status)
+    events = events_for(control, reason, by, budget)
+    runs.apply_in(uow, [(run_id, event) for event in events])
     child_control = _for_child_runs(control, run_id) if cascade else None
     if child_control is not None:
         event, wanted = child_control

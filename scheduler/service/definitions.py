@@ -44,11 +44,15 @@ class ActionRoute:
     #: The action's own rate limit, pinned with the version (kept out of the JSON when
     #: unset, so routes stored before it hash the same).
     rate_limit: RateLimitSpec | None = None
+    #: The action declares ``side_effects: true`` (in the JSON only when it does).
+    side_effects: bool = False
 
     def as_json(self) -> dict[str, Any]:
         route: dict[str, Any] = {"runner": self.runner.value, "queue": self.queue}
         if self.rate_limit is not None:
             route["rate_limit"] = self.rate_limit.model_dump(mode="json")
+        if self.side_effects:
+            route["side_effects"] = True
         return route
 
 
@@ -122,7 +126,9 @@ class Definitions:
             if action is None:
                 routes[ref] = ActionRoute(kind)
             else:
-                routes[ref] = ActionRoute(kind, action.queue, action.rate_limit)
+                routes[ref] = ActionRoute(
+                    kind, action.queue, action.rate_limit, action.side_effects
+                )
         return routes
 
     def publish(
@@ -177,6 +183,13 @@ class Definitions:
             spec.ref, documents, dialect=spec.dialect, author=author, at=at, workspace=workspace
         )
         pinned = PinnedDefinition(spec.ref, version.version, spec, routes, graph, workspace)
+        if version.created and self._store.lifecycle_events:
+            # Imported here: the module renders with the renderings, which import this one.
+            from treadle.scheduler.service.lifecycle_events.definition_events import (
+                record_new_version,
+            )
+
+            record_new_version(uow, pinned, version)
         return self._pin(uow, pinned, workspace)
 
     def _pin(self, uow: UnitOfWork, pinned: PinnedDefinition, looking: str) -> PinnedDefinition:
@@ -227,19 +240,38 @@ class Definitions:
         if is_tombstone(stored):  # the workflow was deleted: the tombstone has no definition
             raise WorkflowDeleted(deleted_message(stored))
         content = (stored.documents[SPEC_DOCUMENT], stored.documents.get(ROUTES_DOCUMENT, "{}"))
-        raw: Mapping[str, Any] = json.loads(content[1])
-        routes = {
-            action: ActionRoute(
-                RunnerType(route["runner"]), route.get("queue"), _pinned_rate(route)
-            )
-            for action, route in raw.items()
-        }
+        routes = routes_from_json(json.loads(content[1]))
         spec = _spec_from_documents(ref, stored.version, stored.documents)
         graph = self._compiled.get(content)
         if graph is None:
             graph = _compile(spec, routes)
             self._compiled[content] = graph
         return PinnedDefinition(ref, stored.version, spec, routes, graph, stored.workspace)
+
+
+def routes_from_json(raw: Mapping[str, Any]) -> dict[str, ActionRoute]:
+    """Action routes as ``ROUTES_DOCUMENT`` stores them (``ActionRoute.as_json`` per ref)."""
+    return {
+        action: ActionRoute(
+            RunnerType(route["runner"]),
+            route.get("queue"),
+            _pinned_rate(route),
+            route.get("side_effects") is True,
+        )
+        for action, route in raw.items()
+    }
+
+
+def pinned_from_documents(
+    ref: str, version: int, spec_json: Mapping[str, Any], routes_json: Mapping[str, Any]
+) -> PinnedDefinition:
+    """A version rebuilt from its stored documents (parsed) and compiled, without a store:
+    golden records carry their definition this way. Raises pydantic's ``ValidationError``
+    or ``DefinitionError`` when they do not make a definition."""
+    routes = routes_from_json(routes_json)
+    documents = {SPEC_DOCUMENT: json.dumps(dict(spec_json))}
+    spec = _spec_from_documents(ref, version, documents)
+    return PinnedDefinition(ref, version, spec, routes, _compile(spec, routes))
 
 
 def owner_when_publishing(uow: UnitOfWork, ref: str, workspace: str) -> str:
@@ -272,7 +304,11 @@ def _compile(spec: WorkflowSpec, routes: Mapping[str, ActionRoute]) -> Graph:
         route = routes.get(ref)
         return None if route is None else route.rate_limit
 
-    return compile_graph(spec, kind_of, queue_of, rate_of)
+    def effects_of(ref: str) -> bool:
+        route = routes.get(ref)
+        return route is not None and route.side_effects
+
+    return compile_graph(spec, kind_of, queue_of, rate_of, effects_of)
 
 
 def stored_edges_graph(uow: UnitOfWork, ref: str, version: int, workspace: str) -> Graph | None:

@@ -8,8 +8,11 @@ what another hides.
 
 Shape (``docs/api.md``)::
 
-    {id, run, task, status, prompt, schema, assigned_to, deadline, response, responder,
-     created_at, answered_at}
+    {id, run, task, purpose, status, prompt, schema, assigned_to, deadline, response,
+     responder, created_at, answered_at}
+
+``task`` is null for a run-level inquiry (``purpose`` ``budget``); ``purpose`` says why it
+was opened (``task``, ``escalation``, ``budget``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def inquiry_document(entry: InquiryEntry) -> dict[str, Any]:
         "id": entry.id,
         "run": entry.run_id,
         "task": entry.task,
+        "purpose": entry.purpose.value,
         "status": entry.status.value,
         "prompt": entry.prompt,
         "schema": entry.schema,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -39,7 +38,9 @@ from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.direct_publish import DirectPublish
+from treadle.scheduler.service.emergency_stop.guard import EmergencyStopGuard
 from treadle.scheduler.service.flow_release import FlowRelease
+from treadle.scheduler.service.lifecycle_events.publishing_thread import LifecyclePublishing
 from treadle.scheduler.service.pack_startup import publish_pack_workflows, register_packs
 from treadle.scheduler.service.reconciler import Reconciler, WorkerLiveness
 from treadle.scheduler.service.relay import Relay
@@ -50,6 +51,7 @@ from treadle.scheduler.service.run_log import RunLog
 from treadle.scheduler.service.run_spans import observe_run_spans
 from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.scheduler_metrics import SchedulerMetrics, scheduler_metrics
+from treadle.scheduler.service.scheduler_services import SchedulerServices
 from treadle.scheduler.service.starting import RunStarter
 from treadle.scheduler.service.startup import (
     RetryPolicy,
@@ -71,20 +73,6 @@ _DATABASE_ERRORS = (OperationalError, InterfaceError)
 #: How long a batch holding only ``started`` notices waits for results to join it: the
 #: notices are not urgent, and applying them with the results saves a transaction.
 STARTED_LINGER_SECONDS = 0.1
-
-
-@dataclass
-class _Services:
-    """The parts holding in-memory caches, rebuilt together after a failed step."""
-
-    definitions: Definitions
-    runs: RunService
-    starter: RunStarter
-    relay: Relay
-    applier: ReportApplier
-    reconciler: Reconciler
-    flow: FlowRelease
-    observer: BrokerObserver
 
 
 class SchedulerProcess:
@@ -131,7 +119,7 @@ class SchedulerProcess:
             clock=clock,
         )
         self._store: Store | None = None
-        self._services: _Services | None = None
+        self._services: SchedulerServices | None = None
         self._next_reconcile = clock() + timedelta(seconds=settings.reconcile_interval)
         # Whether the outbox and the timers need a look in the next step.
         self._pending = PendingWork(poll_interval, relayed=self._gives_relay_work)
@@ -140,8 +128,10 @@ class SchedulerProcess:
         #: Broker messages (reports and dead letters) this process applied and acknowledged.
         self.reports_applied = 0
         self._wakeups = Wakeups()
+        self.emergency = EmergencyStopGuard(settings, clock, self._wakeups, self.metrics.metrics)
         #: Purges ended runs now and then when ``TREADLE_RETENTION_DAYS`` is set.
         self.retention = PeriodicPurge(settings, clock)
+        self.lifecycle = LifecyclePublishing(settings, clock)  # TREADLE_LIFECYCLE_EVENTS
 
     # -- parts (available after start) ----------------------------------------------------
 
@@ -152,7 +142,7 @@ class SchedulerProcess:
         return self._store
 
     @property
-    def services(self) -> _Services:
+    def services(self) -> SchedulerServices:
         if self._services is None:
             raise RuntimeError("the scheduler process is not started")
         return self._services
@@ -165,29 +155,31 @@ class SchedulerProcess:
     def reconciler(self) -> Reconciler:
         return self.services.reconciler
 
-    def _build_services(self) -> _Services:
+    def _build_services(self) -> SchedulerServices:
         store = self.store
         definitions = Definitions(store, self.catalog)
         runs = RunService(store, definitions, clock=self.clock, write_commands=self.handlers.write)
-        starter = RunStarter(runs, limits=self.settings.limits)
+        starter = RunStarter.from_settings(runs, self.settings)
         runs.listeners.append(self._pending.note_decision)
+        self.lifecycle.watch(runs)
+        self.emergency.attach(runs, self.publisher)  # what its gate publishes to
         RunLog().observe(runs)  # the run events as log lines (docs/operations.md#logs)
         observe_run_spans(runs)  # with tracing on, each run's span (docs/operations.md#traces)
         if self.settings.outbox_hold_seconds > 0:
             if self._direct is None:  # kept across rebuilds: it holds committed work only
                 self._direct = DirectPublish(
                     store,
-                    self.publisher,
+                    self.emergency.gated,
                     hold_for=timedelta(seconds=self.settings.outbox_hold_seconds),
                     clock=self.clock,
                 )
             runs.outgoing = self._direct
         self._pending.mark_all()  # a failed step may have left work
-        self._services = _Services(
+        self._services = SchedulerServices(
             definitions=definitions,
             runs=runs,
             starter=starter,
-            relay=Relay(starter, self.publisher, self.handlers, clock=self.clock),
+            relay=Relay(starter, self.emergency.gated, self.handlers, clock=self.clock),
             applier=ReportApplier(
                 store,
                 delivery_limit=self.settings.delivery_limit,
@@ -238,6 +230,7 @@ class SchedulerProcess:
             settings, policy=self.startup, stop=stop, clock=self.clock, pre_ping=False
         )
         log.info("database ready: %s (schema up to date)", self._store.url)
+        self.lifecycle.start(self._store, self.publisher.app)
         register_packs(self.store, self.catalog, self.clock)
         services = self._build_services()
         publish_pack_workflows(services.definitions, self.catalog, self.clock)
@@ -302,7 +295,7 @@ class SchedulerProcess:
         if not batch and self._direct is not None:
             self._direct.mark_sent()  # nothing to apply: no transaction to carry the marks
         self._pending.fallback_poll()
-        happened = False
+        happened = self.emergency.step(self.services.runs, self.publisher)  # docs/governance.md
         if batch:
             try:
                 applied = self.metrics.apply(self._apply, batch)
@@ -345,7 +338,7 @@ class SchedulerProcess:
             return False
         return self.handlers.relayed(command)
 
-    def _relay(self, services: _Services) -> int:
+    def _relay(self, services: SchedulerServices) -> int:
         """Publish what this process's commits held, and drain the outbox if something
         may have been written to it (carrying out a relayed command may hold more)."""
         direct = self._direct
@@ -357,7 +350,7 @@ class SchedulerProcess:
             handled += direct.flush()
         return handled
 
-    def _fire_timers(self, services: _Services) -> int:
+    def _fire_timers(self, services: SchedulerServices) -> int:
         """Fire due timers; the time of the next one is re-read only when it may have moved."""
         next_timer = self._pending.next_timer(self._read_next_timer)
         if next_timer is None or next_timer > self.clock():
@@ -424,6 +417,7 @@ class SchedulerProcess:
     def close(self) -> None:
         """Close every connection; the process cannot step afterwards."""
         self._wakeups.stop_listening()
+        self.lifecycle.stop()
         self.consumer.close()
         self.publisher.close()
         if self._store is not None:

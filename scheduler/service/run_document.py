@@ -3,12 +3,13 @@
 Shape (documented in ``docs/cli.md``)::
 
     {document_version, id, workflow, version, status, parameters, output, error,
-     created_at, started_at, finished_at, parent_run,
+     created_at, started_at, finished_at, parent_run, seed,
      tasks: [{name, execution, status, attempts, result, error, started_at, finished_at,
               items_summary?: {total, by_status: {status: count},
                                first_failures: [item]},
               items?: [item], child_run?, parallel?, compensates?}],
-     inquiries: [{id, task, status, prompt, schema, assigned_to}],
+     inquiries: [{id, task, purpose, status, prompt, schema, assigned_to}],
+     budget?: {limits, spent, stopped} (scheduler/service/budget_views.py),
      held_back?: [task names], compensation_pending?: [task names],
      flow_waits?: [{task, attempt, reason, since, priority}],
      why?: [{task, execution, reason, message, count, since, details}]}
@@ -42,6 +43,7 @@ from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import ROOT_SCOPE, DeferredKind, Execution, RunState, Unit
+from treadle.scheduler.service.budget_views import budget_document
 from treadle.scheduler.service.definitions import stored_edges_graph
 from treadle.scheduler.service.why import explain, gather_facts
 from treadle.scheduler.store import InquiryEntry, ItemSummary, UnitOfWork
@@ -83,12 +85,16 @@ def run_document(
         "started_at": iso(state.started_at),
         "finished_at": iso(state.finished_at),
         "parent_run": context.parent_run_id,
+        "seed": context.seed,
         "tasks": [
             _execution(state, state.executions[i], items, summaries)
             for i in sorted(state.executions)
         ],
         "inquiries": [_inquiry(entry) for entry in inquiries],
     }
+    budget = budget_document(state)
+    if budget is not None:
+        document["budget"] = budget
     if state.deferred:
         document["held_back"] = _held_back(state)
     if state.compensation:
@@ -285,6 +291,7 @@ def _inquiry(entry: InquiryEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "task": entry.task,
+        "purpose": entry.purpose.value,
         "status": entry.status.value,
         "prompt": entry.prompt,
         "schema": entry.schema,

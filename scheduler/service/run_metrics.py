@@ -17,15 +17,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from treadle.common.errors import NotFound
 from treadle.common.graph import Node
 from treadle.common.metrics import Metrics
 from treadle.common.metrics_catalog import MetricSource
+from treadle.common.sandbox_report import SandboxReport
 from treadle.common.spec import RunnerType
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.common.transport import WORKER_RUNNERS, task_name
 from treadle.scheduler.core.commands import CompleteRun, EmitLifecycleEvent, ScheduleTimer
 from treadle.scheduler.core.state import RunState, TimerKind
+from treadle.scheduler.service.budget_metrics import BudgetCounts
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.sandbox_metrics import SandboxCounts
 from treadle.scheduler.store import EndedAttempt, RunChange, SavedRuns, UnitOfWork
 
 __all__ = ["RunMetrics", "celery_task_name"]
@@ -65,6 +69,8 @@ class RunMetrics:
             self._template_errors = metrics.counter("treadle_template_errors")
             self._context_bytes = metrics.histogram("treadle_context_bytes")
             self._flow_waits = metrics.counter("treadle_flow_waits")
+            self._sandbox = SandboxCounts(metrics)
+            self._budgets = BudgetCounts(metrics)
         if self._tasks:
             self._retries = metrics.counter("treadle_task_retries")
             self._retried = metrics.counter("celery_task_retried")
@@ -77,11 +83,18 @@ class RunMetrics:
         for change in changes:
             if self._runs:
                 self._run_counts(change.old, change.new, change.commands, counts)
+                self._sandbox.count(change, counts)
+                self._budgets.count(change, counts, lambda s, t: self._task_node(uow, s, t))
             if self._tasks:
                 self._retry_counts(uow, change.new, change.commands, counts)
         if self._runs:
             counts.extend((self._flow_waits.labels(kind).inc, 1.0) for kind in saved.flow_waits)
         _after_commit(uow, counts)
+
+    def sandbox_checked(self, report: SandboxReport) -> None:
+        """A run start the sandbox checked (``SandboxObserver``)."""
+        if self._runs:
+            self._sandbox.start_checked(report)
 
     def ended(self, uow: UnitOfWork, attempts: Sequence[EndedAttempt]) -> None:
         if not self._tasks:
@@ -136,6 +149,16 @@ class RunMetrics:
             counts.append((self._retries.labels(action).inc, 1.0))
             name = celery_task_name(node.runner)
             counts.append((self._retried.labels(name, self._hostname, queue).inc, 1.0))
+
+    def _task_node(self, uow: UnitOfWork, state: RunState, task: str) -> Node | None:
+        """The node of ``task`` in the run's pinned graph (cached by the definitions)."""
+        try:
+            graph = self._definitions.pinned(
+                state.workflow, state.definition_version, uow, workspace=state.workspace
+            ).graph
+        except NotFound:
+            return None
+        return graph.nodes.get(task)
 
     def _node_of(self, uow: UnitOfWork, state: RunState, timer_id: str) -> Node | None:
         timer = state.timers.get(timer_id)

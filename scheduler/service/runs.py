@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from treadle.common.errors import NotFound
 from treadle.common.messages import TaskResult
@@ -25,6 +25,7 @@ from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.ids import parse_attempt_id
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.lifecycle_events.decided import Decided
 from treadle.scheduler.store import (
     CommandRowWriter,
     EndedAttempt,
@@ -34,6 +35,9 @@ from treadle.scheduler.store import (
     Store,
     UnitOfWork,
 )
+
+if TYPE_CHECKING:
+    from treadle.scheduler.service.lifecycle_events.run_events import RunEventWriter
 
 log = logging.getLogger("treadle.scheduler")
 
@@ -87,6 +91,12 @@ class RunService:
         #: Set in a scheduler process: outgoing commands are held and published by it
         #: after commit; without it they wait in the outbox for a relay.
         self.outgoing: OutgoingCommands | None = None
+        #: Writes each decision's lifecycle events with it (TREADLE_LIFECYCLE_EVENTS).
+        self.lifecycle: RunEventWriter | None = None
+        if store.lifecycle_events:  # imported only then: it brings in the renderings
+            from treadle.scheduler.service.lifecycle_events.run_events import RunEventWriter
+
+            self.lifecycle = RunEventWriter(definitions)
 
     # -- applying events --------------------------------------------------------------------
 
@@ -168,6 +178,8 @@ class RunService:
             raise NotFound(f"run {missing[0]} not found")
         states: dict[str, RunState] = {}
         changes: list[RunChange] = []
+        lifecycle = self.lifecycle
+        decided: list[Decided] | None = None if lifecycle is None else []
         for run_id, events in by_run.items():
             state = self._state_at(uow, run_id, versions[run_id], known)
             old = state
@@ -180,6 +192,8 @@ class RunService:
                 decision = decide(state, event, graph, now)
                 if decision.state is state and not decision.commands:
                     continue  # stale or duplicate: nothing changes, nothing is logged
+                if decided is not None:
+                    decided.append(Decided(state, decision.state, decision.commands))
                 state = decision.state
                 commands.extend(decision.commands)
                 logged.append((event, now))
@@ -199,6 +213,8 @@ class RunService:
         )
         if saved.held and outgoing is not None:
             outgoing.held(uow, saved.held)
+        if lifecycle is not None and decided:
+            lifecycle.record(uow, decided, saved.versions)
         for change in changes:
             self._hold(uow, change.new.run_id, change.new, saved.versions[change.new.run_id])
             for listener in self.listeners:

@@ -12,6 +12,10 @@ one run, then moves the schedule's cursor past what it recorded. Runs start thro
 them: the latest published version of the workflow, the schedule's parameters, in the
 schedule's workspace, with ``system.schedule`` = ``{name, fire_time}``.
 
+While an emergency stop holds the schedule's workspace, due fires (and fires asked for
+now) are recorded as ``skipped_emergency_stop``, and buffered fires wait for the stop to
+be lifted (docs/governance.md#emergency-stop).
+
 A start that is refused (no such workflow, bad parameters ...) is recorded as
 ``failed_to_start`` with the reason; the run was never created. A timer rule's schedule
 (``source`` ``rule``) starts the rule's action instead (:mod:`.rule_timers`), whose
@@ -28,6 +32,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from treadle.common.emergency_stop import holding
 from treadle.common.errors import LimitExceeded, ParameterError, TreadleError
 from treadle.common.schedules import OverlapPolicy, instant_in_range
 from treadle.common.statuses import RunStatus
@@ -40,6 +45,7 @@ from treadle.scheduler.core.schedule_plan import (
     overlap_action,
     plan_due,
 )
+from treadle.scheduler.service.budget_fires import budget_hold
 from treadle.scheduler.service.controls import Control, apply_control_in
 from treadle.scheduler.service.rule_launch import RuleLaunch
 from treadle.scheduler.service.rule_timers import FireStart, RuleFires
@@ -125,6 +131,8 @@ class ScheduleFiring:
             row, open_fires = self._settle(uow, row)
             if open_fires.active or not open_fires.buffered or not row.enabled:
                 return
+            if _stopped(uow, row.workspace) is not None:
+                return  # the buffered fire waits for the emergency stop to be lifted
             fire = open_fires.buffered[0]
             started = self._start(uow, row, fire.nominal_at)
             self._count(uow, [started.status])
@@ -158,9 +166,15 @@ class ScheduleFiring:
             policy, active=len(open_fires.active), buffered=len(open_fires.buffered)
         )
         fire = DueFire(nominal, nominal)
-        recorded = self._record(
-            uow, row, fire, kind=kind, action=action, now=now, open_fires=open_fires
-        )
+        stopped = _stopped(uow, row.workspace)
+        if stopped is not None:
+            status = FireStatus.SKIPPED_EMERGENCY_STOP
+            skipped = _fire_row(row, fire, kind, status, now=now, reason=stopped)
+            recorded = skipped if uow.record_fire(skipped) else None
+        else:
+            recorded = self._record(
+                uow, row, fire, kind=kind, action=action, now=now, open_fires=open_fires
+            )
         if recorded is None:
             existing = uow.fire(row.id, nominal)
             assert existing is not None  # recorded before: that is why this one was not
@@ -220,14 +234,19 @@ class ScheduleFiring:
             paused=not row.enabled,
             active=len(open_fires.active),
             buffered=len(open_fires.buffered),
+            stopped=_stopped(uow, row.workspace),
         )
         skipped: list[FireRow] = []
         for planned in plan:
             fire = planned.fire
             if planned.status is not None or planned.action is FireAction.SKIP:
                 status = planned.status or FireStatus.SKIPPED_OVERLAP
+                reason = planned.reason
+                held = None if planned.status else budget_hold(uow, _runs(open_fires))
+                if held is not None:  # the run going is stopped by its budget
+                    status, reason = FireStatus.SKIPPED_BUDGET, held
                 skipped.append(
-                    _fire_row(row, fire, FireKind.SCHEDULED, status, now=now, reason=planned.reason)
+                    _fire_row(row, fire, FireKind.SCHEDULED, status, now=now, reason=reason)
                 )
                 continue
             assert planned.action is not None
@@ -282,7 +301,11 @@ class ScheduleFiring:
         ``None`` when the fire was recorded before (by another beat, or a backfill)."""
         if action is FireAction.SKIP:
             reason = "a run of the schedule is still going (overlap policy)"
-            skipped = _fire_row(row, fire, kind, FireStatus.SKIPPED_OVERLAP, now=now, reason=reason)
+            status = FireStatus.SKIPPED_OVERLAP
+            held = budget_hold(uow, _runs(open_fires))
+            if held is not None:  # the run going is stopped by its budget
+                status, reason = FireStatus.SKIPPED_BUDGET, held
+            skipped = _fire_row(row, fire, kind, status, now=now, reason=reason)
             return skipped if uow.record_fire(skipped) else None
         if action is FireAction.BUFFER:
             waiting = "waiting for the schedule's running run to end"
@@ -362,6 +385,17 @@ class ScheduleFiring:
                 log.warning("schedule %s %s", row.name, why)
                 row = uow.schedule_by_id(row.id) or row
         return row, _Open(active, buffered)
+
+
+def _runs(open_fires: _Open) -> list[str | None]:
+    """The runs of the schedule still going."""
+    return [fire.run_id for fire in open_fires.active]
+
+
+def _stopped(uow: UnitOfWork, workspace: str) -> str | None:
+    """The emergency stop holding ``workspace``, described (None: none holds)."""
+    stop = holding(uow.emergency_stops(), workspace)
+    return None if stop is None else stop.describe()
 
 
 def _fire_row(

@@ -15,18 +15,22 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from treadle.common.access import DEFAULT_WORKSPACE
+from treadle.common.budget import Budget, BudgetCeilings
 from treadle.common.errors import ParameterError
 from treadle.common.flow import checked_priority
 from treadle.common.graph import Graph
 from treadle.common.limits import Limits
 from treadle.common.params import resolve_parameters, secret_names
 from treadle.common.redaction import without_secret_values
+from treadle.common.sandbox_policy import SandboxPolicies, SandboxPolicy
+from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.events import RunRequested
 from treadle.scheduler.core.state import RunContext, initial_state
 from treadle.scheduler.service.definitions import PinnedDefinition, owner_when_publishing
 from treadle.scheduler.service.deletions import check_startable
 from treadle.scheduler.service.runs import RunService
+from treadle.scheduler.service.sandbox_gate import SandboxGate
 from treadle.scheduler.service.secret_context import (
     keystore_snapshot,
     new_secret_tag,
@@ -43,6 +47,21 @@ def random_seed() -> int:
     return uuid.uuid4().int & 0x7FFF_FFFF
 
 
+#: Seeds a start may choose: 0 <= seed < MAX_SEED (a signed 64-bit integer).
+MAX_SEED = 2**63
+
+
+def checked_seed(seed: int | None) -> int | None:
+    """``seed`` if it is one or ``None``; a ParameterError naming it otherwise."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise ParameterError(
+            [f"seed must be an integer from 0 to {MAX_SEED - 1}, not {seed!r}"], subject="seed"
+        )
+    return seed
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Who starts a run and how: identity, idempotency, the event that triggered it, and
@@ -56,9 +75,15 @@ class RunOptions:
     schedule: Mapping[str, Any] | None = None
     #: 0-9, 9 first; ``None``: the workflow's own priority, else 5 (``docs/flow-control.md``).
     priority: int | None = None
+    #: The run's seed (``system.seed``, per-step seeds, ``uuid()``); ``None``: a random one.
+    seed: int | None = None
+    #: Budget limits for this run: each one set wins over the workflow's (capped by the
+    #: workspace's ceiling, ``docs/governance.md``).
+    budget: Budget | None = None
 
     def __post_init__(self) -> None:
         checked_priority(self.priority)  # a ParameterError naming it, before anything starts
+        checked_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -96,13 +121,29 @@ class RunStarter:
         run_ids: Callable[[], str] = new_run_id,
         seeds: Callable[[], int] = random_seed,
         secret_tags: Callable[[], str] = new_secret_tag,
+        sandbox: SandboxPolicies | None = None,
+        budgets: BudgetCeilings | None = None,
     ) -> None:
         self.runs = runs
         self.definitions = runs.definitions
         self.limits = limits or Limits()
+        #: The budget ceilings of each workspace's runs (``TREADLE_BUDGET_LIMITS``).
+        self.budgets = budgets or BudgetCeilings()
+        #: The sandbox policies runs start under (``TREADLE_SANDBOX_POLICY``).
+        self.sandbox = SandboxGate(sandbox)
         self._run_ids = run_ids
         self._seeds = seeds
         self._secret_tags = secret_tags
+
+    @classmethod
+    def from_settings(cls, runs: RunService, settings: Settings) -> RunStarter:
+        """A starter with the settings' run limits, sandbox policies and budget ceilings."""
+        return cls(
+            runs,
+            limits=settings.limits,
+            sandbox=settings.sandbox_policies(),
+            budgets=settings.budget_ceilings(),
+        )
 
     def prepare_parameters(
         self, spec: WorkflowSpec, parameters: Mapping[str, Any]
@@ -139,12 +180,31 @@ class RunStarter:
         identity = (options.identity if options is not None else None) or {}
         author = str(identity.get("login") or "") or None  # who published this version
         options = options or RunOptions()
+        policy = self.check_sandbox(spec, resolved, options.workspace, graph)
         with self.runs.store.unit_of_work() as uow:
             owner = owner_when_publishing(uow, spec.ref, options.workspace)
         pinned = self.definitions.publish(
             spec, at=self.runs.clock(), author=author, graph=graph, workspace=owner
         )
-        return self._create(pinned, resolved, options)
+        return self._create(pinned, resolved, options, policy)
+
+    def check_sandbox(
+        self,
+        spec: WorkflowSpec,
+        resolved: Mapping[str, Any],
+        workspace: str,
+        graph: Graph | None = None,
+    ) -> SandboxPolicy | None:
+        """The sandbox policy the run starts under (``None``: not checked); a
+        SandboxRefusal with the report, before anything is stored, when it breaks it."""
+        return self.sandbox.check(
+            spec,
+            resolved,
+            workspace=workspace,
+            graph=graph,
+            catalog=self.definitions.catalog,
+            observers=self.runs.observers,
+        )
 
     def start_pinned(
         self,
@@ -159,7 +219,9 @@ class RunStarter:
         workflow deleted since (its latest version a tombstone) raises WorkflowDeleted.
         """
         resolved = self.prepare_parameters(pinned.spec, parameters)
-        return self._create(pinned, resolved, options or RunOptions())
+        options = options or RunOptions()
+        policy = self.check_sandbox(pinned.spec, resolved, options.workspace, pinned.graph)
+        return self._create(pinned, resolved, options, policy)
 
     def start_pinned_in(
         self,
@@ -171,13 +233,19 @@ class RunStarter:
         """:meth:`start_pinned` in the caller's transaction (the HTTP API's, which records
         the start in the audit log with it), telling whether this call created the run."""
         resolved = self.prepare_parameters(pinned.spec, parameters)
-        return self._create_in(uow, pinned, resolved, options or RunOptions())
+        options = options or RunOptions()
+        policy = self.check_sandbox(pinned.spec, resolved, options.workspace, pinned.graph)
+        return self._create_in(uow, pinned, resolved, options, policy)
 
     def _create(
-        self, pinned: PinnedDefinition, resolved: Mapping[str, Any], options: RunOptions
+        self,
+        pinned: PinnedDefinition,
+        resolved: Mapping[str, Any],
+        options: RunOptions,
+        policy: SandboxPolicy | None,
     ) -> str:
         with self.runs.store.unit_of_work() as uow:
-            return self._create_in(uow, pinned, resolved, options).run_id
+            return self._create_in(uow, pinned, resolved, options, policy).run_id
 
     def _create_in(
         self,
@@ -185,8 +253,14 @@ class RunStarter:
         pinned: PinnedDefinition,
         resolved: Mapping[str, Any],
         options: RunOptions,
+        policy: SandboxPolicy | None,
     ) -> StartedRun:
         now = self.runs.clock()
+        ceiling = self.budgets.for_workspace(options.workspace)
+        if options.budget is not None:
+            above = options.budget.above(ceiling)
+            if above:
+                raise ParameterError(above, subject=f"budget of the run of '{pinned.ref}'")
         if options.idempotency_key is not None:
             existing = uow.find_run_by_idempotency_key(options.idempotency_key, options.workspace)
             if existing is not None:
@@ -218,7 +292,10 @@ class RunStarter:
             context = replace(context, schedule=dict(options.schedule))
         if options.priority is not None:
             context = replace(context, priority=options.priority)
-        self.runs.apply_new(uow, state, RunRequested(context=context))
+        if options.seed is not None:
+            context = replace(context, seed=options.seed)
+        context = replace(context, budget=options.budget, budget_ceiling=ceiling)
+        self.runs.apply_new(uow, state, RunRequested(context=replace(context, sandbox=policy)))
         return StartedRun(run_id, created=True)
 
     def start_child(
@@ -244,6 +321,13 @@ class RunStarter:
             run_id=child.run_id,
             secret_tag=child.secret_tag,
             workspace=child.workspace,
+        )
+        # A child run is not checked at its start (its parameters are its parent's rendered
+        # input); its attempts are checked at dispatch under its workflow's policy.
+        context = replace(
+            context,
+            sandbox=self.sandbox.policy_for(pinned.spec, child.workspace),
+            budget_ceiling=self.budgets.for_workspace(child.workspace),
         )
         self.runs.apply_new(uow, state, RunRequested(context=context))
 

@@ -4,7 +4,8 @@ A :class:`~treadle.scheduler.service.process.SchedulerProcess` step waits on the
 reports. Two other things must end that wait early, and :class:`Wakeups` owns both: a
 self-pipe that :meth:`Wakeups.wake` writes to (from a signal handler or another thread),
 and, on PostgreSQL, a connection that listens (``LISTEN``) for the ``NOTIFY`` a client
-sends when it writes outbox rows.
+sends when it writes outbox rows, or sets or lifts an emergency stop
+(:meth:`Wakeups.take_stop_notice`).
 
 After the wait, a step queries the outbox and the timers only if they may have changed:
 :class:`PendingWork` holds those marks, set by the decisions this process saved, by a
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from treadle.scheduler.core.commands import CancelTimer, Command, ScheduleTimer
 from treadle.scheduler.core.state import RunState
+from treadle.scheduler.store.emergency_repo import EMERGENCY_STOP_CHANNEL
 from treadle.scheduler.store.queue_repo import OUTBOX_CHANNEL
 
 log = logging.getLogger("treadle.scheduler")
@@ -51,6 +53,8 @@ class Wakeups:
         self._engine: Engine | None = None
         self._listener: Any = None
         self._retry_at = 0.0
+        #: Whether the emergency stops may have changed (a notice, or a lost listener).
+        self._stops_changed = False
 
     def wake(self) -> None:
         """Make a waiting step return now (safe from signal handlers and threads)."""
@@ -65,7 +69,8 @@ class Wakeups:
         return fds
 
     def listen(self, engine: Engine) -> None:
-        """LISTEN for ``treadle_outbox`` on a connection of its own (PostgreSQL only).
+        """LISTEN for ``treadle_outbox`` and ``treadle_emergency_stop`` on a connection of
+        its own (PostgreSQL only).
 
         ``engine`` is remembered, so :meth:`clear` can listen again after a failure.
         """
@@ -83,6 +88,7 @@ class Wakeups:
             connection.autocommit = True
             with connection.cursor() as cursor:
                 cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                cursor.execute(f"LISTEN {EMERGENCY_STOP_CHANNEL}")
         except Exception as exc:
             log.warning("cannot listen for outbox notifications (%s); polling instead", exc)
             self._retry_at = time.monotonic() + RELISTEN_SECONDS
@@ -106,10 +112,18 @@ class Wakeups:
         except Exception as exc:
             log.warning("lost the outbox notification connection (%s); polling meanwhile", exc)
             self._drop_listener()
+            self._stops_changed = True
             return True
         notified = bool(self._listener.notifies)
+        if any(n.channel == EMERGENCY_STOP_CHANNEL for n in self._listener.notifies):
+            self._stops_changed = True
         self._listener.notifies.clear()
         return notified
+
+    def take_stop_notice(self) -> bool:
+        """Whether the emergency stops may have changed since the last call."""
+        changed, self._stops_changed = self._stops_changed, False
+        return changed
 
     def _drop_listener(self) -> None:
         listener, self._listener = self._listener, None

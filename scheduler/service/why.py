@@ -5,7 +5,8 @@ answers it from what it records: the run's state (retry and delay timers, joins,
 inquiries, event waits, child runs) and the rows of what happens outside the run (its
 open attempts, with their queue or worker; dispatches held back by a concurrency key or
 a rate limit; the queues' lengths and consumers and the workers' last signs of life as
-the scheduler last observed them). :func:`explain` is pure over those facts;
+the scheduler last observed them; an emergency stop holding the run's workspace).
+:func:`explain` is pure over those facts;
 :func:`gather_facts` reads them in one unit of work. The run document carries the result
 (``why``), ``treadle runs why ID`` says it in plain words.
 
@@ -16,16 +17,18 @@ With_items tasks are summarised: items sharing a reason are counted, with the ol
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from treadle.common.emergency_stop import EmergencyStop, holding
 from treadle.common.graph import Graph
-from treadle.common.statuses import AttemptStatus, RunStatus, TaskStatus
+from treadle.common.statuses import AttemptStatus, InquiryPurpose, RunStatus, TaskStatus
 from treadle.scheduler.core.ids import attempt_id
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import Execution, RunState, TimerKind, Unit
+from treadle.scheduler.service.budget_views import budget_stop_message
 from treadle.scheduler.store import AttemptEntry, InquiryEntry, UnitOfWork
 from treadle.scheduler.store.event_repo import EventWaitEntry
 from treadle.scheduler.store.flow_repo import FlowWait
@@ -56,6 +59,8 @@ class WaitReason(StrEnum):
     ITEMS_CAP = "items_cap"  # the with_items task's own `concurrency`
     JOIN = "join"  # the other inbound transitions of a join
     STARTING = "starting"  # decided, about to leave the scheduler
+    EMERGENCY_STOP = "emergency_stop"  # an emergency stop to be lifted
+    BUDGET = "budget"  # the run's budget stopped it (a higher limit, or an answer)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,9 @@ class StoredFacts:
     join_missing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     queues: Mapping[str, QueueObservation] = field(default_factory=dict)
     workers: Mapping[str, WorkerObservation] = field(default_factory=dict)
+    #: The emergency stop holding the run's workspace, and whether it paused this run.
+    emergency_stop: EmergencyStop | None = None
+    stopped_run: bool = False
 
 
 def explain(state: RunState, facts: StoredFacts) -> list[Reason]:
@@ -107,7 +115,39 @@ def explain(state: RunState, facts: StoredFacts) -> list[Reason]:
         if not execution.status.is_terminal:
             reasons.extend(_grouped(_execution_reasons(state, execution, facts)))
     reasons.extend(_not_started(state, facts))
+    stopped = budget_stop_message(state)
+    if stopped is not None and state.budget is not None and state.budget.stop is not None:
+        stop = state.budget.stop
+        details = {"kind": stop.kind.value, "soft": stop.soft, "inquiry": stop.inquiry_id}
+        reasons.insert(0, Reason("", WaitReason.BUDGET, stopped, None, None, 1, details))
+    if facts.emergency_stop is not None:
+        return _held_by_stop(reasons, facts.emergency_stop, paused_it=facts.stopped_run)
     return reasons
+
+
+def _held_by_stop(reasons: list[Reason], stop: EmergencyStop, *, paused_it: bool) -> list[Reason]:
+    """While an emergency stop holds the run, what waits to start (or, in a run the stop
+    paused, to resume) waits for the stop to be lifted."""
+    held = {WaitReason.QUEUED, WaitReason.STARTING} | ({WaitReason.PAUSED} if paused_it else set())
+    details = {"scope": stop.label, "reason": stop.reason, "set_by": stop.set_by}
+    told: set[tuple[str, int | None]] = set()  # one stop reason per execution
+    kept: list[Reason] = []
+    for reason in reasons:
+        if reason.reason not in held:
+            kept.append(reason)
+        elif (reason.task, reason.execution) not in told:
+            told.add((reason.task, reason.execution))
+            items = f"{reason.count} items: " if reason.count > 1 else ""
+            kept.append(
+                replace(
+                    reason,
+                    reason=WaitReason.EMERGENCY_STOP,
+                    message=f"{items}held by the {stop.describe()}",
+                    since=stop.since,
+                    details={**details, "since": iso(stop.since)},
+                )
+            )
+    return kept
 
 
 def _execution_reasons(
@@ -218,6 +258,8 @@ def _wait_reason(
         message = f"waits for inquiry {inquiry_id}" + (
             f" (assigned to {assigned})" if assigned else ""
         )
+        if inquiry is not None and inquiry.purpose is InquiryPurpose.ESCALATION:
+            message = "failed and escalated: " + message + " to retry, skip or fail it"
         since = None if inquiry is None else inquiry.created_at
         yield Reason(task, WaitReason.INQUIRY, message, eid, since, 1, {"inquiry": inquiry_id})
         return
@@ -313,6 +355,7 @@ def gather_facts(
                 if edge.target == target and edge.id not in arrived
             )
     queues = {a.queue for a in attempts.values() if a.queue and a.status is AttemptStatus.QUEUED}
+    stop = holding(uow.emergency_stops(), state.workspace)
     workers = {a.worker for a in attempts.values() if a.worker}
     return StoredFacts(
         attempts=attempts,
@@ -325,4 +368,6 @@ def gather_facts(
         join_missing=join_missing,
         queues=uow.queue_observations(sorted(queues)) if queues else {},
         workers=uow.worker_observations(sorted(workers)) if workers else {},
+        emergency_stop=stop,
+        stopped_run=stop is not None and uow.stopped_by(run_id) is not None,
     )

@@ -2,8 +2,9 @@
 
 The core's state is frozen dataclasses holding enums, datetimes, tuples, a pydantic model
 (``Limits``) and mappings keyed by ``int``; JSON has none of those. Every conversion the
-store makes lives here, as pure functions with an exact inverse (``decode(encode(x)) == x``,
-tested), so the repositories only move dicts around. Datetimes inside JSON are ISO-8601 UTC
+store makes lives here (executions and units in :mod:`.execution_codec`, re-exported), as
+pure functions with an exact inverse (``decode(encode(x)) == x``, tested), so the
+repositories only move dicts around. Datetimes inside JSON are ISO-8601 UTC
 strings; datetimes in row dicts stay ``datetime`` (the column type handles them).
 """
 
@@ -12,14 +13,16 @@ from __future__ import annotations
 import dataclasses
 import operator
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
 
+from treadle.common.budget import Budget
 from treadle.common.limits import Limits
+from treadle.common.sandbox_policy import SandboxPolicy
 from treadle.common.statuses import TaskStatus
 from treadle.scheduler.core.state import (
     STORAGE,
@@ -30,10 +33,14 @@ from treadle.scheduler.core.state import (
     Storage,
     Timer,
     TimerKind,
-    Unit,
-    Units,
 )
 from treadle.scheduler.store.errors import CodecError
+from treadle.scheduler.store.execution_codec import (
+    execution_from_row,
+    execution_to_row,
+    unit_from_row,
+    unit_to_row,
+)
 from treadle.scheduler.store.typed_json import Decode, Encode, Records, json_codec
 
 JSONDict = dict[str, Any]
@@ -98,7 +105,24 @@ def encode_context(context: RunContext) -> JSONDict:
         # only when set, so the contexts of other runs encode as before
         **({"schedule": encode_value(context.schedule)} if context.schedule else {}),
         **({"priority": context.priority} if context.priority is not None else {}),
+        **({"sandbox": encode_policy(context.sandbox)} if context.sandbox is not None else {}),
+        **({"budget": encode_budget(context.budget)} if context.budget is not None else {}),
+        **(
+            {"budget_ceiling": encode_budget(context.budget_ceiling)}
+            if context.budget_ceiling is not None
+            else {}
+        ),
     }
+
+
+def encode_budget(budget: Budget) -> JSONDict:
+    """A budget's limits that are set (``wall_time`` as an ISO 8601 duration)."""
+    return budget.model_dump(mode="json", exclude_none=True)
+
+
+def encode_policy(policy: SandboxPolicy) -> JSONDict:
+    """A run's sandbox policy: what differs from the defaults (``{}``: the default one)."""
+    return policy.model_dump(mode="json", exclude_defaults=True, by_alias=True)
 
 
 def decode_context(data: Mapping[str, Any]) -> RunContext:
@@ -116,6 +140,11 @@ def decode_context(data: Mapping[str, Any]) -> RunContext:
         secret_tag=str(data.get("secret_tag") or ""),
         schedule=dict(data["schedule"]) if data.get("schedule") else None,
         priority=data.get("priority"),
+        sandbox=SandboxPolicy.model_validate(data["sandbox"]) if "sandbox" in data else None,
+        budget=Budget.model_validate(data["budget"]) if data.get("budget") else None,
+        budget_ceiling=(
+            Budget.model_validate(data["budget_ceiling"]) if data.get("budget_ceiling") else None
+        ),
     )
 
 
@@ -274,8 +303,15 @@ _read_core = operator.attrgetter(*(c.name for c in _CORE))
 
 
 def encode_core(state: RunState) -> JSONDict:
-    """The ``runs.core`` column of ``state``: its fields stored as ``Storage.CORE``."""
-    return {c.name: c.encode(getattr(state, c.name)) for c in _CORE}
+    """The ``runs.core`` column of ``state``: its fields stored as ``Storage.CORE``. A field
+    that is ``None`` (an optional one, such as a run's budget) is left out: it reads back
+    as its default, and runs without it keep the format they had."""
+    core: JSONDict = {}
+    for c in _CORE:
+        value = getattr(state, c.name)
+        if value is not None:
+            core[c.name] = c.encode(value)
+    return core
 
 
 def decode_core(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,99 +355,6 @@ def run_from_row(row: Mapping[Any, Any], executions: Mapping[int, Execution]) ->
     values = {column.name: column.read(row) for column in _COLUMNS}
     values.update(decode_core(row["core"] or {}))
     return RunState(executions=executions, **values)
-
-
-# --- executions and units as table rows ----------------------------------------------------
-
-
-def execution_to_row(run_id: str, execution: Execution) -> JSONDict:
-    """The ``task_executions`` row of ``execution`` (its units are rows of their own)."""
-    return {
-        "run_id": run_id,
-        "execution_id": execution.id,
-        "task": execution.task,
-        "scope": execution.scope,
-        "status": execution.status.value,
-        "started_at": execution.started_at,
-        "finished_at": execution.finished_at,
-        "with_items": execution.with_items,
-        "next_unit": execution.next_unit,
-        "in_flight": execution.in_flight,
-        "done": execution.done,
-        "unit_count": len(execution.units),
-        "result": execution.result,
-        "error": _opt_dict(execution.error),
-        "timer": execution.timer,
-        "inquiry_id": execution.inquiry_id,
-        "released_with": execution.released_with,
-        "waits_for": _opt_dict(execution.waits_for),
-        "compensates": execution.compensates,
-    }
-
-
-def unit_to_row(run_id: str, execution_id: int, position: int, unit: Unit) -> JSONDict:
-    """The ``task_units`` row of the unit at ``position`` in its execution's ``units``."""
-    return {
-        "run_id": run_id,
-        "execution_id": execution_id,
-        "position": position,
-        "item_index": unit.index,
-        "item": unit.item,
-        "status": unit.status.value,
-        "attempt": unit.attempt,
-        "result": unit.result,
-        "error": _opt_dict(unit.error),
-        "started_at": unit.started_at,
-        "finished_at": unit.finished_at,
-        "timer": unit.timer,
-        "inquiry_id": unit.inquiry_id,
-        "child_run_id": unit.child_run_id,
-        "result_bytes": unit.result_bytes,
-        "waits_for": _opt_dict(unit.waits_for),
-        "retry_base": unit.retry_base,
-    }
-
-
-def unit_from_row(row: Mapping[Any, Any]) -> Unit:
-    return Unit(
-        index=row["item_index"],
-        item=row["item"],
-        status=TaskStatus(row["status"]),
-        attempt=row["attempt"],
-        result=row["result"],
-        error=row["error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        timer=row["timer"],
-        inquiry_id=row["inquiry_id"],
-        child_run_id=row["child_run_id"],
-        result_bytes=row["result_bytes"],
-        waits_for=row["waits_for"],
-        retry_base=row["retry_base"],
-    )
-
-
-def execution_from_row(row: Mapping[Any, Any], units: Iterable[Unit]) -> Execution:
-    return Execution(
-        id=row["execution_id"],
-        task=row["task"],
-        scope=row["scope"],
-        status=TaskStatus(row["status"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        units=Units(units),
-        with_items=row["with_items"],
-        next_unit=row["next_unit"],
-        in_flight=row["in_flight"],
-        done=row["done"],
-        result=row["result"],
-        error=row["error"],
-        timer=row["timer"],
-        inquiry_id=row["inquiry_id"],
-        released_with=row["released_with"],
-        waits_for=row["waits_for"],
-        compensates=row["compensates"],
-    )
 
 
 __all__ = [

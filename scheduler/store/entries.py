@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from treadle.common.access import AuditOutcome, Role
-from treadle.common.statuses import AttemptStatus, InquiryStatus, RunStatus
+from treadle.common.statuses import AttemptStatus, InquiryPurpose, InquiryStatus, RunStatus
 from treadle.scheduler.core.state import TimerKind
 
 
@@ -84,7 +84,8 @@ class InquiryEntry:
     id: str
     run_id: str
     attempt_id: str
-    task: str
+    #: The task that asks; ``None`` for a run-level inquiry (the run's budget asks).
+    task: str | None
     status: InquiryStatus
     prompt: Any
     schema: Mapping[str, Any] | None
@@ -94,6 +95,8 @@ class InquiryEntry:
     responder: str | None
     created_at: datetime
     answered_at: datetime | None
+    #: Why it was opened: a task's question, a task's escalation, the run's budget.
+    purpose: InquiryPurpose = InquiryPurpose.TASK
 
 
 @dataclass(frozen=True, slots=True)

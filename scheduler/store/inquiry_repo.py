@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, select, tuple_, update
 
 from treadle.common.errors import ConflictError, NotFound, ParameterError
-from treadle.common.statuses import InquiryStatus
+from treadle.common.statuses import InquiryPurpose, InquiryStatus
 from treadle.scheduler.store.base import Repository
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.entries import InquiryEntry
@@ -157,4 +157,5 @@ def _inquiry(row: Mapping[Any, Any]) -> InquiryEntry:
         responder=row["responder"],
         created_at=row["created_at"],
         answered_at=row["answered_at"],
+        purpose=InquiryPurpose(row["purpose"]),
     )

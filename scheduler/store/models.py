@@ -266,8 +266,10 @@ inquiries = Table(
     Column("id", String, primary_key=True),
     Column("run_id", String, _run_fk(), nullable=False, index=True),
     Column("attempt_id", String, nullable=False),
-    Column("task", String, nullable=False),
+    # null for a run-level inquiry (``purpose`` budget); 0021
+    Column("task", String, nullable=True),
     Column("status", String(ENUM_LEN), nullable=False, index=True),
+    Column("purpose", String(ENUM_LEN), nullable=False, server_default="task"),
     Column("prompt", JSONValue, nullable=True),
     Column("schema", JSONValue, nullable=True),
     Column("assigned_to", JSONValue, nullable=True),

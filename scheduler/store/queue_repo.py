@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.engine import Dialect
 
+from treadle.common.emergency_stop import EMERGENCY_STOP
 from treadle.common.errors import NotFound
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.endings import AttemptEnding
@@ -323,8 +324,9 @@ class QueueRepository(Repository):
     def lost_attempt_counts(
         self, entries: Sequence[AttemptEntry]
     ) -> dict[tuple[str, int, int], int]:
-        """How many attempts of each of these attempts' units were lost with their worker,
-        by (run, execution, position); units with none are missing."""
+        """How many attempts of each of these attempts' units were lost with their worker
+        or the broker, by (run, execution, position); units with none are missing (attempts
+        an emergency stop took back do not count)."""
         wanted = {entry.unit_key for entry in entries}
         counts: dict[tuple[str, int, int], int] = {}
         for part in chunks(sorted({run_id for run_id, _, _ in wanted})):
@@ -335,6 +337,8 @@ class QueueRepository(Repository):
                 .where(
                     attempts.c.run_id.in_(part),
                     attempts.c.status == AttemptStatus.LOST.value,
+                    # taken back by an emergency stop: no fault of the worker or broker
+                    or_(attempts.c.reason.is_(None), ~attempts.c.reason.startswith(EMERGENCY_STOP)),
                 )
                 .group_by(
                     attempts.c.run_id,

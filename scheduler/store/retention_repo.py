@@ -32,7 +32,9 @@ from sqlalchemy import Column, Table, and_, exists, func, or_, select
 
 from treadle.common.statuses import RUN_TERMINAL, RunStatus
 from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.emergency_tables import emergency_stop_runs
 from treadle.scheduler.store.flow_tables import flow_grants, flow_slots
+from treadle.scheduler.store.lifecycle_tables import lifecycle_deliveries, lifecycle_events
 from treadle.scheduler.store.models import (
     attempts,
     event_waits,
@@ -64,6 +66,9 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (flow_slots, flow_slots.c.run_id),
     (flow_grants, flow_grants.c.run_id),
     (rule_matches, rule_matches.c.run_id),
+    (lifecycle_deliveries, lifecycle_deliveries.c.run_id),
+    (lifecycle_events, lifecycle_events.c.run_id),
+    (emergency_stop_runs, emergency_stop_runs.c.run_id),
     (runs, runs.c.id),
 )
 

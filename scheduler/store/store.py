@@ -32,6 +32,9 @@ class Store:
         self._engine = engine
         self._clock = clock
         self._keys = StoreKeys(engine.url, secret_key)
+        #: Whether the services writing through this store record a lifecycle event with
+        #: each change (``TREADLE_LIFECYCLE_EVENTS``); set where the store is opened.
+        self.lifecycle_events = False
 
     @classmethod
     def open(

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from treadle.scheduler.store.audit_repo import AuditRepository
 from treadle.scheduler.store.broker_repo import BrokerRepository
 from treadle.scheduler.store.definition_repo import DefinitionRepository
+from treadle.scheduler.store.emergency_repo import EmergencyStopRepository
 from treadle.scheduler.store.event_repo import EventRepository
 from treadle.scheduler.store.flow_repo import FlowRepository
 from treadle.scheduler.store.inquiry_repo import InquiryRepository
 from treadle.scheduler.store.keystore_repo import KeystoreRepository
+from treadle.scheduler.store.lifecycle_repo import LifecycleRepository
 from treadle.scheduler.store.observation_repo import ObservationRepository
 from treadle.scheduler.store.queue_repo import QueueRepository
 from treadle.scheduler.store.rate_repo import RateWindowRepository
@@ -49,11 +51,13 @@ class UnitOfWork(
     FlowRepository,
     RuleRepository,
     ObservationRepository,
+    LifecycleRepository,
+    EmergencyStopRepository,
 ):
     """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
     retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks,
-    schedules, flow control, rules and the latest observations of the broker and workers,
-    in one transaction."""
+    schedules, flow control, rules, the latest observations of the broker and workers,
+    lifecycle events with their deliveries, and the emergency stops, in one transaction."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (not if it rolls back).

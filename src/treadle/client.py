@@ -30,6 +30,7 @@ from treadle.clientlib.audit import Auditor, Change, database_principal
 from treadle.clientlib.changes import answer, control_run, publish_and_start, send_event
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
+from treadle.clientlib.control_shortcuts import BudgetLike, ControlShortcuts, budget_of
 from treadle.clientlib.publishing import Registered, publish_all
 from treadle.clientlib.reading import document_after_control, read_items, read_run, wait_for_end
 from treadle.clientlib.starting import run_starter, unknown_definition_message
@@ -92,7 +93,7 @@ def default_identity() -> dict[str, Any]:
     return {"login": os_login(), "via": "client"}
 
 
-class Client:
+class Client(ControlShortcuts):
     """Starts runs of published workflows and reads them back; see the module docstring.
 
     ``database_url`` defaults to ``settings.database_url`` (``TREADLE_DATABASE_URL``).
@@ -110,7 +111,7 @@ class Client:
     ) -> None:
         self._settings = settings if settings is not None else settings_from_environment()
         url = database_url or self._settings.database_url
-        self._store = open_client_store(url, connect_timeout)
+        self._store = open_client_store(url, connect_timeout, self._settings.lifecycle_events)
         self._definitions = Definitions(self._store, Catalog())
         self._triggers = TriggerIndex()
         self._identity = dict(identity) if identity is not None else default_identity()
@@ -162,15 +163,19 @@ class Client:
         idempotency_key: str | None = None,
         version: int | None = None,
         priority: int | None = None,
+        seed: int | None = None,
+        budget: BudgetLike = None,
     ) -> str:
         """Start a run of the published workflow ``ref`` (its latest version, or ``version``).
 
         Raises NotFound when nothing is published under ``ref``, and ParameterError (naming
         every bad parameter, storing nothing) when the parameters do not fit. With an
         ``idempotency_key`` already used, returns that run's id and starts nothing.
-        ``priority``: the run's, 0-9, 9 first (``docs/flow-control.md``).
-        """
-        options = RunOptions(self._identity, idempotency_key, priority=priority)
+        ``priority``: 0-9, 9 first (``docs/flow-control.md``); ``seed``: the run's seed;
+        ``budget``: limits winning over the workflow's (``docs/governance.md``)."""
+        options = RunOptions(
+            self._identity, idempotency_key, priority=priority, seed=seed, budget=budget_of(budget)
+        )
         details: dict[str, Any] = {"version": version, "idempotency_key": idempotency_key}
         with self._session(), self._auditor.audited(Change("run.start", ref, details)) as uow:
             pinned = self._pinned(ref, version, uow)
@@ -187,11 +192,14 @@ class Client:
         catalog: Catalog | None = None,
         idempotency_key: str | None = None,
         priority: int | None = None,
+        seed: int | None = None,
+        budget: BudgetLike = None,
     ) -> str:
         """Publish ``spec`` (a new version only if it changed) and start a run of it, in
-        one transaction. Parameters are checked before anything is published or stored.
-        """
-        options = RunOptions(self._identity, idempotency_key, priority=priority)
+        one transaction. Parameters are checked before anything is published or stored."""
+        options = RunOptions(
+            self._identity, idempotency_key, priority=priority, seed=seed, budget=budget_of(budget)
+        )
         with self._session():
             run_id = publish_and_start(
                 self._auditor,
@@ -289,51 +297,37 @@ class Client:
     # scheduler is woken (NOTIFY) to carry out what it starts. A control that does not fit
     # the run's status raises ControlRefused (a ConflictError) and changes nothing.
 
-    def control(self, run_id: str, control: Control | str, reason: str | None = None) -> RunInfo:
+    def control(
+        self,
+        run_id: str,
+        control: Control | str,
+        reason: str | None = None,
+        budget: BudgetLike = None,
+    ) -> RunInfo:
         """Apply ``control`` (pause, resume, cancel, retry, compensate); returns the run after.
 
         Raises NotFound for an unknown run and ControlRefused, explaining why, when the
-        control does not apply to the run as it is (nothing is changed then).
+        control does not apply to the run as it is (nothing is changed then). ``budget``
+        (resume only): new limits of the run's budget (``docs/governance.md``).
         """
-        return RunInfo.from_document(self.control_document(run_id, control, reason))
+        return RunInfo.from_document(self.control_document(run_id, control, reason, budget))
 
     def control_document(
-        self, run_id: str, control: Control | str, reason: str | None = None
+        self,
+        run_id: str,
+        control: Control | str,
+        reason: str | None = None,
+        budget: BudgetLike = None,
     ) -> dict[str, Any]:
         """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
+        limits = budget_of(budget)
         with self._session():
-            state = control_run(self._auditor, self._starter().runs, run_id, wanted, reason=reason)
+            runs = self._starter().runs
+            state = control_run(self._auditor, runs, run_id, wanted, reason=reason, budget=limits)
             document = document_after_control(self._store, state)
         log.info("run %s: %s applied, now %s", run_id, wanted.value, document["status"])
         return document
-
-    def pause(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Start nothing new; the run is ``paused`` once its running tasks have finished.
-
-        Its child runs are paused too. Only a running run can be paused.
-        """
-        return self.control(run_id, Control.PAUSE, reason)
-
-    def resume(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Continue a paused (or pausing) run exactly where it stopped, child runs included."""
-        return self.control(run_id, Control.RESUME, reason)
-
-    def retry(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Re-run what failed, timed out or was cancelled in an ended run.
-
-        Succeeded tasks (and succeeded items of with_items tasks) and the variables they
-        published are kept. Only failed, timed out or canceled runs can be retried.
-        """
-        return self.control(run_id, Control.RETRY, reason)
-
-    def compensate(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Undo the run's completed work with the tasks' ``compensate`` actions, newest first.
-
-        A run still going is cancelled first (``reason`` is its cancel reason). The run
-        ends ``compensated``, or ``failed`` naming the compensation that failed.
-        """
-        return self.control(run_id, Control.COMPENSATE, reason)
 
     def cancel(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Cancel the run (and its child runs); a run that already ended is left as it is.

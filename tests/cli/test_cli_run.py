@@ -26,6 +26,7 @@ RUN_KEYS = {
     "started_at",
     "finished_at",
     "parent_run",
+    "seed",
     "tasks",
     "inquiries",
 }

@@ -231,6 +231,7 @@ def test_the_production_path_waits_for_approval(
         "prompt": PRODUCTION_PROMPT,  # `regions | join(', ')`
         "schema": APPROVAL_SCHEMA,
         "assigned_to": "deployment-approvers",
+        "purpose": "task",  # a task's question (a budget's or an escalation's say so)
     }
 
 

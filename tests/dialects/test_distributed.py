@@ -5,7 +5,8 @@ One module-scoped deployment: a throwaway PostgreSQL database and RabbitMQ vhost
 path. Everything a user does goes through the ``treadle`` command or the client, which
 only write to the database: ``treadle import`` writes pack YAML, ``treadle workflows
 register`` publishes it, events and answers arrive through the client, and ``treadle runs
-show --format`` and ``treadle runs golden`` read the runs back. The services do the rest.
+show --format``, ``treadle runs golden`` and ``treadle golden verify`` read the runs back.
+The services do the rest.
 
 The conformance cases are the embedded ones (``test_v1_runs``, ``test_v1_events``,
 ``test_aos``, ``test_golden``), checked again here with the work done by the services.
@@ -212,6 +213,8 @@ def test_an_aos_plan_runs_on_the_worker_with_its_step_seeds(services: Services) 
         name: step_seed(seed, name) for name in ("s1", "s2", "s3")
     }
 
-    services.treadle("runs", "golden", run_id, "-o", "golden.json")
-    verified = services.treadle("runs", "golden", run_id, "--verify", "golden.json")
-    assert verified.stdout.startswith("verified: ")
+    signing = {**services.environment, "TREADLE_GOLDEN_KEY": "distributed-golden-key-01"}
+    golden = TreadleCli(services.workdir, signing)
+    golden("runs", "golden", run_id, "--out", "golden.jsonl", code=0)
+    verified = golden("golden", "verify", "golden.jsonl", code=0)
+    assert verified.stdout.startswith("verified: signature ok")

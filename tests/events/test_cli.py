@@ -107,6 +107,7 @@ def test_inquiry_show_names_the_assignee_and_a_refused_answer_changes_nothing(
         "id": asked["id"],
         "run": run_id,
         "task": "confirm",
+        "purpose": "task",
         "status": "pending",
         "prompt": "Confirm the change for web?",
         "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},

@@ -224,6 +224,7 @@ def test_inquiries_record_their_assignee_and_answers_that_do_not_fit_change_noth
         "deadline": None,
         "response": None,
         "responder": None,
+        "purpose": "task",
     }
     version = services.version(run_id)
 

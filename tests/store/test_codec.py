@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from treadle.common.budget import Budget, BudgetKind
 from treadle.common.limits import Limits
+from treadle.common.sandbox_policy import AOS_POLICY, PatternRule, SandboxPolicy
 from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.scheduler.core.budget_state import BudgetState, BudgetStop
 from treadle.scheduler.core.state import (
     STORAGE,
     Deferred,
@@ -134,6 +137,20 @@ contexts = st.builds(
     depth=st.integers(0, 10),
     parent_run_id=st.none() | ids,
     parent_attempt_id=st.none() | ids,
+    budget=st.sampled_from([None, Budget(cost_usd=5.5, wall_time=timedelta(minutes=3))]),
+    budget_ceiling=st.sampled_from([None, Budget(attempts=10, soft_ratio=0.8)]),
+    sandbox=st.sampled_from(
+        [
+            None,
+            SandboxPolicy(),
+            AOS_POLICY,
+            SandboxPolicy(
+                forbidden_actions=("core.shell",),
+                patterns=(PatternRule.model_validate({"class": "sql", "pattern": "x"}),),
+                literal_inputs=False,
+            ),
+        ]
+    ),
 )
 deferred_items = st.builds(
     Deferred,
@@ -158,6 +175,25 @@ CORE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "deferred": st.lists(deferred_items, max_size=3).map(tuple),
     "compensation": st.lists(st.integers(1, 1000), max_size=3).map(tuple),
     "paused_children": st.lists(ids, max_size=3).map(tuple),
+    "budget": st.none()
+    | st.builds(
+        BudgetState,
+        cost_usd=st.none() | st.floats(0, 1e6),
+        wall_time_seconds=st.none() | st.floats(1, 1e6),
+        attempts=st.none() | st.integers(1, 1000),
+        spent_usd=st.floats(0, 1e6),
+        attempts_made=st.integers(0, 1000),
+        warned=st.lists(st.sampled_from(list(BudgetKind)), max_size=2).map(tuple),
+        stop=st.none()
+        | st.builds(
+            BudgetStop,
+            kind=st.sampled_from(list(BudgetKind)),
+            soft=st.booleans(),
+            message=st.text(max_size=20),
+            inquiry_id=st.none() | ids,
+        ),
+        held=st.lists(st.integers(1, 100), max_size=2).map(tuple),
+    ),
 }
 #: Runs whose fields kept in the ``core`` column are random (the others are defaults).
 core_states = st.builds(RunState, run_id=st.just("r"), workflow=st.just("w"), **CORE_FIELDS)
@@ -214,7 +250,8 @@ def test_rows_cover_every_field_of_execution_and_unit() -> None:
     unit_fields = {f.name for f in dataclasses.fields(Unit)} - {"index"}
     assert unit_fields <= set(codec.unit_to_row("r", 1, 0, Unit(index=None)))
     state_fields = {f.name for f in dataclasses.fields(RunState)}
-    stored = set(codec.run_to_row(RunState("r", "w"))) | set(codec.encode_core(RunState("r", "w")))
+    every = RunState("r", "w", budget=BudgetState())  # optional fields set: None is left out
+    stored = set(codec.run_to_row(every)) | set(codec.encode_core(every))
     assert state_fields - {"run_id", "executions"} <= stored
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from treadle.common.budget import Budget
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
 from treadle.common.spec import RunnerType
-from treadle.common.statuses import InquiryStatus, RunStatus, TaskStatus
+from treadle.common.statuses import InquiryPurpose, InquiryStatus, RunStatus, TaskStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core import events as ev
 from treadle.scheduler.core.state import RunContext, TimerKind
@@ -48,6 +49,12 @@ EVENTS: list[ev.Event] = [
     ev.AttemptLost(attempt_id="r/1/0/1", error={"type": "WorkerLost", "message": "gone"}),
     ev.StepFailRequested(task="approve", reason="called off"),
     ev.StepSkipRequested(task="approve", reason="approved by phone"),
+    ev.BudgetChanged(
+        budget=Budget(cost_usd=50.0, wall_time=timedelta(hours=2)), reason="more", by="cli:ada"
+    ),
+    ev.RunRequested(
+        context=RunContext(budget=Budget(attempts=3), budget_ceiling=Budget(cost_usd=9.5))
+    ),
 ]
 
 
@@ -75,6 +82,7 @@ COMMANDS: list[cmd.Command] = [
             timeout_seconds=2.5,
             runner=RunnerType.PYTHON,
             queue="gpu",
+            idempotency_key="0b9d5f0e-8c1a-4b8e-9d35-6f1c2b9e0a11",
         ),
     ),
     cmd.CancelTask(attempt_id="r/1/0/1"),
@@ -83,6 +91,9 @@ COMMANDS: list[cmd.Command] = [
     cmd.ScheduleTimer("r/1/retry", T0, TimerKind.RETRY),
     cmd.CancelTimer("r/1/retry"),
     cmd.OpenInquiry("iq_1", "r/1/0/1", "approve", "Deploy?", {"type": "object"}, ["ops"], T0),
+    cmd.OpenInquiry(
+        "iq_2", "r/budget/1", "", "80%: continue?", None, None, None, InquiryPurpose.BUDGET
+    ),
     cmd.CloseInquiry("iq_1", InquiryStatus.TIMED_OUT),
     cmd.EmitLifecycleEvent("t", 1, TaskStatus.RUNNING, T0),
     cmd.CompleteRun(RunStatus.SUCCEEDED, {"out": 1}, None),

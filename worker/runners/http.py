@@ -3,6 +3,9 @@
 The response becomes the result (``status_code``, ``headers``, ``body``), with a JSON body
 parsed so workflows can read ``task.x.result.body.field``. A status the action did not
 expect fails the task with ``HTTPStatusError``; a network problem with ``HTTPError``.
+An action that declares ``side_effects: true`` sends its attempt's idempotency key as the
+``Idempotency-Key`` header (unless the input's ``headers`` give one), the same on every
+retry of the task, so the server can apply the request once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from treadle.worker.errors import ActionError
 from treadle.worker.runners.base import ActionCall, seconds_parameter
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+#: The header an attempt's idempotency key is sent in.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 BODY_EXCERPT_CHARS = 300
 
 
@@ -34,10 +39,11 @@ class HttpRunner:
         requested = seconds_parameter(params)
         timeout = context.time_limit(DEFAULT_TIMEOUT_SECONDS if requested is None else requested)
         limit = context.settings.max_payload_bytes
-        request_args: dict[str, Any] = {
-            "headers": {str(k): _header_value(v) for k, v in (params.get("headers") or {}).items()},
-            "params": params.get("params") or None,
-        }
+        headers = {str(k): _header_value(v) for k, v in (params.get("headers") or {}).items()}
+        key = context.dispatch.idempotency_key
+        if key is not None and IDEMPOTENCY_HEADER.lower() not in {h.lower() for h in headers}:
+            headers[IDEMPOTENCY_HEADER] = key
+        request_args: dict[str, Any] = {"headers": headers, "params": params.get("params") or None}
         if params.get("json") is not None:
             request_args["json"] = params["json"]
         elif params.get("body") is not None:

@@ -25,6 +25,7 @@ from types import CodeType, ModuleType, TracebackType
 from typing import Any
 
 from treadle.common.spec import ActionSpec
+from treadle.worker.attempt_context import running
 from treadle.worker.errors import ActionError
 from treadle.worker.runners.base import ActionCall
 
@@ -55,9 +56,10 @@ class PythonRunner:
     def run(self, action: ActionSpec, params: dict[str, Any], context: ActionCall) -> Any:
         function = self.resolve(action)
         try:
-            if inspect.iscoroutinefunction(function):
-                return asyncio.run(function(**params))
-            return function(**params)
+            with running(context.dispatch):  # current_attempt() in the action
+                if inspect.iscoroutinefunction(function):
+                    return asyncio.run(function(**params))
+                return function(**params)
         except (Exception, SystemExit) as exc:
             if _terminating():
                 raise  # the process is being stopped (a revoke with terminate): let it end

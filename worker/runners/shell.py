@@ -21,6 +21,8 @@ from treadle.worker.runners.base import TIMEOUT_GRACE_SECONDS, ActionCall, secon
 
 SHELL = "/bin/sh"
 PARAM_ENV_PREFIX = "TREADLE_PARAM_"
+#: The variable holding the attempt's idempotency key (actions with ``side_effects: true``).
+IDEMPOTENCY_ENV = "TREADLE_IDEMPOTENCY_KEY"
 STDERR_TAIL_CHARS = 500
 # Parameters that steer the process rather than being handed to it only.
 CONTROL_PARAMETERS = ("env", "cwd", "timeout")
@@ -37,6 +39,8 @@ class ShellRunner:
             )
         argv, default_cwd = self._command(action, params)
         env = _environment(params)
+        if context.dispatch.idempotency_key is not None:  # side_effects: true
+            env[IDEMPOTENCY_ENV] = context.dispatch.idempotency_key
         cwd = params.get("cwd") or default_cwd
         if cwd is not None and not os.path.isdir(cwd):
             raise ActionError("InvalidInput", f"cwd {cwd!r} is not a directory")

@@ -1,9 +1,9 @@
-"""Runs rendered in the shapes of the other dialects, and golden records of runs.
+"""Runs rendered in the shapes of the other dialects.
 
 * :func:`v1_run` / :func:`v1_lifecycle_events`: the workflows/v1 run record and events;
-* :func:`aos_run`: the AOS execution result (``status: ok`` ...);
-* :func:`golden_record` / :func:`verify_golden`: the project's golden record of a run and
-  the replay check that its decisions are reproduced.
+* :func:`aos_run`: the AOS execution result (``status: ok`` ...).
+
+Golden records of runs are :mod:`treadle.scheduler.service.golden`.
 
 Each reads a :class:`StoredRun` (:func:`load_stored_run`): the run, the definition version
 it is pinned to, and its event log, which is replayed to recover what the run did.
@@ -12,7 +12,6 @@ it is pinned to, and its event log, which is replayed to recover what the run di
 from __future__ import annotations
 
 from treadle.scheduler.service.renderings.aos import aos_run
-from treadle.scheduler.service.renderings.golden import golden_record, verify_golden
 from treadle.scheduler.service.renderings.history import (
     RecordedDecision,
     StoredRun,
@@ -24,9 +23,7 @@ __all__ = [
     "RecordedDecision",
     "StoredRun",
     "aos_run",
-    "golden_record",
     "load_stored_run",
     "v1_lifecycle_events",
     "v1_run",
-    "verify_golden",
 ]

@@ -19,11 +19,13 @@ from typing import Any
 from sqlalchemy import select
 
 from treadle.common.catalog import Catalog
+from treadle.common.messages import TaskDispatch
 from treadle.scheduler.core.commands import Command, DispatchTask, OpenInquiry
 from treadle.scheduler.core.decide import decide
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import RunState, initial_state
 from treadle.scheduler.service.definitions import Definitions, PinnedDefinition
+from treadle.scheduler.service.renderings.v1_steps import StepLayout
 from treadle.scheduler.store import InquiryEntry, RecordedEvent, Store, UnitOfWork
 from treadle.scheduler.store.models import runs
 
@@ -90,6 +92,21 @@ class StoredRun:
             for command in decision.commands
             if isinstance(command, OpenInquiry)
         }
+
+    @cached_property
+    def layout(self) -> StepLayout:
+        """The definition's steps as the v1 renderings show them."""
+        return StepLayout.of(self.pinned)
+
+    def first_dispatch(self, execution: int) -> TaskDispatch | None:
+        """The latest dispatch of the first unit of ``execution``."""
+        command = self.dispatches.get((execution, 0))
+        return None if command is None else command.dispatch
+
+    def question_prompt(self, inquiry_id: str) -> Any:
+        """The prompt of the inquiry ``inquiry_id`` (None if the run never opened it)."""
+        question = self.questions.get(inquiry_id)
+        return None if question is None else question.prompt
 
     def first_input(self, execution: int) -> dict[str, Any] | None:
         """The input of the first unit of ``execution`` (its latest attempt)."""

@@ -22,7 +22,7 @@ from treadle.common.spec import TriggerSpec, WorkflowSpec
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.service.renderings.v1_steps import definition_steps
 
-__all__ = ["v1_definition", "v1_version"]
+__all__ = ["v1_definition", "v1_version", "workflow_tags"]
 
 
 def _imported(spec: WorkflowSpec, key: str) -> Mapping[str, Any]:
@@ -30,6 +30,17 @@ def _imported(spec: WorkflowSpec, key: str) -> Mapping[str, Any]:
     documents = spec.metadata.get(V1_METADATA)
     found = documents.get(key) if isinstance(documents, Mapping) else None
     return found if isinstance(found, Mapping) else {}
+
+
+def workflow_tags(spec: WorkflowSpec) -> tuple[str, ...]:
+    """The workflow's tags, in the order written: the ``tags`` list in its ``metadata``
+    (for a workflows/v1 import, its definition's ``tags``)."""
+    tags = spec.metadata.get("tags")
+    if tags is None:
+        tags = _imported(spec, "definition").get("tags")
+    if not isinstance(tags, list):
+        return ()
+    return tuple(str(tag) for tag in tags if isinstance(tag, str | int | float))
 
 
 def v1_definition(

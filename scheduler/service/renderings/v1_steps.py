@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+from treadle.common.budget import result_cost_usd
 from treadle.common.dialects.shared import APPROVAL_SUFFIX, REJECTED_SUFFIX, V1_METADATA
 from treadle.common.graph import COMPENSATION_SUFFIX, Graph, NodeKind
+from treadle.common.messages import TaskDispatch
 from treadle.common.spec import WorkflowSpec
 from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import Execution, RunState
-from treadle.scheduler.service.renderings.history import StoredRun
+from treadle.scheduler.service.definitions import PinnedDefinition
 
 STEP_STATES: Final = {
     TaskStatus.SCHEDULED: "PENDING",
@@ -97,17 +99,58 @@ def definition_steps(spec: WorkflowSpec, graph: Graph) -> tuple[list[V1Step], se
     return steps, set()
 
 
+@dataclass(frozen=True)
+class StepLayout:
+    """The steps of one definition version as v1 shows them, worked out once per version:
+    in order, the ids only used as compensations, who each compensation undoes for, and
+    each step by id."""
+
+    steps: tuple[V1Step, ...]
+    compensation_only: frozenset[str]
+    compensator: Mapping[str, str]
+    by_id: Mapping[str, V1Step]
+
+    @classmethod
+    def of(cls, pinned: PinnedDefinition) -> StepLayout:
+        steps, compensation_only = definition_steps(pinned.spec, pinned.graph)
+        compensator = {
+            str(step.data["compensation_step_id"]): step.id
+            for step in steps
+            if step.data.get("compensation_step_id")
+        }
+        by_id: dict[str, V1Step] = {}
+        for step in steps:
+            by_id.setdefault(step.id, step)
+        return cls(tuple(steps), frozenset(compensation_only), compensator, by_id)
+
+
+class RunFacts(Protocol):
+    """What the v1 renderings read of a run besides its state at the moment shown: the
+    stored run replayed (:class:`~.history.StoredRun`), or a decision being saved
+    (:mod:`treadle.scheduler.service.lifecycle_events.facts`)."""
+
+    @property
+    def pinned(self) -> PinnedDefinition: ...
+
+    @property
+    def trigger_event_id(self) -> str | None: ...
+
+    @property
+    def layout(self) -> StepLayout: ...
+
+    def first_dispatch(self, execution: int) -> TaskDispatch | None:
+        """The latest dispatch of the first unit of ``execution``, if it was dispatched."""
+        ...
+
+    def question_prompt(self, inquiry_id: str) -> Any:
+        """The prompt of the inquiry ``inquiry_id`` asked (None if unknown)."""
+        ...
+
+
 def cost_of(result: Any) -> float:
-    """What a result says it cost, in USD (``cost_usd``, or ``cost_cents`` / 100)."""
-    if not isinstance(result, Mapping):
-        return 0.0
-    usd = result.get("cost_usd")
-    if isinstance(usd, int | float) and not isinstance(usd, bool):
-        return float(usd)
-    cents = result.get("cost_cents")
-    if isinstance(cents, int | float) and not isinstance(cents, bool):
-        return float(cents) / 100
-    return 0.0
+    """What a result says it cost, in USD (``cost_usd``, or ``cost_cents`` / 100), as the
+    budgets count it (:func:`~treadle.common.budget.result_cost_usd`)."""
+    return result_cost_usd(result)
 
 
 def without_cost(result: Any) -> Any:
@@ -119,16 +162,14 @@ def without_cost(result: Any) -> Any:
 class StepRenderer:
     """Renders the steps of one run at one moment (``state``)."""
 
-    def __init__(self, run: StoredRun, state: RunState) -> None:
+    def __init__(self, run: RunFacts, state: RunState) -> None:
         self.run = run
         self.state = state
-        self.spec = run.pinned.spec
-        self.steps, self.compensation_only = definition_steps(self.spec, run.pinned.graph)
-        self.compensator = {
-            str(step.data["compensation_step_id"]): step.id
-            for step in self.steps
-            if step.data.get("compensation_step_id")
-        }
+        layout = run.layout
+        self.steps = layout.steps
+        self.compensation_only = layout.compensation_only
+        self.compensator = layout.compensator
+        self._by_id = layout.by_id
 
     def render(self) -> list[dict[str, Any]]:
         """Every step in definition order; compensation-only steps once they have run."""
@@ -148,10 +189,10 @@ class StepRenderer:
             task = task.removesuffix(suffix)
         if task.endswith(COMPENSATION_SUFFIX):
             undone = task.removesuffix(COMPENSATION_SUFFIX)
-            owner = next((s for s in self.steps if s.id == undone), None)
+            owner = self._by_id.get(undone)
             target = None if owner is None else owner.data.get("compensation_step_id")
             task = str(target) if target else undone
-        return next((s for s in self.steps if s.id == task), None)
+        return self._by_id.get(task)
 
     def step(self, step: V1Step) -> dict[str, Any]:
         if step.id in self.compensation_only:
@@ -202,12 +243,11 @@ class StepRenderer:
         return "CANCELLED" if cancelled else "SKIPPED"
 
     def _agent(self, entry: dict[str, Any], execution: Execution) -> None:
-        given = self.run.first_input(execution.id)
-        if given is not None:
+        dispatch = self.run.first_dispatch(execution.id)
+        if dispatch is not None:
+            given = dict(dispatch.input)
             entry["input_payload"] = given.get("payload", given)
-            command = self.run.dispatches.get((execution.id, 0))
-            if command is not None:
-                entry["objective_id"] = command.dispatch.attempt_id
+            entry["objective_id"] = dispatch.attempt_id
         if execution.status in (TaskStatus.SUCCEEDED, TaskStatus.COMPENSATED):
             entry["output_payload"] = without_cost(execution.result)
         cost = cost_of(execution.result)
@@ -217,8 +257,7 @@ class StepRenderer:
     def _question(self, entry: dict[str, Any], execution: Execution, *, approval: bool) -> None:
         if execution.inquiry_id is not None:
             entry["approval_request_id"] = execution.inquiry_id
-            question = self.run.questions.get(execution.inquiry_id)
-            prompt = None if question is None else question.prompt
+            prompt = self.run.question_prompt(execution.inquiry_id)
             if isinstance(prompt, Mapping) and "payload" in prompt:
                 entry["input_payload"] = prompt["payload"]
         if execution.status is TaskStatus.SUCCEEDED:
@@ -229,9 +268,9 @@ class StepRenderer:
 
     def _governance(self, entry: dict[str, Any], step: V1Step, execution: Execution) -> None:
         result = execution.result if isinstance(execution.result, Mapping) else {}
-        given = self.run.first_input(execution.id)
-        if given is not None:
-            entry["input_payload"] = given
+        dispatch = self.run.first_dispatch(execution.id)
+        if dispatch is not None:
+            entry["input_payload"] = dict(dispatch.input)
         if execution.status.is_unsuccessful:
             error = execution.error or {}
             if error.get("type") == "PolicyDenied":

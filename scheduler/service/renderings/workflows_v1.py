@@ -16,16 +16,19 @@ are ``null`` when none says.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from treadle.common.dialects.shared import V1_METADATA
 from treadle.common.statuses import RunStatus
-from treadle.scheduler.core.commands import EmitLifecycleEvent, RunStatusChanged
+from treadle.scheduler.core.commands import Command, EmitLifecycleEvent, RunStatusChanged
 from treadle.scheduler.core.namespaces import iso
 from treadle.scheduler.core.state import RunState
 from treadle.scheduler.service.renderings.history import StoredRun
-from treadle.scheduler.service.renderings.v1_steps import StepRenderer, total_cost
+from treadle.scheduler.service.renderings.v1_steps import RunFacts, StepRenderer, total_cost
 
 RUN_STATES: Final = {
     RunStatus.PENDING: "PENDING",
@@ -61,12 +64,31 @@ STEP_OPERATIONS: Final = {
 }
 
 
+class ChangeOf(StrEnum):
+    """What a lifecycle event tells of a change of."""
+
+    RUN = "run"
+    STEP = "step"
+
+
+@dataclass(frozen=True)
+class V1LifecycleEvent:
+    """One lifecycle event: of the run or of a step (``step_id``), its v1 ``operation``,
+    when it happened and its payload in the v1 event shape."""
+
+    of: ChangeOf
+    operation: str
+    at: datetime
+    payload: dict[str, Any]
+    step_id: str | None = None
+
+
 def v1_run(run: StoredRun) -> dict[str, Any]:
     """The run as a workflows/v1 ``GetRun`` response: ``{"run": {...}}``."""
     return {"run": run_record(run, run.state)}
 
 
-def run_record(run: StoredRun, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
+def run_record(run: RunFacts, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
     """The v1 run record of ``run`` as it was in ``state``.
 
     ``status`` is the run status to show when it is not the state's own: a run event
@@ -89,49 +111,74 @@ def run_record(run: StoredRun, state: RunState, status: RunStatus | None = None)
 def v1_lifecycle_events(run: StoredRun) -> list[dict[str, Any]]:
     """Every lifecycle event of the run, in order, in the v1 event shapes."""
     events: list[dict[str, Any]] = []
-    last_state: dict[str, str] = {}
-    started = False
-    status = RunStatus.PENDING  # the run's status as of the command at hand
+    before: RunState | None = None
     for decision in run.decisions:
-        renderer: StepRenderer | None = None
-        for command in decision.commands:
-            if isinstance(command, RunStatusChanged):
-                status = command.status
-                operation = RUN_OPERATIONS.get(command.status)
-                if command.status is RunStatus.RUNNING:
-                    operation = "resumed" if started else "started"
-                    started = True
-                if operation is not None:
-                    events.append(
-                        {
-                            "operation": operation,
-                            "recorded_at": iso(command.at),
-                            "run": run_record(run, decision.state, command.status),
-                        }
-                    )
-            elif isinstance(command, EmitLifecycleEvent):
-                renderer = renderer or StepRenderer(run, decision.state)
-                step = renderer.step_for_task(command.task)
-                if step is None:
+        events.extend(
+            e.payload for e in decision_events(run, before, decision.state, decision.commands)
+        )
+        before = decision.state
+    return events
+
+
+def decision_events(
+    run: RunFacts, before: RunState | None, state: RunState, commands: Sequence[Command]
+) -> list[V1LifecycleEvent]:
+    """The lifecycle events of one decision, which moved the run from ``before`` (None: the
+    run's first decision) to ``state`` with ``commands``, each showing the run as it was.
+
+    A run event for each change of the run's status the commands report; a step event
+    for a step whose v1 state the decision changed (once per decision, whatever the
+    number of its tasks that moved: a helper task belongs to the step it helps).
+    """
+    events: list[V1LifecycleEvent] = []
+    status = RunStatus.PENDING if before is None else before.status  # as of the command
+    started = status is not RunStatus.PENDING
+    renderer: StepRenderer | None = None
+    previous: StepRenderer | None = None
+    emitted: set[str] = set()
+    cost: float | None = None  # the run's, summed once per decision
+    for command in commands:
+        if isinstance(command, RunStatusChanged):
+            status = command.status
+            operation = RUN_OPERATIONS.get(command.status)
+            if command.status is RunStatus.RUNNING:
+                operation = "resumed" if started else "started"
+                started = True
+            if operation is not None:
+                payload = {
+                    "operation": operation,
+                    "recorded_at": iso(command.at),
+                    "run": run_record(run, state, command.status),
+                }
+                events.append(V1LifecycleEvent(ChangeOf.RUN, operation, command.at, payload))
+        elif isinstance(command, EmitLifecycleEvent):
+            renderer = renderer or StepRenderer(run, state)
+            step = renderer.step_for_task(command.task)
+            if step is None or step.id in emitted:
+                continue
+            entry = renderer.step(step)
+            operation = STEP_OPERATIONS.get(entry["state"])
+            if operation is None:
+                continue
+            if before is not None:
+                previous = previous or StepRenderer(run, before)
+                if previous.step(step)["state"] == entry["state"]:
                     continue
-                entry = renderer.step(step)
-                state = entry["state"]
-                operation = STEP_OPERATIONS.get(state)
-                if operation is None or last_state.get(step.id) == state:
-                    continue
-                last_state[step.id] = state
-                events.append(_step_event(run, decision.state, command, entry, status=status))
-        status = decision.state.status
+            emitted.add(step.id)
+            cost = total_cost(state) if cost is None else cost
+            payload = _step_event(run, state, command, entry, status=status, cost=cost)
+            events.append(V1LifecycleEvent(ChangeOf.STEP, operation, command.at, payload, step.id))
     return events
 
 
 def _step_event(
-    run: StoredRun,
+    run: RunFacts,
     state: RunState,
     command: EmitLifecycleEvent,
     step: dict[str, Any],
     *,
     status: RunStatus,
+    cost: float,
 ) -> dict[str, Any]:
     operation = STEP_OPERATIONS[step["state"]]
     header = _header(run, state, status)
@@ -147,14 +194,14 @@ def _step_event(
         "initiator_user_id": header["initiator_user_id"],
         "entity_id": header["entity_id"],
         "entity_type": header["entity_type"],
-        "workflow_total_cost_usd": total_cost(state),
+        "workflow_total_cost_usd": cost,
         "operation": operation,
         "recorded_at": iso(command.at),
         "step": step,
     }
 
 
-def _header(run: StoredRun, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
+def _header(run: RunFacts, state: RunState, status: RunStatus | None = None) -> dict[str, Any]:
     spec = run.pinned.spec
     imported = spec.metadata.get(V1_METADATA)
     version = _mapping(imported, "version")
@@ -170,7 +217,7 @@ def _header(run: StoredRun, state: RunState, status: RunStatus | None = None) ->
         "workspace_id": definition.get("workspace_id") or version.get("workspace_id"),
         "state": f"WORKFLOW_STATE_{RUN_STATES[state.status if status is None else status]}",
         "trigger_event_id": run.trigger_event_id,
-        "trigger_type": _trigger_type(run, trigger),
+        "trigger_type": _trigger_type(state, run.trigger_event_id, trigger),
         "initiator_agent_id": identity.get("agent_id"),
         "initiator_user_id": None if run.trigger_event_id else identity.get("login"),
         "entity_id": parameters.get("entity_id"),
@@ -178,10 +225,10 @@ def _header(run: StoredRun, state: RunState, status: RunStatus | None = None) ->
     }
 
 
-def _trigger_type(run: StoredRun, trigger: Mapping[str, Any]) -> str:
-    if run.state.context.schedule:  # a schedule's fire started it (treadle beat)
+def _trigger_type(state: RunState, trigger_event_id: str | None, trigger: Mapping[str, Any]) -> str:
+    if state.context.schedule:  # a schedule's fire started it (treadle beat)
         return "TRIGGER_TYPE_SCHEDULE"
-    if run.trigger_event_id is None:
+    if trigger_event_id is None:
         return "TRIGGER_TYPE_MANUAL"
     written = trigger.get("trigger_type")
     return str(written) if written else "TRIGGER_TYPE_EVENT"

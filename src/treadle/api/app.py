@@ -32,6 +32,7 @@ from treadle.api.errors import install_error_handlers
 from treadle.api.request_metrics import RequestMetrics
 from treadle.api.routes import (
     audit,
+    emergency_stop,
     events,
     health,
     inquiries,
@@ -40,6 +41,7 @@ from treadle.api.routes import (
     rules,
     run_views,
     runs,
+    sandbox,
     schedules,
     webhooks,
     workflows,
@@ -99,6 +101,8 @@ def create_app(
     """
     owned = store is None
     opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
+    if settings.lifecycle_events:  # every change writes its events (lifecycle-events.md)
+        opened.lifecycle_events = True
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +145,8 @@ def create_app(
     rules.include(app)
     audit.include(app)
     metrics_route.include(app)
+    sandbox.include(app)
+    emergency_stop.include(app)
     return app
 
 

@@ -40,6 +40,7 @@ from treadle.common.errors import (
     TreadleError,
     Unauthenticated,
 )
+from treadle.common.sandbox_report import SandboxRefusal
 
 __all__ = [
     "CHANGE_RESPONSES",
@@ -99,6 +100,7 @@ _TREADLE_ERRORS: tuple[tuple[type[TreadleError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (IllegalTransition, 409, "conflict"),
+    (SandboxRefusal, 422, "sandbox_violation"),
     (ParameterError, 422, "invalid_parameters"),
     (DefinitionError, 422, "invalid_definition"),
     (LimitExceeded, 422, "limit_exceeded"),
@@ -137,6 +139,8 @@ def error_response(
 
 
 def _treadle_details(exc: TreadleError) -> Any:
+    if isinstance(exc, SandboxRefusal):  # the report: {valid, violations, warnings}
+        return exc.report.as_dict()
     if isinstance(exc, ParameterError):
         return {"subject": exc.subject, "problems": list(exc.problems)}
     if isinstance(exc, DefinitionError):

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from treadle.apiclient.http import HttpSession, segment
 from treadle.apiclient.shapes import event_outcome, run_page, versions_of
+from treadle.clientlib.control_shortcuts import BudgetLike, budget_of
 from treadle.clientlib.polling import MAX_POLL_INTERVAL, MIN_POLL_INTERVAL, Look, poll
 from treadle.clientlib.version_info import VersionInfo
 from treadle.clientlib.views import InquiryInfo, ItemPage, RunInfo
@@ -97,6 +98,8 @@ class ApiClient:
         idempotency_key: str | None = None,
         version: int | None = None,
         priority: int | None = None,
+        seed: int | None = None,
+        budget: BudgetLike = None,
     ) -> str:
         """Start a run of the published workflow ``ref`` (its latest version, or ``version``).
 
@@ -108,6 +111,11 @@ class ApiClient:
         body: dict[str, Any] = {"parameters": dict(parameters or {}), "version": version}
         if priority is not None:
             body["priority"] = priority
+        if seed is not None:
+            body["seed"] = seed
+        limits = budget_of(budget)
+        if limits is not None:
+            body["budget"] = limits.as_json()
         answer = self._http.json(
             "POST", f"/workflows/{segment(ref)}/execute", body=body, headers=headers
         )
@@ -216,20 +224,34 @@ class ApiClient:
 
     # -- changing runs -----------------------------------------------------------------------
 
-    def control(self, run_id: str, control: Control | str, reason: str | None = None) -> RunInfo:
+    def control(
+        self,
+        run_id: str,
+        control: Control | str,
+        reason: str | None = None,
+        budget: BudgetLike = None,
+    ) -> RunInfo:
         """Apply ``control`` (pause, resume, cancel, retry, compensate); the run after.
 
         NotFound for an unknown run; ControlRefused, saying why, when the control does not
         apply to the run as it is (nothing is changed then). Needs an operator's token.
+        ``budget`` (resume only): new limits of the run's budget.
         """
-        return RunInfo.from_document(self.control_document(run_id, control, reason))
+        return RunInfo.from_document(self.control_document(run_id, control, reason, budget))
 
     def control_document(
-        self, run_id: str, control: Control | str, reason: str | None = None
+        self,
+        run_id: str,
+        control: Control | str,
+        reason: str | None = None,
+        budget: BudgetLike = None,
     ) -> dict[str, Any]:
         """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
-        body = {"reason": reason} if reason is not None else None
+        body: dict[str, Any] | None = {"reason": reason} if reason is not None else None
+        limits = budget_of(budget)
+        if limits is not None:
+            body = {**(body or {}), "budget": limits.as_json()}
         try:
             document: dict[str, Any] = self._http.json(
                 "POST", f"/runs/{segment(run_id)}/{wanted.value}", body=body
@@ -251,9 +273,10 @@ class ApiClient:
         """Start nothing new; the run is ``paused`` once its running tasks have finished."""
         return self.control(run_id, Control.PAUSE, reason)
 
-    def resume(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Continue a paused (or pausing) run exactly where it stopped, child runs included."""
-        return self.control(run_id, Control.RESUME, reason)
+    def resume(self, run_id: str, reason: str | None = None, budget: BudgetLike = None) -> RunInfo:
+        """Continue a paused (or pausing) run exactly where it stopped, child runs included;
+        ``budget`` sets new limits of its budget first (``{"cost_usd": 50}``)."""
+        return self.control(run_id, Control.RESUME, reason, budget)
 
     def retry(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Re-run what failed, timed out or was cancelled in an ended run."""

@@ -36,6 +36,7 @@ from treadle.common.errors import (
     TreadleError,
     Unauthenticated,
 )
+from treadle.common.sandbox_report import SandboxRefusal, SandboxReport
 from treadle.common.source import Issue, Loc
 
 __all__ = ["API_PREFIX", "ApiError", "HttpSession", "error_of", "segment"]
@@ -104,6 +105,14 @@ def _definition_error(message: str, details: Any) -> TreadleError:
     return _kept(DefinitionError(issues), message)
 
 
+def _sandbox_refusal(message: str, details: Any) -> TreadleError:
+    try:
+        report = SandboxReport.model_validate(details)
+    except ValueError:
+        report = SandboxReport.of(())
+    return _kept(SandboxRefusal(report, workflow=""), message)
+
+
 def _plain(kind: Callable[[str], TreadleError]) -> Callable[[str, Any], TreadleError]:
     return lambda message, _details: kind(message)
 
@@ -115,6 +124,7 @@ _BY_TYPE: Mapping[str, Callable[[str, Any], TreadleError]] = {
     "not_found": _plain(NotFound),
     "conflict": _plain(ConflictError),
     "invalid_parameters": _parameter_error,
+    "sandbox_violation": _sandbox_refusal,
     "validation_error": _validation_error,
     "invalid_definition": _definition_error,
     "limit_exceeded": _plain(LimitExceeded),

@@ -71,6 +71,7 @@ def beat(metrics_port: MetricsPort = 0, metrics_address: MetricsAddress = "127.0
         except BaseException:
             heartbeat.stopped()
             raise
+    store.lifecycle_events = settings.lifecycle_events
     try:
         services = HeartbeatingBeat(store, settings, metrics=metrics, heartbeat=heartbeat)
         service = beat_service(services, reload_every=settings.beat_reload_seconds)

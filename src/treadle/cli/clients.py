@@ -28,6 +28,7 @@ from treadle.cli.support import ExitCode, fail, identity, load_settings
 if TYPE_CHECKING:
     from treadle.clientlib.versions import VersionInfo
     from treadle.clientlib.views import RunInfo
+    from treadle.common.budget import Budget
     from treadle.common.statuses import InquiryStatus, RunStatus
     from treadle.scheduler.service.controls import Control
     from treadle.scheduler.service.event_outcome import EventOutcome
@@ -78,6 +79,8 @@ class CommandClient(Protocol):
         idempotency_key: str | None = None,
         version: int | None = None,
         priority: int | None = None,
+        seed: int | None = None,
+        budget: Budget | Mapping[str, Any] | None = None,
     ) -> str: ...
 
     def get(self, run_id: str, *, items: bool = False) -> RunInfo: ...
@@ -101,7 +104,11 @@ class CommandClient(Protocol):
     ) -> RunPage: ...
 
     def control_document(
-        self, run_id: str, control: Control | str, reason: str | None = None
+        self,
+        run_id: str,
+        control: Control | str,
+        reason: str | None = None,
+        budget: Budget | Mapping[str, Any] | None = None,
     ) -> dict[str, Any]: ...
 
     def versions(self, ref: str) -> list[VersionInfo]: ...

@@ -22,7 +22,7 @@ MODULES_BY_COMMAND: Final[dict[str, tuple[str, ...]]] = {
     "run": ("run_cmd",),
     "runs": ("runs_cmd", "runs_dialects_cmd", "runs_purge_cmd"),
     "inquiry": ("inquiry_cmd",),
-    "events": ("events_cmd",),
+    "events": ("events_cmd", "lifecycle_cmd"),
     "kv": ("kv_cmd",),
     "secrets": ("secrets_cmd",),
     "tokens": ("tokens_cmd",),
@@ -37,7 +37,11 @@ MODULES_BY_COMMAND: Final[dict[str, tuple[str, ...]]] = {
     "import": ("import_cmd",),
     "api": ("api_cmd",),
     "flower": ("flower_cmd",),
+    "golden": ("golden_cmd",),
+    "replay": ("replay_cmd",),
+    "test": ("pack_test_cmd",),
     "health": ("health_cmd",),
+    "emergency-stop": ("emergency_cmd",),
 }
 
 

@@ -33,10 +33,24 @@ from treadle.common.statuses import RunStatus, TaskStatus
 from treadle.scheduler.service.controls import Control
 
 if TYPE_CHECKING:
+    from treadle.common.budget import Budget
     from treadle.common.settings import Settings
     from treadle.embedded import EmbeddedRunner
 
-__all__ = ["apply_distributed", "apply_embedded", "describe", "exit_code"]
+__all__ = ["apply_distributed", "apply_embedded", "budget_option", "describe", "exit_code"]
+
+
+def budget_option(assignments: list[str] | None) -> Budget | None:
+    """``--budget NAME=VALUE`` options as a Budget; exits 2 naming each bad one."""
+    from treadle.common.budget import parse_budget
+    from treadle.common.errors import ParameterError
+
+    if not assignments:
+        return None
+    try:
+        return parse_budget(assignments)
+    except ParameterError as exc:
+        fail(str(exc))
 
 
 def apply_embedded(
@@ -48,22 +62,24 @@ def apply_embedded(
     as_json: bool,
     quiet: bool,
     pack_path: list[Path] | None,
+    budget: Budget | None = None,
 ) -> ExitCode:
     """Apply ``control`` here, continue the run in this process, print where it stopped."""
     from treadle.clientlib.audit import database_principal
     from treadle.clientlib.changes import control_run
-    from treadle.common.errors import NotFound
+    from treadle.common.errors import NotFound, ParameterError
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.controls import ControlRefused
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         by = runner.auditor(database_principal(identity()))  # cli:<login>
+        why = _reason(control, reason)
         try:
-            control_run(by, runner.runs, run_id, control, reason=_reason(control, reason))
+            control_run(by, runner.runs, run_id, control, reason=why, budget=budget)
         except NotFound:
             fail(f"no run {run_id}")
-        except ControlRefused as exc:
+        except (ControlRefused, ParameterError) as exc:
             fail(str(exc))
         root = _root_run(runner, run_id)
         waiting = _follow(runner, root, quiet=quiet)
@@ -85,20 +101,22 @@ def apply_distributed(
     as_json: bool,
     api: str | None = None,
     token: str | None = None,
+    budget: Budget | None = None,
 ) -> ExitCode:
     """Write ``control`` for the scheduler to carry out, through the database or the API
     (``--api``); print the run's state right after."""
     from treadle.cli.clients import command_client, location
-    from treadle.common.errors import NotFound
+    from treadle.common.errors import NotFound, ParameterError
     from treadle.scheduler.service.controls import ControlRefused
 
     with command_client(api, token) as client:
         try:
             # The run as the control left it: a scheduler may move it on at once.
-            document = client.control_document(run_id, control, _reason(control, reason))
+            why = _reason(control, reason)
+            document = client.control_document(run_id, control, why, budget)
         except NotFound:
             fail(f"no run {run_id} in {location(client)}")
-        except ControlRefused as exc:
+        except (ControlRefused, ParameterError) as exc:
             fail(str(exc))
     if as_json:
         print_json(document)
@@ -140,6 +158,9 @@ def describe(document: dict[str, Any], control: Control) -> str:
             f"run {run_id} is pausing: {_count(running, 'running task')} "
             f"({', '.join(running)}) finish first; nothing new starts"
         )
+    stopped = (document.get("budget") or {}).get("stopped")
+    if status == RunStatus.PAUSED.value and stopped:
+        return f"run {run_id} is paused: stopped by its budget: {stopped['message']}"
     if status == RunStatus.PAUSED.value:
         return f"run {run_id} is paused; resume it with: treadle runs resume {run_id}"
     if status == RunStatus.COMPENSATING.value:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from treadle.scheduler.service.event_outcome import EventOutcome
 
 events_app = typer.Typer(
-    help="Send outside events to runs; list events and waits.", no_args_is_help=True
+    help="Send outside events to runs; list events and waits; the lifecycle events sent.",
+    no_args_is_help=True,
 )
 
 

@@ -40,6 +40,7 @@ _FIELDS = (
     "id",
     "run",
     "task",
+    "purpose",
     "status",
     "prompt",
     "schema",
@@ -82,9 +83,8 @@ def list_inquiries(
         return
     for e in entries:
         who = f" (for {_assignee(e['assigned_to'])})" if e["assigned_to"] else ""
-        typer.echo(
-            f"{e['id']}  {e['status']:<9}  run {e['run']}  task {e['task']}{who}: {e['prompt']}"
-        )
+        asker = f"task {e['task']}" if e["task"] else "budget"  # a run-level one has no task
+        typer.echo(f"{e['id']}  {e['status']:<9}  run {e['run']}  {asker}{who}: {e['prompt']}")
 
 
 def _assignee(value: Any) -> str:

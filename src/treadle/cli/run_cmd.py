@@ -29,11 +29,13 @@ from treadle.cli.support import (
     parse_parameters,
     print_issues,
     print_json,
+    refused,
     resolve_target,
 )
 
 if TYPE_CHECKING:  # imported lazily below: the CLI starts fast
     from treadle.client import Client
+    from treadle.common.budget import Budget
     from treadle.common.catalog import Catalog
     from treadle.common.settings import Settings
     from treadle.common.spec import WorkflowSpec
@@ -89,6 +91,25 @@ def run(
             show_default=False,
         ),
     ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=2**63 - 1,
+            help="The run's seed (system.seed, per-step seeds, uuid()); default: a random one.",
+            show_default=False,
+        ),
+    ] = None,
+    budget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--budget",
+            help="A limit of the run's budget, winning over the workflow's: NAME=VALUE, NAME "
+            "one of cost_usd, wall_time, attempts, items, soft_ratio, step_cost_usd "
+            "(repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     api: ApiOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -98,10 +119,12 @@ def run(
     started and followed through the HTTP API.
     """
     from treadle.cli.clients import api_url
+    from treadle.cli.controls import budget_option
 
     remote = api_url(api)
     if wait_timeout is not None and not (distributed or remote):
         fail("--wait-timeout applies only with --distributed or --api")
+    limits = budget_option(budget)
     if remote:
         if pack_path:
             fail("--pack-path applies only without --api (the services have the packs)")
@@ -115,6 +138,8 @@ def run(
             quiet=quiet,
             wait_timeout=wait_timeout,
             priority=priority,
+            seed=seed,
+            budget=limits,
         )
         raise typer.Exit(int(code))
     settings = load_settings()
@@ -132,6 +157,8 @@ def run(
             quiet=quiet,
             wait_timeout=wait_timeout,
             priority=priority,
+            seed=seed,
+            budget=limits,
         )
         raise typer.Exit(int(code))
 
@@ -140,13 +167,13 @@ def run(
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.starting import RunOptions
 
-    options = RunOptions(identity=identity(), priority=priority)
+    options = RunOptions(identity=identity(), priority=priority, seed=seed, budget=limits)
     by = database_principal(identity())  # cli:<login>
     with EmbeddedRunner.open(settings, catalog) as runner:
         try:
             run_id = runner.start(spec, parameters, options, graph=graph, by=by)
         except ParameterError as exc:
-            fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
+            refused(spec.ref, exc)
         outcome = follow_and_report(runner, run_id, as_json=as_json, quiet=quiet)
     raise typer.Exit(int(outcome))
 
@@ -193,6 +220,8 @@ def run_distributed(
     quiet: bool,
     wait_timeout: float | None,
     priority: int | None = None,
+    seed: int | None = None,
+    budget: Budget | None = None,
 ) -> ExitCode:
     """Publish ``spec``, start it through the client, follow it in the database, report."""
     from treadle.client import Client
@@ -209,9 +238,11 @@ def run_distributed(
         fail(str(exc))
     with client:
         try:
-            run_id = client.start_spec(spec, parameters, catalog=catalog, priority=priority)
+            run_id = client.start_spec(
+                spec, parameters, catalog=catalog, priority=priority, seed=seed, budget=budget
+            )
         except ParameterError as exc:
-            fail("\n  ".join([f"invalid parameters for {spec.ref}:", *exc.problems]))
+            refused(spec.ref, exc)
         except DefinitionError as exc:
             print_issues(exc.issues)
             raise typer.Exit(int(ExitCode.INVALID)) from None
@@ -288,6 +319,8 @@ def run_over_api(
     quiet: bool,
     wait_timeout: float | None,
     priority: int | None = None,
+    seed: int | None = None,
+    budget: Budget | None = None,
 ) -> ExitCode:
     """Start a run of the published ``ref`` through the HTTP API, follow it there, report."""
     from treadle.cli.clients import command_client
@@ -301,9 +334,9 @@ def run_over_api(
         )
     with command_client(api, token) as client:
         try:
-            run_id = client.start(ref, parameters, priority=priority)
+            run_id = client.start(ref, parameters, priority=priority, seed=seed, budget=budget)
         except ParameterError as exc:
-            fail("\n  ".join([f"invalid parameters for {ref}:", *exc.problems]))
+            refused(ref, exc)
         except NotFound as exc:
             fail(str(exc))
         progress = None if quiet else DocumentProgress()
@@ -344,8 +377,9 @@ def _print_summary(document: dict[str, Any], *, waiting: bool) -> None:
         typer.echo(f"run {document['id']} is waiting", err=True)
         for inquiry in document["inquiries"]:
             if inquiry["status"] == "pending":
+                asker = f"task {inquiry['task']}" if inquiry.get("task") else "the run's budget"
                 typer.echo(
-                    f"  inquiry {inquiry['id']} (task {inquiry['task']}): {inquiry['prompt']}\n"
+                    f"  inquiry {inquiry['id']} ({asker}): {inquiry['prompt']}\n"
                     f"  answer with: treadle inquiry respond {inquiry['id']} --data '<json>'",
                     err=True,
                 )
@@ -355,6 +389,17 @@ def _print_summary(document: dict[str, Any], *, waiting: bool) -> None:
         return
     error = document.get("error") or {}
     message = error.get("message")
-    if status in ("paused", "pausing"):
+    stopped = (document.get("budget") or {}).get("stopped")
+    if status in ("paused", "pausing") and stopped and not stopped["soft"]:
+        message = (
+            f"stopped by its {stopped['kind']} budget ({stopped['message']}); resume it with a "
+            f"higher limit: treadle runs resume {document['id']} --budget {stopped['kind']}=..."
+        )
+    elif status in ("paused", "pausing") and stopped:
+        message = (
+            f"{stopped['message']} answer with: treadle inquiry respond {stopped['inquiry']} "
+            """--data '{"continue": true}'"""
+        )
+    elif status in ("paused", "pausing"):
         message = f"resume it with: treadle runs resume {document['id']}"
     typer.echo(f"run {document['id']} {status}" + (f": {message}" if message else ""), err=True)

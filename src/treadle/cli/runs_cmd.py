@@ -205,6 +205,16 @@ PackPathOption = Annotated[
     typer.Option("--pack-path", help="Another folder of packs (repeatable).", show_default=False),
 ]
 RunIdArgument = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
+BudgetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--budget",
+        help="A new limit of the run's budget, set before it resumes: NAME=VALUE, NAME one of "
+        "cost_usd, wall_time, attempts, items, soft_ratio, step_cost_usd (repeatable); "
+        "e.g. --budget cost_usd=50.",
+        show_default=False,
+    ),
+]
 
 
 #: Each control's command help (the first line is the summary `treadle runs --help` shows).
@@ -246,8 +256,27 @@ def _control_command(name: str) -> Callable[..., None]:
     return command
 
 
+def resume_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    budget: BudgetOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Resume a paused run exactly where it stopped, and continue it.
+
+    A run its budget stopped needs a higher limit of what it reached: --budget cost_usd=50.
+    """
+    _control("resume", run_id, reason, distributed, as_json, quiet, pack_path, api, token, budget)
+
+
 for _name in _CONTROL_HELP:
-    runs_app.command(_name)(_control_command(_name))
+    command = resume_run if _name == "resume" else _control_command(_name)
+    runs_app.command(_name)(command)
 
 
 def _control(
@@ -260,18 +289,29 @@ def _control(
     pack_path: list[Path] | None,
     api: str | None,
     token: str | None,
+    budget: list[str] | None = None,
 ) -> None:
     from treadle.cli.clients import api_url
-    from treadle.cli.controls import apply_distributed, apply_embedded
+    from treadle.cli.controls import apply_distributed, apply_embedded, budget_option
     from treadle.scheduler.service.controls import Control
 
     control = Control(name)
+    limits = budget_option(budget)
     settings = load_settings()
     if distributed or api_url(api):
-        code = apply_distributed(run_id, control, reason, as_json=as_json, api=api, token=token)
+        code = apply_distributed(
+            run_id, control, reason, as_json=as_json, api=api, token=token, budget=limits
+        )
     else:
         code = apply_embedded(
-            settings, run_id, control, reason, as_json=as_json, quiet=quiet, pack_path=pack_path
+            settings,
+            run_id,
+            control,
+            reason,
+            as_json=as_json,
+            quiet=quiet,
+            pack_path=pack_path,
+            budget=limits,
         )
     raise typer.Exit(int(code))
 

@@ -1,26 +1,25 @@
 """``treadle runs render ID --format workflows-v1|aos`` and ``treadle runs golden ID``.
 
 Both read the run from TREADLE_DATABASE_URL with the definition version it is pinned to
-and its event log (no packs needed), and print JSON:
+and its event log (no packs needed):
 
 * ``render``: the run in the workflows/v1 run shape (``{"run": {...}}``) or the AOS
   execution-result shape; with ``--events``, the run's workflows/v1 lifecycle events;
-* ``golden``: the run's golden record; with ``--verify FILE``, replay a golden record's
-  events through the engine against its pinned definition and report any decision that
-  differs (exit 1), or ``verified`` (exit 0).
+* ``golden ID --out FILE``: write the run's golden record (JSON lines) and its signature
+  ``FILE.sig`` (``TREADLE_GOLDEN_KEY``; ``--unsigned`` writes no signature). ``treadle
+  golden verify|compare`` read records (``golden_cmd.py``).
 
 These commands add to the ``runs`` group from their own module (see ``docs/dialects.md``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from treadle.cli.support import ExitCode, fail, load_settings, print_json
+from treadle.cli.support import fail, load_settings, print_json
 
 FORMATS = ("workflows-v1", "aos")
 
@@ -59,37 +58,26 @@ def render_run(
 
 def golden_run(
     run_id: Annotated[str, typer.Argument(help="The run's id.", show_default=False)],
-    verify: Annotated[
-        Path | None,
-        typer.Option(help="Check this golden record by replaying it instead.", show_default=False),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the record here.")
-    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Write the record here (and its signature to FILE.sig)."),
+    ],
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Write no signature (no TREADLE_GOLDEN_KEY).")
+    ] = False,
 ) -> None:
-    """Print the golden record of a run, or verify one by replaying it."""
-    from treadle.scheduler.service.renderings import golden_record, verify_golden
+    """Write the golden record of a run (JSON lines) and its HMAC signature."""
+    from treadle.cli.golden_files import golden_keys, write_record
+    from treadle.scheduler.service.golden import golden_lines
 
-    run = _load(run_id)
-    if verify is None:
-        record = golden_record(run)
-        if output is None:
-            print_json(record)
-        else:
-            output.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        return
-    try:
-        given: Any = json.loads(verify.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read the golden record {verify}: {exc}")
-    if not isinstance(given, dict) or "events" not in given:
-        fail(f"{verify} is not a golden record (no 'events')")
-    problems = verify_golden(given, run.pinned.graph)
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        raise typer.Exit(int(ExitCode.FAILED))
-    typer.echo(f"verified: {len(given['events'])} events replay to the recorded decisions")
+    keys = None
+    if not unsigned:
+        keys = golden_keys(
+            required_for="a golden record is signed with it (set it, or pass --unsigned "
+            "to write the record without a signature)"
+        )
+    lines = golden_lines(_load(run_id))
+    typer.echo(write_record(out, lines, keys), err=True)
 
 
 def _load(run_id: str) -> Any:

@@ -32,7 +32,7 @@ def why_lines(document: Mapping[str, Any]) -> list[str]:
     lines = [f"run {document.get('id')} is {status}:"]
     for reason in reasons:
         count = reason.get("count") or 1
-        who = str(reason.get("task"))
+        who = str(reason.get("task") or "the run")  # a run-level reason (its budget)
         if count > 1:
             who += f" ({count} items)"
         message = str(reason.get("message"))

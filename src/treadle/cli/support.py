@@ -19,7 +19,7 @@ import typer
 import yaml
 
 import treadle
-from treadle.common.errors import ConfigurationError
+from treadle.common.errors import ConfigurationError, ParameterError
 from treadle.common.source import Issue, Severity
 from treadle.common.statuses import RunStatus
 
@@ -52,6 +52,15 @@ def exit_code_for(status: RunStatus, *, waiting: bool = False) -> ExitCode:
 def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(int(code))
+
+
+def refused(workflow: str, exc: ParameterError) -> NoReturn:
+    """A start refused for its input: each bad parameter, or the sandbox's violations."""
+    from treadle.common.sandbox_report import SandboxRefusal
+
+    if isinstance(exc, SandboxRefusal):
+        fail("\n  ".join([f"the sandbox policy refused the run of {workflow}:", *exc.problems]))
+    fail("\n  ".join([f"invalid parameters for {workflow}:", *exc.problems]))
 
 
 @contextmanager
@@ -214,6 +223,7 @@ def command_database(distributed: bool) -> Iterator[Any]:
         )
     except (ConfigurationError, ServiceUnavailable) as exc:
         fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
+    store.lifecycle_events = settings.lifecycle_events  # what it changes writes its events
     try:
         with reaching(store):
             yield store

@@ -16,6 +16,7 @@ from typing import Any
 
 from treadle.clientlib.audit import Auditor, Change
 from treadle.clientlib.publishing import Registered, owner_for_clients
+from treadle.common.budget import Budget
 from treadle.common.errors import ServiceUnavailable, TreadleError
 from treadle.common.graph import Graph
 from treadle.common.spec import WorkflowSpec
@@ -33,13 +34,24 @@ __all__ = ["answer", "control_run", "publish_and_start", "publish_one", "send_ev
 
 
 def control_run(
-    by: Auditor, runs: RunService, run_id: str, control: Control, *, reason: str | None
+    by: Auditor,
+    runs: RunService,
+    run_id: str,
+    control: Control,
+    *,
+    reason: str | None,
+    budget: Budget | None = None,
 ) -> RunState:
-    """Check and apply ``control`` (``run.<control>``, the reason in the details; the run's
-    event log names the principal as who asked); the run's state after."""
-    details = {"reason": reason} if reason is not None else None
+    """Check and apply ``control`` (``run.<control>``, the reason and a resume's new budget
+    limits in the details; the run's event log names the principal as who asked); the
+    run's state after."""
+    details: dict[str, Any] | None = {"reason": reason} if reason is not None else None
+    if budget is not None:
+        details = {**(details or {}), "budget": budget.as_json()}
     with by.audited(Change(f"run.{control.value}", run_id, details)) as uow:
-        apply_control_in(uow, runs, run_id, control, reason=reason, by=by.principal.actor)
+        apply_control_in(
+            uow, runs, run_id, control, reason=reason, by=by.principal.actor, budget=budget
+        )
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
 

@@ -41,8 +41,9 @@ def database_location(url: str | URL) -> str:
     return f"{host}:{port}/{parsed.database or ''}"
 
 
-def open_client_store(url: str, connect_timeout: float) -> Store:
-    """A store on ``url`` that connects lazily, with a bounded connect time and no migration.
+def open_client_store(url: str, connect_timeout: float, lifecycle_events: bool = False) -> Store:
+    """A store on ``url`` that connects lazily, with a bounded connect time and no migration;
+    its writers record lifecycle events when ``lifecycle_events`` (the setting) says so.
 
     Raises ConfigurationError for a URL Treadle cannot use; nothing is connected yet.
     """
@@ -50,7 +51,9 @@ def open_client_store(url: str, connect_timeout: float) -> Store:
     if parsed.get_backend_name() == "postgresql":
         seconds = max(MIN_CONNECT_TIMEOUT, math.ceil(connect_timeout))
         parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
-    return Store(create_store_engine(parsed.render_as_string(hide_password=False)))
+    store = Store(create_store_engine(parsed.render_as_string(hide_password=False)))
+    store.lifecycle_events = lifecycle_events
+    return store
 
 
 def _is_connection_failure(exc: DBAPIError) -> bool:

@@ -14,14 +14,12 @@ by the loader, so it does not count.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions, unified_diff
 from treadle.common.access import DEFAULT_WORKSPACE
-from treadle.common.dialects.shared import V1_METADATA
 from treadle.common.errors import ConflictError, NotFound, ParameterError
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.service.definitions import SPEC_DOCUMENT
@@ -31,6 +29,7 @@ from treadle.scheduler.service.deletions import (
     deleted_message,
     is_tombstone,
 )
+from treadle.scheduler.service.renderings.v1_definitions import workflow_tags
 from treadle.scheduler.store import DefinitionVersion, UnitOfWork
 from treadle.scheduler.store.definition_listing import (
     DefinitionHead,
@@ -60,18 +59,6 @@ MAX_WORKFLOW_PAGE = 1000
 def stored_spec(version: DefinitionVersion) -> WorkflowSpec:
     """The definition a stored version holds (not a tombstone: it holds none)."""
     return WorkflowSpec.model_validate(json.loads(version.documents[SPEC_DOCUMENT]))
-
-
-def workflow_tags(spec: WorkflowSpec) -> tuple[str, ...]:
-    """The workflow's tags (see the module docstring), in the order written."""
-    tags = spec.metadata.get("tags")
-    if tags is None:
-        imported = spec.metadata.get(V1_METADATA)
-        definition = imported.get("definition") if isinstance(imported, Mapping) else None
-        tags = definition.get("tags") if isinstance(definition, Mapping) else None
-    if not isinstance(tags, list):
-        return ()
-    return tuple(str(tag) for tag in tags if isinstance(tag, str | int | float))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def run_starter(
     )
     RunLog().observe(runs)  # the API's (and clients') workflow.start lines
     observe_run_spans(runs)  # in `treadle api` with tracing on: the runs it ends
-    return RunStarter(runs, limits=settings.limits)
+    return RunStarter.from_settings(runs, settings)
 
 
 def unknown_definition_message(store: Store, ref: str, version: int | None) -> str:

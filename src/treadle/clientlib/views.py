@@ -78,7 +78,10 @@ class InquiryInfo(_ClientView):
     """A question the run put to a person; answer it with ``treadle inquiry respond``."""
 
     id: str
-    task: str
+    #: ``None`` for a run-level inquiry (the run's budget asks).
+    task: str | None = None
+    #: ``task``, ``escalation`` or ``budget`` (``docs/governance.md``).
+    purpose: str = "task"
     status: InquiryStatus
     prompt: Any = None
     response_schema: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -111,11 +114,15 @@ class RunInfo(_ClientView):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     parent_run: str | None = None
+    #: The run's seed: the same seed and the same results give the same decisions.
+    seed: int | None = None
     tasks: tuple[TaskInfo, ...] = ()
     inquiries: tuple[InquiryInfo, ...] = ()
     held_back: tuple[str, ...] = ()
     compensation_pending: tuple[str, ...] = ()
     flow_waits: tuple[FlowWaitInfo, ...] = ()
+    #: ``{limits, spent, stopped}`` for a run with a budget (``docs/governance.md``).
+    budget: dict[str, Any] | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> RunInfo:

@@ -47,6 +47,7 @@ from treadle.common.settings import Settings
 from treadle.common.statuses import AttemptStatus
 from treadle.embedded.runner import EmbeddedRunner, utc_now
 from treadle.scheduler.core.endings import AttemptEnding
+from treadle.scheduler.service.lifecycle_events.publishing_thread import LifecyclePublishing
 from treadle.scheduler.service.retention import PeriodicPurge
 from treadle.scheduler.service.rule_sync import sync_rules
 from treadle.scheduler.service.step_backoff import pause_after_failure
@@ -96,6 +97,9 @@ class BackgroundScheduler:
         self.runner.runs.listeners.append(self._pending.note_decision)
         self.runner.pool.on_result = self._wake.set
         self._retention = PeriodicPurge(settings, clock)
+        #: With TREADLE_LIFECYCLE_EVENTS, posts them to the webhook sinks (no broker here).
+        self._lifecycle = LifecyclePublishing(settings, clock)
+        self._lifecycle.watch(self.runner.runs)
         self._held: list[TaskResult] = []  # taken from the pool, not applied yet
         self._thread: threading.Thread | None = None
         self._watched: list[Engine] = []
@@ -146,6 +150,7 @@ class BackgroundScheduler:
         if record is not None and record.info.pop(_WROTE, False):
             self._outside_write = True
             self._wake.set()
+            self._lifecycle.wake()
 
     # -- running -------------------------------------------------------------------------------
 
@@ -157,6 +162,7 @@ class BackgroundScheduler:
             target=self._loop, name="treadle-embedded-scheduler", daemon=True
         )
         self._thread.start()
+        self._lifecycle.start(self.runner.store, None)
         log.info(
             "embedded scheduler started on %s: %d worker thread(s)",
             self.runner.store.url,
@@ -281,6 +287,7 @@ class BackgroundScheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
+        self._lifecycle.stop()
         try:
             self._finish_work()
         except Exception:

@@ -80,6 +80,8 @@ class EmbeddedRunner:
         self.clock = clock
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.store = store or Store.open(settings.database_url, secret_key=secret_key)
+        if settings.lifecycle_events:  # every change writes its events (lifecycle-events.md)
+            self.store.lifecycle_events = True
         self.definitions = Definitions(self.store, catalog)
         self.handlers = handlers = CommandHandlers(settings.default_queue)
         self.runs = RunService(
@@ -87,7 +89,7 @@ class EmbeddedRunner:
         )
         RunLog().observe(self.runs)  # the run events as log lines (docs/operations.md#logs)
         observe_run_spans(self.runs)  # `treadle api` on SQLite, tracing on: run spans
-        self.starter = RunStarter(self.runs, limits=settings.limits)
+        self.starter = RunStarter.from_settings(self.runs, settings)
         # The in-process workers decrypt with the store's key (configured, or the key
         # file generated beside a SQLite database), as a worker would with its own.
         runner_settings = replace(

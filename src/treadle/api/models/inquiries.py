@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from treadle.common.statuses import InquiryStatus
+from treadle.common.statuses import InquiryPurpose, InquiryStatus
 
 __all__ = ["Inquiry", "InquiryList"]
 
@@ -24,7 +24,17 @@ class Inquiry(BaseModel):
 
     id: str
     run: str = Field(description="The run that asks.")
-    task: str = Field(description="The task that waits for the answer.")
+    task: str | None = Field(
+        description="The task that waits for the answer; null when the run itself asks."
+    )
+    purpose: InquiryPurpose = Field(
+        default=InquiryPurpose.TASK,
+        description=(
+            "Why it was opened: a task's question (task), a task whose retries are exhausted "
+            "(escalation: answer {decision: retry|skip|fail, output?}), or the run's budget "
+            "(budget: answer {continue: true|false})."
+        ),
+    )
     status: InquiryStatus
     prompt: Any = Field(default=None, description="What is asked.")
     response_schema: dict[str, Any] | None = Field(

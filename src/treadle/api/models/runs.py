@@ -94,3 +94,14 @@ class ControlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=1000)
+    budget: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Resume only: new limits of the run's budget, set before it resumes "
+            "(`{cost_usd, wall_time, attempts, items, soft_ratio, step_cost_usd}`, each "
+            "optional; `wall_time` in seconds or as text such as `2h`). 422 for a bad or "
+            "unknown limit, or one above the workspace's ceiling; 409 when the limit the run "
+            "stopped on is not raised enough."
+        ),
+        examples=[{"cost_usd": 50}],
+    )

@@ -124,8 +124,9 @@ class FireItem(BaseModel):
     kind: str = Field(description="`scheduled`, `manual` (trigger) or `backfill`.")
     status: str = Field(
         description="`started`, `buffered`, `skipped_overlap`, `skipped_catchup_window`, "
-        "`skipped_missed`, `skipped_paused`, `skipped_criteria` (a timer rule's criteria "
-        "were false) or `failed_to_start`."
+        "`skipped_missed`, `skipped_paused`, `skipped_emergency_stop` (an emergency stop "
+        "held the workspace), `skipped_criteria` (a timer rule's criteria were false) or "
+        "`failed_to_start`."
     )
     reason: str | None
     run_id: str | None

@@ -230,6 +230,20 @@ class ExecuteRequest(BaseModel):
         le=9,
         description="The run's priority, 0-9 (9 first); default: the workflow's, else 5.",
     )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**63,
+        description="The run's seed (`system.seed`, per-step seeds, `uuid()`): the same seed "
+        "and the same results give the same decisions. Default: a random one.",
+    )
+    budget: dict[str, Any] | None = Field(
+        default=None,
+        description="Limits of the run's budget, each winning over the workflow's "
+        "(`{cost_usd, wall_time, attempts, items, soft_ratio, step_cost_usd}`); 422 for a "
+        "bad or unknown one, or one above the workspace's ceiling.",
+        examples=[{"cost_usd": 20}],
+    )
 
 
 class DeleteResult(BaseModel):

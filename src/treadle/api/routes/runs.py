@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import JSONResponse
@@ -34,6 +34,7 @@ from treadle.api.models.runs import (
 from treadle.api.security import Operator, Viewer
 from treadle.api.workspaces import run_scope
 from treadle.clientlib.reading import document_after_control
+from treadle.common.budget import checked_budget
 from treadle.common.statuses import RunStatus
 from treadle.scheduler.service.controls import Control, apply_control_in
 from treadle.scheduler.service.run_document import item_page, stored_run_document
@@ -192,7 +193,9 @@ _CONTROL_DOCS: dict[Control, tuple[str, str]] = {
     ),
     Control.RESUME: (
         "Resume a paused run",
-        "The run (and its child runs) continue exactly where they stopped.",
+        "The run (and its child runs) continue exactly where they stopped. A run its budget "
+        "stopped resumes with `budget`: the new limits (409 if the one it reached is not "
+        "raised enough).",
     ),
     Control.CANCEL: (
         "Cancel a run",
@@ -222,11 +225,17 @@ def _control_route(control: Control) -> Callable[..., JSONResponse]:
         body: Annotated[ControlRequest | None, Body()] = None,
     ) -> JSONResponse:
         reason = body.reason if body is not None else None
+        given = body.budget if body is not None else None
+        budget = None if given is None else checked_budget(given, subject="budget")
         runs = context.run_service()
-        details = {"reason": reason} if reason is not None else None
+        details: dict[str, Any] | None = {"reason": reason} if reason is not None else None
+        if budget is not None:
+            details = {**(details or {}), "budget": budget.as_json()}
         with audited(context, principal, f"run.{control.value}", run_id, details) as uow:
             run_scope(principal).check(uow, run_id)
-            apply_control_in(uow, runs, run_id, control, reason=reason, by=principal.actor)
+            apply_control_in(
+                uow, runs, run_id, control, reason=reason, by=principal.actor, budget=budget
+            )
         with context.reaching():
             state = runs.cached(run_id)
             if state is None:

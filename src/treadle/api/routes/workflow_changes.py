@@ -42,6 +42,7 @@ from treadle.clientlib.definition_admin import (
 from treadle.clientlib.definition_views import describe_workflow
 from treadle.clientlib.pack_admin import server_packs
 from treadle.common.access import Principal
+from treadle.common.budget import checked_budget
 from treadle.common.source import Issue, Severity
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.service.run_document import stored_run_document
@@ -306,6 +307,8 @@ def execute(
         idempotency_key=idempotency_key,
         workspace=principal.workspace,
         priority=request.priority,
+        seed=request.seed,
+        budget=None if request.budget is None else checked_budget(request.budget),
     )
     details: dict[str, Any] = {"version": request.version, "idempotency_key": idempotency_key}
     starter = context.run_starter()
