@@ -7,7 +7,8 @@ has its own. ``uvicorn --factory treadle.api.app:app_from_environment`` (what
 
 The app answers ``/healthz`` and ``/readyz``, the OpenAPI document at
 ``/api/v1/openapi.json``, the docs at ``/api/docs`` (assets under ``/api/static/``) and
-the routes under ``/api/v1``, which need a bearer token. See ``docs/api.md``.
+the routes under ``/api/v1``, which need a bearer token, and the web UI at ``/`` (``ui/``,
+logged in with a token; ``docs/ui.md``). See ``docs/api.md``.
 
 Given a :class:`~treadle.embedded.background.BackgroundScheduler` (``treadle api`` on
 SQLite), the app starts it when it starts, wakes it with every change a request commits,
@@ -47,6 +48,7 @@ from treadle.api.routes import (
     workflows,
 )
 from treadle.api.routes import metrics as metrics_route
+from treadle.api.ui import install_ui
 from treadle.clientlib.connection import open_client_store
 from treadle.common.metrics import Metrics
 from treadle.common.settings import Settings, settings_from_environment
@@ -147,6 +149,7 @@ def create_app(
     metrics_route.include(app)
     sandbox.include(app)
     emergency_stop.include(app)
+    install_ui(app)  # the web UI at / (docs/ui.md)
     return app
 
 
