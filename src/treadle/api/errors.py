@@ -165,13 +165,22 @@ def _headers(exc: TreadleError) -> dict[str, str] | None:
     return None
 
 
-def _on_treadle_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TreadleError)
+def status_of(exc: TreadleError) -> tuple[int, str] | None:
+    """The HTTP status and error type the API answers ``exc`` with; None for a Treadle
+    error with no status of its own (an expression error...), which is a bug here."""
     for kind, status, type_ in _TREADLE_ERRORS:
         if isinstance(exc, kind):
-            return error_response(status, type_, str(exc), _treadle_details(exc), _headers(exc))
-    # a Treadle error with no status of its own (an expression error...): still a bug here
-    return _on_unexpected(_request, exc)
+            return status, type_
+    return None
+
+
+def _on_treadle_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TreadleError)
+    found = status_of(exc)
+    if found is None:
+        return _on_unexpected(_request, exc)
+    status, type_ = found
+    return error_response(status, type_, str(exc), _treadle_details(exc), _headers(exc))
 
 
 def _where(loc: Sequence[Any]) -> str:

@@ -25,21 +25,9 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from treadle.api.errors import status_of
 from treadle.api.ui.rendering import render
-from treadle.common.errors import (
-    ConfigurationError,
-    ConflictError,
-    DefinitionError,
-    Forbidden,
-    IllegalTransition,
-    LimitExceeded,
-    NotFound,
-    ParameterError,
-    ServiceUnavailable,
-    TooManyRequests,
-    TreadleError,
-    Unauthenticated,
-)
+from treadle.common.errors import TreadleError, Unauthenticated
 
 __all__ = ["FETCH_HEADER", "HtmlRoute", "error_page", "login_redirect"]
 
@@ -48,18 +36,18 @@ log = logging.getLogger("treadle.api")
 #: The header the UI's script sends with its own requests.
 FETCH_HEADER: Final = "X-Treadle-Fetch"
 
-_STATUSES: Final[tuple[tuple[type[TreadleError], int, str], ...]] = (
-    (Forbidden, 403, "Not allowed"),
-    (TooManyRequests, 429, "Too many requests"),
-    (NotFound, 404, "Not found"),
-    (ConflictError, 409, "Not possible now"),
-    (IllegalTransition, 409, "Not possible now"),
-    (ParameterError, 422, "Invalid input"),
-    (DefinitionError, 422, "Invalid definition"),
-    (LimitExceeded, 422, "Too large"),
-    (ServiceUnavailable, 503, "Unavailable"),
-    (ConfigurationError, 503, "Unavailable"),
-)
+#: The error page's title for each error type of the JSON API (:func:`status_of`).
+_TITLES: Final[dict[str, str]] = {
+    "forbidden": "Not allowed",
+    "too_many_requests": "Too many requests",
+    "not_found": "Not found",
+    "conflict": "Not possible now",
+    "sandbox_violation": "Invalid input",
+    "invalid_parameters": "Invalid input",
+    "invalid_definition": "Invalid definition",
+    "limit_exceeded": "Too large",
+    "service_unavailable": "Unavailable",
+}
 
 
 def login_redirect(request: Request) -> Response:
@@ -82,9 +70,10 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 def _treadle_error(request: Request, exc: TreadleError) -> Response:
     if isinstance(exc, Unauthenticated):
         return login_redirect(request)
-    for kind, status, title in _STATUSES:
-        if isinstance(exc, kind):
-            return error_page(request, status, title, str(exc))
+    found = status_of(exc)  # the status the JSON API gives it
+    if found is not None:
+        status, type_ = found
+        return error_page(request, status, _TITLES.get(type_, "Error"), str(exc))
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "Server error", "the server failed; see its log")
 
