@@ -203,6 +203,8 @@ class BackgroundScheduler:
             self._pending.mark_all()
         self._pending.fallback_poll()
         happened = self._apply_results()
+        if self.runner.emergency.step(self.runner.runs, self.runner.pool):
+            happened = True
         if self._relay():
             happened = True
         if self._fire_timers():

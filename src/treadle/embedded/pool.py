@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 
@@ -110,6 +110,13 @@ class LocalPublisher:
             self._running.discard(dispatch.attempt_id)
         if self.on_result is not None:
             self.on_result()
+
+    def revoke(self, attempt_ids: Iterable[str]) -> None:
+        """Never start these attempts (an emergency stop took them back); one already
+        running finishes, and its late result is dropped (its attempt has ended)."""
+        with self._lock:
+            for attempt_id in attempt_ids:
+                self._waiting.pop(attempt_id, None)
 
     def drop_queued(self) -> list[str]:
         """Cancel the attempts not started yet (no thread was free for them); their ids.

@@ -35,6 +35,7 @@ from treadle.scheduler.core.queries import only_waits
 from treadle.scheduler.core.state import RunState, Timer, TimerKind
 from treadle.scheduler.service.commands import CommandHandlers
 from treadle.scheduler.service.definitions import Definitions
+from treadle.scheduler.service.emergency_stop.guard import EmergencyStopGuard
 from treadle.scheduler.service.flow_release import FlowRelease
 from treadle.scheduler.service.inquiries import answer_inquiry
 from treadle.scheduler.service.relay import Relay
@@ -97,7 +98,10 @@ class EmbeddedRunner:
             secret_keys=self.store.keys.keyring,
         )
         self.pool = LocalPublisher(catalog, runner_settings, settings.worker_threads)
-        self.relay = Relay(self.starter, self.pool, handlers, clock=clock)
+        #: Emergency stops hold this runner's dispatches too (docs/governance.md).
+        self.emergency = EmergencyStopGuard(settings, clock)
+        self.emergency.attach(self.runs, self.pool)
+        self.relay = Relay(self.starter, self.emergency.gated, handlers, clock=clock)
         self.flow = FlowRelease(self.store, clock, recheck_seconds=settings.flow_recheck_seconds)
 
     @classmethod
@@ -185,8 +189,12 @@ class EmbeddedRunner:
         roots = list(run_ids)
         tree = {*roots, *self._descendants(roots)}
         while True:
+            if self.emergency.step(self.runs, self.pool):  # a stop paused or resumed runs
+                continue
             self.relay.drain()
             tree.update(self.relay.child_runs_started)
+            if self.emergency.withheld:  # the next step takes back what the stop withheld
+                continue
             if self.flow.step():  # held dispatches whose slot or rate window freed
                 continue
             results = self._take_results(block=False)
