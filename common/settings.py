@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     #: Celery: Flower turns them on in the workers it watches (docs/deployment.md).
     worker_send_task_events: bool = False
     #: Seconds an action may run before its worker reports it started (RabbitMQ; 0: at
-    #: once). Faster tasks send their result only, which carries the same facts
-    #: (docs/scaling.md); until the notice, the attempt shows as queued.
+    #: once; Redis: always at once). Faster tasks send their result only, which carries
+    #: the same facts (docs/scaling.md); until the notice, the attempt shows as queued.
     worker_started_notice_after: float = Field(default=0.0, ge=0, le=3600)
     worker_lost_after: float = Field(default=60.0, gt=0)
     #: Seconds between looks for dispatches held back by concurrency keys and rate limits

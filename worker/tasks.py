@@ -45,7 +45,7 @@ from treadle.worker.execute import ActionLookup, RunnerSettings, execute, utc_no
 from treadle.worker.log_context import attempt_logging
 from treadle.worker.metrics import Attempted, TaskSeries, WorkerCounters, routing_key_of
 from treadle.worker.reports import ReportNotPublished
-from treadle.worker.started_notice import announce
+from treadle.worker.started_notice import StartedNotices
 
 logger = logging.getLogger("treadle.worker")
 
@@ -99,6 +99,11 @@ class WorkerRuntime:
     started_notice_after: float = 0.0
     #: Prometheus counters (``treadle worker --metrics-port``); None: not counted.
     counters: WorkerCounters | None = None
+    #: Sends the ``started`` notices (built from ``reports`` and ``started_notice_after``).
+    notices: StartedNotices = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "notices", StartedNotices(self.reports, self.started_notice_after))
 
 
 class AttemptTask(Task):  # type: ignore[misc]  # Celery is untyped
@@ -242,7 +247,7 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> Attempted | None:
     )
     began = time.perf_counter()
     try:
-        cancel_notice = announce(reports, notice, runtime.started_notice_after)
+        cancel_notice = runtime.notices.announce(notice)
         began = time.perf_counter()  # the action's time, without the notice's
         try:
             result = _execute(runtime, dispatch, hostname)
