@@ -26,19 +26,13 @@ class MetricKind(StrEnum):
 
 
 class MetricSource(StrEnum):
-    """The process that sees what a metric measures, and so exports it.
-
-    ``governance``: named here, exported by the budgets, emergency stop, sandbox and
-    golden-record features when they land; their alert rules are tested on synthetic
-    series meanwhile.
-    """
+    """The process that sees what a metric measures, and so exports it."""
 
     SCHEDULER = "scheduler"
     WORKER = "worker"
     API = "api"
     BEAT = "beat"
     RUNS = "runs"  # whichever process saves the change: scheduler, API, beat
-    GOVERNANCE = "governance"
 
 
 #: Seconds: from a few milliseconds (a dispatch) to an hour (a long task or run).
@@ -76,13 +70,12 @@ class MetricSpec:
 
 _TASK = ("name", "hostname", "queue_name")  # celery-exporter's labels
 C, G, H = MetricKind.COUNTER, MetricKind.GAUGE, MetricKind.HISTOGRAM
-S, W, A, B, R, GOV = (
+S, W, A, B, R = (
     MetricSource.SCHEDULER,
     MetricSource.WORKER,
     MetricSource.API,
     MetricSource.BEAT,
     MetricSource.RUNS,
-    MetricSource.GOVERNANCE,
 )
 
 CATALOG: tuple[MetricSpec, ...] = (
@@ -203,7 +196,7 @@ CATALOG: tuple[MetricSpec, ...] = (
         A,
         DURATION_BUCKETS,
     ),
-    # -- governance (exported when those features land) --------------------------------------
+    # -- governance: budgets, the emergency stop, the sandbox, golden records, cost ---------
     MetricSpec(
         "treadle_budget_stops",
         C,
@@ -236,12 +229,17 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec(
         "treadle_golden_verifications",
         C,
-        "Golden-record verifications, by result (ok, mismatch, bad_signature).",
+        "Golden-record verifications through the API, by result (ok, mismatch, bad_signature).",
         ("result",),
-        GOV,
+        A,
     ),
     MetricSpec(
-        "treadle_replay_divergences", C, "Replays that diverged, by cause.", ("cause",), GOV
+        "treadle_replay_divergences",
+        C,
+        "Replays through the API that diverged, once per cause found (added, removed, "
+        "new_call, action, input, seed, published, status, run).",
+        ("cause",),
+        A,
     ),
     MetricSpec(
         "treadle_cost_usd",

@@ -5,6 +5,9 @@ version before it is published: the recorded run's results are fed to the new
 definition's pure core, matched by task, pass, item and attempt (:mod:`.keys`,
 :mod:`.feed`, :mod:`.driver`), and the two runs are compared step by step
 (:mod:`.steps`, :mod:`.report`). No action runs; nothing is stored. Pure.
+
+:meth:`ReplayReport.document` is the report as ``treadle replay --json`` prints it and the
+API answers it; its ``causes`` are what ``treadle_replay_divergences_total`` counts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from treadle.common.graph import Graph
 from treadle.scheduler.core.events import Event
@@ -20,11 +24,12 @@ from treadle.scheduler.version_replay.driver import feed_new_version
 from treadle.scheduler.version_replay.feed import feed_of
 from treadle.scheduler.version_replay.keys import CallKey, StepKey
 from treadle.scheduler.version_replay.log import replayed
-from treadle.scheduler.version_replay.report import Change, Divergence, divergences
+from treadle.scheduler.version_replay.report import Cause, Change, Divergence, divergences
 from treadle.scheduler.version_replay.steps import trace_of
 
 __all__ = [
     "CallKey",
+    "Cause",
     "Change",
     "Divergence",
     "ReplayReport",
@@ -44,6 +49,25 @@ class ReplayReport:
     @property
     def identical(self) -> bool:
         return not self.divergences
+
+    @property
+    def causes(self) -> tuple[Cause, ...]:
+        """The distinct causes of the divergences, in :class:`Cause` order."""
+        found = {divergence.cause for divergence in self.divergences}
+        return tuple(cause for cause in Cause if cause in found)
+
+    def document(self, run: str, recorded: str, against: str) -> dict[str, Any]:
+        """The report as JSON: the run, what it was recorded on and replayed against,
+        whether the two decide alike, each divergence, its causes and the step counts."""
+        return {
+            "run": run,
+            "recorded": recorded,
+            "against": against,
+            "identical": self.identical,
+            "divergences": [divergence.as_json() for divergence in self.divergences],
+            "causes": [cause.value for cause in self.causes],
+            "steps": {"recorded": self.steps_recorded, "new": self.steps_new},
+        }
 
 
 def replay_against(

@@ -5,11 +5,13 @@ one) are compared step by step, in the order the steps started. A step is *remov
 only the recorded run has it, *added* when only the new version has it; a step both have
 can differ in its action, the input of a call, the variables it published or the status it
 ended with. A call the record holds no outcome for ends its branch (it is *new*). The run
-itself can end with another status or output. Pure.
+itself can end with another status or output. Each difference has a :class:`Cause`, the
+label ``treadle_replay_divergences_total`` counts it under. Pure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from treadle.scheduler.version_replay.keys import CallKey, StepKey
 from treadle.scheduler.version_replay.steps import CallPlace, StepTrace
 
 ABSENT = "(absent)"
+#: The input field that carries a step's own seed (AOS steps: ``docs/dialects.md``).
+SEED_INPUT = "seed"
 
 
 class Change(StrEnum):
@@ -36,15 +40,39 @@ class Change(StrEnum):
     RUN = "run"  # the run's status or output
 
 
+class Cause(StrEnum):
+    """Why a replay diverged, as the metric ``treadle_replay_divergences_total{cause}``
+    names it: the :class:`Change`, with a per-step seed set apart (an input field named
+    ``seed`` that differs: the step's seed no longer derives as it did)."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    NEW_CALL = "new_call"
+    ACTION = "action"
+    INPUT = "input"
+    SEED = "seed"
+    PUBLISHED = "published"
+    STATUS = "status"
+    RUN = "run"
+
+
 @dataclass(frozen=True)
 class Divergence:
-    """One difference: the step (or ``run``), what differs, recorded and new values."""
+    """One difference: the step (or ``run``), what differs, recorded and new values.
+    ``path`` is the path of the input field that differs (``input`` only)."""
 
     step: str
     change: Change
     what: str
     recorded: Any
     new: Any
+    path: str = dataclasses.field(default="", compare=False)
+
+    @property
+    def cause(self) -> Cause:
+        if self.change is Change.INPUT and self.path.split(".", 1)[0] == SEED_INPUT:
+            return Cause.SEED
+        return Cause(self.change.value.replace(" ", "_"))
 
     def __str__(self) -> str:
         if self.change in (Change.ADDED, Change.REMOVED, Change.NEW_CALL):
@@ -67,6 +95,8 @@ class Divergence:
             "what": self.what,
             "recorded": self.recorded,
             "new": self.new,
+            "cause": self.cause.value,
+            "message": str(self),
         }
 
 
@@ -121,7 +151,7 @@ def _step(key: StepKey, old: StepTrace, mine: StepTrace, calls: list[CallKey]) -
         if after is ABSENT or place in unanswered:
             continue  # a call only one side made: its step's status or new call says so
         for path, x, y in _paths(before, after):
-            out.append(Divergence(name, Change.INPUT, _where(place, path), x, y))
+            out.append(Divergence(name, Change.INPUT, _where(place, path), x, y, path))
     for call in calls:
         where = _where((call.item, call.attempt), "")
         out.append(

@@ -9,12 +9,17 @@ The file is a list of tests, each a mapping (``docs/packs.md``)::
       answers: {approve: {approved: true}}          # inquiry answers per task
       children: {call_sub: {result: {x: 1}}}        # child run outcomes per task
       seed: 7
+      budget: {cost_usd: 10}              # the budget the start gives
+      budget_ceiling: {cost_usd: 5}       # the workspace's ceiling
+      budget_answers: [{continue: true}]  # answers to the run's budget inquiries
+      controls: [{at: 60, do: resume, budget: {cost_usd: 20}}]   # at seconds: controls, events
       expect: {status: succeeded, sequence: [...], tasks: {...}, output: {...}}
 
 Everything is checked before anything runs: unknown fields (with a suggestion), a
 workflow the packs do not have, parameters the workflow refuses, task names the workflow
 does not have, outcomes that are not ``{result}``, ``{error}`` or ``{hang}``, expectation
-keys that do not exist. Each problem is an :class:`Issue` at the file, line and column of
+keys that do not exist, budgets, answers and controls that are not what the scenario files
+take (``script_keys``). Each problem is an :class:`Issue` at the file, line and column of
 the field. Pure: the caller reads the file.
 """
 
@@ -34,6 +39,7 @@ from treadle.common.source import Issue, Loc, Path, Severity
 from treadle.common.validate import checked_workflow
 from treadle.scheduler.rehearsal import ScriptedOutcome
 from treadle.scheduler.workflow_tests.expectations import EXPECT_KEYS, PER_TASK_KEYS
+from treadle.scheduler.workflow_tests.script_keys import SCRIPT_KEYS, ScriptKeys
 from treadle.scheduler.workflow_tests.scripted_run import RunScript
 
 #: The fields of one test.
@@ -46,6 +52,7 @@ TEST_FIELDS: Final = (
     "answers",
     "children",
     "seed",
+    *SCRIPT_KEYS,
     "expect",
 )
 
@@ -119,6 +126,11 @@ class _Test:
         answers = self._per_task(data, "answers", tasks)
         children = self._per_task(data, "children", tasks, outcomes=True)
         seed = reader.count(data.get("seed"), self.at("seed"), f"{self.label}: 'seed'", minimum=0)
+        keys = ScriptKeys(reader, self.path, self.label, frozenset(tasks))
+        budget = keys.budget(data, "budget")
+        ceiling = keys.budget(data, "budget_ceiling")
+        budget_answers = keys.budget_answers(data)
+        controls = keys.controls(data)
         expect = self._expect(data, tasks)
         if graph is None or name is None or len(reader.issues) > before:
             return None
@@ -130,6 +142,10 @@ class _Test:
             children=children,
             seed=seed or 0,
             config=self.catalog.pack_config(pack),
+            budget=budget,
+            budget_ceiling=ceiling,
+            budget_answers=budget_answers,
+            controls=controls,
         )
         return WorkflowTest(name, reader.loc(self.path), graph, script, expect)
 

@@ -32,6 +32,9 @@ pytestmark = pytest.mark.slow
 
 EXAMPLES = 25
 
+# Golden records are sent as JSON lines (POST /api/v1/golden/...): text, sent as it is.
+schemathesis.serializer.alias("application/jsonl", "text/plain")
+
 
 @pytest.fixture
 def api_schema(

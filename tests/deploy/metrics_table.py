@@ -23,7 +23,6 @@ EXPORTED_BY = {
     MetricSource.API: "`treadle api`",
     MetricSource.BEAT: "`treadle beat`",
     MetricSource.RUNS: "the process that saves the change (scheduler, API, beat)",
-    MetricSource.GOVERNANCE: "governance features (named; exported when they land)",
 }
 
 

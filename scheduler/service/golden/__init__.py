@@ -6,10 +6,12 @@
 * :func:`read_golden` (``document``): a file back to a :class:`GoldenRecord`, problems
   named by line and field;
 * :func:`replay_record` (``verify``): replay through ``decide``, every difference named;
+* :func:`verify_golden` (``verification``): the signature, then the replay: the verdict
+  ``treadle golden verify`` prints and the API answers;
 * :func:`compare_records` (``compare``): two records, timestamps and run ids set aside.
 
-``treadle runs golden``, ``treadle golden verify|compare`` and ``treadle replay`` use
-them; ``docs/determinism.md`` describes the format.
+``treadle runs golden``, ``treadle golden verify|compare``, ``treadle replay`` and the
+API's golden and replay routes use them; ``docs/determinism.md`` describes the format.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from treadle.scheduler.service.golden.signature import (
     GoldenKeys,
     SignatureCheck,
     SignatureResult,
+    signature_problem,
+)
+from treadle.scheduler.service.golden.verification import (
+    Verification,
+    VerificationResult,
+    verify_golden,
 )
 from treadle.scheduler.service.golden.verify import definition_of, replay_record, stored_run_of
 
@@ -44,6 +52,8 @@ __all__ = [
     "GoldenRecord",
     "SignatureCheck",
     "SignatureResult",
+    "Verification",
+    "VerificationResult",
     "compare_records",
     "definition_of",
     "digest",
@@ -51,5 +61,7 @@ __all__ = [
     "golden_lines",
     "read_golden",
     "replay_record",
+    "signature_problem",
     "stored_run_of",
+    "verify_golden",
 ]

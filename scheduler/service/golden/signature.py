@@ -10,8 +10,9 @@ key only its owners hold (``TREADLE_GOLDEN_KEY``), and the signature sits next t
 ``<key id>`` is 16 hex digits derived from the key (not the key, and useless to guess it
 by) so that a record signed with a rotated key says so instead of looking tampered.
 ``TREADLE_GOLDEN_KEY`` may list several keys separated by commas: the first signs, every
-one verifies. Verification compares in constant time. No I/O here: the CLI reads and
-writes the files.
+one verifies. Verification compares in constant time. :func:`signature_problem` says what
+is wrong with a signature that does not hold, in the words the CLI and the API use. No I/O
+here: the CLI reads and writes the files, the API reads the request.
 """
 
 from __future__ import annotations
@@ -112,3 +113,23 @@ def key_id(key: bytes) -> str:
 
 def _mac(key: bytes, data: bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def signature_problem(
+    check: SignatureCheck, record: str, signature: str, held: tuple[str, ...] = ()
+) -> str:
+    """What is wrong with the signature ``check`` found not to hold: ``record`` names the
+    record and ``signature`` its signature (``run.jsonl.sig``) for the reader, ``held``
+    the ids of the keys it was checked with (:attr:`GoldenKeys.key_ids`)."""
+    messages = {
+        SignatureResult.MISSING: f"{record} has no signature ({signature} is missing): it "
+        "cannot be trusted (--unsigned replays it without checking)",
+        SignatureResult.MALFORMED: f"{signature} is not a signature (one line "
+        "'hmac-sha256 <key id> <64 hex digits>' expected)",
+        SignatureResult.UNKNOWN_KEY: f"{signature} names key {check.key_id}, which "
+        f"TREADLE_GOLDEN_KEY does not hold (it holds {', '.join(held)}): signed "
+        "with another key, or the key was rotated",
+        SignatureResult.MISMATCH: f"{record} does not match its signature {signature}: the "
+        "record was changed after it was signed",
+    }
+    return messages.get(check.result, f"{signature} holds")

@@ -35,6 +35,7 @@ from treadle.api.routes import (
     audit,
     emergency_stop,
     events,
+    golden,
     health,
     inquiries,
     kv,
@@ -149,6 +150,7 @@ def create_app(
     metrics_route.include(app)
     sandbox.include(app)
     emergency_stop.include(app)
+    golden.include(app)  # golden records and replays (docs/api.md)
     install_ui(app)  # the web UI at / (docs/ui.md)
     return app
 

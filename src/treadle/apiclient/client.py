@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from treadle.apiclient.golden import GoldenCalls
 from treadle.apiclient.http import HttpSession, segment
 from treadle.apiclient.shapes import event_outcome, run_page, versions_of
 from treadle.clientlib.control_shortcuts import BudgetLike, budget_of
@@ -39,7 +40,7 @@ DEFAULT_TIMEOUT = 10.0
 INQUIRY_PAGE = 500
 
 
-class ApiClient:
+class ApiClient(GoldenCalls):
     """:class:`treadle.Client` over the HTTP API; see the module docstring.
 
     ``base_url`` is where ``treadle api`` answers (``http://host:8080``; a trailing

@@ -213,16 +213,19 @@ class HttpSession:
         params: Mapping[str, str | int] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """``method`` on ``API_PREFIX + path``; the answer when it is a success, else the
-        error it stands for is raised."""
+        error it stands for is raised. ``body`` is sent as JSON, ``content`` as it is (give
+        its ``Content-Type`` in ``headers``)."""
         url = f"{self.base_url}{API_PREFIX}{path}"
         try:
             response = self._http.request(
                 method,
                 url,
                 params=dict(params) if params else None,
-                json=body,
+                json=body if content is None else None,
+                content=content,
                 headers={**self._headers, **(headers or {})},
             )
         except httpx.TransportError as exc:
@@ -244,9 +247,12 @@ class HttpSession:
         params: Mapping[str, str | int] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Any:
         """:meth:`call`, returning the answer's JSON body (None for an empty body)."""
-        response = self.call(method, path, params=params, body=body, headers=headers)
+        response = self.call(
+            method, path, params=params, body=body, headers=headers, content=content
+        )
         if not response.content:
             return None
         return response.json()

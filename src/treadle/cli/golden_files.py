@@ -1,10 +1,10 @@
 """Golden record files for the commands: the key, writing a record and its ``.sig``,
-reading one back, checking its signature.
+reading one back and its signature.
 
 ``treadle runs golden`` writes, ``treadle golden verify|compare`` and ``treadle replay``
 read. Every refusal is a message naming the file or ``TREADLE_GOLDEN_KEY`` and an exit
 code (``docs/cli.md``): 2 when nothing could be checked (no key, an unreadable file, a
-file that is not a golden record), 1 when a check failed (the signature).
+file that is not a golden record).
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
-from treadle.cli.support import ExitCode, fail, load_settings
+from treadle.cli.support import fail, load_settings
 from treadle.common.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from treadle.scheduler.service.golden import GoldenKeys, GoldenRecord, SignatureCheck
+    from treadle.scheduler.service.golden import GoldenKeys, GoldenRecord
 
 NO_KEY = "TREADLE_GOLDEN_KEY is not set"
 
@@ -83,30 +81,13 @@ def parse_record(path: Path, data: bytes) -> GoldenRecord:
         fail(str(exc))
 
 
-def check_signature(path: Path, data: bytes, keys: GoldenKeys) -> SignatureCheck:
-    """The signature of ``path`` checked; exit 1 with what is wrong when it does not hold."""
-    from treadle.scheduler.service.golden import SignatureResult
-
+def read_signature(path: Path) -> str | None:
+    """The text of ``path``'s signature file (``path.sig``); None when there is none, exit
+    2 when it cannot be read."""
     sig = signature_path(path)
     try:
-        text: str | None = sig.read_text(encoding="ascii")
+        return sig.read_text(encoding="ascii")
     except FileNotFoundError:
-        text = None
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read the signature {sig}: {exc}")
-    check = keys.check(data, text)
-    messages = {
-        SignatureResult.MISSING: f"{path} has no signature ({sig} is missing): it cannot "
-        "be trusted (--unsigned replays it without checking)",
-        SignatureResult.MALFORMED: f"{sig} is not a signature (one line "
-        "'hmac-sha256 <key id> <64 hex digits>' expected)",
-        SignatureResult.UNKNOWN_KEY: f"{sig} names key {check.key_id}, which "
-        f"TREADLE_GOLDEN_KEY does not hold (it holds {', '.join(keys.key_ids)}): signed "
-        "with another key, or the key was rotated",
-        SignatureResult.MISMATCH: f"{path} does not match its signature {sig}: the record "
-        "was changed after it was signed",
-    }
-    if not check.ok:
-        typer.echo(f"bad signature: {messages[check.result]}", err=True)
-        raise typer.Exit(int(ExitCode.FAILED))
-    return check
