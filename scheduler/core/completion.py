@@ -18,6 +18,10 @@ from treadle.scheduler.core.namespaces import build_context
 from treadle.scheduler.core.state import ROOT_SCOPE, Failure, evolve
 from treadle.scheduler.core.transaction import Tx
 
+#: How a failure reads; a cancelled execution is one only while a retry from one task held
+#: it (``scheduler/core/task_retry.py``).
+_WHAT = {TaskStatus.TIMED_OUT: "timed out", TaskStatus.CANCELED: "canceled"}
+
 
 def failure_summary(failures: tuple[Failure, ...], kind: str) -> tuple[TaskStatus, dict[str, Any]]:
     """One status and error for a scope's unhandled failures (``timed_out`` if all were)."""
@@ -28,7 +32,7 @@ def failure_summary(failures: tuple[Failure, ...], kind: str) -> tuple[TaskStatu
     )
     parts = []
     for failure in failures:
-        what = "timed out" if failure.status is TaskStatus.TIMED_OUT else "failed"
+        what = _WHAT.get(failure.status, "failed")
         detail = (failure.error or {}).get("message")
         parts.append(f"task '{failure.task}' {what}" + (f": {detail}" if detail else ""))
     error = error_info(kind, "; ".join(parts), task=failures[0].task)
@@ -39,7 +43,13 @@ def complete_run(tx: Tx) -> None:
     """The top level is idle: the run succeeded (render ``output_map``) or failed."""
     if tx.status.is_terminal:
         return
+    tx.restore_failures(ROOT_SCOPE)
     failures = tx.failures.get(ROOT_SCOPE, ())
+    if failures and all(f.status is TaskStatus.CANCELED for f in failures):
+        # only what an earlier cancel stopped is left (after a retry from one task)
+        _status, error = failure_summary(failures, "Canceled")
+        finalize_run(tx, RunStatus.CANCELED, error=error)
+        return
     if failures:
         status, error = failure_summary(failures, "TaskFailed")
         run_status = RunStatus.TIMED_OUT if status is TaskStatus.TIMED_OUT else RunStatus.FAILED
@@ -60,6 +70,7 @@ def finalize_run(
     tx: Tx, status: RunStatus, *, output: Any = None, error: dict[str, Any] | None = None
 ) -> None:
     """Record the run's end: cancel its timers, drop pending work, report the outcome."""
+    tx.restore_failures()  # what a retry from one task held counts again for a later retry
     for timer_id in list(tx.timers):
         tx.cancel_timer(timer_id)
     tx.move_run(status)

@@ -29,6 +29,7 @@ from treadle.scheduler.core import (
     lifecycle,
     queries,
     scopes,
+    task_retry,
     waiting,
 )
 from treadle.scheduler.core.commands import CloseInquiry, Command, StopAwaitingEvent
@@ -322,6 +323,13 @@ def _on_resume(tx: Tx, _event: ResumeRequested) -> None:
     lifecycle.resume(tx)
 
 
+def _on_retry(tx: Tx, event: RetryRequested) -> None:
+    if event.task is None:
+        lifecycle.retry(tx)
+    else:
+        task_retry.retry_task(tx, event.task)
+
+
 def _on_event(tx: Tx, event: EventReceived) -> None:
     if not tx.status.is_terminal:
         waiting.on_event(tx, event)
@@ -331,7 +339,7 @@ _HANDLERS: dict[type[Event], Callable[[Tx, Any], None]] = {
     PauseRequested: lambda tx, _e: lifecycle.pause(tx),
     ResumeRequested: _on_resume,
     BudgetChanged: budgets.changed,
-    RetryRequested: lambda tx, _e: lifecycle.retry(tx),
+    RetryRequested: _on_retry,
     CompensateRequested: lambda tx, _e: lifecycle.compensate(tx),
     EventReceived: _on_event,
     ChildRunPaused: lambda tx, e: lifecycle.child_paused(tx, e.child_run_id),

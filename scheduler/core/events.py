@@ -131,9 +131,14 @@ class CancelRequested(Event):
 
 @dataclass(frozen=True, slots=True)
 class RetryRequested(Event):
+    """Run an ended run's failed work again: every unhandled failure and every cancelled
+    execution, or, when ``task`` names one, only that task's latest execution, the flow
+    going on from it (events logged before ``task`` existed have none: a whole retry)."""
+
     kind: ClassVar[str] = "retry_requested"
     reason: str | None = None
     by: str | None = None
+    task: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@
   badly without a transition handling it, and those that were cancelled, are reopened in
   place: a with_items execution re-runs only its items that did not succeed, a parallel
   block only its nested tasks that did not; succeeded work and published variables stay.
+* **Retry from one task** (a retry naming it) is :mod:`treadle.scheduler.core.task_retry`;
+  it reopens that task's execution the same way (:func:`reopen`).
 * **Compensate** an ended run: every succeeded execution whose task names a
   ``compensate`` action is undone, one at a time, newest first (a reverse topological
   order: a task always ran after the tasks it depends on), each succeeded item of a
@@ -158,7 +160,7 @@ def retry(tx: Tx) -> None:
     if tx.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELED):
         return
     unhandled = {f.execution for failures in tx.failures.values() for f in failures}
-    reopen = sorted(
+    again = sorted(
         e.id
         for e in tx.executions.values()
         if e.compensates is None and (e.id in unhandled or e.status is TaskStatus.CANCELED)
@@ -169,12 +171,16 @@ def retry(tx: Tx) -> None:
     tx.error = None
     tx.output = None
     tx.move_run(RunStatus.RUNNING)
-    for execution_id in reopen:
-        _reopen(tx, tx.execution(execution_id))
+    for execution_id in again:
+        reopen(tx, tx.execution(execution_id))
     tx.scopes_to_check.add(ROOT_SCOPE)
 
 
-def _reopen(tx: Tx, execution: Execution) -> None:
+def reopen(tx: Tx, execution: Execution) -> None:
+    """Run an execution that ended badly again, in place: a parallel block goes on (its
+    nested executions are reopened on their own), a task cancelled before its work began
+    starts again, any other re-runs its units that did not succeed (attempts keep
+    counting; each gets its whole retry policy again)."""
     node = tx.graph.node(execution.task)
     tx.activate(execution.scope)
     fresh: dict[str, Any] = {"finished_at": None, "result": None, "error": None, "timer": None}

@@ -5,7 +5,9 @@ The rules implemented here are the ones ``docs/language.md`` states:
 * ``join: all`` waits for inbound transitions that can still fire; a count join waits for
   that many firings;
 * a scope with nothing left to run ends: a parallel block with its nested tasks' results
-  (failed if any failed unhandled), the top level by completing the run.
+  (failed if any failed unhandled), the top level by completing the run;
+* after a retry from one task, the failures it held aside count as arrivals still to come
+  for ``join: all`` (they may be retried later), and count again once the scope is idle.
 
 Split from :mod:`treadle.scheduler.core.finish`, which ends units and executions and marks
 the scopes to check; ``decide`` settles them here after the agenda has run.
@@ -41,6 +43,8 @@ def _release_joins(tx: Tx, scope: int) -> bool:
         return False
     graph = tx.graph
     live = {e.task for e in tx.executions.values() if e.scope == scope and e.is_active}
+    held = {f.task for f in tx.held_in(scope)}  # may be retried later: they may still arrive
+    live |= held
     waiting = {key[len(prefix) :] for key, _ in pending}
     released = False
     for key, fired in pending:
@@ -59,8 +63,8 @@ def _release_joins(tx: Tx, scope: int) -> bool:
             tx.drop_join(key)
             tx.agenda.append(StartTask(task, scope))
             released = True
-    if released or tx.active.get(scope, 0) or tx.agenda:
-        return released
+    if released or tx.active.get(scope, 0) or tx.agenda or held:
+        return released  # with failures held the scope fails, its joins kept for a retry
     # Nothing in the scope can run any more: 'all' joins go with what they have, count
     # joins that can no longer reach their count are dropped.
     for key, _ in pending:
@@ -76,6 +80,7 @@ def _complete_scope(tx: Tx, scope: int) -> None:
     if scope == ROOT_SCOPE:
         complete_run(tx)
         return
+    tx.restore_failures(scope)
     parallel = tx.execution(scope)
     node = tx.graph.node(parallel.task)
     result = {}

@@ -337,6 +337,13 @@ class RunState:
     failures: Mapping[int, tuple[Failure, ...]] = field(
         default_factory=dict, metadata=stored(Storage.CORE)
     )
+    #: While a run retried from one task goes on: the unhandled failures (and cancelled
+    #: executions) of the scopes that retry reopened, other than the retried task's. They
+    #: do not stop the flow; once their scope has nothing more to do they count again
+    #: (``scheduler/core/task_retry.py``). ``None``: nothing held, as in every ended run.
+    held_failures: Mapping[int, tuple[Failure, ...]] | None = field(
+        default=None, metadata=stored(Storage.CORE)
+    )
     timers: Mapping[str, Timer] = field(default_factory=dict, metadata=stored(Storage.CORE))
     next_execution: int = field(default=1, metadata=stored(Storage.CORE))
     uuid_counter: int = field(default=0, metadata=stored(Storage.CORE))

@@ -90,6 +90,7 @@ class Tx:
     active: Mapping[int, int]
     joins: Mapping[str, tuple[int, ...]]
     failures: Mapping[int, tuple[Failure, ...]]
+    held_failures: Mapping[int, tuple[Failure, ...]] | None
     timers: Mapping[str, Timer]
     next_execution: int
     uuid_counter: int
@@ -175,6 +176,31 @@ class Tx:
 
     def is_failing(self, scope: int) -> bool:
         return bool(self.failures.get(scope))
+
+    def held_in(self, scope: int) -> tuple[Failure, ...]:
+        """The failures held aside in ``scope`` while a retry from one task goes on."""
+        return (self.held_failures or {}).get(scope, ())
+
+    def hold_failures(self, scope: int, failures: tuple[Failure, ...]) -> None:
+        """Set ``failures`` aside: ``scope`` is not failing for them until it has nothing
+        more to do (:meth:`restore_failures`)."""
+        if failures:
+            held = dict(self.held_failures or {})
+            held[scope] = (*held.get(scope, ()), *failures)
+            self.held_failures = held
+
+    def restore_failures(self, scope: int | None = None) -> None:
+        """The failures held in ``scope`` (every scope: None) count again, before any
+        recorded since."""
+        held = self.held_failures or {}
+        scopes = [s for s in held if scope is None or s == scope]
+        if not scopes:
+            return
+        failures = self._own("failures")
+        for each in sorted(scopes):
+            failures[each] = (*held[each], *failures.get(each, ()))
+        rest = {s: f for s, f in held.items() if s not in scopes}
+        self.held_failures = rest or None
 
     def record_join(self, key: str, edge: int) -> None:
         joins = self._own("joins")

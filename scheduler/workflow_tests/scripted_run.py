@@ -107,8 +107,9 @@ def parse_controls(data: Mapping[str, Any]) -> list[tuple[float, Event]]:
 
 
 def parse_control(data: Mapping[str, Any]) -> tuple[float, Event]:
-    """``{at: seconds, do: pause|resume|cancel|retry|compensate}`` or
-    ``{at: seconds, event: {id, type, subject, data}}`` (an outside event)."""
+    """``{at: seconds, do: pause|resume|cancel|retry|compensate}``, ``{at: seconds, do:
+    retry, task: NAME}`` (a retry from that task) or ``{at: seconds, event: {id, type,
+    subject, data}}`` (an outside event)."""
     at = float(data["at"])
     if "event" in data:
         event = data["event"]
@@ -118,4 +119,8 @@ def parse_control(data: Mapping[str, Any]) -> tuple[float, Event]:
             subject=event.get("subject"),
             data=event.get("data"),
         )
+    if data.get("task") is not None:
+        if data["do"] != "retry":
+            raise ValueError(f"only a retry names a task, not {data['do']!r}")
+        return at, RetryRequested(task=str(data["task"]))
     return at, CONTROLS[str(data["do"])]()

@@ -303,14 +303,18 @@ class Client(ControlShortcuts):
         control: Control | str,
         reason: str | None = None,
         budget: BudgetLike = None,
+        *,
+        task: str | None = None,
     ) -> RunInfo:
         """Apply ``control`` (pause, resume, cancel, retry, compensate); returns the run after.
 
         Raises NotFound for an unknown run and ControlRefused, explaining why, when the
         control does not apply to the run as it is (nothing is changed then). ``budget``
-        (resume only): new limits of the run's budget (``docs/governance.md``).
+        (resume only): new limits of the run's budget (``docs/governance.md``); ``task``
+        (retry only): retry from that task (NotFound naming it when the run has none).
         """
-        return RunInfo.from_document(self.control_document(run_id, control, reason, budget))
+        document = self.control_document(run_id, control, reason, budget, task=task)
+        return RunInfo.from_document(document)
 
     def control_document(
         self,
@@ -318,27 +322,19 @@ class Client(ControlShortcuts):
         control: Control | str,
         reason: str | None = None,
         budget: BudgetLike = None,
+        *,
+        task: str | None = None,
     ) -> dict[str, Any]:
         """:meth:`control`, returning the run document as the control left the run."""
-        wanted = Control(control)
-        limits = budget_of(budget)
+        wanted, limits = Control(control), budget_of(budget)
         with self._session():
             runs = self._starter().runs
-            state = control_run(self._auditor, runs, run_id, wanted, reason=reason, budget=limits)
+            state = control_run(
+                self._auditor, runs, run_id, wanted, reason=reason, budget=limits, task=task
+            )
             document = document_after_control(self._store, state)
         log.info("run %s: %s applied, now %s", run_id, wanted.value, document["status"])
         return document
-
-    def cancel(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Cancel the run (and its child runs); a run that already ended is left as it is.
-
-        Returns the run afterwards. Attempts in flight are revoked; whatever they report
-        later is recorded and ignored.
-        """
-        try:
-            return self.control(run_id, Control.CANCEL, reason)
-        except ControlRefused:
-            return self.get(run_id)
 
     # -- definition versions -----------------------------------------------------------------
 

@@ -168,6 +168,8 @@ CORE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "failures": st.dictionaries(
         st.integers(0, 100), st.lists(failures, max_size=2).map(tuple), max_size=3
     ),
+    "held_failures": st.none()
+    | st.dictionaries(st.integers(0, 100), st.lists(failures, max_size=2).map(tuple), max_size=2),
     "timers": st.lists(timers, max_size=3).map(lambda ts: {t.id: t for t in ts}),
     "next_execution": st.integers(1, 10_000),
     "uuid_counter": st.integers(0, 10_000),
@@ -250,7 +252,8 @@ def test_rows_cover_every_field_of_execution_and_unit() -> None:
     unit_fields = {f.name for f in dataclasses.fields(Unit)} - {"index"}
     assert unit_fields <= set(codec.unit_to_row("r", 1, 0, Unit(index=None)))
     state_fields = {f.name for f in dataclasses.fields(RunState)}
-    every = RunState("r", "w", budget=BudgetState())  # optional fields set: None is left out
+    # optional fields set: None is left out
+    every = RunState("r", "w", budget=BudgetState(), held_failures={})
     stored = set(codec.run_to_row(every)) | set(codec.encode_core(every))
     assert state_fields - {"run_id", "executions"} <= stored
 

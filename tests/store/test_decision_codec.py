@@ -44,6 +44,7 @@ EVENTS: list[ev.Event] = [
     ev.ResumeRequested(),
     ev.CancelRequested(reason="operator"),
     ev.RetryRequested(),
+    ev.RetryRequested(reason="fixed", by="cli:ada", task="charge"),
     ev.CompensateRequested(),
     ev.ChildRunPaused(child_run_id="r.1.0.1"),
     ev.AttemptLost(attempt_id="r/1/0/1", error={"type": "WorkerLost", "message": "gone"}),
@@ -67,6 +68,13 @@ def test_event_round_trips(event: ev.Event) -> None:
     encoded = through_json(decision_codec.encode_event(event))
     assert encoded["kind"] == event.kind
     assert decision_codec.decode_event(encoded) == event
+
+
+def test_a_retry_logged_before_retries_could_name_a_task_is_a_whole_retry() -> None:
+    old = {"kind": "retry_requested", "reason": "the card is fixed", "by": "cli:ada"}
+    assert decision_codec.decode_event(old) == ev.RetryRequested(
+        reason="the card is fixed", by="cli:ada", task=None
+    )
 
 
 COMMANDS: list[cmd.Command] = [

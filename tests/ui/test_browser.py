@@ -144,7 +144,7 @@ def test_a_failed_task_shows_its_error(deployment: Deployment, page: Any) -> Non
     page.goto(f"{deployment.base}/ui/runs/{run_id}?task=boom")
     assert page.locator("#live-task").get_by_text("the disk is full").first.is_visible()
     assert page.locator('a.node[data-task="boom"]').get_attribute("data-status") == "failed"
-    assert page.get_by_role("button", name="Retry").is_visible()
+    assert page.get_by_role("button", name="Retry", exact=True).is_visible()
 
 
 def test_a_schedule_and_its_fires(deployment: Deployment, page: Any, screens: Screens) -> None:

@@ -231,14 +231,18 @@ class ApiClient(GoldenCalls):
         control: Control | str,
         reason: str | None = None,
         budget: BudgetLike = None,
+        *,
+        task: str | None = None,
     ) -> RunInfo:
         """Apply ``control`` (pause, resume, cancel, retry, compensate); the run after.
 
         NotFound for an unknown run; ControlRefused, saying why, when the control does not
         apply to the run as it is (nothing is changed then). Needs an operator's token.
-        ``budget`` (resume only): new limits of the run's budget.
+        ``budget`` (resume only): new limits of the run's budget; ``task`` (retry only):
+        retry from that task (NotFound naming it when the run has none).
         """
-        return RunInfo.from_document(self.control_document(run_id, control, reason, budget))
+        document = self.control_document(run_id, control, reason, budget, task=task)
+        return RunInfo.from_document(document)
 
     def control_document(
         self,
@@ -246,6 +250,8 @@ class ApiClient(GoldenCalls):
         control: Control | str,
         reason: str | None = None,
         budget: BudgetLike = None,
+        *,
+        task: str | None = None,
     ) -> dict[str, Any]:
         """:meth:`control`, returning the run document as the control left the run."""
         wanted = Control(control)
@@ -253,6 +259,8 @@ class ApiClient(GoldenCalls):
         limits = budget_of(budget)
         if limits is not None:
             body = {**(body or {}), "budget": limits.as_json()}
+        if task is not None:
+            body = {**(body or {}), "task": task}
         try:
             document: dict[str, Any] = self._http.json(
                 "POST", f"/runs/{segment(run_id)}/{wanted.value}", body=body
@@ -279,9 +287,10 @@ class ApiClient(GoldenCalls):
         ``budget`` sets new limits of its budget first (``{"cost_usd": 50}``)."""
         return self.control(run_id, Control.RESUME, reason, budget)
 
-    def retry(self, run_id: str, reason: str | None = None) -> RunInfo:
-        """Re-run what failed, timed out or was cancelled in an ended run."""
-        return self.control(run_id, Control.RETRY, reason)
+    def retry(self, run_id: str, reason: str | None = None, *, task: str | None = None) -> RunInfo:
+        """Re-run what failed, timed out or was cancelled in an ended run; with ``task``,
+        only that task, the flow going on from it (as :meth:`treadle.Client.retry`)."""
+        return self.control(run_id, Control.RETRY, reason, task=task)
 
     def compensate(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Undo the run's completed work with the tasks' ``compensate`` actions, newest first."""

@@ -109,6 +109,8 @@ class CommandClient(Protocol):
         control: Control | str,
         reason: str | None = None,
         budget: Budget | Mapping[str, Any] | None = None,
+        *,
+        task: str | None = None,
     ) -> dict[str, Any]: ...
 
     def versions(self, ref: str) -> list[VersionInfo]: ...

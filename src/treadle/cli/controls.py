@@ -63,20 +63,24 @@ def apply_embedded(
     quiet: bool,
     pack_path: list[Path] | None,
     budget: Budget | None = None,
+    task: str | None = None,
 ) -> ExitCode:
-    """Apply ``control`` here, continue the run in this process, print where it stopped."""
+    """Apply ``control`` here, continue the run in this process, print where it stopped
+    (``task``: a retry from that task)."""
     from treadle.clientlib.audit import database_principal
     from treadle.clientlib.changes import control_run
     from treadle.common.errors import NotFound, ParameterError
     from treadle.embedded import EmbeddedRunner
-    from treadle.scheduler.service.controls import ControlRefused
+    from treadle.scheduler.service.controls import ControlRefused, UnknownTask
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
         by = runner.auditor(database_principal(identity()))  # cli:<login>
         why = _reason(control, reason)
         try:
-            control_run(by, runner.runs, run_id, control, reason=why, budget=budget)
+            control_run(by, runner.runs, run_id, control, reason=why, budget=budget, task=task)
+        except UnknownTask as exc:
+            fail(str(exc))
         except NotFound:
             fail(f"no run {run_id}")
         except (ControlRefused, ParameterError) as exc:
@@ -102,20 +106,25 @@ def apply_distributed(
     api: str | None = None,
     token: str | None = None,
     budget: Budget | None = None,
+    task: str | None = None,
 ) -> ExitCode:
     """Write ``control`` for the scheduler to carry out, through the database or the API
-    (``--api``); print the run's state right after."""
+    (``--api``); print the run's state right after (``task``: a retry from that task)."""
+    from treadle.apiclient import ApiClient
     from treadle.cli.clients import command_client, location
     from treadle.common.errors import NotFound, ParameterError
-    from treadle.scheduler.service.controls import ControlRefused
+    from treadle.scheduler.service.controls import ControlRefused, UnknownTask
 
     with command_client(api, token) as client:
         try:
             # The run as the control left it: a scheduler may move it on at once.
             why = _reason(control, reason)
-            document = client.control_document(run_id, control, why, budget)
-        except NotFound:
-            fail(f"no run {run_id} in {location(client)}")
+            document = client.control_document(run_id, control, why, budget, task=task)
+        except UnknownTask as exc:
+            fail(str(exc))
+        except NotFound as exc:  # through the API, a task the run lacks is a NotFound too
+            over_api = task is not None and isinstance(client, ApiClient)
+            fail(str(exc) if over_api else f"no run {run_id} in {location(client)}")
         except (ControlRefused, ParameterError) as exc:
             fail(str(exc))
     if as_json:

@@ -228,7 +228,10 @@ _CONTROL_HELP: dict[str, str] = {
 
     Exit 0 once it is canceled.
     """,
-    "retry": "Re-run the failed and not-yet-run tasks of an ended run; succeeded work is kept.",
+    "retry": """Re-run the failed and not-yet-run tasks of an ended run; succeeded work is kept.
+
+    --task NAME re-runs only that failed task, then the flow goes on from it.
+    """,
     "compensate": """Undo a run's completed tasks with their `compensate` actions, newest first.
 
     A run still going is cancelled first. Exit 0 once it is compensated.
@@ -274,8 +277,35 @@ def resume_run(
     _control("resume", run_id, reason, distributed, as_json, quiet, pack_path, api, token, budget)
 
 
+TaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help="Retry from this task only: its latest execution (failed, timed out or canceled) "
+        "runs again and the flow goes on from it.",
+        show_default=False,
+    ),
+]
+
+
+def retry_run(
+    run_id: RunIdArgument,
+    reason: ReasonOption = None,
+    task: TaskOption = None,
+    distributed: DistributedOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    pack_path: PackPathOption = None,
+    api: ApiOption = None,
+    token: TokenOption = None,
+) -> None:
+    _control("retry", run_id, reason, distributed, as_json, quiet, pack_path, api, token, task=task)
+
+
+retry_run.__doc__ = _CONTROL_HELP["retry"]
+_OWN_COMMANDS: dict[str, Callable[..., None]] = {"resume": resume_run, "retry": retry_run}
 for _name in _CONTROL_HELP:
-    command = resume_run if _name == "resume" else _control_command(_name)
+    command = _OWN_COMMANDS.get(_name) or _control_command(_name)
     runs_app.command(_name)(command)
 
 
@@ -290,6 +320,7 @@ def _control(
     api: str | None,
     token: str | None,
     budget: list[str] | None = None,
+    task: str | None = None,
 ) -> None:
     from treadle.cli.clients import api_url
     from treadle.cli.controls import apply_distributed, apply_embedded, budget_option
@@ -300,7 +331,14 @@ def _control(
     settings = load_settings()
     if distributed or api_url(api):
         code = apply_distributed(
-            run_id, control, reason, as_json=as_json, api=api, token=token, budget=limits
+            run_id,
+            control,
+            reason,
+            as_json=as_json,
+            api=api,
+            token=token,
+            budget=limits,
+            task=task,
         )
     else:
         code = apply_embedded(
@@ -312,6 +350,7 @@ def _control(
             quiet=quiet,
             pack_path=pack_path,
             budget=limits,
+            task=task,
         )
     raise typer.Exit(int(code))
 

@@ -30,7 +30,14 @@ from treadle.scheduler.service.runs import RunService
 from treadle.scheduler.service.starting import RunOptions, RunStarter
 from treadle.scheduler.store import InquiryEntry, UnitOfWork
 
-__all__ = ["answer", "control_run", "publish_and_start", "publish_one", "send_event"]
+__all__ = [
+    "answer",
+    "control_details",
+    "control_run",
+    "publish_and_start",
+    "publish_one",
+    "send_event",
+]
 
 
 def control_run(
@@ -41,19 +48,40 @@ def control_run(
     *,
     reason: str | None,
     budget: Budget | None = None,
+    task: str | None = None,
 ) -> RunState:
-    """Check and apply ``control`` (``run.<control>``, the reason and a resume's new budget
-    limits in the details; the run's event log names the principal as who asked); the
-    run's state after."""
-    details: dict[str, Any] | None = {"reason": reason} if reason is not None else None
-    if budget is not None:
-        details = {**(details or {}), "budget": budget.as_json()}
+    """Check and apply ``control`` (``run.<control>``, the reason, a resume's new budget
+    limits and the task a retry names in the details; the run's event log names the
+    principal as who asked); the run's state after."""
+    details = control_details(reason, budget, task)
     with by.audited(Change(f"run.{control.value}", run_id, details)) as uow:
         apply_control_in(
-            uow, runs, run_id, control, reason=reason, by=by.principal.actor, budget=budget
+            uow,
+            runs,
+            run_id,
+            control,
+            reason=reason,
+            by=by.principal.actor,
+            budget=budget,
+            task=task,
         )
     cached = runs.cached(run_id)
     return cached if cached is not None else runs.load(run_id)
+
+
+def control_details(
+    reason: str | None, budget: Budget | None = None, task: str | None = None
+) -> dict[str, Any] | None:
+    """A control's audit details: its reason, a resume's new budget limits, the task a
+    retry names (None when there is nothing to say)."""
+    details: dict[str, Any] = {}
+    if reason is not None:
+        details["reason"] = reason
+    if budget is not None:
+        details["budget"] = budget.as_json()
+    if task is not None:
+        details["task"] = task
+    return details or None
 
 
 def answer(

@@ -1,8 +1,8 @@
 """The lifecycle controls of :class:`treadle.Client` by name: ``pause``, ``resume``,
-``retry`` and ``compensate``, each one :meth:`control` call.
+``retry``, ``compensate`` and ``cancel``, each one :meth:`control` call.
 
 Kept apart so the client module stays one responsibility per part; the client provides
-``control`` (check and apply in one transaction, audited).
+``control`` (check and apply in one transaction, audited) and ``get``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from treadle.clientlib.views import RunInfo
 from treadle.common.budget import Budget, checked_budget
-from treadle.scheduler.service.control_rules import Control
+from treadle.scheduler.service.control_rules import Control, ControlRefused
 
 __all__ = ["ControlShortcuts", "budget_of"]
 
@@ -26,7 +26,7 @@ def budget_of(given: BudgetLike) -> Budget | None:
 
 
 class ControlShortcuts:
-    """``pause``, ``resume``, ``retry``, ``compensate`` on top of ``control``."""
+    """``pause``, ``resume``, ``retry``, ``compensate``, ``cancel`` on top of ``control``."""
 
     def control(
         self,
@@ -34,7 +34,12 @@ class ControlShortcuts:
         control: Control | str,
         reason: str | None = None,
         budget: BudgetLike = None,
+        *,
+        task: str | None = None,
     ) -> RunInfo:
+        raise NotImplementedError
+
+    def get(self, run_id: str, *, items: bool = False) -> RunInfo:
         raise NotImplementedError
 
     def pause(self, run_id: str, reason: str | None = None) -> RunInfo:
@@ -53,13 +58,20 @@ class ControlShortcuts:
         """
         return self.control(run_id, Control.RESUME, reason, budget)
 
-    def retry(self, run_id: str, reason: str | None = None) -> RunInfo:
+    def retry(self, run_id: str, reason: str | None = None, *, task: str | None = None) -> RunInfo:
         """Re-run what failed, timed out or was cancelled in an ended run.
 
         Succeeded tasks (and succeeded items of with_items tasks) and the variables they
         published are kept. Only failed, timed out or canceled runs can be retried.
+
+        ``task`` retries from that task: only its latest execution runs again (its items
+        that did not succeed, or its attempt) and the flow goes on from it; the run's
+        other failures stay recorded, so it ends failed again while they are unhandled
+        (``docs/lifecycle.md``). NotFound (naming it) for a task the run's definition does
+        not have; ControlRefused when its latest execution did not fail, time out or get
+        canceled.
         """
-        return self.control(run_id, Control.RETRY, reason)
+        return self.control(run_id, Control.RETRY, reason, task=task)
 
     def compensate(self, run_id: str, reason: str | None = None) -> RunInfo:
         """Undo the run's completed work with the tasks' ``compensate`` actions, newest first.
@@ -68,3 +80,14 @@ class ControlShortcuts:
         ends ``compensated``, or ``failed`` naming the compensation that failed.
         """
         return self.control(run_id, Control.COMPENSATE, reason)
+
+    def cancel(self, run_id: str, reason: str | None = None) -> RunInfo:
+        """Cancel the run (and its child runs); a run that already ended is left as it is.
+
+        Returns the run afterwards. Attempts in flight are revoked; whatever they report
+        later is recorded and ignored.
+        """
+        try:
+            return self.control(run_id, Control.CANCEL, reason)
+        except ControlRefused:
+            return self.get(run_id)

@@ -105,3 +105,16 @@ class ControlRequest(BaseModel):
         ),
         examples=[{"cost_usd": 50}],
     )
+    task: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "Retry only: retry from this task. Only its latest execution runs again (its "
+            "items that did not succeed, or its attempt), and the flow goes on from it; the "
+            "run's other failures stay recorded (docs/lifecycle.md). 404 when the run's "
+            "definition has no such task; 409 when its latest execution did not fail, time "
+            "out or get canceled."
+        ),
+        examples=["deploy"],
+    )

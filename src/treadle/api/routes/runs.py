@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import JSONResponse
@@ -33,6 +33,7 @@ from treadle.api.models.runs import (
 )
 from treadle.api.security import Operator, Viewer
 from treadle.api.workspaces import run_scope
+from treadle.clientlib.changes import control_details
 from treadle.clientlib.reading import document_after_control
 from treadle.common.budget import checked_budget
 from treadle.common.statuses import RunStatus
@@ -205,7 +206,9 @@ _CONTROL_DOCS: dict[Control, tuple[str, str]] = {
     Control.RETRY: (
         "Retry an ended run",
         "What failed, timed out or was cancelled runs again; succeeded tasks (and items) "
-        "are kept. Only failed, timed out or canceled runs can be retried.",
+        "are kept. Only failed, timed out or canceled runs can be retried. With `task`, "
+        "only that task runs again and the flow goes on from it (404 for a task the run's "
+        "definition does not have, 409 when the task did not fail).",
     ),
     Control.COMPENSATE: (
         "Undo a run's work",
@@ -227,14 +230,20 @@ def _control_route(control: Control) -> Callable[..., JSONResponse]:
         reason = body.reason if body is not None else None
         given = body.budget if body is not None else None
         budget = None if given is None else checked_budget(given, subject="budget")
+        task = body.task if body is not None else None
         runs = context.run_service()
-        details: dict[str, Any] | None = {"reason": reason} if reason is not None else None
-        if budget is not None:
-            details = {**(details or {}), "budget": budget.as_json()}
+        details = control_details(reason, budget, task)
         with audited(context, principal, f"run.{control.value}", run_id, details) as uow:
             run_scope(principal).check(uow, run_id)
             apply_control_in(
-                uow, runs, run_id, control, reason=reason, by=principal.actor, budget=budget
+                uow,
+                runs,
+                run_id,
+                control,
+                reason=reason,
+                by=principal.actor,
+                budget=budget,
+                task=task,
             )
         with context.reaching():
             state = runs.cached(run_id)

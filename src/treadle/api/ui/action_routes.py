@@ -1,5 +1,5 @@
-"""What the UI's buttons and forms do to runs: control one, answer its inquiry, send an
-event, start one; and the admins' emergency-stop switch.
+"""What the UI's buttons and forms do to runs: control one, retry one from a failed task,
+answer its inquiry, send an event, start one; and the admins' emergency-stop switch.
 
 Every route here is a ``POST`` of a form that carries the session's CSRF token
 (:func:`~treadle.api.ui.auth.posted_form` checks it first) and needs a role, checked here
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +39,7 @@ from treadle.api.ui.login_routes import safe_next
 from treadle.api.ui.run_routes import render_run_page
 from treadle.api.ui.schema_form import JSON_FIELD, form_fields, form_value
 from treadle.api.workspaces import run_scope
+from treadle.clientlib.changes import control_details
 from treadle.common.access import Role
 from treadle.common.errors import NotFound, ParameterError
 from treadle.scheduler.service.controls import Control, apply_control_in
@@ -70,6 +72,29 @@ async def control_run(
 
     await run_in_threadpool(apply)
     return _back(f"/ui/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/tasks/{task}/retry", name="ui_retry_task")
+async def retry_task(
+    request: Request, run_id: str, task: str, user: User, context: Context
+) -> Response:
+    """Retry the ended run from one failed task: "Retry from this task" (operator)."""
+    form = await posted_form(request, user)
+    user.need(Role.OPERATOR)
+    reason = form.get("reason", "").strip() or None
+    principal = user.principal
+
+    def apply() -> None:
+        runs = context.run_service()
+        details = control_details(reason, task=task)
+        with audited(context, principal, "run.retry", run_id, details) as uow:
+            run_scope(principal).check(uow, run_id)
+            apply_control_in(
+                uow, runs, run_id, Control.RETRY, reason=reason, by=principal.actor, task=task
+            )
+
+    await run_in_threadpool(apply)
+    return _back(f"/ui/runs/{run_id}?task={quote(task, safe='')}#task")
 
 
 @router.post("/runs/{run_id}/inquiries/{inquiry_id}", name="ui_answer_inquiry")
