@@ -98,10 +98,49 @@ class TaskDispatch(BaseModel):
             yield name, ("<ciphertexts>" if name == "secrets" and value else value)
 
 
+class ActionOutput(BaseModel):
+    """What an action wrote to stdout and stderr while it ran, as the worker kept it.
+
+    Each stream is bounded (``TREADLE_CAPTURE_OUTPUT_BYTES``, its last bytes kept) with
+    secret values blanked out; ``*_truncated`` says that earlier output was dropped.
+    Text is kept storable: NUL characters and unpaired surrogates become U+FFFD and ``?``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+    @field_validator("stdout", "stderr")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return storable_text(value)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.stdout or self.stderr)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every database stores it: no NUL, no unpaired surrogate."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 class TaskResult(BaseModel):
     """What happened to one attempt. ``result`` is set on success, ``error`` otherwise.
 
     ``outcome`` is one of :data:`REPORTED_ENDINGS`: the attempt row's final status.
+    ``output`` is what the action printed (left out of the JSON when it printed nothing
+    or capture is off, so such a message is exactly what an older worker sent; an older
+    scheduler ignores it).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -114,6 +153,7 @@ class TaskResult(BaseModel):
     worker: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    output: ActionOutput | None = None
 
     @field_validator("outcome")
     @classmethod
@@ -121,6 +161,13 @@ class TaskResult(BaseModel):
         if value not in REPORTED_ENDINGS:
             raise ValueError(f"a worker cannot report an attempt as {value.value!r}")
         return value
+
+    @model_serializer(mode="wrap")
+    def _without_empty_output(self, serialize: SerializerFunctionWrapHandler) -> Any:
+        data = serialize(self)
+        if isinstance(data, dict) and data.get("output") is None:
+            data.pop("output", None)
+        return data
 
 
 class AttemptStarted(BaseModel):

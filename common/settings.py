@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     default_queue: str = "treadle.tasks"
     results_queue: str = "treadle.results"
     shell_enabled: bool = False
+    #: Bytes of what an action writes to stdout, and as many of stderr, an attempt keeps
+    #: (the last ones; docs/packs.md#captured-output); 0 captures nothing.
+    capture_output_bytes: int = Field(default=65536, ge=0, le=1024 * 1024)
     worker_threads: int = Field(default=8, ge=1, le=256)
     limits: Limits = Field(default_factory=Limits)
     delivery_limit: int = Field(default=5, ge=1, le=100)

@@ -7,7 +7,9 @@ action code, a result that is not JSON or too big all become a ``failed`` result
 error ``type`` workflows can branch on. Parameter values are never written into error
 messages or logs; values of ``secret`` parameters are blanked out of error text. Secrets
 the dispatch carries encrypted are put into the input just before the action runs
-(:mod:`treadle.worker.secret_input`) and blanked out of the result and the error.
+(:mod:`treadle.worker.secret_input`) and blanked out of the result and the error. What the
+action writes to stdout and stderr is kept, bounded, with every secret blanked out, and
+reported with the result (:mod:`treadle.worker.output_capture`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from treadle.common.redaction import secret_values, without_secret_values
 from treadle.common.spec import ActionSpec, RunnerType
 from treadle.common.statuses import AttemptStatus
 from treadle.worker.errors import ActionError
+from treadle.worker.output_capture import OutputCapture, capturing
 from treadle.worker.payload import to_json_value
 from treadle.worker.policy import enforce_decision
 from treadle.worker.redaction import merged, redacted, redacted_result
@@ -67,9 +70,14 @@ def execute(
     registry = default_runners() if runners is None else runners
     runner_bug = False
     revealed = RevealedInput(dispatch.input)
+    capture: OutputCapture | None = None
     try:
         revealed = reveal(dispatch, settings.secret_keys)
-        result = _run(dispatch, revealed.input, actions, settings, registry)
+        if settings.capture_output_bytes > 0:
+            printed = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
+            capture = OutputCapture(settings.capture_output_bytes, printed)
+        with capturing(capture):  # what the action prints (docs/packs.md#captured-output)
+            result = _run(dispatch, revealed.input, actions, settings, registry)
     except ActionError as exc:
         error = exc.info()
     except Exception as exc:  # a runner bug: still a failed attempt, never a lost one
@@ -83,6 +91,7 @@ def execute(
             worker=settings.worker_name,
             started_at=started_at,
             finished_at=clock(),
+            output=None if capture is None else capture.output(),
         )
     secrets = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
     error = redacted(error, secrets)
@@ -103,6 +112,7 @@ def execute(
         worker=settings.worker_name,
         started_at=started_at,
         finished_at=clock(),
+        output=None if capture is None else capture.output(),
     )
 
 

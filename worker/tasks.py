@@ -266,6 +266,7 @@ def run_attempt(runtime: WorkerRuntime, delivery: Delivery) -> Attempted | None:
             worker=hostname,
             started_at=started_at,
             finished_at=runtime.clock(),
+            output=None if result is None else result.output,  # what it printed until then
         )
     _log_outcome(dispatch, result)
     reports.publish(WorkerReport.of(result))

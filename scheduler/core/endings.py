@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from treadle.common.messages import TaskResult
+from treadle.common.messages import ActionOutput, TaskResult
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core.events import (
     AttemptLost,
@@ -40,6 +40,9 @@ class AttemptEnding:
     finished_at: datetime | None = None
     reason: str | None = None
     retryable: bool = True
+    #: What the action printed, as its worker reported it (kept with the attempt; the
+    #: run is not told).
+    output: ActionOutput | None = None
 
     @classmethod
     def reported(cls, result: TaskResult) -> AttemptEnding:
@@ -52,6 +55,7 @@ class AttemptEnding:
             worker=result.worker,
             started_at=result.started_at,
             finished_at=result.finished_at,
+            output=result.output,
         )
 
     def event(self) -> Event | None:

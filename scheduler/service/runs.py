@@ -113,8 +113,9 @@ class RunService:
         The runs are locked before their attempt rows are touched: every transaction takes
         locks in that order (runs in id order, then attempts), so two schedulers cannot
         deadlock. An attempt that is unknown, already ended, or ended twice in this batch
-        is recorded once (the first ending given wins) and its event applied once. Returns
-        the ids that were fresh.
+        is recorded once (the first ending given wins) and its event applied once. What an
+        action printed is kept with its attempt (the first report's; a late report's too,
+        when the attempt has none). Returns the ids that were fresh.
         """
         known: list[tuple[str, AttemptEnding]] = []
         for ending in endings:
@@ -130,6 +131,9 @@ class RunService:
         uow.lock_runs([run_id for run_id, _ in known])
         ended: list[EndedAttempt] | None = [] if self.observers else None
         fresh = uow.record_results([ending for _, ending in known], ended=ended)
+        printed = [(e.attempt_id, e.output) for _, e in known if e.output is not None]
+        if printed:  # what the actions printed, kept with their attempts
+            uow.record_outputs(printed)
         for observer in self.observers:
             observer.ended(uow, ended or ())
         applied = set(fresh)

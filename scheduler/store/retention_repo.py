@@ -48,6 +48,7 @@ from treadle.scheduler.store.models import (
     task_units,
     timers,
 )
+from treadle.scheduler.store.output_tables import attempt_outputs
 from treadle.scheduler.store.rule_tables import rule_matches
 from treadle.scheduler.store.schedule_tables import schedule_fires
 
@@ -57,6 +58,7 @@ PER_RUN_TABLES: tuple[tuple[Table, Column[str]], ...] = (
     (run_events, run_events.c.run_id),
     (outbox, outbox.c.run_id),
     (attempts, attempts.c.run_id),
+    (attempt_outputs, attempt_outputs.c.run_id),
     (timers, timers.c.run_id),
     (inquiries, inquiries.c.run_id),
     (event_waits, event_waits.c.run_id),

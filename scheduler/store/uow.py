@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from treadle.scheduler.store.attempt_details_repo import AttemptDetailsRepository
 from treadle.scheduler.store.audit_repo import AuditRepository
 from treadle.scheduler.store.broker_repo import BrokerRepository
 from treadle.scheduler.store.definition_repo import DefinitionRepository
@@ -36,6 +37,7 @@ class UnitOfWork(
     RunRepository,
     RunOverviewRepository,
     QueueRepository,
+    AttemptDetailsRepository,
     InquiryRepository,
     DefinitionRepository,
     KeystoreRepository,
@@ -54,8 +56,9 @@ class UnitOfWork(
     LifecycleRepository,
     EmergencyStopRepository,
 ):
-    """Runs, work queues, inquiries, definitions, the keystore and runs' secrets, events,
-    retention, the brokers' last seen incarnations, API tokens, the audit log, webhooks,
+    """Runs, work queues, what attempts were given and printed, inquiries, definitions,
+    the keystore and runs' secrets, events, retention, the brokers' last seen
+    incarnations, API tokens, the audit log, webhooks,
     schedules, flow control, rules, the latest observations of the broker and workers,
     lifecycle events with their deliveries, and the emergency stops, in one transaction."""
 

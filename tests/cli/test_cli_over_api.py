@@ -172,6 +172,31 @@ def test_runs_list_and_show_print_what_the_database_path_prints(
     assert by_api.stderr == by_db.stderr
 
 
+def test_runs_show_attempts_prints_what_the_database_path_prints(deployment: Deployment) -> None:
+    run_id = deployment.start("Ada")
+
+    by_db, by_api = deployment.both("runs", "show", run_id, "--attempts", "each", "--limit", "2")
+    assert by_api.stdout == by_db.stdout
+    page = by_api.json()
+    assert [a["input"] for a in page["attempts"]] == [
+        {"value": "a for Ada"},
+        {"value": "b for Ada"},
+    ]
+    assert [(a["status"], a["output"]) for a in page["attempts"]] == [("queued", None)] * 2
+    cursor = page["next_cursor"]
+    by_db, by_api = deployment.both(
+        "runs", "show", run_id, "--attempts", "each", "--cursor", cursor
+    )
+    assert by_api.stdout == by_db.stdout
+    assert [a["item"] for a in by_api.json()["attempts"]] == [2, 3, 4]
+
+    args = ("runs", "show", run_id, "--attempts", "each", "--items", "each")
+    by_db, by_api = deployment.both(*args, code=2)
+    assert by_api.stderr == by_db.stderr == "error: give --items or --attempts, not both\n"
+    by_db, by_api = deployment.both("runs", "show", run_id, "--attempts", "nope", code=2)
+    assert by_api.stderr == by_db.stderr
+
+
 def test_runs_cancel_through_the_api_prints_what_the_distributed_path_prints(
     deployment: Deployment,
 ) -> None:

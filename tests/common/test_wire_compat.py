@@ -88,3 +88,22 @@ def test_a_dispatch_without_secrets_is_sent_as_before() -> None:
     dispatch = TaskDispatch.model_validate_json(OLD_DISPATCH)
     assert dispatch.secrets is None
     assert "secrets" not in dispatch.model_dump(mode="json")
+
+
+def test_a_result_without_output_is_sent_byte_for_byte_as_before() -> None:
+    report = WorkerReport.model_validate_json(SUCCEEDED)
+    assert report.result is not None
+    assert report.result.output is None
+    assert report.model_dump_json().encode() == SUCCEEDED  # what an older scheduler reads
+
+
+def test_a_result_with_output_carries_it_to_the_ending() -> None:
+    body = SUCCEEDED.replace(
+        b'"finished_at":"2026-11-30T12:00:00.250000Z"}',
+        b'"finished_at":"2026-11-30T12:00:00.250000Z","output":{"stdout":"hi\\n",'
+        b'"stderr":"","stdout_truncated":false,"stderr_truncated":false}}',
+    )
+    ending = _ending(body)
+    assert ending.output is not None
+    assert (ending.output.stdout, ending.output.stdout_truncated) == ("hi\n", False)
+    assert ending.event() == TaskSucceeded(attempt_id="r-1/1/0/1", result={"message": "hi"})

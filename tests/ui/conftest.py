@@ -30,6 +30,8 @@ from treadle.testing.redis_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 PACKS = Path(__file__).resolve().parents[2] / "packs"
+#: Packs of the browser tests' own (``uitest.say`` prints), served besides the shipped ones.
+UI_PACKS = Path(__file__).resolve().parent / "packs"
 ARTIFACTS_VARIABLE = "UI_TEST_ARTIFACTS"
 
 #: Runs to the end at once: a fork, a with_items task, a join.
@@ -124,7 +126,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     root = tmp_path_factory.mktemp("ui")
     url = f"sqlite:///{root / 'treadle.db'}"
     Store.open(url).close()
-    catalog = load_packs([PACKS])
+    catalog = load_packs([PACKS, UI_PACKS])
     with Client(url) as client:
         for text, name in ((FLOW, "flow"), (ASK, "ask"), (FAIL, "fail")):
             client.register(load_workflow_text(textwrap.dedent(text), f"<{name}>"), catalog=catalog)
@@ -137,7 +139,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     process = ServiceProcess(
         "api",
         ["api", "--port", str(port), "--database", url],
-        treadle_environment(log_level="WARNING", pack_paths=[str(PACKS)]),
+        treadle_environment(log_level="WARNING", pack_paths=[str(PACKS), str(UI_PACKS)]),
         root / "api.log",
     )
     base = f"http://127.0.0.1:{port}"

@@ -43,11 +43,13 @@ class RunnerSettings:
 
     ``shell_enabled`` gates the shell runner (off by default: it runs arbitrary commands);
     ``max_payload_bytes`` bounds an attempt's input and result as JSON; ``secret_keys``
-    gives the keys that decrypt secrets in dispatches.
+    gives the keys that decrypt secrets in dispatches; ``capture_output_bytes`` is how
+    much of an action's stdout, and of its stderr, an attempt keeps (0: none).
     """
 
     shell_enabled: bool = False
     max_payload_bytes: int = 1024 * 1024
+    capture_output_bytes: int = 65536
     worker_name: str = field(default_factory=default_worker_name)
     #: The keys that decrypt the secrets a dispatch carries (``TREADLE_SECRET_KEY``),
     #: asked for only when one does; raises ConfigurationError when there are none.
@@ -59,6 +61,7 @@ class RunnerSettings:
         return cls(
             shell_enabled=settings.shell_enabled,
             max_payload_bytes=settings.limits.max_payload_bytes,
+            capture_output_bytes=settings.capture_output_bytes,
             worker_name=worker_name or default_worker_name(),
             secret_keys=cache(lambda: Keyring.parse(configured)) if configured else no_secret_key,
         )

@@ -2,7 +2,9 @@
 
 Off unless the worker's settings enable it (``TREADLE_SHELL_ENABLED=true``), because it runs
 whatever a workflow author writes with the worker's privileges. Each command runs in its
-own process group so a timeout kills the whole pipeline, not just ``/bin/sh``.
+own process group so a timeout kills the whole pipeline, not just ``/bin/sh``. What the
+command writes to stdout and stderr is its result, and also the attempt's captured output
+(:mod:`treadle.worker.output_capture`), whether it succeeds, fails or times out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from treadle.common.spec import ActionSpec
 from treadle.worker.errors import ActionError
+from treadle.worker.output_capture import current_capture
 from treadle.worker.runners.base import TIMEOUT_GRACE_SECONDS, ActionCall, seconds_parameter
 
 SHELL = "/bin/sh"
@@ -66,6 +69,7 @@ class ShellRunner:
                 out, err = process.communicate(timeout=TIMEOUT_GRACE_SECONDS)
             except subprocess.TimeoutExpired:  # a child escaped the group and holds the pipes
                 out, err = b"", b""
+            _captured(out, err)
             raise ActionError(
                 "CommandTimedOut",
                 f"command did not finish within {limit:g} seconds and was killed",
@@ -79,6 +83,7 @@ class ShellRunner:
             if process.poll() is None:  # interrupted: leave nothing behind
                 _kill_group(process)
                 process.wait()
+        _captured(out, err)
         stdout, stderr = _text(out), _text(err)
         if process.returncode != 0:
             message = f"command exited with return code {process.returncode}"
@@ -137,6 +142,14 @@ def _environment(params: dict[str, Any]) -> dict[str, str]:
 
 def _env_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _captured(out: bytes | None, err: bytes | None) -> None:
+    """The command's output is the attempt's captured output (when capture is on)."""
+    capture = current_capture()
+    if capture is not None:
+        capture.add("stdout", (out or b"").decode("utf-8", errors="replace"))
+        capture.add("stderr", (err or b"").decode("utf-8", errors="replace"))
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -159,6 +159,18 @@ class ApiClient(GoldenCalls):
         page: dict[str, Any] = self._http.json("GET", path, params=params)
         return page
 
+    def attempts_document(
+        self, run_id: str, task: str, *, cursor: str | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        """A page of ``task``'s attempts with their input and captured output, as the API
+        sends it (what ``treadle runs show --attempts`` prints)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        path = f"/runs/{segment(run_id)}/tasks/{segment(task)}/attempts"
+        page: dict[str, Any] = self._http.json("GET", path, params=params)
+        return page
+
     def list_runs(
         self,
         *,

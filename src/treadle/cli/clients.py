@@ -91,6 +91,10 @@ class CommandClient(Protocol):
         self, run_id: str, task: str, *, cursor: str | None = None, limit: int = 100
     ) -> dict[str, Any]: ...
 
+    def attempts_document(
+        self, run_id: str, task: str, *, cursor: str | None = None, limit: int = 20
+    ) -> dict[str, Any]: ...
+
     def list_runs(
         self,
         *,

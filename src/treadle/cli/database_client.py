@@ -1,8 +1,9 @@
 """The database side of the commands' one seam (:mod:`treadle.cli.clients`).
 
 :class:`treadle.Client` has every call the commands make but those that return what they
-print as it is: the run document, a page of items, inquiries as shown (their run's secret
-values masked), and the keystore's entries (a secret one's value never shown).
+print as it is: the run document, a page of items or of a task's attempts, inquiries as
+shown (their run's secret values masked), and the keystore's entries (a secret one's
+value never shown).
 :class:`treadle.ApiClient` has those (the API sends them as they are), and
 :class:`DatabaseClient` adds them to the database client, each read in one snapshot as
 every client read is, in the shapes the API sends; its keystore changes are recorded in
@@ -38,6 +39,14 @@ class DatabaseClient(Client):
 
         with self._session(), self.store.snapshot() as uow:
             return item_page(uow, run_id, task, cursor=cursor, limit=limit)
+
+    def attempts_document(
+        self, run_id: str, task: str, *, cursor: str | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        from treadle.scheduler.service.attempt_views import task_attempts
+
+        with self._session(), self.store.snapshot() as uow:
+            return task_attempts(uow, run_id, task, cursor=cursor, limit=limit)
 
     def respond_document(self, inquiry_id: str, response: Any) -> dict[str, Any]:
         """:meth:`respond`, returning the inquiry as :meth:`inquiry` shows it."""

@@ -134,12 +134,29 @@ def show_run(
             "execution): {run, task, execution, items, next_cursor}.",
         ),
     ] = None,
+    attempts: Annotated[
+        str | None,
+        typer.Option(
+            "--attempts",
+            metavar="TASK",
+            help="Instead of the run document, a page of TASK's attempts, each with the "
+            "input it was dispatched with and what its action printed (stdout, stderr): "
+            "{run, task, attempts, next_cursor}.",
+        ),
+    ] = None,
     cursor: Annotated[
         str | None,
-        typer.Option(help="With --items: the page after this one (a next_cursor printed)."),
+        typer.Option(
+            help="With --items or --attempts: the page after this one (a next_cursor printed)."
+        ),
     ] = None,
     limit: Annotated[
-        int, typer.Option(min=1, max=1000, help="With --items: items per page.")
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="With --items: items per page; with --attempts: attempts (at most 100).",
+        ),
     ] = 100,
     all_items: Annotated[
         bool,
@@ -152,6 +169,7 @@ def show_run(
 
     with_items tasks are summarised (counts by status, the first failures); `--items TASK`
     pages through TASK's items (`--cursor` from the page before), `--all-items` lists all.
+    `--attempts TASK` pages through TASK's attempts with their input and captured output.
     """
     from treadle.cli.clients import api_url, command_client, upgrade_database
 
@@ -167,10 +185,19 @@ def show_run(
         return
     from treadle.common.errors import NotFound, ParameterError
 
+    if items is not None and attempts is not None:
+        fail("give --items or --attempts, not both")
+    if attempts is not None:
+        from treadle.scheduler.service.attempt_views import MAX_ATTEMPT_PAGE
+
+        if limit > MAX_ATTEMPT_PAGE:
+            fail(f"--limit with --attempts is at most {MAX_ATTEMPT_PAGE}")
     with command_client(api, token, prepare=upgrade_database) as client:
         try:
             if items is not None:
                 document = client.items_document(run_id, items, cursor=cursor, limit=limit)
+            elif attempts is not None:
+                document = client.attempts_document(run_id, attempts, cursor=cursor, limit=limit)
             else:
                 document = client.get_document(run_id, items=all_items)
         except NotFound as exc:

@@ -1,9 +1,11 @@
-"""The bodies of the run views: a run's graph, its variable context, and step transitions.
+"""The bodies of the run views: a run's graph, its variable context, a task's attempts, and
+step transitions.
 
-The graph and the context are built by :mod:`treadle.scheduler.service.run_graph` and
-:mod:`treadle.scheduler.service.run_context` (secrets masked there); these models describe
-them in the OpenAPI document. A step transition answers the run document, as the run
-controls do.
+The graph, the context and the attempts are built by
+:mod:`treadle.scheduler.service.run_graph`, :mod:`treadle.scheduler.service.run_context` and
+:mod:`treadle.scheduler.service.attempt_views` (secrets masked there); these models
+describe them in the OpenAPI document. A step transition answers the run document, as the
+run controls do.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from treadle.common.graph import NodeKind
-from treadle.common.statuses import RunStatus, TaskStatus
+from treadle.common.messages import ActionOutput
+from treadle.common.statuses import AttemptStatus, RunStatus, TaskStatus
 from treadle.scheduler.service.step_transitions import StepTransition
 
 __all__ = [
+    "AttemptInfo",
+    "AttemptPage",
     "ChildRunLink",
     "GraphEdge",
     "GraphNode",
@@ -111,6 +116,42 @@ class VariableContext(BaseModel):
     parameters: dict[str, Any] = Field(description="The run's parameters; secret ones `***`.")
     vars: dict[str, Any] = Field(description="The workflow variables, as last published.")
     secret_parameters: list[str] = Field(description="The names of the secret parameters.")
+
+
+class AttemptInfo(BaseModel):
+    """One attempt of a task: where and how it ran, what it was given, what it printed."""
+
+    attempt_id: str
+    execution: int = Field(description="The task execution it belongs to.")
+    item: int | None = Field(description="The with_items item (or batch) it ran; else null.")
+    attempt: int = Field(description="Its number among the attempts of its item, from 1.")
+    action: str
+    status: AttemptStatus
+    queue: str | None
+    worker: str | None
+    dispatched_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: dict[str, Any] | None
+    reason: str | None = Field(description="Why the scheduler, not a worker, ended it.")
+    input: dict[str, Any] | None = Field(
+        description="The rendered input it was dispatched with: secret references and the "
+        "action's secret parameters as `***`; null when no dispatch is recorded."
+    )
+    output: ActionOutput | None = Field(
+        description="What the action wrote to stdout and stderr (the last "
+        "`TREADLE_CAPTURE_OUTPUT_BYTES` of each, secrets as `***`; `*_truncated`: earlier "
+        "output was dropped); null when it printed nothing or capture was off."
+    )
+
+
+class AttemptPage(BaseModel):
+    """A page of a task's attempts, by execution, item and attempt number."""
+
+    run: str
+    task: str
+    attempts: list[AttemptInfo]
+    next_cursor: str | None = Field(description="The cursor of the next page; null after the last.")
 
 
 class StepTransitionRequest(BaseModel):

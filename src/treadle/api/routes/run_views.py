@@ -1,11 +1,13 @@
-"""More about one run: its graph to draw, its variable context, and moving a waiting step on.
+"""More about one run: its graph to draw, its variable context, a task's attempts (input and
+captured output), and moving a waiting step on.
 
 The Attune plan's ``/workflow-executions/{id}/graph`` and ``/context``, and the workflows/v1
 plan's ``TransitionStep``, served under ``/api/v1/runs/{run_id}`` and again, the same
 handlers, under ``/api/v1/workflow-executions/{run_id}`` (as the runs routes are, in their
-own module to keep each small). The graph and the context are read in one snapshot and
-masked by the services that build them (:mod:`treadle.scheduler.service.run_graph`,
-:mod:`treadle.scheduler.service.run_context`); any role reads them. A step transition
+own module to keep each small). The graph, the context and the attempts are read in one
+snapshot and masked by the services that build them
+(:mod:`treadle.scheduler.service.run_graph`, :mod:`treadle.scheduler.service.run_context`,
+:mod:`treadle.scheduler.service.attempt_views`); any role reads them. A step transition
 needs the operator role and is checked and applied with the run locked, in one
 transaction with its audit entry (``run.transition``)
 (:mod:`treadle.scheduler.service.step_transitions`). Which runs a principal may see is
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path
+from fastapi import APIRouter, FastAPI, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -24,12 +26,18 @@ from fastapi.routing import APIRoute
 from treadle.api.audit import audited
 from treadle.api.context import Context
 from treadle.api.errors import CHANGE_RESPONSES, ERROR_RESPONSES
-from treadle.api.models.run_views import RunGraph, StepTransitionRequest, VariableContext
+from treadle.api.models.run_views import (
+    AttemptPage,
+    RunGraph,
+    StepTransitionRequest,
+    VariableContext,
+)
 from treadle.api.models.runs import RunDocument
 from treadle.api.routes.runs import ALIAS_PREFIX, PREFIX
 from treadle.api.security import Operator, Viewer
 from treadle.api.workspaces import run_scope
 from treadle.clientlib.reading import document_after_control
+from treadle.scheduler.service.attempt_views import MAX_ATTEMPT_PAGE, task_attempts
 from treadle.scheduler.service.run_context import run_context
 from treadle.scheduler.service.run_graph import run_graph
 from treadle.scheduler.service.step_transitions import StepTransition, transition_step_in
@@ -76,6 +84,46 @@ def get_context(run_id: RunId, principal: Viewer, context: Context) -> JSONRespo
         run_scope(principal).check(uow, run_id)
         shown = run_context(uow, run_id)
     return JSONResponse(shown)
+
+
+@router.get(
+    "/{run_id}/tasks/{task}/attempts",
+    summary="A task's attempts, with their input and captured output",
+    name="list_task_attempts",
+    response_model=AttemptPage,
+)
+def list_attempts(
+    *,
+    run_id: RunId,
+    task: Task,
+    principal: Viewer,
+    context: Context,
+    execution: Annotated[
+        int | None, Query(ge=1, description="Only this execution of the task (else all).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ATTEMPT_PAGE, description="Attempts per page.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(description="The `next_cursor` of the previous page; omit it for the first."),
+    ] = None,
+) -> JSONResponse:
+    """Each attempt of the task (by execution, item and attempt number, a page at a time):
+    its status, worker and times, its error, the rendered input it was dispatched with
+    (secret references and the action's secret parameters as `***`), and what its action
+    wrote to stdout and stderr (bounded by the worker's `TREADLE_CAPTURE_OUTPUT_BYTES`,
+    secrets as `***`). 404 for a task that has not started; 422 for a bad cursor."""
+    workspace = run_scope(principal).workspace  # checked with the run row
+    with context.reading() as uow:
+        page = task_attempts(
+            uow,
+            run_id,
+            task,
+            workspace=workspace,
+            execution=execution,
+            cursor=cursor,
+            limit=limit,
+        )
+    return JSONResponse(page)
 
 
 @router.post(
