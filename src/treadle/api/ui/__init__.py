@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from treadle.api.ui import action_routes, catalog_routes, login_routes, run_routes
+from treadle.api.ui import action_routes, catalog_routes, editor_routes, login_routes, run_routes
 from treadle.api.ui.assets import serve_asset
 from treadle.api.ui.html_route import HtmlRoute
 
@@ -40,4 +40,5 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(login_routes.router)
     app.include_router(run_routes.router)
     app.include_router(action_routes.router)
+    app.include_router(editor_routes.router)  # before /ui/workflows/{ref}: it has /new
     app.include_router(catalog_routes.router)

@@ -2,7 +2,8 @@
 
 ``/ui/workflows`` lists the published workflows the user's workspace sees;
 ``/ui/workflows/{ref}`` shows one: its versions, its definition, a form built from its
-parameters to start a run (operators), and ``/ui/workflows/{ref}/diff`` compares two
+parameters to start a run (operators), the YAML editor (admins; its forms are
+:mod:`.editor_routes`'), and ``/ui/workflows/{ref}/diff`` compares two
 versions (the run page links a run's version to the latest this way). ``/ui/schedules``
 and ``/ui/schedules/{name}`` show the schedules with their next fires and fire history,
 with pause, resume and "trigger now" for admins (schedules are the admins', as in the
@@ -22,7 +23,8 @@ from treadle.api.context import ApiContext, Context
 from treadle.api.models.schedules import PauseRequest
 from treadle.api.routes import schedules as schedules_api
 from treadle.api.routes import workflows as workflows_api
-from treadle.api.ui.auth import User, posted_form
+from treadle.api.ui.auth import UiUser, User, posted_form
+from treadle.api.ui.editor import Editor, editor_text, publish_refusal
 from treadle.api.ui.html_route import HtmlRoute
 from treadle.api.ui.layout import page
 from treadle.api.ui.schema_form import FormField, form_fields, parameters_schema
@@ -30,7 +32,7 @@ from treadle.clientlib.definition_views import describe_workflow, diff_versions
 from treadle.common.access import Principal, Role
 from treadle.common.errors import NotFound
 
-__all__ = ["router", "start_fields"]
+__all__ = ["render_workflow_page", "router", "start_fields"]
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
 
@@ -67,24 +69,63 @@ def workflows_page(request: Request, user: User, context: Context, cursor: Text 
     )
 
 
-@router.get("/workflows/{ref}", name="ui_workflow")
-def workflow_page(
-    request: Request, ref: str, user: User, context: Context, version: Version = None
+def render_workflow_page(
+    request: Request,
+    context: ApiContext,
+    user: UiUser,
+    ref: str,
+    *,
+    version: int | None = None,
+    status: int = 200,
+    editor: Editor | None = None,
+    notice: tuple[str, int] | None = None,
 ) -> Response:
-    """One workflow: versions, definition and the start form."""
+    """The workflow's page; for admins with the YAML editor (``editor``: as the last press
+    of one of its buttons left it, else the shown version's text)."""
+    workspace = user.principal.workspace
+    refusal = None
     with context.reading() as uow:
-        detail = describe_workflow(uow, ref, version, workspace=user.principal.workspace)
+        detail = describe_workflow(uow, ref, version, workspace=workspace)
+        if user.can(Role.ADMIN):
+            refusal = publish_refusal(uow, ref, workspace)
+            if editor is None:
+                editor = Editor(editor_text(uow, ref, detail.shown_version, workspace))
     schema = parameters_schema(detail.summary.spec.parameters)
     return page(
         request,
         context,
         user,
         "workflow.html",
+        status=status,
         ref=ref,
         detail=detail,
         start_schema=schema,
         start_form=form_fields(schema),
+        editor=editor,
+        refusal=refusal,
+        notice=notice,
     )
+
+
+@router.get("/workflows/{ref}", name="ui_workflow")
+def workflow_page(
+    *,
+    request: Request,
+    ref: str,
+    user: User,
+    context: Context,
+    version: Version = None,
+    published: Version = None,
+    unchanged: Version = None,
+) -> Response:
+    """One workflow: versions, definition, the start form and the editor. After the
+    editor published, ``published`` (a new version) or ``unchanged`` names the version."""
+    notice = None
+    if published is not None:
+        notice = ("published", published)
+    elif unchanged is not None:
+        notice = ("unchanged", unchanged)
+    return render_workflow_page(request, context, user, ref, version=version, notice=notice)
 
 
 @router.get("/workflows/{ref}/diff", name="ui_workflow_diff")

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 import treadle
 from treadle.api.ui.assets import asset_url
 
-__all__ = ["PAGE_HEADERS", "environment", "render"]
+__all__ = ["PAGE_HEADERS", "duration_label", "environment", "render"]
 
 #: Headers of every HTML answer (see the module docstring).
 PAGE_HEADERS: Final = {
@@ -49,6 +49,7 @@ def _when(value: Any) -> str:
 #: A symbol beside each status, so that none is told by colour alone.
 STATUS_ICONS: Final = {
     "pending": "…",
+    "queued": "◷",
     "scheduled": "◷",
     "running": "▶",
     "waiting": "‖",
@@ -58,10 +59,23 @@ STATUS_ICONS: Final = {
     "failed": "✗",
     "timed_out": "⊗",
     "canceled": "⊘",
+    "lost": "⚠",
     "skipped": "↷",
     "compensating": "↺",
     "compensated": "↺",
 }
+
+
+def duration_label(seconds: float) -> str:
+    """``seconds`` as a person reads it: ``850 ms``, ``4.2 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def _status_icon(status: Any) -> str:
@@ -80,6 +94,7 @@ def environment() -> Environment:
     env.filters["pretty"] = _pretty
     env.filters["when"] = _when
     env.filters["status_icon"] = _status_icon
+    env.filters["duration"] = duration_label
     env.globals["asset"] = asset_url
     env.globals["version"] = treadle.__version__
     return env

@@ -4,41 +4,48 @@ The run document (:func:`~treadle.scheduler.service.run_document.stored_run_docu
 statuses, results, errors, inquiries, ``why``; secrets masked), the run graph
 (:func:`~treadle.scheduler.service.run_graph.run_graph`), the variable context
 (:func:`~treadle.scheduler.service.run_context.run_context`, masked), the workflow's
-versions (for the link to the diff from the latest) and, for the task the page selects,
-its executions and a page of its items. Which run a user may see is
+versions (for the link to the diff from the latest), the latest attempts on a time axis
+(:mod:`.attempt_timeline`) and, for the task the page selects, its executions, a page of
+its items and a page of its attempts with their input and captured output
+(:func:`~treadle.scheduler.service.attempt_views.task_attempts`). Which run a user may see is
 :func:`~treadle.api.workspaces.run_scope`'s call, as for the JSON API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from treadle.api.context import ApiContext
+from treadle.api.ui.attempt_timeline import AttemptTimeline, read_timeline
 from treadle.api.ui.dag_layout import Layout, lay_out
 from treadle.api.workspaces import run_scope
 from treadle.clientlib.versions import list_versions
 from treadle.common.access import Principal
 from treadle.common.errors import NotFound, TreadleError
+from treadle.scheduler.service.attempt_views import task_attempts
 from treadle.scheduler.service.run_context import run_context
 from treadle.scheduler.service.run_document import item_page, stored_run_document
 from treadle.scheduler.service.run_graph import run_graph
 
-__all__ = ["ITEMS_PER_PAGE", "RunView", "TaskView", "read_run_view"]
+__all__ = ["ATTEMPTS_PER_PAGE", "ITEMS_PER_PAGE", "RunView", "TaskView", "read_run_view"]
 
 #: Items of a with_items task shown per page.
 ITEMS_PER_PAGE = 50
+#: Attempts (each with its input and captured output) of the selected task per page.
+ATTEMPTS_PER_PAGE = 10
 
 
 @dataclass(frozen=True)
 class TaskView:
-    """The selected task: its node in the graph, its executions, a page of its items."""
+    """The selected task: its node in the graph, its executions, a page of its items, and
+    a page of its attempts with their input and captured output (``attempt_views``)."""
 
     name: str
     node: dict[str, Any]
     executions: list[dict[str, Any]]
     items: dict[str, Any] | None
+    attempts: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ class RunView:
     variables: dict[str, Any]
     latest_version: int | None
     task: TaskView | None
-    timeline: list[dict[str, Any]]
+    #: The run's latest attempts on one time axis.
+    timeline: AttemptTimeline
     #: The run row's version when read: the live stream says when it moves on.
     row_version: int
 
@@ -68,46 +76,6 @@ class RunView:
         return [i for i in self.document.get("inquiries", []) if i.get("status") == "pending"]
 
 
-def _moment(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def timeline(tasks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Each task execution as a bar: where it starts and how long it is, in percent of the
-    run's span from the first start to the last end (or now)."""
-    spans = []
-    for task in tasks:
-        start = _moment(task.get("started_at"))
-        if start is None:
-            continue
-        end = _moment(task.get("finished_at"))
-        spans.append((task, start, end))
-    if not spans:
-        return []
-    first = min(start for _t, start, _e in spans)
-    last = max([end or now for _t, _s, end in spans] + [first])
-    total = max((last - first).total_seconds(), 0.001)
-    bars = []
-    for task, start, end in spans:
-        offset = (start - first).total_seconds() / total * 100
-        seconds = ((end or now) - start).total_seconds()
-        bars.append(
-            {
-                "task": task,
-                "offset": round(offset, 2),
-                "width": round(max(seconds / total * 100, 0.5), 2),
-                "seconds": round(seconds, 3),
-                "running": end is None,
-            }
-        )
-    return bars
-
-
 def read_run_view(
     context: ApiContext,
     principal: Principal,
@@ -115,6 +83,7 @@ def read_run_view(
     *,
     task: str | None = None,
     items_cursor: str | None = None,
+    attempts_cursor: str | None = None,
 ) -> RunView:
     """The run ``run_id`` as ``principal`` may see it (NotFound otherwise)."""
     scope = run_scope(principal)
@@ -137,7 +106,13 @@ def read_run_view(
             items = None
             if nodes[task]["with_items"] and executions:
                 items = item_page(uow, run_id, task, cursor=items_cursor, limit=ITEMS_PER_PAGE)
-            selected = TaskView(task, nodes[task], executions, items)
+            tried = None
+            if executions:
+                tried = task_attempts(
+                    uow, run_id, task, cursor=attempts_cursor, limit=ATTEMPTS_PER_PAGE
+                )
+            selected = TaskView(task, nodes[task], executions, items, tried)
+        attempts = read_timeline(uow, run_id, context.clock())
     return RunView(
         document=document,
         graph=graph,
@@ -145,6 +120,6 @@ def read_run_view(
         variables=variables,
         latest_version=latest,
         task=selected,
-        timeline=timeline(document["tasks"], context.clock()),
+        timeline=attempts,
         row_version=row[0] if row is not None else 0,
     )
