@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     #: (docs/lifecycle-events.md). Off: saving a decision does no extra work at all. Set it
     #: wherever runs change: schedulers, beat, the API, and the clients and commands.
     lifecycle_events: bool = False
+    #: Send ``NOTIFY treadle_run_changes`` with every save of runs on PostgreSQL, which
+    #: keeps the web UI's run pages live at once (docs/ui.md). PostgreSQL commits notifying
+    #: transactions one at a time: with several schedulers at full speed, turning it off
+    #: gives commits back their concurrency, and the pages look every 0.5 s instead.
+    run_change_notices: bool = True
     #: The topic exchange the schedulers publish them to ('' : none, only the sinks).
     lifecycle_exchange: str = "treadle.events"
     #: Webhook sinks, as JSON: ``[{"name", "url", "secret", "types"?, "timeout_seconds"?}]``.

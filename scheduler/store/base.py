@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from treadle.scheduler.store.run_notices import RunsSaved
 from treadle.scheduler.store.secret_keys import StoreKeys
 
 Clock = Callable[[], datetime]
@@ -56,7 +57,13 @@ class Repository:
         *,
         read_only: bool = False,
         keys: StoreKeys | None = None,
+        runs_saved: Sequence[RunsSaved] = (),
+        notify_run_changes: bool = True,
     ) -> None:
+        #: Told which runs ``save_runs`` saved, after the commit (``Store.runs_saved``).
+        self._runs_saved = runs_saved
+        #: Whether ``save_runs`` NOTIFYs the runs it saved (PostgreSQL; ``run_notices``).
+        self._notify_run_changes = notify_run_changes
         #: A read-only snapshot (``Store.snapshot``): every statement sees one committed state.
         self._read_only = read_only
         #: The key secrets are encrypted with, looked up when first needed.

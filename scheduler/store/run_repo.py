@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -239,10 +240,18 @@ class RunRepository(Repository):
         """
         if not changes:
             return SavedRuns({}, wrote_outbox=False)
-        writer = RunWriter(self._conn, self._clock, write_commands, hold_outgoing=hold_outgoing)
+        writer = RunWriter(
+            self._conn,
+            self._clock,
+            write_commands,
+            hold_outgoing=hold_outgoing,
+            notify=self._notify_run_changes,
+        )
         new_versions = writer.write_locked_rows(changes, versions, self._last_seqs)
         saved = writer.write_contents(changes)
         self._locked.update(new_versions)
+        for listener in tuple(self._runs_saved):  # in-process watchers, told after commit
+            self._after_commit.append(partial(listener, tuple(new_versions)))
         return SavedRuns(
             new_versions,
             wrote_outbox=saved.wrote_outbox,

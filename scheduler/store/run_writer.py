@@ -4,6 +4,12 @@ A batch of runs the caller has locked (``save_runs``): every table gets one stat
 whatever the number of runs. A burst of worker results touching a hundred runs then costs
 a handful of statements instead of a thousand, which is what keeps many small runs fast on
 PostgreSQL.
+
+On PostgreSQL the batch also announces itself (:mod:`.run_notices`): one run row's
+``UPDATE`` carries ``pg_notify('treadle_run_changes', <the batch's run ids>)`` in a
+subquery of its ``WHERE``, delivered when the transaction commits. A batch with a
+run alone in its group of changed columns (every batch of one run) pays no statement for
+it; otherwise that row is sent on its own, one statement more.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, literal_column, select
 
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
@@ -28,6 +34,7 @@ from treadle.scheduler.store.execution_writer import (
     collect_executions,
 )
 from treadle.scheduler.store.models import run_events, runs
+from treadle.scheduler.store.run_notices import RUN_CHANGES_CHANNEL, run_changes_notice
 
 Clock = Callable[[], datetime]
 
@@ -69,6 +76,18 @@ def _locked_update(columns: tuple[str, ...]) -> Any:
     return runs.update().where(runs.c.id == bindparam("k_id")).values(values)
 
 
+@cache
+def _noticed_update(columns: tuple[str, ...]) -> Any:
+    """:func:`_locked_update` that also sends the batch's notice (PostgreSQL, one row):
+    ``... WHERE id = :k_id AND (SELECT pg_notify('treadle_run_changes', :k_notice)) IS
+    NOT NULL`` (``void`` is not null). PostgreSQL runs the uncorrelated subquery once (an
+    init plan, as a one-time filter); with no ``RETURNING``, the statement stays a write
+    whose result nobody reads, deferrable like the others."""
+    channel: Any = literal_column(f"'{RUN_CHANGES_CHANNEL}'")
+    notice = select(func.pg_notify(channel, bindparam("k_notice"))).scalar_subquery()
+    return _locked_update(columns).where(notice.is_not(None))
+
+
 _LAST_SEQS = (
     select(run_events.c.run_id, func.max(run_events.c.seq))
     .where(run_events.c.run_id.in_(bindparam("run_ids", expanding=True)))
@@ -86,11 +105,14 @@ class RunWriter:
         write_commands: CommandRowWriter,
         *,
         hold_outgoing: timedelta | None = None,
+        notify: bool = True,
     ) -> None:
         self._conn = connection
         self._clock = clock
         self._write_commands = write_commands
         self._hold_outgoing = hold_outgoing
+        #: NOTIFY the saved runs (PostgreSQL only; ``TREADLE_RUN_CHANGE_NOTICES``).
+        self._notify = notify and connection.dialect.name == "postgresql"
         #: Each changed run's last event seq before this save (``write_locked_rows``).
         self._first_seqs: dict[str, int] = {}
 
@@ -120,8 +142,16 @@ class RunWriter:
             values["k_new_version"] = new_versions[run_id]
             columns = tuple(k for k in values if not k.startswith("k_"))
             groups.setdefault(columns, []).append(values)
-        for columns, rows in groups.items():
-            self._conn.execute(_locked_update(columns), rows)
+        notice = run_changes_notice(new_versions) if self._notify else None
+        # A group of one row first: the notice rides on its UPDATE at no cost.
+        for columns, rows in sorted(groups.items(), key=lambda group: len(group[1]) != 1):
+            rest = rows
+            if notice is not None:
+                noticed = {**rows[0], "k_notice": notice}
+                self._conn.execute(_noticed_update(columns), noticed)
+                rest, notice = rows[1:], None
+            if rest:
+                self._conn.execute(_locked_update(columns), rest)
         return new_versions
 
     def write_contents(self, changes: Sequence[RunChange]) -> SavedRuns:

@@ -19,6 +19,7 @@ from treadle.common.errors import ServiceUnavailable
 from treadle.scheduler.store import migrate
 from treadle.scheduler.store.base import Clock, utc_now
 from treadle.scheduler.store.engine import READ_ONLY_OPTION, create_store_engine, safe_url
+from treadle.scheduler.store.run_notices import RunsSaved
 from treadle.scheduler.store.secret_keys import StoreKeys
 from treadle.scheduler.store.uow import UnitOfWork
 
@@ -35,6 +36,12 @@ class Store:
         #: Whether the services writing through this store record a lifecycle event with
         #: each change (``TREADLE_LIFECYCLE_EVENTS``); set where the store is opened.
         self.lifecycle_events = False
+        #: Told the ids of the runs each unit of work saved, after its commit (in this
+        #: process: the web UI's streams on SQLite; PostgreSQL also NOTIFYs every process).
+        self.runs_saved: list[RunsSaved] = []
+        #: Whether saves of runs NOTIFY the web UI's listeners (PostgreSQL;
+        #: ``TREADLE_RUN_CHANGE_NOTICES``); set where the store is opened.
+        self.run_change_notices = True
 
     @classmethod
     def open(
@@ -103,7 +110,13 @@ class Store:
         succeeded (never after a rollback): caches of what was written update there.
         """
         with self._engine.begin() as connection:
-            uow = UnitOfWork(connection, self._clock, keys=self._keys)
+            uow = UnitOfWork(
+                connection,
+                self._clock,
+                keys=self._keys,
+                runs_saved=self.runs_saved,
+                notify_run_changes=self.run_change_notices,
+            )
             yield uow
         uow.committed()
 

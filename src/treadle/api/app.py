@@ -13,6 +13,10 @@ logged in with a token; ``docs/ui.md``). See ``docs/api.md``.
 Given a :class:`~treadle.embedded.background.BackgroundScheduler` (``treadle api`` on
 SQLite), the app starts it when it starts, wakes it with every change a request commits,
 and closes it when it shuts down: one process serves the API and moves the runs on.
+
+The app's :class:`~treadle.api.run_changes.RunChanges` (``app.state.run_changes``) wakes
+the web UI's live streams when their runs change; it is opened with the app and closed
+(its LISTEN thread and connection ended) when the app shuts down.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from treadle.api.routes import (
     workflows,
 )
 from treadle.api.routes import metrics as metrics_route
+from treadle.api.run_changes import RunChanges
 from treadle.api.ui import install_ui
 from treadle.clientlib.connection import open_client_store
 from treadle.common.metrics import Metrics
@@ -106,16 +111,21 @@ def create_app(
     opened = open_client_store(settings.database_url, CONNECT_TIMEOUT) if store is None else store
     if settings.lifecycle_events:  # every change writes its events (lifecycle-events.md)
         opened.lifecycle_events = True
+    opened.run_change_notices = settings.run_change_notices
+
+    changes = RunChanges.for_app(opened, embedded.runner.store if embedded else None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         try:
+            changes.open()
             if embedded is not None:
                 embedded.watch(opened.engine)
                 embedded.start()
             yield
         finally:
+            changes.close()  # ends the LISTEN thread and its connection
             if embedded is not None:
                 embedded.close()  # waits for the actions still running
             if owned:
@@ -132,6 +142,7 @@ def create_app(
     )
     context = ApiContext(settings, opened, clock or _utc_now, metrics)
     app.state.context = context
+    app.state.run_changes = changes  # the live streams' wake-ups (docs/ui.md)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     install_error_handlers(app)
     install_docs(app, title=TITLE)

@@ -224,6 +224,7 @@ def command_database(distributed: bool) -> Iterator[Any]:
     except (ConfigurationError, ServiceUnavailable) as exc:
         fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
     store.lifecycle_events = settings.lifecycle_events  # what it changes writes its events
+    store.run_change_notices = settings.run_change_notices
     try:
         with reaching(store):
             yield store

@@ -4,11 +4,13 @@ its DAG, tasks, timeline and inquiries, kept live by server-sent events.
 ``GET /ui/runs`` lists runs (status and workflow filters, a run id search, keyset pages as
 the JSON API's ``GET /runs``); its script fetches ``/ui/runs/rows`` every 2 s and swaps the
 table body in. ``GET /ui/runs/{id}`` is the run's page; ``GET /ui/runs/{id}/stream`` is a
-``text/event-stream`` saying ``run`` whenever the run's version changes (one small read
-per :data:`POLL_SECONDS`; every API process sees every change, whichever process or
-scheduler made it, since it reads the database) and ``ended`` once the run has ended;
-the page's script then fetches ``/ui/runs/{id}/live`` (the page's live parts) and
-swaps in those that changed. A stream closes after :data:`STREAM_SECONDS` (the browser
+``text/event-stream`` saying ``run`` whenever the run's version changes and ``ended`` once
+the run has ended. The stream waits to be woken by the app's
+:class:`~treadle.api.run_changes.RunChanges` (PostgreSQL's NOTIFY, or the embedded
+runner's saves on SQLite), then reads the run's version (one small read); it also looks
+every few seconds unwoken, and every half second while no notice can be heard. The
+page's script then fetches ``/ui/runs/{id}/live`` (the page's live parts) and swaps in
+those that changed. A stream closes after :data:`STREAM_SECONDS` (the browser
 reconnects), so no request outlives a shutdown for long.
 """
 
@@ -25,6 +27,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from treadle.api.context import ApiContext, Context
 from treadle.api.routes import runs as runs_api
+from treadle.api.run_changes import RunChanges
 from treadle.api.ui.auth import UiUser, User
 from treadle.api.ui.html_route import HtmlRoute
 from treadle.api.ui.layout import page
@@ -35,12 +38,11 @@ from treadle.api.workspaces import run_scope
 from treadle.common.errors import NotFound, ParameterError
 from treadle.common.statuses import RunStatus
 
-__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "render_run_page", "router"]
+__all__ = ["STREAM_SECONDS", "render_run_page", "router"]
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
 
-#: How often a stream reads the run's version, and how long one stream lasts.
-POLL_SECONDS: Final = 0.5
+#: How long one stream lasts.
 STREAM_SECONDS: Final = 25.0
 #: Runs per page of the list.
 RUNS_PER_PAGE: Final = 25
@@ -152,12 +154,20 @@ def render_run_page(
     *,
     task: str | None = None,
     items_cursor: str | None = None,
+    attempts_cursor: str | None = None,
     template: str = "run.html",
     status: int = 200,
     **values: Any,
 ) -> Response:
     """The run's page (or its live parts), with ``values`` (an answer's problems...)."""
-    view = read_run_view(context, user.principal, run_id, task=task, items_cursor=items_cursor)
+    view = read_run_view(
+        context,
+        user.principal,
+        run_id,
+        task=task,
+        items_cursor=items_cursor,
+        attempts_cursor=attempts_cursor,
+    )
     forms = {
         inquiry["id"]: form_fields(inquiry.get("schema")) for inquiry in view.pending_inquiries
     }
@@ -184,9 +194,18 @@ def run_page(
     context: Context,
     task: Text = None,
     items: Text = None,
+    attempts: Text = None,
 ) -> Response:
-    """A run's page."""
-    return render_run_page(request, context, user, run_id, task=task or None, items_cursor=items)
+    """A run's page (``task``: its details, ``items`` and ``attempts``: their pages)."""
+    return render_run_page(
+        request,
+        context,
+        user,
+        run_id,
+        task=task or None,
+        items_cursor=items,
+        attempts_cursor=attempts,
+    )
 
 
 @router.get("/runs/{run_id}/live", name="ui_run_live")
@@ -223,24 +242,27 @@ async def run_stream(request: Request, run_id: str, user: User, context: Context
     first = await run_in_threadpool(_run_version, context, user, run_id)
     if first is None:
         raise NotFound(f"run {run_id} not found")
+    changes: RunChanges = request.app.state.run_changes
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
         last: tuple[int, RunStatus] | None = None
         deadline = anyio.current_time() + STREAM_SECONDS
         current: tuple[int, RunStatus] | None = first
-        while current is not None:
-            if current != last:
-                data = json.dumps({"version": current[0], "status": current[1].value})
-                yield f"event: run\ndata: {data}\n\n"
-                last = current
-            if current[1].is_terminal:
-                yield "event: ended\ndata: {}\n\n"
-                return
-            if anyio.current_time() >= deadline or await request.is_disconnected():
-                return
-            await anyio.sleep(POLL_SECONDS)
-            current = await run_in_threadpool(_run_version, context, user, run_id)
+        with changes.subscribe(run_id) as changed:
+            while current is not None:
+                if current != last:
+                    data = json.dumps({"version": current[0], "status": current[1].value})
+                    yield f"event: run\ndata: {data}\n\n"
+                    last = current
+                if current[1].is_terminal:
+                    yield "event: ended\ndata: {}\n\n"
+                    return
+                left = deadline - anyio.current_time()
+                if left <= 0 or await request.is_disconnected():
+                    return
+                await changed.wait(min(changes.seconds_between_looks(), left))
+                current = await run_in_threadpool(_run_version, context, user, run_id)
 
     return StreamingResponse(
         events(),
