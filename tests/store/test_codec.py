@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from treadle.common.budget import Budget, BudgetKind
@@ -230,7 +230,8 @@ def test_core_fields_round_trip_with_int_keys_restored(core: RunState) -> None:
 
 
 @given(executions)
-@settings(max_examples=60)
+# Drawing an execution with many units is slow on a busy machine; that is not under test.
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 def test_execution_and_units_round_trip_as_rows(execution: Execution) -> None:
     row = codec.execution_to_row("run-1", execution)
     assert row["unit_count"] == len(execution.units)
@@ -320,7 +321,7 @@ def test_the_run_state_strategy_sets_every_field() -> None:
 
 
 @given(run_states)
-@settings(max_examples=60)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 def test_every_run_state_field_round_trips_through_the_row(state: RunState) -> None:
     """Whatever field RunState declares is written and read back: a field added without a
     way to store it (or stored lossily) fails here."""
