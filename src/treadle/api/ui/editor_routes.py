@@ -115,15 +115,7 @@ def new_workflow(request: Request, user: User, context: Context) -> Response:
 @router.post("/workflows/new", name="ui_new_workflow_post")
 async def new_workflow_post(request: Request, user: User, context: Context) -> Response:
     """Validate or publish a new workflow's definition (admins)."""
-    form = await posted_form(request, user)
-    user.need(Role.ADMIN)
-    action, text = _read(form)
-    if action is EditorAction.VALIDATE:
-        editor: Editor | RedirectResponse = await run_in_threadpool(
-            _check, context, user, None, text
-        )
-    else:
-        editor = await run_in_threadpool(_publish, context, user, None, text)
+    editor = await _press(request, user, context, None)
     if isinstance(editor, RedirectResponse):
         return editor
     return await run_in_threadpool(
@@ -134,17 +126,22 @@ async def new_workflow_post(request: Request, user: User, context: Context) -> R
 @router.post("/workflows/{ref}/definition", name="ui_edit_workflow")
 async def edit_workflow(request: Request, ref: str, user: User, context: Context) -> Response:
     """Validate or publish the workflow's definition as edited (admins)."""
-    form = await posted_form(request, user)
-    user.need(Role.ADMIN)
-    action, text = _read(form)
-    if action is EditorAction.VALIDATE:
-        editor: Editor | RedirectResponse = await run_in_threadpool(
-            _check, context, user, ref, text
-        )
-    else:
-        editor = await run_in_threadpool(_publish, context, user, ref, text)
+    editor = await _press(request, user, context, ref)
     if isinstance(editor, RedirectResponse):
         return editor
     return await run_in_threadpool(
         render_workflow_page, request, context, user, ref, status=_status(editor), editor=editor
     )
+
+
+async def _press(
+    request: Request, user: UiUser, context: ApiContext, ref: str | None
+) -> Editor | RedirectResponse:
+    """The editor's form as Validate or Publish leaves it (CSRF and the admin role first),
+    or where a publish goes on to."""
+    form = await posted_form(request, user)
+    user.need(Role.ADMIN)
+    action, text = _read(form)
+    if action is EditorAction.VALIDATE:
+        return await run_in_threadpool(_check, context, user, ref, text)
+    return await run_in_threadpool(_publish, context, user, ref, text)
