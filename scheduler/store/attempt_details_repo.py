@@ -16,7 +16,6 @@ dispatch go) and the attempt id in the payload.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,7 +23,6 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from treadle.common.messages import ActionOutput, TaskDispatch
-from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.store.base import Repository, chunks
 from treadle.scheduler.store.decision_codec import decode_command
@@ -38,7 +36,6 @@ __all__ = ["AttemptDetailsRepository", "AttemptKey"]
 #: Where a page of attempts ends: (execution, position, attempt).
 AttemptKey = tuple[int, int, int]
 
-_ENTRY_FIELDS = tuple(f.name for f in fields(AttemptEntry))
 _ORDER = (attempts.c.execution_id, attempts.c.position, attempts.c.attempt)
 
 
@@ -95,7 +92,7 @@ class AttemptDetailsRepository(Repository):
         if after is not None:
             stmt = stmt.where(tuple_(*_ORDER) > tuple_(*after))
         rows = self._conn.execute(stmt.order_by(*_ORDER).limit(limit)).mappings()
-        return [_entry(row) for row in rows]
+        return [AttemptEntry.from_row(row) for row in rows]
 
     def attempt_outputs(self, attempt_ids: Sequence[str]) -> dict[str, ActionOutput]:
         """The kept output of each of these attempts that printed anything."""
@@ -143,9 +140,3 @@ def _dispatch(payload: Any) -> TaskDispatch | None:
     except (CodecError, ValidationError, TypeError):  # a row this release cannot read
         return None
     return command.dispatch if isinstance(command, cmd.DispatchTask) else None
-
-
-def _entry(row: Mapping[Any, Any]) -> AttemptEntry:
-    values = {name: row[name] for name in _ENTRY_FIELDS}
-    values["status"] = AttemptStatus(row["status"])
-    return AttemptEntry(**values)

@@ -10,13 +10,10 @@ dispatch time (the ``attempts.run_id`` index narrows the scan), with the run's t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Final
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, func, select
 
-from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.store.entries import AttemptEntry
 from treadle.scheduler.store.models import attempts, task_executions
 
@@ -41,16 +38,6 @@ class AttemptListing:
     total: int
 
 
-#: The columns of ``attempts`` an :class:`AttemptEntry` holds (its fields' names).
-_ENTRY_FIELDS: Final = tuple(field.name for field in fields(AttemptEntry))
-
-
-def _entry(row: Mapping[Any, Any]) -> AttemptEntry:
-    values = {name: row[name] for name in _ENTRY_FIELDS}
-    values["status"] = AttemptStatus(values["status"])
-    return AttemptEntry(**values)
-
-
 def latest_attempts(connection: Connection, run_id: str, limit: int) -> AttemptListing:
     """The run's ``limit`` most recently dispatched attempts (oldest of them first), with
     the task each tried, and the run's count of attempts."""
@@ -73,7 +60,7 @@ def latest_attempts(connection: Connection, run_id: str, limit: int) -> AttemptL
         AttemptLine(
             task=str(row["task"]) if row["task"] is not None else f"#{row['execution_id']}",
             item=int(row["position"]) if row["with_items"] else None,
-            attempt=_entry(row),
+            attempt=AttemptEntry.from_row(row),
         )
         for row in rows
     ]

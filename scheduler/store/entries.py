@@ -76,6 +76,29 @@ class AttemptEntry:
         """The unit this attempt tried: (run, execution, position)."""
         return (self.run_id, self.execution_id, self.position)
 
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> AttemptEntry:
+        """The attempt of an ``attempts`` row (other columns of a join are left out)."""
+        return cls(
+            attempt_id=row["attempt_id"],
+            run_id=row["run_id"],
+            execution_id=row["execution_id"],
+            position=row["position"],
+            attempt=row["attempt"],
+            action_ref=row["action_ref"],
+            queue=row["queue"],
+            status=AttemptStatus(row["status"]),
+            worker=row["worker"],
+            dispatched_at=row["dispatched_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            deadline=row["deadline"],
+            error=row["error"],
+            reason=row["reason"],
+            deliveries=row["deliveries"],
+            worker_pid=row["worker_pid"],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class InquiryEntry:

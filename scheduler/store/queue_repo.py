@@ -218,7 +218,9 @@ class QueueRepository(Repository):
             .order_by(attempts.c.deadline, attempts.c.attempt_id)
             .limit(limit)
         )
-        return [_attempt(row) for row in self._conn.execute(self._claim(stmt)).mappings()]
+        return [
+            AttemptEntry.from_row(row) for row in self._conn.execute(self._claim(stmt)).mappings()
+        ]
 
     def get_attempt(self, attempt_id: str) -> AttemptEntry:
         row = (
@@ -228,7 +230,7 @@ class QueueRepository(Repository):
         )
         if row is None:
             raise NotFound(f"attempt {attempt_id} not found")
-        return _attempt(row)
+        return AttemptEntry.from_row(row)
 
     def list_attempts(self, run_id: str) -> list[AttemptEntry]:
         """Every attempt of a run, in dispatch order."""
@@ -237,7 +239,7 @@ class QueueRepository(Repository):
             .where(attempts.c.run_id == run_id)
             .order_by(attempts.c.dispatched_at, attempts.c.attempt_id)
         ).mappings()
-        return [_attempt(row) for row in rows]
+        return [AttemptEntry.from_row(row) for row in rows]
 
     def open_attempts(self, run_id: str, *, limit: int = 1000) -> list[AttemptEntry]:
         """A run's attempts still queued or running, oldest dispatch first (at most ``limit``)."""
@@ -247,7 +249,7 @@ class QueueRepository(Repository):
             .order_by(attempts.c.dispatched_at, attempts.c.attempt_id)
             .limit(limit)
         ).mappings()
-        return [_attempt(row) for row in rows]
+        return [AttemptEntry.from_row(row) for row in rows]
 
     def record_results(
         self, outcomes: Sequence[AttemptEnding], *, ended: list[EndedAttempt] | None = None
@@ -362,7 +364,7 @@ class QueueRepository(Repository):
                 .where(attempts.c.status == AttemptStatus.QUEUED.value)
                 .order_by(attempts.c.attempt_id)
             ).mappings()
-            found.extend(_attempt(row) for row in rows)
+            found.extend(AttemptEntry.from_row(row) for row in rows)
         return found
 
     def published_queued_attempts(self, before: datetime, limit: int) -> list[AttemptEntry]:
@@ -382,12 +384,12 @@ class QueueRepository(Repository):
             .order_by(attempts.c.dispatched_at, attempts.c.attempt_id)
             .limit(limit)
         ).mappings()
-        return [_attempt(row) for row in rows]
+        return [AttemptEntry.from_row(row) for row in rows]
 
     def running_attempts(self, limit: int) -> list[AttemptEntry]:
         """Attempts a worker has started and not finished, oldest start first (no locks)."""
         rows = self._conn.execute(_RUNNING_ATTEMPTS, {"limit": limit}).mappings()
-        return [_attempt(row) for row in rows]
+        return [AttemptEntry.from_row(row) for row in rows]
 
     def mark_attempt_started(
         self, attempt_id: str, worker: str, at: datetime, worker_pid: int | None = None
@@ -403,28 +405,6 @@ class QueueRepository(Repository):
             {"k_attempt_id": attempt_id, "k_worker": worker, "k_at": at, "k_pid": worker_pid},
         ).scalar_one_or_none()
         return None if started is None else int(started)
-
-
-def _attempt(row: Mapping[Any, Any]) -> AttemptEntry:
-    return AttemptEntry(
-        attempt_id=row["attempt_id"],
-        run_id=row["run_id"],
-        execution_id=row["execution_id"],
-        position=row["position"],
-        attempt=row["attempt"],
-        action_ref=row["action_ref"],
-        queue=row["queue"],
-        status=AttemptStatus(row["status"]),
-        worker=row["worker"],
-        dispatched_at=row["dispatched_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        deadline=row["deadline"],
-        error=row["error"],
-        reason=row["reason"],
-        deliveries=row["deliveries"],
-        worker_pid=row["worker_pid"],
-    )
 
 
 def _ended(ending: AttemptEnding, action_ref: str, dispatched_at: datetime) -> EndedAttempt:
