@@ -105,8 +105,9 @@ def test_edit_validate_follow_a_problem_to_its_line_fix_it_and_publish(
 
     page.keyboard.press("Tab")  # the text area keeps no focus: Tab moves on
     assert page.evaluate("document.activeElement.textContent") == "Validate"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    # The form posts to the page's own address: wait for that navigation, not for a URL.
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "Valid: ui.edit_me can be published" in page.locator("#editor-outcome").inner_text()
     page.get_by_role("button", name="Publish").click()
     page.wait_for_url(re.compile(r".*/ui/workflows/ui\.edit_me\?published=2#notice$"))
