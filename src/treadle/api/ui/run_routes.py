@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -60,17 +61,35 @@ def _status(text: str | None) -> RunStatus | None:
         raise ParameterError([f"status {text!r} is not one of {known}"], subject="status") from None
 
 
-def _listing(
-    *,
-    context: ApiContext,
-    user: UiUser,
-    status: str | None,
-    workflow: str | None,
-    run: str | None,
-    cursor: str | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunFilters:
+    """The runs list's filters and page, as the query gives them: the page and its table's
+    refresh read the same ones (:func:`run_filters`)."""
+
+    status: str | None = None
+    workflow: str | None = None
+    run: str | None = None
+    cursor: str | None = None
+
+    def shown(self) -> dict[str, str]:
+        """The filters as the form shows them."""
+        return {"status": self.status or "", "workflow": self.workflow or "", "run": self.run or ""}
+
+
+def run_filters(
+    status: Text = None, workflow: Text = None, run: Text = None, cursor: Text = None
+) -> RunFilters:
+    """The runs list's query parameters (a FastAPI dependency)."""
+    return RunFilters(status, workflow, run, cursor)
+
+
+Filters = Annotated[RunFilters, Depends(run_filters)]
+
+
+def _listing(context: ApiContext, user: UiUser, filters: RunFilters) -> dict[str, Any]:
     """The runs the list shows: one page of the filtered runs, or the run searched for."""
-    wanted = _status(status)
+    wanted = _status(filters.status)
+    run = filters.run
     if run and run.strip():
         try:
             answer = runs_api.get_run(run.strip(), user.principal, context)
@@ -83,9 +102,9 @@ def _listing(
         principal=user.principal,
         context=context,
         status=wanted,
-        workflow=workflow or None,
+        workflow=filters.workflow or None,
         limit=RUNS_PER_PAGE,
-        cursor=cursor or None,
+        cursor=filters.cursor or None,
     )
     return {
         "runs": [item.model_dump(mode="json") for item in listed.items],
@@ -100,50 +119,25 @@ def home() -> Response:
 
 
 @router.get("/runs", name="ui_runs")
-def runs_page(
-    *,
-    request: Request,
-    user: User,
-    context: Context,
-    status: Text = None,
-    workflow: Text = None,
-    run: Text = None,
-    cursor: Text = None,
-) -> Response:
+def runs_page(request: Request, user: User, context: Context, filters: Filters) -> Response:
     """The runs list."""
-    listing = _listing(
-        context=context, user=user, status=status, workflow=workflow, run=run, cursor=cursor
-    )
-    filters = {"status": status or "", "workflow": workflow or "", "run": run or ""}
     return page(
         request,
         context,
         user,
         "runs.html",
         statuses=[s.value for s in RunStatus],
-        filters=filters,
-        cursor=cursor or "",
-        **listing,
+        filters=filters.shown(),
+        cursor=filters.cursor or "",
+        **_listing(context, user, filters),
     )
 
 
 @router.get("/runs/rows", name="ui_run_rows")
-def run_rows(
-    *,
-    request: Request,
-    user: User,
-    context: Context,
-    status: Text = None,
-    workflow: Text = None,
-    run: Text = None,
-    cursor: Text = None,
-) -> Response:
+def run_rows(request: Request, user: User, context: Context, filters: Filters) -> Response:
     """The list's table body alone, for the page's refresh."""
-    listing = _listing(
-        context=context, user=user, status=status, workflow=workflow, run=run, cursor=cursor
-    )
-    filters = {"status": status or "", "workflow": workflow or "", "run": run or ""}
-    return render(request, "run_rows.html", filters=filters, **listing)
+    listing = _listing(context, user, filters)
+    return render(request, "run_rows.html", filters=filters.shown(), **listing)
 
 
 def render_run_page(
