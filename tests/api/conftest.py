@@ -23,7 +23,11 @@ from treadle.common.access import DEFAULT_WORKSPACE, Principal, Role
 from treadle.common.loader import load_workflow_text
 from treadle.common.settings import Settings
 from treadle.scheduler.service.access import issue
+from treadle.scheduler.service.golden import golden_bytes, golden_lines
+from treadle.scheduler.service.renderings import load_stored_run
 from treadle.scheduler.store import Store
+
+from .golden_support import DICE, FLOW, KEY
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -247,3 +251,30 @@ def viewer(api: TestClient, bearer: Callable[[Role], dict[str, str]]) -> Callabl
         return response.json()
 
     return get
+
+
+# -- golden records and replays (test_golden_api.py, test_replay_api.py) ---------------------
+
+
+@pytest.fixture
+def golden_api(database_url: str, store: Store, clock: FakeClock) -> Iterator[TestClient]:
+    settings = Settings(database_url=database_url, golden_key=KEY)
+    with TestClient(create_app(settings, store=store, clock=clock)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def record(runner: Any, store: Store) -> bytes:
+    """The golden record of a run of ``gold.flow`` that ran to its end."""
+    run_id = runner.start(load_workflow_text(FLOW, "<flow>"), {})
+    runner.follow(run_id)
+    data = golden_bytes(golden_lines(load_stored_run(store, run_id)))
+    assert b'"status":"succeeded"' in data
+    return data
+
+
+@pytest.fixture
+def dice_run(client: Client) -> str:
+    """A run of ``gold.dice`` v1, its ``roll`` dispatched (seed 42)."""
+    client.register(load_workflow_text(DICE, "<dice>"))
+    return client.start("gold.dice", seed=42)
