@@ -13,16 +13,20 @@ import importlib.util
 import os
 import shutil
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from tests.api.conftest import FakeClock
 
+from treadle.api.app import create_app
 from treadle.client import Client
 from treadle.common.loader import load_packs, load_workflow_text
+from treadle.common.settings import Settings
 from treadle.scheduler.store import Store
 from treadle.testing.cli import TreadleCli
 from treadle.testing.processes import ServiceProcess, treadle_environment, wait_until_serving
@@ -192,3 +196,25 @@ def log_in(page: Any, deployment: Deployment, role: str) -> None:
     page.get_by_label("API token").fill(deployment.tokens[role])
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/ui/runs")
+
+
+# -- the app in-process on SQLite (the HTTP-level tests: test_ui_*.py) -------------------------
+
+
+@pytest.fixture
+def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
+    opened = Store.open(fresh_database_url("sqlite"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def web(store: Store, clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=str(store.engine.url)), store=store, clock=clock)
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client

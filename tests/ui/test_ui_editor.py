@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import textwrap
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,11 +17,9 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import FakeClock, issue_token
 from tests.ui.conftest import PACKS
 
-from treadle.api.app import create_app
 from treadle.client import Client
 from treadle.common.access import Role
 from treadle.common.loader import load_packs, load_workflow_text
-from treadle.common.settings import Settings
 from treadle.scheduler.store import Store
 
 #: Published through the JSON API by the admin: the workspace's own workflow.
@@ -55,25 +52,6 @@ tasks:
   - name: only
     action: core.noop
 """
-
-
-@pytest.fixture
-def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url("sqlite"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def web(store: Store, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=str(store.engine.url)), store=store, clock=clock)
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,31 +40,12 @@ tasks:
 
 
 @pytest.fixture
-def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url("sqlite"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def client(store: Store) -> Iterator[Client]:
     with Client(str(store.engine.url)) as made:
         catalog = load_packs([PACKS])
         for text in (SINGLE, ASK):
             made.register(load_workflow_text(textwrap.dedent(text), "<ui>"), catalog=catalog)
         yield made
-
-
-@pytest.fixture
-def web(store: Store, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=str(store.engine.url)), store=store, clock=clock)
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
 
 
 def _log_in(web: TestClient, token: str) -> Any:

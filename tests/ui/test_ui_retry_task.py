@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.conftest import FakeClock, issue_token
 from tests.ui.conftest import PACKS
 
-from treadle.api.app import create_app
 from treadle.client import Client
 from treadle.common.access import Role
 from treadle.common.loader import load_packs, load_workflow_text
@@ -40,20 +38,6 @@ tasks:
 """
 
 BUTTON = "Retry from this task"
-
-
-@pytest.fixture
-def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url("sqlite"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def web(store: Store) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=str(store.engine.url)), store=store, clock=FakeClock())
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.conftest import FakeClock, issue_token
+from tests.api.conftest import issue_token
 from tests.ui.conftest import PACKS
 
-from treadle.api.app import create_app
 from treadle.api.ui.attempt_timeline import TIMELINE_LIMIT, lay_out
 from treadle.common.access import Role
 from treadle.common.loader import load_packs, load_workflow_text
@@ -47,13 +45,6 @@ tasks:
 
 
 @pytest.fixture
-def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url("sqlite"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def finished_run(store: Store) -> str:
     """A run of ``ui.retried`` carried out to its end by the embedded runner."""
     settings = Settings(database_url=str(store.engine.url))
@@ -65,13 +56,6 @@ def finished_run(store: Store) -> str:
     finally:
         runner.pool.close()  # the store is the fixture's
     return run_id
-
-
-@pytest.fixture
-def web(store: Store) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=str(store.engine.url)), store=store, clock=FakeClock())
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
 
 
 def _log_in(web: TestClient, store: Store) -> None:
