@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from treadle.api.audit import audited
-from treadle.api.context import Context
+from treadle.api.context import ApiContext, Context
 from treadle.api.models.emergency_stop import StopOff, StopOn
 from treadle.api.models.events import EventRequest
 from treadle.api.models.workflows import ExecuteRequest
@@ -31,7 +31,7 @@ from treadle.api.routes import emergency_stop as stops_api
 from treadle.api.routes import events as events_api
 from treadle.api.routes import inquiries as inquiries_api
 from treadle.api.routes import workflow_changes as workflows_api
-from treadle.api.ui.auth import User, posted_form
+from treadle.api.ui.auth import UiUser, User, posted_form
 from treadle.api.ui.catalog_routes import start_fields
 from treadle.api.ui.html_route import HtmlRoute
 from treadle.api.ui.layout import page
@@ -58,19 +58,7 @@ async def control_run(
     request: Request, run_id: str, control: Control, user: User, context: Context
 ) -> Response:
     """Pause, resume, cancel, retry or compensate the run (operator)."""
-    form = await posted_form(request, user)
-    user.need(Role.OPERATOR)
-    reason = form.get("reason", "").strip() or None
-    principal = user.principal
-    details = {"reason": reason} if reason is not None else None
-
-    def apply() -> None:
-        runs = context.run_service()
-        with audited(context, principal, f"run.{control.value}", run_id, details) as uow:
-            run_scope(principal).check(uow, run_id)
-            apply_control_in(uow, runs, run_id, control, reason=reason, by=principal.actor)
-
-    await run_in_threadpool(apply)
+    await _apply_control(request, user, context, run_id, control)
     return _back(f"/ui/runs/{run_id}")
 
 
@@ -79,6 +67,21 @@ async def retry_task(
     request: Request, run_id: str, task: str, user: User, context: Context
 ) -> Response:
     """Retry the ended run from one failed task: "Retry from this task" (operator)."""
+    await _apply_control(request, user, context, run_id, Control.RETRY, task=task)
+    return _back(f"/ui/runs/{run_id}?task={quote(task, safe='')}#task")
+
+
+async def _apply_control(
+    request: Request,
+    user: UiUser,
+    context: ApiContext,
+    run_id: str,
+    control: Control,
+    *,
+    task: str | None = None,
+) -> None:
+    """Apply a control posted from a run's page (CSRF and the operator role first), in one
+    audited transaction (``run.<control>``, its reason and task in the details)."""
     form = await posted_form(request, user)
     user.need(Role.OPERATOR)
     reason = form.get("reason", "").strip() or None
@@ -87,14 +90,13 @@ async def retry_task(
     def apply() -> None:
         runs = context.run_service()
         details = control_details(reason, task=task)
-        with audited(context, principal, "run.retry", run_id, details) as uow:
+        with audited(context, principal, f"run.{control.value}", run_id, details) as uow:
             run_scope(principal).check(uow, run_id)
             apply_control_in(
-                uow, runs, run_id, Control.RETRY, reason=reason, by=principal.actor, task=task
+                uow, runs, run_id, control, reason=reason, by=principal.actor, task=task
             )
 
     await run_in_threadpool(apply)
-    return _back(f"/ui/runs/{run_id}?task={quote(task, safe='')}#task")
 
 
 @router.post("/runs/{run_id}/inquiries/{inquiry_id}", name="ui_answer_inquiry")
