@@ -81,8 +81,7 @@ def _noticed_update(columns: tuple[str, ...]) -> Any:
     """:func:`_locked_update` that also sends the batch's notice (PostgreSQL, one row):
     ``... WHERE id = :k_id AND (SELECT pg_notify('treadle_run_changes', :k_notice)) IS
     NOT NULL`` (``void`` is not null). PostgreSQL runs the uncorrelated subquery once (an
-    init plan, as a one-time filter); with no ``RETURNING``, the statement stays a write
-    whose result nobody reads, deferrable like the others."""
+    init plan, as a one-time filter)."""
     channel: Any = literal_column(f"'{RUN_CHANGES_CHANNEL}'")
     notice = select(func.pg_notify(channel, bindparam("k_notice"))).scalar_subquery()
     return _locked_update(columns).where(notice.is_not(None))
