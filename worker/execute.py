@@ -71,11 +71,12 @@ def execute(
     runner_bug = False
     revealed = RevealedInput(dispatch.input)
     capture: OutputCapture | None = None
+    secrets: tuple[str, ...] | None = None  # worked out before the action when capturing
     try:
         revealed = reveal(dispatch, settings.secret_keys)
         if settings.capture_output_bytes > 0:
-            printed = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
-            capture = OutputCapture(settings.capture_output_bytes, printed)
+            secrets = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
+            capture = OutputCapture(settings.capture_output_bytes, secrets)
         with capturing(capture):  # what the action prints (docs/packs.md#captured-output)
             result = _run(dispatch, revealed.input, actions, settings, registry)
     except ActionError as exc:
@@ -93,7 +94,8 @@ def execute(
             finished_at=clock(),
             output=None if capture is None else capture.output(),
         )
-    secrets = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
+    if secrets is None:
+        secrets = merged(_secrets_of(dispatch, revealed.input, actions), revealed.secrets)
     error = redacted(error, secrets)
     if runner_bug:  # logged only after secret values are blanked out
         details = error.details or {}
