@@ -7,7 +7,10 @@ as it was; a valid one continues the run to its end; a second answer is refused.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
+
+import pytest
 
 
 def test_run_waits_then_an_answer_continues_it(treadle: Any) -> None:
@@ -56,7 +59,17 @@ def test_run_waits_then_an_answer_continues_it(treadle: Any) -> None:
     assert again.stderr.strip() == f"error: inquiry {inquiry_id} is answered, not pending"
 
 
-def test_an_answer_after_the_deadline_is_refused_and_the_run_goes_on(treadle: Any) -> None:
+class _TwoHoursLater(datetime):
+    """The embedded runner's clock two hours on: past any deadline the test set."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) + timedelta(hours=2)
+
+
+def test_an_answer_after_the_deadline_is_refused_and_the_run_goes_on(
+    treadle: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     treadle.write(
         "late.yaml",
         """\
@@ -64,7 +77,7 @@ def test_an_answer_after_the_deadline_is_refused_and_the_run_goes_on(treadle: An
         tasks:
           - name: ask
             action: core.ask
-            input: {prompt: "quick?", schema: {type: object}, timeout: 0.2}
+            input: {prompt: "quick?", schema: {type: object}, timeout: 3600}
             next:
               - when: "{{ timed_out() }}"
                 do: [too_late]
@@ -77,8 +90,9 @@ def test_an_answer_after_the_deadline_is_refused_and_the_run_goes_on(treadle: An
     inquiry_id = re.search(r"inquiry (iq_[0-9a-f]+)", waiting.stderr).group(1)  # type: ignore[union-attr]
     run_id = re.search(r"run (r-[0-9a-f]+) is waiting", waiting.stderr).group(1)  # type: ignore[union-attr]
 
-    # By the time a new process has started, the 0.2 s deadline has long passed.
-    treadle.in_process = False
+    # The answer comes after the hour's deadline (the runner's clock moved on, not the test
+    # waiting it out): a deadline short enough to wait for could pass before `run` returns.
+    monkeypatch.setattr("treadle.embedded.runner.datetime", _TwoHoursLater)
     late = treadle("inquiry", "respond", inquiry_id, "--data", "{}", code=2)
     assert late.stderr.splitlines() == [
         f"error: inquiry {inquiry_id} is timed_out, not pending",
