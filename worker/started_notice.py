@@ -2,14 +2,14 @@
 
 The ``started`` notice ("attempt A runs on worker W since T") is one broker message per
 task on the results queue: for a task of a few milliseconds it costs about as much as the
-task (measured in docs/deployment.md). With ``TREADLE_WORKER_STARTED_NOTICE_AFTER`` set
-(RabbitMQ; 0 by default), the notice leaves only if the action is still running after
-that many seconds, carrying the real start time T; a faster task's result carries its
-worker and start time instead. Until the notice, the attempt shows as ``queued``. Nothing
-is lost meanwhile: a worker that dies leaves the message to be delivered again (acks
-late, the quorum queue's delivery limit stops a task that keeps killing workers). On
-Redis the scheduler counts deliveries from these notices, so there the notice always
-goes at once.
+task (measured in docs/deployment.md). With ``TREADLE_WORKER_STARTED_NOTICE_AFTER``
+(RabbitMQ; 0.25 s by default, 0 for at once), the notice leaves only if the action is
+still running after that many seconds, carrying the real start time T; a faster task's
+result carries its worker and start time instead. Until the notice, the attempt shows as
+``queued``. Nothing is lost meanwhile: a worker that dies leaves the message to be
+delivered again (acks late, the quorum queue's delivery limit stops a task that keeps
+killing workers). On Redis the scheduler counts deliveries from these notices, so there
+the notice always goes at once.
 
 Late notices are kept by :class:`StartedNotices`: one thread per process sends those that
 are due, in order. A thread (or timer) per attempt would cost more than the notice it

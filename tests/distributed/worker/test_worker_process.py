@@ -46,9 +46,12 @@ def sender(settings: Settings) -> Any:
 
 @pytest.fixture(scope="module")
 def shared_worker(rabbitmq_url: str, test_packs: Path, module_worker_processes: Any) -> Any:
+    # Started notices at once, so the tests see every delivery start; the default is
+    # what the workers of test_the_task_of_a_killed_worker_runs_on_a_worker_started_afterwards run.
     worker = module_worker_processes(
-        rabbitmq_url, "--concurrency", "1", "--pool", "prefork", "--pack-path", str(test_packs)
-    )
+        rabbitmq_url, "--concurrency", "1", "--pool", "prefork", "--pack-path", str(test_packs),
+        worker_started_notice_after="0",
+    )  # fmt: skip
     worker.wait_ready()
     return worker
 
@@ -203,8 +206,10 @@ def test_the_task_of_a_killed_worker_runs_on_a_worker_started_afterwards(
         rescuer.wait_ready()
         result = reports.wait_for_result(dispatch.attempt_id)
 
+    # The first delivery ran long enough to be announced (a quarter of a second by default);
+    # the second returned at once, so its result alone says where it ran.
     started = [r.started.worker for r in reports.of(dispatch.attempt_id) if r.started]
-    assert started == [doomed.node(), rescuer.node()]
+    assert started == [doomed.node()]
     assert result.outcome is AttemptStatus.SUCCEEDED
     assert result.result == {"second_delivery": True}
     assert result.worker == rescuer.node()
