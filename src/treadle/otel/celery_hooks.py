@@ -1,10 +1,11 @@
 """Celery's signals, where the scheduler's dispatch spans begin and a pool process flushes.
 
 In ``treadle scheduler``, every ``treadle.run.*`` message the publisher sends (its own
-dispatches after commit and the relay's alike: both go through Celery's
-``send_task``) passes ``before_task_publish``: :class:`DispatchSpans` starts the
-attempt's dispatch span there, a child of its run's span, and writes its W3C
-``traceparent`` into the message headers, which the worker reads back; the span ends at
+dispatches after commit and the relay's alike) passes ``before_task_publish``, which the
+publisher sends as Celery's ``send_task`` would (``scheduler/service/task_messages.py``):
+:class:`DispatchSpans` starts the attempt's dispatch span there, a child of its run's span,
+and writes its W3C ``traceparent`` into the message headers, which the worker reads back;
+the span ends at
 ``after_task_publish``, once the message is written to the broker (the publisher awaits
 the broker's confirms for the whole batch afterwards). Only ids, the task, the action and
 the queue are read from the message, never its input. A process without tracing
