@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     #: A quarter of a second by default: a person sees where a slow task runs at once,
     #: and short tasks in bulk cost one message less each (about a third less CPU).
     worker_started_notice_after: float = Field(default=0.25, ge=0, le=3600)
+    #: Messages each worker process holds unacknowledged on RabbitMQ (Celery's
+    #: ``worker_prefetch_multiplier``). 1 by default, so a worker busy with a long task
+    #: hoards nothing another worker could run; 4 (Celery's default) saves a broker round
+    #: trip per task for many short tasks (docs/scaling.md). Redis: always 1, since there
+    #: a message reserved and not started for ``worker_lost_after`` counts as lost.
+    worker_prefetch_multiplier: int = Field(default=1, ge=1, le=64)
     worker_lost_after: float = Field(default=60.0, gt=0)
     #: Seconds between looks for dispatches held back by concurrency keys and rate limits
     #: that may go now, when nothing is held; while something is, every step looks

@@ -222,6 +222,8 @@ def create_celery_app(
             task_events=settings.worker_send_task_events,
         )
     )
+    if is_rabbitmq(settings.broker_url):  # Redis: 1, see Settings.worker_prefetch_multiplier
+        app.conf.worker_prefetch_multiplier = settings.worker_prefetch_multiplier
     names = worker_queues(settings, [settings.default_queue, *queues])
     app.conf.update(
         task_queues=[work_queue(queue, settings) for queue in names],

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 CELERY = Path(sys.executable).parent / "celery"
 SIGTERM_QUEUE = "sigterm.tasks"
 RESCUE_QUEUE = "rescue.tasks"
+PREFETCH_QUEUES = ("prefetch1.tasks", "prefetch3.tasks")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def settings(rabbitmq_url: str, test_packs: Path) -> Settings:
 @pytest.fixture(scope="module")
 def sender(settings: Settings) -> Any:
     """A Celery app that publishes dispatches the way the scheduler does."""
-    app = create_celery_app(settings, queues=[SIGTERM_QUEUE, RESCUE_QUEUE])
+    app = create_celery_app(settings, queues=[SIGTERM_QUEUE, RESCUE_QUEUE, *PREFETCH_QUEUES])
     yield app
     app.close()
 
@@ -221,3 +222,30 @@ def test_a_worker_keeps_retrying_an_unreachable_broker_and_says_why(worker_proce
     worker.wait_for_log("Trying again in")
     assert worker.process.poll() is None  # still retrying, not given up
     assert worker.terminate() == 0
+
+
+@pytest.mark.parametrize(
+    ("queue", "setting", "held"), [(PREFETCH_QUEUES[0], None, 1), (PREFETCH_QUEUES[1], "3", 3)]
+)
+def test_a_worker_process_holds_as_many_messages_as_its_prefetch_allows(
+    rabbitmq_url, sender, test_packs, worker_processes, make_dispatch, send_dispatch,
+    queue_counts, wait, queue, setting, held,
+):  # fmt: skip
+    """TREADLE_WORKER_PREFETCH_MULTIPLIER: by default a process busy with a long task holds
+    no other message (another worker could run it); raised, it holds that many."""
+    chosen = {} if setting is None else {"worker_prefetch_multiplier": setting}
+    worker = worker_processes(
+        rabbitmq_url, "--pack-path", str(test_packs), "--queues", queue, "--concurrency", "1",
+        **chosen,
+    )  # fmt: skip
+    worker.wait_ready()
+    try:
+        for _ in range(6):
+            send_dispatch(sender, make_dispatch("core.sleep", {"seconds": 30}), queue)
+        wait(
+            lambda: queue_counts(rabbitmq_url).get(queue) == (6, held),
+            15,
+            f"the worker to hold {held} of the 6 messages",
+        )
+    finally:
+        worker.kill()  # the sleeping task need not finish
