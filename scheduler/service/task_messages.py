@@ -18,7 +18,9 @@ Celery's ``before_task_publish`` and ``after_task_publish`` signals are sent as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -34,7 +36,8 @@ __all__ = ["HARD_LIMIT_GRACE_SECONDS", "TaskMessage", "TaskMessages"]
 HARD_LIMIT_GRACE_SECONDS = 5
 
 #: What a Treadle task message embeds: no callbacks, no canvas (the scheduler owns the graph).
-_EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'
+_EMBED: dict[str, None] = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+_EMBED_JSON = json.dumps(_EMBED)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,12 @@ class TaskMessage:
     properties: dict[str, Any]
     #: The dispatch as the body holds it, for the publish signals' receivers only.
     dispatch: TaskDispatch
+
+    @cached_property
+    def signal_body(self) -> tuple[Any, ...]:
+        """The body as ``send_task`` gives it to the signals, ``(args, kwargs, embed)``:
+        built once, and only when a receiver listens."""
+        return ([self.dispatch.model_dump(mode="json")], {}, dict(_EMBED))
 
 
 class TaskMessages:
@@ -79,7 +88,7 @@ class TaskMessages:
         properties: dict[str, Any] = dict(message.properties)
         if priority is not None:
             properties["priority"] = priority
-        body = f"[[{dispatch.model_dump_json()}], {{}}, {_EMBED}]"
+        body = f"[[{dispatch.model_dump_json()}], {{}}, {_EMBED_JSON}]"
         return TaskMessage(task, body, headers, properties, dispatch)
 
 
@@ -88,7 +97,7 @@ def announce(message: TaskMessage, routing_key: str) -> None:
     if before_task_publish.receivers:
         before_task_publish.send(
             sender=message.task,
-            body=_signal_body(message),
+            body=message.signal_body,
             exchange="",
             routing_key=routing_key,
             headers=message.headers,
@@ -103,14 +112,8 @@ def published(message: TaskMessage, routing_key: str) -> None:
     if after_task_publish.receivers:
         after_task_publish.send(
             sender=message.task,
-            body=_signal_body(message),
+            body=message.signal_body,
             headers=message.headers,
             exchange="",
             routing_key=routing_key,
         )
-
-
-def _signal_body(message: TaskMessage) -> tuple[Any, ...]:
-    """The body as ``send_task`` gives it to the signals: ``(args, kwargs, embed)``."""
-    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-    return ([message.dispatch.model_dump(mode="json")], {}, embed)
