@@ -8,7 +8,9 @@ here; once it commits, :meth:`DirectPublish.flush` publishes the commands as dec
 claim, no decode), confirmed by the broker. The rows are marked sent (with the time of the
 broker's confirm) by the scheduler's next transaction that applies results (one UPDATE
 more in a transaction it makes anyway: :meth:`DirectPublish.write_marks`), or, when a step
-applies nothing, by :meth:`DirectPublish.mark_sent` in a short one. Durability is
+applies nothing, by :meth:`DirectPublish.mark_sent` in a short one. On PostgreSQL the
+marks ride on the statement that records the results (:meth:`DirectPublish.marks_for`),
+costing no round trip of their own. Durability is
 unchanged: the rows were committed before anything was sent, and a row not yet marked is
 still held. If the process dies between commit and publish, a relay (this scheduler's after a
 restart, or another's) takes the rows once their hold ends; if the publish fails, the
@@ -81,17 +83,23 @@ class DirectPublish:
     def write_marks(self, uow: UnitOfWork) -> None:
         """Mark the published rows sent in ``uow`` (once per transaction); forgotten once
         it commits, kept if it rolls back (to be written again)."""
+        for ids, at in self.marks_for(uow):
+            uow.mark_outbox_sent(ids, at)
+
+    def marks_for(self, uow: UnitOfWork) -> list[tuple[list[int], datetime]]:
+        """The marks ``uow`` is to write itself, with another statement it sends anyway
+        (``record_results``' ``sent``): given once per transaction, forgotten once it
+        commits, kept if it rolls back (to be given again)."""
         marks = list(self._unmarked)
         if not marks or self._marked_in is uow:
-            return
+            return []
         self._marked_in = uow
-        for ids, at in marks:
-            uow.mark_outbox_sent(ids, at)
 
         def forget() -> None:
             self._unmarked = [m for m in self._unmarked if m not in marks]
 
         uow.after_commit(forget)
+        return marks
 
     def flush(self) -> int:
         """Publish what committed transactions held (their rows are marked sent later, see

@@ -50,7 +50,7 @@ class OutgoingCommands(Protocol):
 
     def held(self, uow: UnitOfWork, held: Sequence[HeldCommand]) -> None: ...
 
-    def write_marks(self, uow: UnitOfWork) -> None: ...
+    def marks_for(self, uow: UnitOfWork) -> list[tuple[list[int], datetime]]: ...
 
 
 class RunObserver(Protocol):
@@ -126,11 +126,11 @@ class RunService:
             known.append((ref.run_id, ending))
         if not known:
             return set()
-        if self.outgoing is not None:  # what was published since: marked in this transaction
-            self.outgoing.write_marks(uow)
+        # What was published since the last save is marked sent by the same statement.
+        sent = self.outgoing.marks_for(uow) if self.outgoing is not None else []
         uow.lock_runs([run_id for run_id, _ in known])
         ended: list[EndedAttempt] | None = [] if self.observers else None
-        fresh = uow.record_results([ending for _, ending in known], ended=ended)
+        fresh = uow.record_results([ending for _, ending in known], ended=ended, sent=sent)
         printed = [(e.attempt_id, e.output) for _, e in known if e.output is not None]
         if printed:  # what the actions printed, kept with their attempts
             uow.record_outputs(printed)

@@ -95,6 +95,19 @@ _RECORD_RESULTS = text(
     f"WHERE t.attempt_id = u.attempt_id AND t.status IN {_OPEN!r} "
     "RETURNING t.attempt_id, t.action_ref, t.dispatched_at"
 )
+# The same, also marking published outbox rows sent (``record_results``' ``sent``): the
+# marks ride on a statement the step sends anyway instead of costing a round trip of their
+# own. PostgreSQL runs a data-modifying WITH to completion whether or not it is read.
+_MARK_SENT_WITH = (
+    "WITH sent AS (UPDATE outbox AS o SET sent_at = m.at, "
+    "publish_attempts = o.publish_attempts + 1 "
+    "FROM unnest(CAST(:sent_ids AS INTEGER[]), CAST(:sent_at AS TIMESTAMP WITH TIME ZONE[])) "
+    "AS m(id, at) WHERE o.id = m.id) "
+)
+_RECORD_RESULTS_MARKING = text(_MARK_SENT_WITH + _RECORD_RESULTS.text)
+
+#: Published outbox rows to mark sent: groups of (row ids, when the broker confirmed them).
+SentMarks = Sequence[tuple[Sequence[int], datetime]]
 
 
 @dataclass(frozen=True)
@@ -252,7 +265,11 @@ class QueueRepository(Repository):
         return [AttemptEntry.from_row(row) for row in rows]
 
     def record_results(
-        self, outcomes: Sequence[AttemptEnding], *, ended: list[EndedAttempt] | None = None
+        self,
+        outcomes: Sequence[AttemptEnding],
+        *,
+        ended: list[EndedAttempt] | None = None,
+        sent: SentMarks = (),
     ) -> set[str]:
         """Record many attempt endings in two statements; returns the ids that were fresh.
 
@@ -261,10 +278,13 @@ class QueueRepository(Repository):
         ``worker``, ``started_at`` and ``reason`` keep their stored values when ``None``;
         ``reason`` says why the scheduler, rather than a worker, ended the attempt.
         ``ended``, when given, receives each fresh attempt's action and dispatch time (read
-        by the same statements).
+        by the same statements). ``sent`` outbox rows are marked sent as
+        :meth:`mark_outbox_sent` would (on PostgreSQL by the same statement).
         """
         if self._postgres:
-            return self._record_results_returning(outcomes, ended)
+            return self._record_results_returning(outcomes, ended, sent)
+        for ids, at in sent:
+            self.mark_outbox_sent(ids, at)
         wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
         stored: dict[str, Mapping[Any, Any]] = {}
         for part in chunks(wanted):
@@ -294,7 +314,7 @@ class QueueRepository(Repository):
         return fresh
 
     def _record_results_returning(
-        self, outcomes: Sequence[AttemptEnding], ended: list[EndedAttempt] | None
+        self, outcomes: Sequence[AttemptEnding], ended: list[EndedAttempt] | None, sent: SentMarks
     ) -> set[str]:
         """:meth:`record_results` in one statement: the UPDATE locks and changes only the
         open rows, keeps stored values where the ending has none, and returns what it
@@ -303,9 +323,11 @@ class QueueRepository(Repository):
         for o in outcomes:
             first.setdefault(o.attempt_id, o)
         if not first:
+            for ids, at in sent:
+                self.mark_outbox_sent(ids, at)
             return set()
         processors = _record_processors(self._conn.dialect)
-        params = {
+        params: dict[str, Any] = {
             "ids": list(first),
             "statuses": [o.status.value for o in first.values()],
             "finished": [processors[0](o.finished_at) for o in first.values()],
@@ -316,8 +338,13 @@ class QueueRepository(Repository):
             "started": [processors[0](o.started_at) for o in first.values()],
             "reasons": [o.reason for o in first.values()],
         }
+        statement = _RECORD_RESULTS
+        if sent:
+            statement = _RECORD_RESULTS_MARKING
+            params["sent_ids"] = [row_id for ids, _ in sent for row_id in ids]
+            params["sent_at"] = [processors[0](at) for ids, at in sent for _ in ids]
         fresh: set[str] = set()
-        for attempt_id, action_ref, dispatched_at in self._conn.execute(_RECORD_RESULTS, params):
+        for attempt_id, action_ref, dispatched_at in self._conn.execute(statement, params):
             fresh.add(attempt_id)
             if ended is not None:
                 ended.append(_ended(first[attempt_id], action_ref, dispatched_at))

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import treadle
 from treadle.common.loader import load_packs, load_workflow_text
@@ -194,4 +194,70 @@ def test_a_rolled_back_save_publishes_nothing(scheduler: Scheduler) -> None:
         failing_transaction()
     assert scheduler.direct.pending == 0
     assert scheduler.direct.flush() == 0
+    assert scheduler.unsent() == []
+
+
+def test_the_marks_ride_on_the_statement_that_records_the_results(
+    scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """No statement of its own marks the published row: on PostgreSQL the UPDATE that
+    records the next result carries it; on SQLite it runs just before. Either way the row
+    says when the broker confirmed it, and that it was published once."""
+    first = started_chain(scheduler)
+    scheduler.finish(first)
+    confirmed = clock.advance(0.5)
+    scheduler.direct.flush()
+    clock.advance(2)
+    statements: list[str] = []
+
+    def sent(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(scheduler.store.engine, "before_cursor_execute", sent)
+    try:
+        scheduler.finish(scheduler.publisher.attempts()[1])
+    finally:
+        event.remove(scheduler.store.engine, "before_cursor_execute", sent)
+
+    with scheduler.store.engine.connect() as connection:
+        row = connection.execute(
+            select(outbox.c.sent_at, outbox.c.publish_attempts).where(
+                outbox.c.payload["dispatch"]["attempt_id"].as_string()
+                == scheduler.publisher.attempts()[1]
+            )
+        ).one()
+    assert row.sent_at == confirmed
+    assert row.publish_attempts == 1
+    marking = [s for s in statements if "UPDATE outbox" in s]
+    if scheduler.store.engine.dialect.name == "postgresql":
+        assert len(marking) == 1
+        assert marking[0].startswith("WITH sent AS (UPDATE outbox")
+        assert "UPDATE attempts" in marking[0]
+    else:
+        assert [s.split(" SET ")[0] for s in marking] == ["UPDATE outbox"]
+
+
+def test_marks_of_a_rolled_back_transaction_are_written_by_the_next(
+    scheduler: Scheduler,
+) -> None:
+    first = started_chain(scheduler)
+    scheduler.finish(first)
+    scheduler.direct.flush()
+    second = scheduler.publisher.attempts()[1]
+    result = TaskResult(
+        attempt_id=second, outcome=AttemptStatus.SUCCEEDED, finished_at=scheduler.clock()
+    )
+
+    def failing_transaction() -> None:
+        with scheduler.store.unit_of_work() as uow:
+            scheduler.runs.settle(uow, [AttemptEnding.reported(result)])
+            raise RuntimeError("the transaction fails after marking")
+
+    with pytest.raises(RuntimeError):
+        failing_transaction()
+    assert scheduler.direct.unmarked == 1
+    assert len(scheduler.unsent()) == 1
+
+    scheduler.finish(second)
+    assert scheduler.direct.unmarked == 0
     assert scheduler.unsent() == []
