@@ -18,24 +18,26 @@ from typing import Any
 from sqlalchemy import Connection, Table, TextClause, Update, bindparam, text, update
 from sqlalchemy.engine import Dialect
 
+from treadle.scheduler.store.write_batch import WriteBatch
+
 
 def bulk_update(
     connection: Connection,
     table: Table,
     keys: tuple[str, ...],
     rows: Sequence[Mapping[str, Any]],
+    *,
+    writes: WriteBatch | None = None,
 ) -> None:
-    """Set the non-key columns of each row of ``rows``, found by its ``keys`` columns."""
+    """Set the non-key columns of each row of ``rows``, found by its ``keys`` columns.
+
+    With ``writes`` on PostgreSQL, the statement is queued there instead of sent."""
     if not rows:
         return
     names = tuple(name for name in rows[0] if name not in keys)
     if connection.dialect.name == "postgresql":
         statement, processors = _unnest_update(table, keys, names, connection.dialect)
-        columns = (*keys, *names)
-        params = {
-            f"p{i}": _column_values(rows, name, processors[i]) for i, name in enumerate(columns)
-        }
-        connection.execute(statement, params)
+        _send(connection, writes, statement, _arrays(rows, (*keys, *names), processors))
         return
     connection.execute(
         _executemany_update(table, keys, names),
@@ -49,24 +51,107 @@ def bulk_upsert(
     keys: tuple[str, ...],
     inserted: Sequence[Mapping[str, Any]],
     updated: Sequence[Mapping[str, Any]],
+    *,
+    writes: WriteBatch | None = None,
 ) -> None:
     """Insert the rows of ``inserted`` and update those of ``updated`` (by ``keys``).
 
     On PostgreSQL both go in one statement (``INSERT ... SELECT FROM unnest ... ON
     CONFLICT DO UPDATE``): one round trip where an insert and an update were two. The rows
-    must all have the same columns, and no key twice.
+    must all have the same columns, and no key twice. With ``writes`` on PostgreSQL, the
+    statement is queued there instead of sent.
     """
-    if connection.dialect.name != "postgresql" or not (inserted and updated):
+    postgres = connection.dialect.name == "postgresql"
+    if not (inserted and updated) or not postgres:
         if inserted:
-            connection.execute(table.insert(), list(inserted))
-        bulk_update(connection, table, keys, updated)
+            bulk_insert(connection, table, inserted, writes=writes)
+        bulk_update(connection, table, keys, updated, writes=writes)
         return
     rows = [*inserted, *updated]
     names = tuple(name for name in rows[0] if name not in keys)
     statement, processors = _unnest_upsert(table, keys, names, connection.dialect)
-    columns = (*keys, *names)
-    params = {f"p{i}": _column_values(rows, name, processors[i]) for i, name in enumerate(columns)}
-    connection.execute(statement, params)
+    _send(connection, writes, statement, _arrays(rows, (*keys, *names), processors))
+
+
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    writes: WriteBatch | None = None,
+) -> None:
+    """Insert ``rows`` (all with the same columns): queued in ``writes`` on PostgreSQL
+    when given (``INSERT ... SELECT FROM unnest``), else one ``executemany``."""
+    if not rows:
+        return
+    if writes is None or connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), list(rows))
+        return
+    columns = tuple(rows[0])
+    statement, processors = _unnest_insert(table, columns, connection.dialect)
+    writes.add(statement, _arrays(rows, columns, processors))
+
+
+def queue_replace(
+    writes: WriteBatch,
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Queue in ``writes`` (PostgreSQL) an insert of ``rows`` that replaces the non-key
+    columns of the rows whose ``keys`` exist (``INSERT ... ON CONFLICT DO UPDATE``)."""
+    if not rows:
+        return
+    names = tuple(name for name in rows[0] if name not in keys)
+    statement, processors = _unnest_upsert(table, keys, names, connection.dialect)
+    writes.add(statement, _arrays(rows, (*keys, *names), processors))
+
+
+def queue_update(
+    writes: WriteBatch,
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    condition: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Queue in ``writes`` (PostgreSQL) the update of ``rows`` by ``keys``, as
+    :func:`bulk_update` sends it; ``condition`` (our own SQL, its parameters in ``extra``)
+    is ANDed to its ``WHERE``."""
+    if not rows:
+        return
+    names = tuple(name for name in rows[0] if name not in keys)
+    statement, processors = _unnest_update(table, keys, names, connection.dialect)
+    if condition:
+        statement = _conditioned(statement.text, condition)
+    writes.add(statement, {**_arrays(rows, (*keys, *names), processors), **(extra or {})})
+
+
+@cache
+def _conditioned(sql: str, condition: str) -> TextClause:
+    return text(f"{sql} AND {condition}")
+
+
+def _send(
+    connection: Connection,
+    writes: WriteBatch | None,
+    statement: TextClause,
+    params: dict[str, list[Any]],
+) -> None:
+    if writes is None:
+        connection.execute(statement, params)
+    else:
+        writes.add(statement, params)
+
+
+def _arrays(
+    rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...], processors: Processors
+) -> dict[str, list[Any]]:
+    """The ``unnest`` statements' parameters: ``p<i>``, the values of column ``i``."""
+    return {f"p{i}": _column_values(rows, name, processors[i]) for i, name in enumerate(columns)}
 
 
 def _column_values(
@@ -121,6 +206,19 @@ def _unnest_update(
         f"UPDATE {quote(table.name)} AS t SET {assignments} "  # noqa: S608
         f"FROM {source} AS u({listed}) WHERE {matches}"
     )
+    return text(sql), processors
+
+
+@cache
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, Processors]:
+    """``INSERT INTO t (...) SELECT * FROM unnest(:p0::type[], ...)``, and the bind
+    processors of its parameters."""
+    quote = dialect.identifier_preparer.quote
+    source, listed, processors = _unnest_source(table, columns, dialect)
+    # Only our own table and column names (quoted) go into the text; values are parameters.
+    sql = f"INSERT INTO {quote(table.name)} ({listed}) SELECT * FROM {source} AS u({listed})"  # noqa: S608
     return text(sql), processors
 
 

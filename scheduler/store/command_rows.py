@@ -31,10 +31,12 @@ from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.ids import parse_attempt_id, unit_timer_id
 from treadle.scheduler.core.state import RunState, TimerKind
 from treadle.scheduler.store.base import Repository, chunks
+from treadle.scheduler.store.bulk import queue_replace
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.decision_codec import encode_command
 from treadle.scheduler.store.flow_repo import HELD_TIMER_AT, FlowGate, held_columns
 from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
+from treadle.scheduler.store.write_batch import WriteBatch
 
 # Executed with many parameter sets at once, so no ``IN`` (an expanding parameter, which
 # executemany refuses): the open statuses are spelt out.
@@ -81,8 +83,11 @@ class CommandRows(Repository):
         clock: Callable[[], datetime],
         *,
         hold_for: timedelta | None = None,
+        writes: WriteBatch | None = None,
     ) -> None:
         super().__init__(connection, clock)
+        #: The save's other writes (PostgreSQL), sent by :meth:`flush` with the attempts.
+        self._writes = writes
         self._state: RunState | None = None
         self.now = clock()
         self._hold_for = hold_for
@@ -256,8 +261,16 @@ class CommandRows(Repository):
 
     def flush(self) -> None:
         """Write every collected row: one statement per table (the attempts first, so the
-        flow gate counts this batch's holders)."""
-        self._upsert(attempts, self._attempts, ("attempt_id",))
+        flow gate counts this batch's holders). The save's writes queued in ``writes``
+        go first, with the attempts when no flow gate needs to read them in between."""
+        writes = self._writes
+        if writes is not None and not self._claimed:
+            queue_replace(writes, self._conn, attempts, ("attempt_id",), self._attempts)
+            writes.execute(self._conn)
+        else:
+            if writes is not None:
+                writes.execute(self._conn)
+            self._upsert(attempts, self._attempts, ("attempt_id",))
         if self._claimed:
             self._gate()
         if self._held:

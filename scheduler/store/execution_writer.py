@@ -21,6 +21,7 @@ from treadle.scheduler.core.state import Execution, RunState, Unit, Units
 from treadle.scheduler.store.bulk import bulk_upsert
 from treadle.scheduler.store.codec import execution_to_row, unit_to_row
 from treadle.scheduler.store.models import task_executions, task_units
+from treadle.scheduler.store.write_batch import WriteBatch
 
 _EXECUTION_KEYS = ("run_id", "execution_id")
 _UNIT_KEYS = ("run_id", "execution_id", "position")
@@ -129,7 +130,11 @@ def write_executions(connection: Connection, old: RunState | None, new: RunState
     apply_changes(connection, collect_executions(old, new, ExecutionChanges()))
 
 
-def apply_changes(connection: Connection, changes: ExecutionChanges) -> None:
+def apply_changes(
+    connection: Connection, changes: ExecutionChanges, writes: WriteBatch | None = None
+) -> None:
+    """Write ``changes``: deletions at once; the upserts of executions and units at once,
+    or queued in ``writes`` (PostgreSQL) to go with the save's other writes."""
     for run_id in changes.replace_runs:
         connection.execute(delete(task_units).where(task_units.c.run_id == run_id))
         connection.execute(delete(task_executions).where(task_executions.c.run_id == run_id))
@@ -159,5 +164,13 @@ def apply_changes(connection: Connection, changes: ExecutionChanges) -> None:
         _EXECUTION_KEYS,
         changes.insert_executions,
         changes.update_executions,
+        writes=writes,
     )
-    bulk_upsert(connection, task_units, _UNIT_KEYS, changes.insert_units, changes.update_units)
+    bulk_upsert(
+        connection,
+        task_units,
+        _UNIT_KEYS,
+        changes.insert_units,
+        changes.update_units,
+        writes=writes,
+    )

@@ -3,13 +3,14 @@
 A batch of runs the caller has locked (``save_runs``): every table gets one statement,
 whatever the number of runs. A burst of worker results touching a hundred runs then costs
 a handful of statements instead of a thousand, which is what keeps many small runs fast on
-PostgreSQL.
+PostgreSQL. There the save's writes whose results nobody reads (the run rows, executions,
+units, events and, unless flow control must read them first, the attempts) go to the
+server as one statement (:mod:`.write_batch`): each statement is a round trip while the
+runs are locked and their successors wait.
 
-On PostgreSQL the batch also announces itself (:mod:`.run_notices`): one run row's
-``UPDATE`` carries ``pg_notify('treadle_run_changes', <the batch's run ids>)`` in a
-subquery of its ``WHERE``, delivered when the transaction commits. A batch with a
-run alone in its group of changed columns (every batch of one run) pays no statement for
-it; otherwise that row is sent on its own, one statement more.
+On PostgreSQL the batch also announces itself (:mod:`.run_notices`): the run rows' update
+carries ``pg_notify('treadle_run_changes', <the batch's run ids>)`` in a subquery of its
+``WHERE``, delivered when the transaction commits; it costs no statement of its own.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.events import Event
 from treadle.scheduler.core.state import RunState
+from treadle.scheduler.store.bulk import bulk_insert, queue_update
 from treadle.scheduler.store.codec import changed_run_columns
 from treadle.scheduler.store.command_rows import CommandRows, CommandRowWriter, HeldCommand
 from treadle.scheduler.store.decision_codec import encode_event
@@ -35,6 +37,7 @@ from treadle.scheduler.store.execution_writer import (
 )
 from treadle.scheduler.store.models import run_events, runs
 from treadle.scheduler.store.run_notices import RUN_CHANGES_CHANNEL, run_changes_notice
+from treadle.scheduler.store.write_batch import WriteBatch
 
 Clock = Callable[[], datetime]
 
@@ -76,16 +79,8 @@ def _locked_update(columns: tuple[str, ...]) -> Any:
     return runs.update().where(runs.c.id == bindparam("k_id")).values(values)
 
 
-@cache
-def _noticed_update(columns: tuple[str, ...]) -> Any:
-    """:func:`_locked_update` that also sends the batch's notice (PostgreSQL, one row):
-    ``... WHERE id = :k_id AND (SELECT pg_notify('treadle_run_changes', :k_notice)) IS
-    NOT NULL`` (``void`` is not null). PostgreSQL runs the uncorrelated subquery once (an
-    init plan, as a one-time filter)."""
-    channel: Any = literal_column(f"'{RUN_CHANGES_CHANNEL}'")
-    notice = select(func.pg_notify(channel, bindparam("k_notice"))).scalar_subquery()
-    return _locked_update(columns).where(notice.is_not(None))
-
+#: The notice of a batch of run rows' updates (see ``RunWriter._queue_rows``).
+_NOTICE_CONDITION = f"(SELECT pg_notify('{RUN_CHANGES_CHANNEL}', :notice)) IS NOT NULL"
 
 _LAST_SEQS = (
     select(run_events.c.run_id, func.max(run_events.c.seq))
@@ -114,6 +109,8 @@ class RunWriter:
         self._notify = notify and connection.dialect.name == "postgresql"
         #: Each changed run's last event seq before this save (``write_locked_rows``).
         self._first_seqs: dict[str, int] = {}
+        #: PostgreSQL: the save's writes, sent as one statement (:mod:`.write_batch`).
+        self._writes = WriteBatch() if connection.dialect.name == "postgresql" else None
 
     def write_locked_rows(
         self,
@@ -141,17 +138,35 @@ class RunWriter:
             values["k_new_version"] = new_versions[run_id]
             columns = tuple(k for k in values if not k.startswith("k_"))
             groups.setdefault(columns, []).append(values)
-        notice = run_changes_notice(new_versions) if self._notify else None
-        # A group of one row first: the notice rides on its UPDATE at no cost.
-        for columns, rows in sorted(groups.items(), key=lambda group: len(group[1]) != 1):
-            rest = rows
-            if notice is not None:
-                noticed = {**rows[0], "k_notice": notice}
-                self._conn.execute(_noticed_update(columns), noticed)
-                rest, notice = rows[1:], None
-            if rest:
-                self._conn.execute(_locked_update(columns), rest)
+        if self._writes is not None:  # PostgreSQL
+            self._queue_rows(groups, run_changes_notice(new_versions) if self._notify else None)
+            return new_versions
+        for columns, rows in groups.items():
+            self._conn.execute(_locked_update(columns), rows)
         return new_versions
+
+    def _queue_rows(
+        self, groups: Mapping[tuple[str, ...], Sequence[Mapping[str, Any]]], notice: str | None
+    ) -> None:
+        """PostgreSQL: the run rows' updates join the save's other writes (one per group of
+        changed columns); the notice rides on the first, as ``AND (SELECT pg_notify(...))
+        IS NOT NULL`` (``void`` is not null; an init plan, run once)."""
+        assert self._writes is not None
+        for columns, rows in groups.items():
+            values = [
+                {"id": row["k_id"], **{c: row[c] for c in columns}, "version": row["k_new_version"]}
+                for row in rows
+            ]
+            queue_update(
+                self._writes,
+                self._conn,
+                runs,
+                ("id",),
+                values,
+                condition=_NOTICE_CONDITION if notice is not None else "",
+                extra={"notice": notice} if notice is not None else None,
+            )
+            notice = None
 
     def write_contents(self, changes: Sequence[RunChange]) -> SavedRuns:
         """Executions and units, events and commands of every change; what went to the
@@ -159,15 +174,20 @@ class RunWriter:
         executions = ExecutionChanges()
         for change in changes:
             collect_executions(change.old, change.new, executions)
-        apply_changes(self._conn, executions)
-        self._append_events(changes)
-        rows = CommandRows(self._conn, self._clock, hold_for=self._hold_outgoing)
+        # On PostgreSQL the run rows, executions, units, events and attempts go as one
+        # statement, sent when the commands' rows are written.
+        writes = self._writes
+        apply_changes(self._conn, executions, writes)
+        self._append_events(changes, writes)
+        rows = CommandRows(self._conn, self._clock, hold_for=self._hold_outgoing, writes=writes)
         for change in changes:
             if change.commands:
                 now = change.events[-1][1] if change.events else self._clock()
                 rows.for_run(change.new, now)
                 self._write_commands(rows, change.commands)
-        rows.flush()
+        rows.flush()  # (sends the queued writes)
+        if writes is not None:
+            writes.execute(self._conn)  # (nothing left: a guard)
         return SavedRuns(
             {}, wrote_outbox=rows.wrote_outbox, held=rows.held, flow_waits=rows.flow_waits
         )
@@ -185,7 +205,7 @@ class RunWriter:
             known.update((run_id, int(found.get(run_id) or 0)) for run_id in unknown)
         return known
 
-    def _append_events(self, changes: Sequence[RunChange]) -> None:
+    def _append_events(self, changes: Sequence[RunChange], writes: WriteBatch | None) -> None:
         logging = [c for c in changes if c.events]
         if not logging:
             return
@@ -208,4 +228,4 @@ class RunWriter:
                     }
                 )
             last[run_id] = seq
-        self._conn.execute(run_events.insert(), rows)
+        bulk_insert(self._conn, run_events, rows, writes=writes)

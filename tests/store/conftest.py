@@ -59,6 +59,28 @@ class FakeClock:
 _CHANGE = re.compile(r'^\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 # One statement inserting and updating rows (``bulk_upsert`` on PostgreSQL), counted as upsert.
 _UPSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?(\w+)"?.*\sON CONFLICT\b.*\sDO UPDATE\s', re.S)
+# A single ``INSERT ... SELECT * FROM unnest(...)`` (``bulk_insert`` queued alone).
+_UNNEST_INSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?\w+"?\s*\([^)]*\)\s+SELECT \* FROM unnest')
+_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE)\s+"?(\w+)"?')
+
+
+def batch_parts(statement: str) -> list[str] | None:
+    """The parts of a save's writes sent as one statement (``write_batch``, PostgreSQL:
+    ``WITH w0 AS (...), w1 AS (...) <last>``), or a lone unnest insert; else None."""
+    if not statement.startswith("WITH w0 AS ("):
+        return [statement] if _UNNEST_INSERT.match(statement) else None
+    parts: list[str] = []
+    rest = statement[len("WITH ") :]
+    while rest.startswith(f"w{len(parts)} AS ("):
+        depth, opened = 0, rest.index("(")
+        for end in range(opened, len(rest)):
+            depth += {"(": 1, ")": -1}.get(rest[end], 0)
+            if depth == 0:
+                break
+        parts.append(rest[opened + 1 : end])
+        rest = rest[end + 1 :].lstrip().removeprefix(",").lstrip()
+    parts.append(rest)
+    return parts
 
 
 class WriteLog:
@@ -90,6 +112,8 @@ class WriteLog:
         _context: Any,
         executemany: bool,
     ) -> None:
+        if self._batched(statement, parameters):
+            return
         upsert = _UPSERT.match(statement)
         compiled = getattr(_context, "compiled", None)
         if upsert is not None and isinstance(getattr(compiled, "statement", None), TextClause):
@@ -108,6 +132,20 @@ class WriteLog:
             count = cursor.rowcount
             assert count >= 0, f"no rowcount for {statement[:60]}"
         self.rows[(operation, match.group(2))] += count
+
+    def _batched(self, statement: str, parameters: Any) -> bool:
+        """A save's writes sent as one statement: each part counts the rows it was sent
+        (its ``unnest`` arrays' length); the database reports a count for the last only."""
+        parts = batch_parts(statement)
+        if parts is None:
+            return False
+        for index, part in enumerate(parts):
+            found = _WRITE.match(part)
+            assert found is not None, f"not a write: {part[:60]}"
+            operation = "upsert" if " ON CONFLICT " in part else found.group(1).split()[0].lower()
+            prefix = f"w{index}_" if len(parts) > 1 else ""
+            self.rows[(operation, found.group(2))] += len(parameters[f"{prefix}p0"])
+        return True
 
     def clear(self) -> None:
         self.rows.clear()

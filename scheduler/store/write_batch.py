@@ -1,0 +1,77 @@
+"""Several writes whose results nobody reads, sent to PostgreSQL as one statement.
+
+A save writes a run's changed executions, its changed units and its events: three
+statements, each a round trip to the server and back, while the run's row lock is held and
+the step's successor waits. On PostgreSQL they go as one statement instead: each but the
+last becomes a data-modifying ``WITH`` (``WITH w0 AS (UPDATE ...), w1 AS (INSERT ...)
+INSERT ...``), which PostgreSQL runs to completion whether or not anything reads it, all
+with the same snapshot. That is only right for writes to different tables that do not read
+what the others write, which is what :class:`WriteBatch` is given (one statement per table,
+see :mod:`.bulk`); its parts may be plain ``INSERT``, ``UPDATE ... FROM unnest`` or
+``INSERT ... ON CONFLICT``, each a ``text()`` statement with named parameters.
+
+The parameters of part ``j`` are renamed ``w<j>_<name>``; the combined text depends only
+on the parts' texts, so it is built once per shape and the server sees few distinct texts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, TextClause, text
+
+#: A named parameter in a ``text()`` statement (not a ``::`` cast).
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class WriteBatch:
+    """Write-only statements collected in order, sent as one by :meth:`execute`."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[str, Mapping[str, Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def add(self, statement: TextClause, params: Mapping[str, Any]) -> None:
+        """Queue ``statement`` (a write to a table no other part writes) with ``params``."""
+        self._parts.append((statement.text, params))
+
+    def execute(self, connection: Connection) -> None:
+        """Send what was queued, as one statement (nothing when nothing was), and forget it."""
+        parts, self._parts = self._parts, []
+        if not parts:
+            return
+        if len(parts) == 1:
+            [(sql, params)] = parts
+            connection.execute(_plain(sql), dict(params))
+            return
+        merged = {
+            f"w{index}_{name}": value
+            for index, (_, params) in enumerate(parts)
+            for name, value in params.items()
+        }
+        connection.execute(_combined(tuple(sql for sql, _ in parts)), merged)
+
+
+@cache
+def _plain(sql: str) -> TextClause:
+    return text(sql)
+
+
+@cache
+def _combined(texts: tuple[str, ...]) -> TextClause:
+    """``WITH w0 AS (<text 0>), ... <last text>``, parameters renamed per part."""
+    renamed = [_renamed(sql, f"w{index}_") for index, sql in enumerate(texts)]
+    ahead = ", ".join(f"w{index} AS ({sql})" for index, sql in enumerate(renamed[:-1]))
+    return text(f"WITH {ahead} {renamed[-1]}")
+
+
+def _renamed(sql: str, prefix: str) -> str:
+    return _PARAMETER.sub(lambda found: f":{prefix}{found.group(1)}", sql)
+
+
+__all__ = ["WriteBatch"]
