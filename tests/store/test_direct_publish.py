@@ -179,10 +179,10 @@ def test_a_failed_publish_lifts_the_hold_so_the_relay_retries_at_once(
     assert scheduler.direct.pending == 0
 
 
-def test_a_rolled_back_save_publishes_nothing(scheduler: Scheduler) -> None:
-    first = started_chain(scheduler)
+def settle_then_fail(scheduler: Scheduler, attempt_id: str) -> None:
+    """Apply the attempt's success in a transaction that then fails (and rolls back)."""
     result = TaskResult(
-        attempt_id=first, outcome=AttemptStatus.SUCCEEDED, finished_at=scheduler.clock()
+        attempt_id=attempt_id, outcome=AttemptStatus.SUCCEEDED, finished_at=scheduler.clock()
     )
 
     def failing_transaction() -> None:
@@ -192,6 +192,11 @@ def test_a_rolled_back_save_publishes_nothing(scheduler: Scheduler) -> None:
 
     with pytest.raises(RuntimeError):
         failing_transaction()
+
+
+def test_a_rolled_back_save_publishes_nothing(scheduler: Scheduler) -> None:
+    first = started_chain(scheduler)
+    settle_then_fail(scheduler, first)
     assert scheduler.direct.pending == 0
     assert scheduler.direct.flush() == 0
     assert scheduler.unsent() == []
@@ -244,17 +249,7 @@ def test_marks_of_a_rolled_back_transaction_are_written_by_the_next(
     scheduler.finish(first)
     scheduler.direct.flush()
     second = scheduler.publisher.attempts()[1]
-    result = TaskResult(
-        attempt_id=second, outcome=AttemptStatus.SUCCEEDED, finished_at=scheduler.clock()
-    )
-
-    def failing_transaction() -> None:
-        with scheduler.store.unit_of_work() as uow:
-            scheduler.runs.settle(uow, [AttemptEnding.reported(result)])
-            raise RuntimeError("the transaction fails after marking")
-
-    with pytest.raises(RuntimeError):
-        failing_transaction()
+    settle_then_fail(scheduler, second)
     assert scheduler.direct.unmarked == 1
     assert len(scheduler.unsent()) == 1
 

@@ -43,6 +43,14 @@ def statements(store: Store) -> Iterator[list[str]]:
     event.remove(store.engine, "before_cursor_execute", record)
 
 
+def inserted_run(store: Store, build):  # type: ignore[no-untyped-def]
+    """A run mid-flight (a with_items execution of 10 units among others), inserted."""
+    state = build.realistic_state(items=10)
+    with store.unit_of_work() as uow:
+        uow.insert_run(state)
+    return state
+
+
 def grown(build, state):  # type: ignore[no-untyped-def]
     """``state`` with its with_items execution grown by 4 units, 3 units changed and a new
     execution of 7 units: inserts and updates in both tables."""
@@ -56,9 +64,7 @@ def grown(build, state):  # type: ignore[no-untyped-def]
 def test_a_save_sends_its_run_row_executions_units_and_events_as_one_statement(
     store: Store, build, save_one, statements: list[str]
 ) -> None:
-    state = build.realistic_state(items=10)
-    with store.unit_of_work() as uow:
-        uow.insert_run(state)
+    state = inserted_run(store, build)
     new = grown(build, state)
     logged = [(ev.ResumeRequested(), T0), (ev.PauseRequested(), T0 + timedelta(seconds=1))]
     statements.clear()
@@ -89,9 +95,7 @@ def test_a_save_sends_its_run_row_executions_units_and_events_as_one_statement(
 def test_a_failing_part_fails_the_save_and_writes_none_of_it(store: Store, build, save_one) -> None:
     """An event whose number is taken (here: written behind the store's back) fails the
     whole statement; the executions and units of the same save are not written either."""
-    state = build.realistic_state(items=10)
-    with store.unit_of_work() as uow:
-        uow.insert_run(state)
+    state = inserted_run(store, build)
     with store.engine.begin() as connection:
         connection.execute(
             run_events.insert().values(
@@ -120,9 +124,7 @@ def test_a_failing_part_fails_the_save_and_writes_none_of_it(store: Store, build
 def test_a_dispatchs_attempt_row_goes_with_them(
     store: Store, build, save_one, statements: list[str]
 ) -> None:
-    state = build.realistic_state(items=10)
-    with store.unit_of_work() as uow:
-        uow.insert_run(state)
+    state = inserted_run(store, build)
     new = build.change_units(state, 2, [1])
     statements.clear()
     with store.unit_of_work() as uow:
@@ -148,9 +150,7 @@ def test_with_a_flow_claim_the_attempts_are_written_before_the_gate_reads_them(
 ) -> None:
     """The gate counts the batch's own holders from the attempts table: they are written
     first, on their own, and the save's other writes before them."""
-    state = build.realistic_state(items=10)
-    with store.unit_of_work() as uow:
-        uow.insert_run(state)
+    state = inserted_run(store, build)
     slot = FlowClaim(kind=ClaimKind.CONCURRENCY, key="gpu", limit=1)
     first = replace(build.dispatch("run-1", 2, 0), claims=(slot,))
     second = replace(build.dispatch("run-1", 2, 1), claims=(slot,))
