@@ -6,7 +6,9 @@ travel as one array and ``unnest`` turns the arrays back into rows to join on th
 The statement's text depends only on the table and columns, so it is built once; the
 server parses and plans it once per save instead of once per row, and SQLAlchemy does not
 recompile a statement with thousands of parameters. That keeps saving 50 changed units of
-a large with_items execution at a couple of milliseconds.
+a large with_items execution at a couple of milliseconds. Given a
+:class:`~treadle.scheduler.store.write_batch.WriteBatch` (``writes=``, ``queue_*``), the
+PostgreSQL statements are queued there to leave with a save's other writes as one.
 """
 
 from __future__ import annotations

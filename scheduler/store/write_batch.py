@@ -1,14 +1,15 @@
 """Several writes whose results nobody reads, sent to PostgreSQL as one statement.
 
-A save writes a run's changed executions, its changed units and its events: three
-statements, each a round trip to the server and back, while the run's row lock is held and
-the step's successor waits. On PostgreSQL they go as one statement instead: each but the
-last becomes a data-modifying ``WITH`` (``WITH w0 AS (UPDATE ...), w1 AS (INSERT ...)
-INSERT ...``), which PostgreSQL runs to completion whether or not anything reads it, all
-with the same snapshot. That is only right for writes to different tables that do not read
-what the others write, which is what :class:`WriteBatch` is given (one statement per table,
-see :mod:`.bulk`); its parts may be plain ``INSERT``, ``UPDATE ... FROM unnest`` or
-``INSERT ... ON CONFLICT``, each a ``text()`` statement with named parameters.
+A save writes its runs' rows, their changed executions and units, their events and the
+attempts it dispatches: five statements, each a round trip to the server and back, while
+the runs' row locks are held and their successors wait. On PostgreSQL they go as one
+statement instead: each but the last becomes a data-modifying ``WITH`` (``WITH w0 AS
+(UPDATE ...), w1 AS (INSERT ...) INSERT ...``), which PostgreSQL runs to completion
+whether or not anything reads it, all with the same snapshot. That is only right for writes
+that do not read what the others write and never touch the same row twice, which is what
+:class:`WriteBatch` is given (:mod:`.bulk`'s ``unnest`` statements, one per table, or per
+group of changed columns of distinct runs); each part is a ``text()`` statement with named
+parameters.
 
 The parameters of part ``j`` are renamed ``w<j>_<name>``; the combined text depends only
 on the parts' texts, so it is built once per shape and the server sees few distinct texts.
