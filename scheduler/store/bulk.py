@@ -36,11 +36,10 @@ def bulk_update(
     With ``writes`` on PostgreSQL, the statement is queued there instead of sent."""
     if not rows:
         return
-    names = tuple(name for name in rows[0] if name not in keys)
     if connection.dialect.name == "postgresql":
-        statement, processors = _unnest_update(table, keys, names, connection.dialect)
-        _send(connection, writes, statement, _arrays(rows, (*keys, *names), processors))
+        _send(connection, writes, *_keyed(connection, table, keys, rows, _unnest_update))
         return
+    names = tuple(name for name in rows[0] if name not in keys)
     connection.execute(
         _executemany_update(table, keys, names),
         [{**{f"k_{key}": row[key] for key in keys}, **{n: row[n] for n in names}} for row in rows],
@@ -70,9 +69,7 @@ def bulk_upsert(
         bulk_update(connection, table, keys, updated, writes=writes)
         return
     rows = [*inserted, *updated]
-    names = tuple(name for name in rows[0] if name not in keys)
-    statement, processors = _unnest_upsert(table, keys, names, connection.dialect)
-    _send(connection, writes, statement, _arrays(rows, (*keys, *names), processors))
+    _send(connection, writes, *_keyed(connection, table, keys, rows, _unnest_upsert))
 
 
 def bulk_insert(
@@ -103,11 +100,8 @@ def queue_replace(
 ) -> None:
     """Queue in ``writes`` (PostgreSQL) an insert of ``rows`` that replaces the non-key
     columns of the rows whose ``keys`` exist (``INSERT ... ON CONFLICT DO UPDATE``)."""
-    if not rows:
-        return
-    names = tuple(name for name in rows[0] if name not in keys)
-    statement, processors = _unnest_upsert(table, keys, names, connection.dialect)
-    writes.add(statement, _arrays(rows, (*keys, *names), processors))
+    if rows:
+        writes.add(*_keyed(connection, table, keys, rows, _unnest_upsert))
 
 
 def queue_update(
@@ -125,11 +119,10 @@ def queue_update(
     is ANDed to its ``WHERE``."""
     if not rows:
         return
-    names = tuple(name for name in rows[0] if name not in keys)
-    statement, processors = _unnest_update(table, keys, names, connection.dialect)
+    statement, params = _keyed(connection, table, keys, rows, _unnest_update)
     if condition:
         statement = _conditioned(statement.text, condition)
-    writes.add(statement, {**_arrays(rows, (*keys, *names), processors), **(extra or {})})
+    writes.add(statement, {**params, **(extra or {})})
 
 
 @cache
@@ -147,6 +140,20 @@ def _send(
         connection.execute(statement, params)
     else:
         writes.add(statement, params)
+
+
+def _keyed(
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    build: KeyedBuilder,
+) -> tuple[TextClause, dict[str, list[Any]]]:
+    """``build``'s statement over ``keys`` and the other columns of ``rows[0]``, and its
+    parameters for ``rows``."""
+    names = tuple(name for name in rows[0] if name not in keys)
+    statement, processors = build(table, keys, names, connection.dialect)
+    return statement, _arrays(rows, (*keys, *names), processors)
 
 
 def _arrays(
@@ -175,6 +182,10 @@ def _executemany_update(table: Table, keys: tuple[str, ...], names: tuple[str, .
 
 
 Processors = tuple[Callable[[Any], Any] | None, ...]
+#: Builds an ``unnest`` statement keyed by some columns: (table, keys, other columns, dialect).
+KeyedBuilder = Callable[
+    [Table, tuple[str, ...], tuple[str, ...], Dialect], tuple[TextClause, Processors]
+]
 
 
 def _unnest_source(

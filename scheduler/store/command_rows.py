@@ -263,13 +263,12 @@ class CommandRows(Repository):
         """Write every collected row: one statement per table (the attempts first, so the
         flow gate counts this batch's holders). The save's writes queued in ``writes``
         go first, with the attempts when no flow gate needs to read them in between."""
-        writes = self._writes
-        if writes is not None and not self._claimed:
-            queue_replace(writes, self._conn, attempts, ("attempt_id",), self._attempts)
-            writes.execute(self._conn)
-        else:
-            if writes is not None:
-                writes.execute(self._conn)
+        batched = self._writes is not None and not self._claimed
+        if self._writes is not None:
+            if batched:
+                queue_replace(self._writes, self._conn, attempts, ("attempt_id",), self._attempts)
+            self._writes.execute(self._conn)
+        if not batched:
             self._upsert(attempts, self._attempts, ("attempt_id",))
         if self._claimed:
             self._gate()

@@ -185,9 +185,7 @@ class RunWriter:
                 now = change.events[-1][1] if change.events else self._clock()
                 rows.for_run(change.new, now)
                 self._write_commands(rows, change.commands)
-        rows.flush()  # (sends the queued writes)
-        if writes is not None:
-            writes.execute(self._conn)  # (nothing left: a guard)
+        rows.flush()  # (sends the queued writes first)
         return SavedRuns(
             {}, wrote_outbox=rows.wrote_outbox, held=rows.held, flow_waits=rows.flow_waits
         )
