@@ -281,10 +281,12 @@ class QueueRepository(Repository):
         by the same statements). ``sent`` outbox rows are marked sent as
         :meth:`mark_outbox_sent` would (on PostgreSQL by the same statement).
         """
-        if self._postgres:
+        if self._postgres and outcomes:
             return self._record_results_returning(outcomes, ended, sent)
-        for ids, at in sent:
+        for ids, at in sent:  # nothing to ride on (SQLite, or no endings)
             self.mark_outbox_sent(ids, at)
+        if self._postgres:
+            return set()
         wanted = list(dict.fromkeys(o.attempt_id for o in outcomes))
         stored: dict[str, Mapping[Any, Any]] = {}
         for part in chunks(wanted):
@@ -322,10 +324,6 @@ class QueueRepository(Repository):
         first: dict[str, AttemptEnding] = {}
         for o in outcomes:
             first.setdefault(o.attempt_id, o)
-        if not first:
-            for ids, at in sent:
-                self.mark_outbox_sent(ids, at)
-            return set()
         processors = _record_processors(self._conn.dialect)
         params: dict[str, Any] = {
             "ids": list(first),
