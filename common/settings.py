@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     #: trip per task for many short tasks (docs/scaling.md). Redis: always 1, since there
     #: a message reserved and not started for ``worker_lost_after`` counts as lost.
     worker_prefetch_multiplier: int = Field(default=1, ge=1, le=64)
+    #: Messages a worker holds on RabbitMQ beyond what its processes run (beyond
+    #: ``concurrency x worker_prefetch_multiplier``), so a process that finishes a short task
+    #: finds the next one at hand instead of waiting for the broker's next delivery. 1 by
+    #: default: at most one message waits behind long tasks in a busy worker
+    #: (docs/scaling.md#tuning); 0 for workers that only run long tasks. Redis: always 0.
+    worker_prefetch_spare: int = Field(default=1, ge=0, le=64)
     worker_lost_after: float = Field(default=60.0, gt=0)
     #: Seconds between looks for dispatches held back by concurrency keys and rate limits
     #: that may go now, when nothing is held; while something is, every step looks

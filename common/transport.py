@@ -8,7 +8,8 @@ What each reliability setting protects against (also in ``docs/deployment.md``):
 
 * ``task_acks_late`` + ``task_reject_on_worker_lost``: a worker that dies mid-task does not
   lose the message; the broker hands it to another worker.
-* ``worker_prefetch_multiplier = 1``: a busy worker does not hoard messages another could run.
+* ``worker_prefetch_multiplier = 1``: a busy worker does not hoard messages another could run
+  (the worker's consumer adds one spare message, ``TREADLE_WORKER_PREFETCH_SPARE``).
 * ``confirm_publish`` (RabbitMQ): a publish returns only once the broker has the message.
 * quorum queues with ``x-delivery-limit`` and a dead-letter exchange (RabbitMQ): replicated
   queues, and a message that keeps killing workers is dead-lettered instead of looping.

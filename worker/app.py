@@ -124,9 +124,20 @@ class _WorkerBlueprint(Consumer.Blueprint):  # type: ignore[misc]  # Celery is u
 _NO_CONFIRMS: Mapping[str, Any] = {"confirm_publish": False}
 
 
+#: The Celery setting (ours) of how many messages a worker holds beyond its processes'.
+_PREFETCH_SPARE = "treadle_worker_prefetch_spare"
+
+
 class WorkerConsumer(Consumer):  # type: ignore[misc]
-    """Celery's consumer without native delayed delivery (Treadle never sends ETAs), and
-    with its events (task states for Flower) published without confirms.
+    """Celery's consumer without native delayed delivery (Treadle never sends ETAs), with
+    its events (task states for Flower) published without confirms, and holding
+    ``TREADLE_WORKER_PREFETCH_SPARE`` messages beyond Celery's prefetch count.
+
+    The spare message is why short tasks in bulk do not wait between each other: a task
+    is acknowledged only once its result is confirmed, so with Celery's count alone (one
+    per process) the broker sends the next message only after that acknowledgement, and
+    the process waits out the round trip (about half of a no-op task's cycle here,
+    docs/scaling.md).
 
     Confirmed events cost a broker round trip each, three per task, and were the worker's
     main cost for short tasks; an event lost in a broker failure is only monitoring data.
@@ -134,6 +145,27 @@ class WorkerConsumer(Consumer):  # type: ignore[misc]
     """
 
     Blueprint = _WorkerBlueprint
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._spare = int(self.app.conf.get(_PREFETCH_SPARE, 0))
+        self._add_spare()
+
+    def _add_spare(self) -> None:
+        """Hold ``TREADLE_WORKER_PREFETCH_SPARE`` messages beyond Celery's prefetch count
+        (concurrency x multiplier), unless prefetching is off (0)."""
+        if self.initial_prefetch_count:
+            self.initial_prefetch_count += self._spare
+
+    def _update_prefetch_count(self, index: int = 0) -> Any:
+        # A resized pool: Celery recomputes the count from the processes alone.
+        done = super()._update_prefetch_count(index)
+        self._add_spare()
+        return done
+
+    @property
+    def max_prefetch_count(self) -> int:
+        return int(super().max_prefetch_count) + self._spare
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         # counted as rejected like Celery's unknown and invalid messages (metrics)
@@ -222,8 +254,9 @@ def create_celery_app(
             task_events=settings.worker_send_task_events,
         )
     )
-    if is_rabbitmq(settings.broker_url):  # Redis: 1, see Settings.worker_prefetch_multiplier
+    if is_rabbitmq(settings.broker_url):  # Redis: 1 and no spare, see Settings
         app.conf.worker_prefetch_multiplier = settings.worker_prefetch_multiplier
+        app.conf[_PREFETCH_SPARE] = settings.worker_prefetch_spare
     names = worker_queues(settings, [settings.default_queue, *queues])
     app.conf.update(
         task_queues=[work_queue(queue, settings) for queue in names],

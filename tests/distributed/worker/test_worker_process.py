@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 CELERY = Path(sys.executable).parent / "celery"
 SIGTERM_QUEUE = "sigterm.tasks"
 RESCUE_QUEUE = "rescue.tasks"
-PREFETCH_QUEUES = ("prefetch1.tasks", "prefetch3.tasks")
+PREFETCH_QUEUES = ("prefetch-default.tasks", "prefetch-nospare.tasks", "prefetch3.tasks")
 
 
 @pytest.fixture(scope="module")
@@ -225,15 +225,21 @@ def test_a_worker_keeps_retrying_an_unreachable_broker_and_says_why(worker_proce
 
 
 @pytest.mark.parametrize(
-    ("queue", "setting", "held"), [(PREFETCH_QUEUES[0], None, 1), (PREFETCH_QUEUES[1], "3", 3)]
+    ("queue", "chosen", "held"),
+    [
+        (PREFETCH_QUEUES[0], {}, 2),
+        (PREFETCH_QUEUES[1], {"worker_prefetch_spare": "0"}, 1),
+        (PREFETCH_QUEUES[2], {"worker_prefetch_multiplier": "3", "worker_prefetch_spare": "0"}, 3),
+    ],
 )
 def test_a_worker_process_holds_as_many_messages_as_its_prefetch_allows(
     rabbitmq_url, sender, test_packs, worker_processes, make_dispatch, send_dispatch,
-    queue_counts, wait, queue, setting, held,
+    queue_counts, wait, queue, chosen, held,
 ):  # fmt: skip
-    """TREADLE_WORKER_PREFETCH_MULTIPLIER: by default a process busy with a long task holds
-    no other message (another worker could run it); raised, it holds that many."""
-    chosen = {} if setting is None else {"worker_prefetch_multiplier": setting}
+    """By default a worker whose one process is busy with a long task holds one message
+    more (TREADLE_WORKER_PREFETCH_SPARE), ready for when the process frees; with no spare
+    it holds none another worker could run; TREADLE_WORKER_PREFETCH_MULTIPLIER raises the
+    count per process."""
     worker = worker_processes(
         rabbitmq_url, "--pack-path", str(test_packs), "--queues", queue, "--concurrency", "1",
         **chosen,
@@ -247,5 +253,6 @@ def test_a_worker_process_holds_as_many_messages_as_its_prefetch_allows(
             15,
             f"the worker to hold {held} of the 6 messages",
         )
+        assert queue_counts(rabbitmq_url).get(queue) == (6, held)  # and no more
     finally:
         worker.kill()  # the sleeping task need not finish
