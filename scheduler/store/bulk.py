@@ -91,6 +91,25 @@ def bulk_insert(
     writes.add(statement, _arrays(rows, columns, processors))
 
 
+def ordered_insert(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], returning: str
+) -> tuple[TextClause, dict[str, list[Any]]]:
+    """PostgreSQL: a statement inserting ``rows`` (all with the same columns) in their order
+    and returning each one's ``returning`` column (a serial key), and its parameters.
+
+    The rows are inserted in the order of ``rows`` (``WITH ORDINALITY ... ORDER BY``), so a
+    sequence numbers them in that order: the returned keys, sorted, are the rows' keys in
+    turn (:func:`in_order`)."""
+    columns = tuple(rows[0])
+    statement, processors = _ordered_insert(table, columns, returning, connection.dialect)
+    return statement, _arrays(rows, columns, processors)
+
+
+def in_order(keys: Sequence[int]) -> list[int]:
+    """The serial keys an :func:`ordered_insert` returned, in the order of its rows."""
+    return sorted(keys)
+
+
 def queue_replace(
     writes: WriteBatch,
     connection: Connection,
@@ -232,6 +251,23 @@ def _unnest_insert(
     source, listed, processors = _unnest_source(table, columns, dialect)
     # Only our own table and column names (quoted) go into the text; values are parameters.
     sql = f"INSERT INTO {quote(table.name)} ({listed}) SELECT * FROM {source} AS u({listed})"  # noqa: S608
+    return text(sql), processors
+
+
+@cache
+def _ordered_insert(
+    table: Table, columns: tuple[str, ...], returning: str, dialect: Dialect
+) -> tuple[TextClause, Processors]:
+    """``INSERT INTO t (...) SELECT ... FROM unnest(...) WITH ORDINALITY ... ORDER BY
+    ordinality RETURNING <returning>``, and the bind processors of its parameters."""
+    quote = dialect.identifier_preparer.quote
+    source, listed, processors = _unnest_source(table, columns, dialect)
+    # Only our own table and column names (quoted) go into the text; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({listed}) "  # noqa: S608
+        f"SELECT {listed} FROM {source} WITH ORDINALITY AS u({listed}, treadle_row) "
+        f"ORDER BY treadle_row RETURNING {quote(returning)}"
+    )
     return text(sql), processors
 
 

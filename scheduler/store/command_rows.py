@@ -31,7 +31,7 @@ from treadle.scheduler.core import commands as cmd
 from treadle.scheduler.core.ids import parse_attempt_id, unit_timer_id
 from treadle.scheduler.core.state import RunState, TimerKind
 from treadle.scheduler.store.base import Repository, chunks
-from treadle.scheduler.store.bulk import queue_replace
+from treadle.scheduler.store.bulk import bulk_insert, in_order, ordered_insert, queue_replace
 from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.decision_codec import encode_command
 from treadle.scheduler.store.flow_repo import HELD_TIMER_AT, FlowGate, held_columns
@@ -262,28 +262,18 @@ class CommandRows(Repository):
     def flush(self) -> None:
         """Write every collected row: one statement per table (the attempts first, so the
         flow gate counts this batch's holders). The save's writes queued in ``writes``
-        go first, with the attempts when no flow gate needs to read them in between."""
-        batched = self._writes is not None and not self._claimed
-        if self._writes is not None:
-            if batched:
-                queue_replace(self._writes, self._conn, attempts, ("attempt_id",), self._attempts)
-            self._writes.execute(self._conn)
-        if not batched:
-            self._upsert(attempts, self._attempts, ("attempt_id",))
-        if self._claimed:
-            self._gate()
-        if self._held:
-            inserted = self._conn.execute(
-                outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
-                self._outbox,
-            )
-            ids = inserted.scalars().all()
-            self.held = [
-                HeldCommand(ids[position], self._outbox[position]["run_id"], command)
-                for position, command in self._held
-            ]
+        go first, with the attempts and the outbox rows when no flow gate needs to read
+        the attempts in between."""
+        if self._writes is not None and not self._claimed:
+            queue_replace(self._writes, self._conn, attempts, ("attempt_id",), self._attempts)
+            self._write_outbox(self._writes)
         else:
-            self._insert(outbox, self._outbox)
+            if self._writes is not None:
+                self._writes.execute(self._conn)
+            self._upsert(attempts, self._attempts, ("attempt_id",))
+            if self._claimed:
+                self._gate()
+            self._write_outbox(None)
         if self._canceled:
             self._conn.execute(_CANCEL_ATTEMPT, self._canceled)
         self._write_keyed(event_waits, "wait_id", self._waits)
@@ -291,6 +281,30 @@ class CommandRows(Repository):
         self._insert(inquiries, self._inquiries)
         if self._closed:
             self._conn.execute(_CLOSE_INQUIRY, self._closed)
+
+    def _write_outbox(self, writes: WriteBatch | None) -> None:
+        """Insert the outbox rows, with ``writes`` (sent now, the rows last) when given;
+        the held rows' ids are kept for :attr:`held`."""
+        if not self._held:
+            bulk_insert(self._conn, outbox, self._outbox, writes=writes)
+            if writes is not None:
+                writes.execute(self._conn)
+            return
+        if writes is None:
+            inserted = self._conn.execute(
+                outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
+                self._outbox,
+            )
+            ids = list(inserted.scalars().all())
+        else:
+            then = ordered_insert(self._conn, outbox, self._outbox, "id")
+            result = writes.execute(self._conn, then=then)
+            assert result is not None  # the insert itself was sent
+            ids = in_order(result.scalars().all())
+        self.held = [
+            HeldCommand(ids[position], self._outbox[position]["run_id"], command)
+            for position, command in self._held
+        ]
 
     def _gate(self) -> None:
         """Grant each claimed dispatch its slots and grants (highest priority first), or

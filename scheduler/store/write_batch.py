@@ -11,6 +11,10 @@ that do not read what the others write and never touch the same row twice, which
 group of changed columns of distinct runs); each part is a ``text()`` statement with named
 parameters.
 
+One statement whose result is wanted may close the batch (``execute(then=...)``): the
+outbox insert, whose ids come back (``RETURNING``). It is the combined statement's main
+part, so its rows are the statement's result.
+
 The parameters of part ``j`` are renamed ``w<j>_<name>``; the combined text depends only
 on the parts' texts, so it is built once per shape and the server sees few distinct texts.
 """
@@ -22,7 +26,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, CursorResult, TextClause, text
 
 #: A named parameter in a ``text()`` statement (not a ``::`` cast).
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -41,21 +45,30 @@ class WriteBatch:
         """Queue ``statement`` (a write to a table no other part writes) with ``params``."""
         self._parts.append((statement.text, params))
 
-    def execute(self, connection: Connection) -> None:
-        """Send what was queued, as one statement (nothing when nothing was), and forget it."""
+    def execute(
+        self,
+        connection: Connection,
+        *,
+        then: tuple[TextClause, Mapping[str, Any]] | None = None,
+    ) -> CursorResult[Any] | None:
+        """Send what was queued, as one statement (nothing when nothing was), and forget it.
+
+        ``then`` (a statement and its parameters) goes last, as the statement's main part:
+        its result is returned (``None`` when nothing was sent)."""
         parts, self._parts = self._parts, []
+        if then is not None:
+            parts.append((then[0].text, then[1]))
         if not parts:
-            return
+            return None
         if len(parts) == 1:
             [(sql, params)] = parts
-            connection.execute(_plain(sql), dict(params))
-            return
+            return connection.execute(_plain(sql), dict(params))
         merged = {
             f"w{index}_{name}": value
             for index, (_, params) in enumerate(parts)
             for name, value in params.items()
         }
-        connection.execute(_combined(tuple(sql for sql, _ in parts)), merged)
+        return connection.execute(_combined(tuple(sql for sql, _ in parts)), merged)
 
 
 @cache

@@ -7,6 +7,7 @@ sends on a real PostgreSQL and read back what it stored; SQLite keeps one per ta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -18,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from treadle.common.flow import ClaimKind, FlowClaim
 from treadle.scheduler.core import events as ev
 from treadle.scheduler.core.state import Units
-from treadle.scheduler.store import Store
+from treadle.scheduler.service.commands import CommandHandlers
+from treadle.scheduler.store import RunChange, Store
+from treadle.scheduler.store.decision_codec import decode_command
 from treadle.scheduler.store.models import (
     attempts,
     outbox,
@@ -134,8 +137,11 @@ def test_a_dispatchs_attempt_row_goes_with_them(
         [batch] = [s for s in statements if s.startswith("WITH w0 AS (")]
         parts = batch_parts(batch)
         assert parts is not None
-        assert parts[-1].startswith("INSERT INTO attempts")
-        assert not [s for s in statements if s.startswith("INSERT INTO attempts")]
+        assert parts[-2].startswith("INSERT INTO attempts")
+        assert parts[-1].startswith("INSERT INTO outbox")
+        assert not [
+            s for s in statements if s.startswith(("INSERT INTO attempts", "INSERT INTO outbox"))
+        ]
     with store.engine.connect() as connection:
         stored = connection.execute(
             select(attempts.c.status, attempts.c.queue).where(
@@ -143,6 +149,43 @@ def test_a_dispatchs_attempt_row_goes_with_them(
             )
         ).one()
     assert stored.status == "queued"
+
+
+def test_each_held_dispatch_gets_the_id_of_its_own_outbox_row(
+    store: Store, build, statements: list[str]
+) -> None:
+    """The outbox rows a scheduler publishes itself come back with their ids, which it
+    marks sent after publishing: each id must be its own command's row, also when the
+    insert rides last on the save's combined statement (PostgreSQL)."""
+    state = inserted_run(store, build)
+    commands = [build.dispatch("run-1", 2, position) for position in range(40)]
+    statements.clear()
+    with store.unit_of_work() as uow:
+        versions = uow.lock_runs(["run-1"])
+        change = RunChange(state, state, [(ev.ResumeRequested(), T0)], commands)
+        saved = uow.save_runs(
+            [change],
+            versions,
+            write_commands=CommandHandlers("treadle.tasks").write,
+            hold_outgoing=timedelta(seconds=10),
+        )
+
+    assert [held.command for held in saved.held] == commands
+    with store.engine.connect() as connection:
+        rows = dict(connection.execute(select(outbox.c.id, outbox.c.payload)).all())
+    for held in saved.held:
+        stored = decode_command(json_payload(rows[held.outbox_id]))
+        assert stored == held.command
+    if store.engine.dialect.name == "postgresql":
+        assert not [s for s in statements if s.startswith("INSERT INTO outbox")]
+        [batch] = [s for s in statements if s.startswith("WITH w0 AS (")]
+        parts = batch_parts(batch)
+        assert parts is not None
+        assert parts[-1].startswith("INSERT INTO outbox")
+
+
+def json_payload(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else json.loads(str(value))  # type: ignore[return-value]
 
 
 def test_with_a_flow_claim_the_attempts_are_written_before_the_gate_reads_them(
