@@ -123,11 +123,12 @@ class ReportApplier:
         finishing = {result.attempt_id for result in batch.results}
         with self._store.unit_of_work() as uow:
             # Runs first, then their attempt rows: the lock order every transaction keeps.
-            uow.lock_runs(sorted(_runs_of(batch)))
+            # With results only, the statement recording them locks the runs (``settle``).
+            starting = [s for s in batch.started if s.attempt_id not in finishing]
+            if starting:
+                uow.lock_runs(sorted(_runs_of(batch)))
             endings: list[AttemptEnding] = []
-            for started in batch.started:
-                if started.attempt_id in finishing:
-                    continue
+            for started in starting:
                 count = uow.mark_attempt_started(
                     started.attempt_id, started.worker, started.at, started.worker_pid
                 )

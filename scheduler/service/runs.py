@@ -127,10 +127,15 @@ class RunService:
         if not known:
             return set()
         # What was published since the last save is marked sent by the same statement.
+        # The runs are locked by the same statement too (PostgreSQL), before the attempts.
         sent = self.outgoing.marks_for(uow) if self.outgoing is not None else []
-        uow.lock_runs([run_id for run_id, _ in known])
         ended: list[EndedAttempt] | None = [] if self.observers else None
-        fresh = uow.record_results([ending for _, ending in known], ended=ended, sent=sent)
+        fresh = uow.record_results(
+            [ending for _, ending in known],
+            ended=ended,
+            sent=sent,
+            lock=[run_id for run_id, _ in known],
+        )
         printed = [(e.attempt_id, e.output) for _, e in known if e.output is not None]
         if printed:  # what the actions printed, kept with their attempts
             uow.record_outputs(printed)

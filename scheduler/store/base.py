@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Select, Table
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from treadle.scheduler.store.models import runs
 from treadle.scheduler.store.run_notices import RunsSaved
 from treadle.scheduler.store.secret_keys import StoreKeys
 
@@ -19,6 +20,14 @@ Clock = Callable[[], datetime]
 
 #: Ids per ``IN (...)`` list; keeps statements well under SQLite's bound-parameter limit.
 CHUNK = 500
+
+# Built once: it is on every step's path.
+_LOCK_RUNS = (
+    select(runs.c.id, runs.c.version, runs.c.last_seq)
+    .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
+    .order_by(runs.c.id)
+    .with_for_update()
+)
 
 T = TypeVar("T")
 
@@ -94,6 +103,25 @@ class Repository:
         if rows:
             stmt: Insert = table.insert()
             self._conn.execute(stmt, list(rows))
+
+    def _not_locked(self, run_ids: Sequence[str]) -> list[str]:
+        """Of ``run_ids``, those this transaction does not hold yet, in id order (the
+        order every transaction locks runs in)."""
+        return [run_id for run_id in sorted(set(run_ids)) if run_id not in self._locked]
+
+    def _note_locked(self, run_id: str, version: int, last_seq: int) -> None:
+        self._locked[run_id] = int(version)
+        self._last_seqs[run_id] = int(last_seq)
+
+    def _lock_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Lock the runs not held yet (one statement); each found run's version. See
+        ``RunRepository.lock_runs``."""
+        missing = self._not_locked(run_ids)
+        if missing:
+            for row in self._conn.execute(_LOCK_RUNS, {"run_ids": missing}):
+                self._note_locked(row[0], row[1], row[2])
+        wanted = sorted(set(run_ids))
+        return {run_id: self._locked[run_id] for run_id in wanted if run_id in self._locked}
 
     @staticmethod
     def _lock_rows(stmt: Select[Any]) -> Select[Any]:

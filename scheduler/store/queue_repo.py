@@ -26,6 +26,7 @@ from treadle.scheduler.store.base import Repository, chunks
 from treadle.scheduler.store.bulk import bulk_update
 from treadle.scheduler.store.entries import AttemptEntry, OutboxEntry, TimerEntry
 from treadle.scheduler.store.models import attempts, outbox, timers
+from treadle.scheduler.store.results_statement import results_statement
 
 _OPEN = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
 
@@ -80,31 +81,6 @@ _OPEN_ATTEMPTS = Repository._lock_rows(
     .where(attempts.c.status.in_(_OPEN))
 )
 
-
-# PostgreSQL: record endings of open attempts in one statement (see ``record_results``).
-# Only the open statuses (our own enum values) are formatted in; values are parameters.
-_RECORD_RESULTS = text(
-    "UPDATE attempts AS t SET status = u.status, finished_at = u.finished_at, "  # noqa: S608
-    "error = u.error, worker = COALESCE(u.worker, t.worker), "
-    "started_at = COALESCE(u.started_at, t.started_at), reason = COALESCE(u.reason, t.reason) "
-    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]), "
-    "CAST(:finished AS TIMESTAMP WITH TIME ZONE[]), CAST(:errors AS JSON[]), "
-    "CAST(:workers AS VARCHAR[]), CAST(:started AS TIMESTAMP WITH TIME ZONE[]), "
-    "CAST(:reasons AS VARCHAR[])) "
-    "AS u(attempt_id, status, finished_at, error, worker, started_at, reason) "
-    f"WHERE t.attempt_id = u.attempt_id AND t.status IN {_OPEN!r} "
-    "RETURNING t.attempt_id, t.action_ref, t.dispatched_at"
-)
-# The same, also marking published outbox rows sent (``record_results``' ``sent``): the
-# marks ride on a statement the step sends anyway instead of costing a round trip of their
-# own. PostgreSQL runs a data-modifying WITH to completion whether or not it is read.
-_MARK_SENT_WITH = (
-    "WITH sent AS (UPDATE outbox AS o SET sent_at = m.at, "
-    "publish_attempts = o.publish_attempts + 1 "
-    "FROM unnest(CAST(:sent_ids AS INTEGER[]), CAST(:sent_at AS TIMESTAMP WITH TIME ZONE[])) "
-    "AS m(id, at) WHERE o.id = m.id) "
-)
-_RECORD_RESULTS_MARKING = text(_MARK_SENT_WITH + _RECORD_RESULTS.text)
 
 #: Published outbox rows to mark sent: groups of (row ids, when the broker confirmed them).
 SentMarks = Sequence[tuple[Sequence[int], datetime]]
@@ -270,6 +246,7 @@ class QueueRepository(Repository):
         *,
         ended: list[EndedAttempt] | None = None,
         sent: SentMarks = (),
+        lock: Sequence[str] = (),
     ) -> set[str]:
         """Record many attempt endings in two statements; returns the ids that were fresh.
 
@@ -279,10 +256,13 @@ class QueueRepository(Repository):
         ``reason`` says why the scheduler, rather than a worker, ended the attempt.
         ``ended``, when given, receives each fresh attempt's action and dispatch time (read
         by the same statements). ``sent`` outbox rows are marked sent as
-        :meth:`mark_outbox_sent` would (on PostgreSQL by the same statement).
+        :meth:`mark_outbox_sent` would (on PostgreSQL by the same statement). The runs
+        ``lock`` are locked first, as ``lock_runs`` locks them (on PostgreSQL by the same
+        statement, :mod:`.results_statement`).
         """
         if self._postgres and outcomes:
-            return self._record_results_returning(outcomes, ended, sent)
+            return self._record_results_returning(outcomes, ended, sent, lock)
+        self._lock_runs(lock)
         for ids, at in sent:  # nothing to ride on (SQLite, or no endings)
             self.mark_outbox_sent(ids, at)
         if self._postgres:
@@ -316,7 +296,11 @@ class QueueRepository(Repository):
         return fresh
 
     def _record_results_returning(
-        self, outcomes: Sequence[AttemptEnding], ended: list[EndedAttempt] | None, sent: SentMarks
+        self,
+        outcomes: Sequence[AttemptEnding],
+        ended: list[EndedAttempt] | None,
+        sent: SentMarks,
+        lock: Sequence[str],
     ) -> set[str]:
         """:meth:`record_results` in one statement: the UPDATE locks and changes only the
         open rows, keeps stored values where the ending has none, and returns what it
@@ -336,16 +320,27 @@ class QueueRepository(Repository):
             "started": [processors[0](o.started_at) for o in first.values()],
             "reasons": [o.reason for o in first.values()],
         }
-        statement = _RECORD_RESULTS
         if sent:
-            statement = _RECORD_RESULTS_MARKING
             params["sent_ids"] = [row_id for ids, _ in sent for row_id in ids]
             params["sent_at"] = [processors[0](at) for ids, at in sent for _ in ids]
+        locking = self._not_locked(lock)
+        rows: list[tuple[Any, ...]]
+        if not locking:
+            statement = results_statement(marking=bool(sent), locking=False)
+            done = self._conn.execute(statement, params)
+            rows = [(row[0], None, None, row[1], row[2]) for row in done]
+        else:
+            params["lock_ids"] = locking
+            statement = results_statement(marking=bool(sent), locking=True)
+            rows = [tuple(row) for row in self._conn.execute(statement, params)]
         fresh: set[str] = set()
-        for attempt_id, action_ref, dispatched_at in self._conn.execute(statement, params):
-            fresh.add(attempt_id)
+        for key, version, last_seq, action_ref, dispatched_at in rows:
+            if version is not None:
+                self._note_locked(key, version, last_seq)
+                continue
+            fresh.add(key)
             if ended is not None:
-                ended.append(_ended(first[attempt_id], action_ref, dispatched_at))
+                ended.append(_ended(first[key], action_ref, dispatched_at))
         return fresh
 
     def lost_attempt_counts(

@@ -48,12 +48,6 @@ _LOCK_RUN = (
     .where(runs.c.id == bindparam("run_id"))
     .with_for_update()
 )
-_LOCK_RUNS = (
-    select(runs.c.id, runs.c.version, runs.c.last_seq)
-    .where(runs.c.id.in_(bindparam("run_ids", expanding=True)))
-    .order_by(runs.c.id)
-    .with_for_update()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +209,7 @@ class RunRepository(Repository):
         transaction holds already costs no statement: its version is known (only
         :meth:`save_runs` changes it while the lock is held).
         """
-        wanted = sorted(set(run_ids))
-        missing = [run_id for run_id in wanted if run_id not in self._locked]
-        if missing:
-            rows = self._conn.execute(_LOCK_RUNS, {"run_ids": missing}).all()
-            self._locked.update((row[0], int(row[1])) for row in rows)
-            self._last_seqs.update((row[0], int(row[2])) for row in rows)
-        return {run_id: self._locked[run_id] for run_id in wanted if run_id in self._locked}
+        return self._lock_runs(run_ids)
 
     def save_runs(
         self,
