@@ -219,6 +219,7 @@ class RunService:
             versions,
             write_commands=self._write_commands,
             hold_outgoing=outgoing.hold_for if outgoing is not None else None,
+            notify_outbox=self._notify_outbox,  # a client wrote work for the scheduler
         )
         if saved.held and outgoing is not None:
             outgoing.held(uow, saved.held)
@@ -230,8 +231,6 @@ class RunService:
                 listener(change.new, change.commands)
         for observer in self.observers:
             observer.saved(uow, changes, saved)
-        if self._notify_outbox and saved.wrote_outbox:
-            uow.notify_outbox()  # a client wrote work for the scheduler: wake it now
         return states
 
     def _state_at(

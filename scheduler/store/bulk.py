@@ -78,9 +78,11 @@ def bulk_insert(
     rows: Sequence[Mapping[str, Any]],
     *,
     writes: WriteBatch | None = None,
+    condition: str = "",
 ) -> None:
     """Insert ``rows`` (all with the same columns): queued in ``writes`` on PostgreSQL
-    when given (``INSERT ... SELECT FROM unnest``), else one ``executemany``."""
+    when given (``INSERT ... SELECT FROM unnest``, with ``condition``, our own SQL, as its
+    ``WHERE``), else one ``executemany`` (``condition`` unused)."""
     if not rows:
         return
     if writes is None or connection.dialect.name != "postgresql":
@@ -88,6 +90,8 @@ def bulk_insert(
         return
     columns = tuple(rows[0])
     statement, processors = _unnest_insert(table, columns, connection.dialect)
+    if condition:
+        statement = _conditioned(statement.text, condition, "WHERE")
     writes.add(statement, _arrays(rows, columns, processors))
 
 
@@ -140,13 +144,13 @@ def queue_update(
         return
     statement, params = _keyed(connection, table, keys, rows, _unnest_update)
     if condition:
-        statement = _conditioned(statement.text, condition)
+        statement = _conditioned(statement.text, condition, "AND")
     writes.add(statement, {**params, **(extra or {})})
 
 
 @cache
-def _conditioned(sql: str, condition: str) -> TextClause:
-    return text(f"{sql} AND {condition}")
+def _conditioned(sql: str, condition: str, joiner: str) -> TextClause:
+    return text(f"{sql} {joiner} {condition}")
 
 
 def _send(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, delete, or_, update
+from sqlalchemy import Connection, bindparam, delete, or_, text, update
 
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, InquiryStatus
@@ -36,6 +36,7 @@ from treadle.scheduler.store.codec import encode_value
 from treadle.scheduler.store.decision_codec import encode_command
 from treadle.scheduler.store.flow_repo import HELD_TIMER_AT, FlowGate, held_columns
 from treadle.scheduler.store.models import attempts, event_waits, inquiries, outbox, timers
+from treadle.scheduler.store.queue_repo import OUTBOX_CHANNEL
 from treadle.scheduler.store.write_batch import WriteBatch
 
 # Executed with many parameter sets at once, so no ``IN`` (an expanding parameter, which
@@ -54,6 +55,11 @@ _CANCEL_ATTEMPT = (
 _CLOSE_INQUIRY = (
     update(inquiries).where(inquiries.c.id == bindparam("k_id")).values(status=bindparam("status"))
 )
+
+
+#: Wakes listening schedulers at commit, riding on the outbox insert's ``WHERE``.
+_OUTBOX_NOTICE = f"(SELECT pg_notify('{OUTBOX_CHANNEL}', '')) IS NOT NULL"
+_NOTIFY_OUTBOX = text(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,13 @@ class CommandRows(Repository):
         *,
         hold_for: timedelta | None = None,
         writes: WriteBatch | None = None,
+        notify_outbox: bool = False,
     ) -> None:
         super().__init__(connection, clock)
         #: The save's other writes (PostgreSQL), sent by :meth:`flush` with the attempts.
         self._writes = writes
+        #: Whether writing outbox rows wakes the schedulers (``QueueRepository.notify_outbox``).
+        self._notify_outbox = notify_outbox
         self._state: RunState | None = None
         self.now = clock()
         self._hold_for = hold_for
@@ -284,12 +293,20 @@ class CommandRows(Repository):
 
     def _write_outbox(self, writes: WriteBatch | None) -> None:
         """Insert the outbox rows, with ``writes`` (sent now, the rows last) when given;
-        the held rows' ids are kept for :attr:`held`."""
+        the held rows' ids are kept for :attr:`held`. With ``notify_outbox``, new rows
+        wake the schedulers: the notice rides on their insert where it can."""
+        notice = self._notify_outbox and bool(self._outbox) and self._postgres
         if not self._held:
-            bulk_insert(self._conn, outbox, self._outbox, writes=writes)
+            rides = notice and writes is not None
+            condition = _OUTBOX_NOTICE if rides else ""
+            bulk_insert(self._conn, outbox, self._outbox, writes=writes, condition=condition)
             if writes is not None:
                 writes.execute(self._conn)
+            if notice and not rides:
+                self._conn.execute(_NOTIFY_OUTBOX)
             return
+        if notice:
+            self._conn.execute(_NOTIFY_OUTBOX)
         if writes is None:
             inserted = self._conn.execute(
                 outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),

@@ -100,11 +100,14 @@ class RunWriter:
         *,
         hold_outgoing: timedelta | None = None,
         notify: bool = True,
+        notify_outbox: bool = False,
     ) -> None:
         self._conn = connection
         self._clock = clock
         self._write_commands = write_commands
         self._hold_outgoing = hold_outgoing
+        #: Whether outbox rows written wake the schedulers (a client's saves).
+        self._notify_outbox = notify_outbox
         #: NOTIFY the saved runs (PostgreSQL only; ``TREADLE_RUN_CHANGE_NOTICES``).
         self._notify = notify and connection.dialect.name == "postgresql"
         #: Each changed run's last event seq before this save (``write_locked_rows``).
@@ -179,7 +182,13 @@ class RunWriter:
         writes = self._writes
         apply_changes(self._conn, executions, writes)
         self._append_events(changes, writes)
-        rows = CommandRows(self._conn, self._clock, hold_for=self._hold_outgoing, writes=writes)
+        rows = CommandRows(
+            self._conn,
+            self._clock,
+            hold_for=self._hold_outgoing,
+            writes=writes,
+            notify_outbox=self._notify_outbox,
+        )
         for change in changes:
             if change.commands:
                 now = change.events[-1][1] if change.events else self._clock()
