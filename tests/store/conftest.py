@@ -204,6 +204,19 @@ def save_one_fixture() -> Callable[..., int]:
 
 
 @pytest.fixture
+def statements(store: Store) -> Iterator[list[str]]:
+    """Every statement the store's engine sends, whitespace collapsed."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(store.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
 def write_log(store: Store) -> Iterator[WriteLog]:
     log = WriteLog(store.engine)
     yield log

@@ -9,10 +9,9 @@ settle sends on a real database and check that the lock order every transaction 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from treadle.common.statuses import AttemptStatus
 from treadle.scheduler.core import events as ev
@@ -22,19 +21,6 @@ from treadle.scheduler.store import Store
 from .conftest import T0
 
 ATTEMPT = "run-1/2/0/1"
-
-
-@pytest.fixture
-def statements(store: Store) -> Iterator[list[str]]:
-    """Every statement the store's engine sends, whitespace collapsed."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(store.engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

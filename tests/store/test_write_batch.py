@@ -8,12 +8,11 @@ sends on a real PostgreSQL and read back what it stored; SQLite keeps one per ta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from treadle.common.flow import ClaimKind, FlowClaim
@@ -31,19 +30,6 @@ from treadle.scheduler.store.models import (
 )
 
 from .conftest import T0, batch_parts
-
-
-@pytest.fixture
-def statements(store: Store) -> Iterator[list[str]]:
-    """Every statement the store's engine sends, whitespace collapsed."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(store.engine, "before_cursor_execute", record)
 
 
 def inserted_run(store: Store, build):  # type: ignore[no-untyped-def]
