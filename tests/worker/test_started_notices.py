@@ -125,3 +125,43 @@ def test_a_forked_pool_child_sends_its_notices_from_its_own_thread() -> None:
         os.close(read_end)
         os.close(write_end)
     assert sorted(received.split()) == [b"child/t/0/1", b"parent/t/0/1"]
+
+
+class CountingCondition(threading.Condition):
+    """A condition that counts how often a waiter was woken."""
+
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def test_announcing_wakes_the_thread_only_once_it_has_gone_idle() -> None:
+    """A wake-up per task cost more than most notices: after sending, the thread looks
+    again within a delay by itself, so fast tasks announcing and withdrawing meanwhile
+    wake nobody; only a thread that went idle (a whole delay with nothing to send) is
+    woken, once."""
+    delay = 0.5  # the fast tasks below must all fit within one delay, even on a slow machine
+    sink = Sink()
+    notices = StartedNotices(sink, delay)
+    wakes = CountingCondition()
+    notices._ready = wakes  # before the thread exists
+    notices.announce(notice("first/t/0/1"))  # starts the thread
+    sink.wait_for("first/t/0/1")  # the queue is empty now
+    for n in range(20):
+        withdraw = notices.announce(notice(f"fast{n}/t/0/1"))
+        withdraw()
+    assert wakes.notified == 0
+
+    idle = threading.Event()
+    while not idle.wait(delay / 10):  # about one delay
+        with wakes:
+            if notices._idle:
+                idle.set()
+    notices.announce(notice("after-idle/t/0/1"))
+    notices.announce(notice("next/t/0/1"))
+    assert sink.wait_for("next/t/0/1") == ["first/t/0/1", "after-idle/t/0/1", "next/t/0/1"]
+    assert wakes.notified == 1
