@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     #: transactions one at a time: with several schedulers at full speed, turning it off
     #: gives commits back their concurrency, and the pages look every 0.5 s instead.
     run_change_notices: bool = True
+    #: Run a scheduler step's statements as server-side prepared statements on PostgreSQL
+    #: (parsed once per connection instead of at every step; docs/scaling.md). Set false
+    #: behind a pooler that shares sessions between clients (PgBouncer in transaction
+    #: mode), where a statement prepared in one session is missing in the next.
+    prepared_statements: bool = True
     #: The topic exchange the schedulers publish them to ('' : none, only the sinks).
     lifecycle_exchange: str = "treadle.events"
     #: Webhook sinks, as JSON: ``[{"name", "url", "secret", "types"?, "timeout_seconds"?}]``.

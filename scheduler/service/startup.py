@@ -156,6 +156,7 @@ def open_store(
     def opened() -> Store:
         store = Store.open(url, migrate=upgrade, clock=clock, pre_ping=pre_ping)
         store.run_change_notices = settings.run_change_notices
+        store.prepared_statements = settings.prepared_statements
         return store if upgrade else _reached(store)  # upgrading connected already
 
     store = retry_until_available(

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Select, Table, bindparam, select
+from sqlalchemy import Connection, Insert, Select, Table, TextClause, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from treadle.scheduler.store import prepared
 from treadle.scheduler.store.models import runs
 from treadle.scheduler.store.run_notices import RunsSaved
 from treadle.scheduler.store.secret_keys import StoreKeys
@@ -68,11 +69,14 @@ class Repository:
         keys: StoreKeys | None = None,
         runs_saved: Sequence[RunsSaved] = (),
         notify_run_changes: bool = True,
+        prepared_statements: bool = False,
     ) -> None:
         #: Told which runs ``save_runs`` saved, after the commit (``Store.runs_saved``).
         self._runs_saved = runs_saved
         #: Whether ``save_runs`` NOTIFYs the runs it saved (PostgreSQL; ``run_notices``).
         self._notify_run_changes = notify_run_changes
+        #: Whether a step's statements run prepared (PostgreSQL; ``prepared``).
+        self._prepared_statements = prepared_statements
         #: A read-only snapshot (``Store.snapshot``): every statement sees one committed state.
         self._read_only = read_only
         #: The key secrets are encrypted with, looked up when first needed.
@@ -103,6 +107,10 @@ class Repository:
         if rows:
             stmt: Insert = table.insert()
             self._conn.execute(stmt, list(rows))
+
+    def _execute_prepared(self, statement: TextClause, params: Mapping[str, Any]) -> Any:
+        """Run a hot ``text()`` statement, prepared where that is on (:mod:`.prepared`)."""
+        return prepared.execute(self._conn, statement, params, prepared=self._prepared_statements)
 
     def _not_locked(self, run_ids: Sequence[str]) -> list[str]:
         """Of ``run_ids``, those this transaction does not hold yet, in id order (the

@@ -327,12 +327,13 @@ class QueueRepository(Repository):
         rows: list[tuple[Any, ...]]
         if not locking:
             statement = results_statement(marking=bool(sent), locking=False)
-            done = self._conn.execute(statement, params)
+            done = self._execute_prepared(statement, params)
             rows = [(row[0], None, None, row[1], row[2]) for row in done]
         else:
             params["lock_ids"] = locking
             statement = results_statement(marking=bool(sent), locking=True)
-            rows = [tuple(row) for row in self._conn.execute(statement, params)]
+            done = self._execute_prepared(statement, params)
+            rows = [tuple(row) for row in done]
         fresh: set[str] = set()
         for key, version, last_seq, action_ref, dispatched_at in rows:
             if version is not None:

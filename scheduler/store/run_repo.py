@@ -248,6 +248,7 @@ class RunRepository(Repository):
             hold_outgoing=hold_outgoing,
             notify=self._notify_run_changes,
             notify_outbox=notify_outbox,
+            prepared=self._prepared_statements,
         )
         new_versions = writer.write_locked_rows(changes, versions, self._last_seqs)
         saved = writer.write_contents(changes)

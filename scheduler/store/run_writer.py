@@ -101,6 +101,7 @@ class RunWriter:
         hold_outgoing: timedelta | None = None,
         notify: bool = True,
         notify_outbox: bool = False,
+        prepared: bool = False,
     ) -> None:
         self._conn = connection
         self._clock = clock
@@ -113,7 +114,8 @@ class RunWriter:
         #: Each changed run's last event seq before this save (``write_locked_rows``).
         self._first_seqs: dict[str, int] = {}
         #: PostgreSQL: the save's writes, sent as one statement (:mod:`.write_batch`).
-        self._writes = WriteBatch() if connection.dialect.name == "postgresql" else None
+        postgres = connection.dialect.name == "postgresql"
+        self._writes = WriteBatch(prepared=prepared) if postgres else None
 
     def write_locked_rows(
         self,

@@ -42,6 +42,9 @@ class Store:
         #: Whether saves of runs NOTIFY the web UI's listeners (PostgreSQL;
         #: ``TREADLE_RUN_CHANGE_NOTICES``); set where the store is opened.
         self.run_change_notices = True
+        #: Whether a step's statements run as server-side prepared statements (PostgreSQL;
+        #: ``TREADLE_PREPARED_STATEMENTS``); set where the store is opened.
+        self.prepared_statements = True
 
     @classmethod
     def open(
@@ -116,6 +119,7 @@ class Store:
                 keys=self._keys,
                 runs_saved=self.runs_saved,
                 notify_run_changes=self.run_change_notices,
+                prepared_statements=self.prepared_statements,
             )
             yield uow
         uow.committed()

@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, TextClause, text
 
+from treadle.scheduler.store import prepared
+
 #: A named parameter in a ``text()`` statement (not a ``::`` cast).
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -35,8 +37,10 @@ _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 class WriteBatch:
     """Write-only statements collected in order, sent as one by :meth:`execute`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, prepared: bool = False) -> None:
         self._parts: list[tuple[str, Mapping[str, Any]]] = []
+        #: Sent as server-side prepared statements (:mod:`.prepared`).
+        self._prepared = prepared
 
     def __len__(self) -> int:
         return len(self._parts)
@@ -62,13 +66,14 @@ class WriteBatch:
             return None
         if len(parts) == 1:
             [(sql, params)] = parts
-            return connection.execute(_plain(sql), dict(params))
+            return prepared.execute(connection, _plain(sql), params, prepared=self._prepared)
         merged = {
             f"w{index}_{name}": value
             for index, (_, params) in enumerate(parts)
             for name, value in params.items()
         }
-        return connection.execute(_combined(tuple(sql for sql, _ in parts)), merged)
+        statement = _combined(tuple(sql for sql, _ in parts))
+        return prepared.execute(connection, statement, merged, prepared=self._prepared)
 
 
 @cache

@@ -112,6 +112,7 @@ class Client(ControlShortcuts):
         self._settings = settings if settings is not None else settings_from_environment()
         url = database_url or self._settings.database_url
         self._store = open_client_store(url, connect_timeout, self._settings.lifecycle_events)
+        self._store.prepared_statements = self._settings.prepared_statements
         self._definitions = Definitions(self._store, Catalog())
         self._triggers = TriggerIndex()
         self._identity = dict(identity) if identity is not None else default_identity()

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from treadle import Client
 from treadle.common.loader import load_workflow_text
+from treadle.scheduler.store import prepared
 
 FLOW = """\
 ref: demo.pair
@@ -32,11 +33,13 @@ tasks:
 
 @pytest.fixture
 def statements() -> Iterator[list[str]]:
-    """Every statement any engine sends while the test runs, whitespace collapsed."""
+    """Every statement any engine sends while the test runs, whitespace collapsed (a
+    prepared one as the text it runs; a connection's one-time PREPARE left out)."""
     sent: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(" ".join(statement.split()))
+        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):
+            sent.append(" ".join(prepared.original(statement).split()))
 
     event.listen(Engine, "before_cursor_execute", record)
     yield sent

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from treadle.scheduler.core.state import (
     Units,
 )
 from treadle.scheduler.service.commands import CommandHandlers
-from treadle.scheduler.store import RunChange, Store, UnitOfWork
+from treadle.scheduler.store import RunChange, Store, UnitOfWork, prepared
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 DATABASE_KINDS = ("sqlite", "postgresql")
@@ -112,6 +113,9 @@ class WriteLog:
         _context: Any,
         executemany: bool,
     ) -> None:
+        if statement.startswith(f"PREPARE {prepared.PREFIX}"):
+            return  # writes nothing: its EXECUTEs do
+        statement = " ".join(prepared.original(statement).split())
         if self._batched(statement, parameters):
             return
         upsert = _UPSERT.match(statement)
@@ -203,17 +207,32 @@ def save_one_fixture() -> Callable[..., int]:
     return save_one
 
 
-@pytest.fixture
-def statements(store: Store) -> Iterator[list[str]]:
-    """Every statement the store's engine sends, whitespace collapsed."""
+@contextmanager
+def sent_statements(engine: Engine, *, as_prepared: bool = False) -> Iterator[list[str]]:
+    """Every statement ``engine`` sends meanwhile, whitespace collapsed: a prepared one as
+    the text it runs, a connection's one-time ``PREPARE`` left out (``as_prepared``:
+    both as they are sent)."""
     sent: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not as_prepared:
+            if statement.startswith(f"PREPARE {prepared.PREFIX}"):
+                return
+            statement = prepared.original(statement)
         sent.append(" ".join(statement.split()))
 
-    event.listen(store.engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(store.engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def statements(store: Store) -> Iterator[list[str]]:
+    """Every statement the store's engine sends, whitespace collapsed."""
+    with sent_statements(store.engine) as sent:
+        yield sent
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ from treadle.embedded.background import BackgroundScheduler
 from treadle.scheduler.core.events import PauseRequested
 from treadle.scheduler.service.definitions import Definitions
 from treadle.scheduler.service.starting import RunStarter
-from treadle.scheduler.store import Store
+from treadle.scheduler.store import Store, prepared
 from treadle.scheduler.store.run_notices import MANY_RUNS_CHANGED, RUN_CHANGES_CHANNEL
 from treadle.testing.processes import TREADLE, treadle_environment, wait_until
 from treadle.testing.redis_server import free_port
@@ -327,7 +327,8 @@ def test_the_notice_rides_on_a_run_rows_update(postgres: tuple[str, Store, str])
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):  # (its EXECUTE shows)
+            statements.append(prepared.original(statement))
 
     event.listen(store.engine, "before_cursor_execute", seen)
     try:
@@ -355,7 +356,8 @@ def test_with_notices_turned_off_saves_send_none_and_the_api_polls(
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):  # (its EXECUTE shows)
+            statements.append(prepared.original(statement))
 
     app = create_app(settings, store=store)
     assert store.run_change_notices is False

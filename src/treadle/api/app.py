@@ -112,6 +112,7 @@ def create_app(
     if settings.lifecycle_events:  # every change writes its events (lifecycle-events.md)
         opened.lifecycle_events = True
     opened.run_change_notices = settings.run_change_notices
+    opened.prepared_statements = settings.prepared_statements
 
     changes = RunChanges.for_app(opened, embedded.runner.store if embedded else None)
 

@@ -225,6 +225,7 @@ def command_database(distributed: bool) -> Iterator[Any]:
         fail(str(exc), ExitCode.FAILED if isinstance(exc, ServiceUnavailable) else ExitCode.INVALID)
     store.lifecycle_events = settings.lifecycle_events  # what it changes writes its events
     store.run_change_notices = settings.run_change_notices
+    store.prepared_statements = settings.prepared_statements
     try:
         with reaching(store):
             yield store

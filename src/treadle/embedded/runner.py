@@ -80,7 +80,10 @@ class EmbeddedRunner:
         self.catalog = catalog
         self.clock = clock
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
-        self.store = store or Store.open(settings.database_url, secret_key=secret_key)
+        if store is None:
+            store = Store.open(settings.database_url, secret_key=secret_key)
+            store.prepared_statements = settings.prepared_statements
+        self.store = store
         if settings.lifecycle_events:  # every change writes its events (lifecycle-events.md)
             self.store.lifecycle_events = True
         self.definitions = Definitions(self.store, catalog)
