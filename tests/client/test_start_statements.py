@@ -21,13 +21,9 @@ from treadle.common.loader import load_workflow_text
 from treadle.scheduler.store import prepared
 
 FLOW = """\
-ref: demo.pair
+ref: demo.single
 tasks:
-  - name: first
-    action: core.noop
-    on_success: second
-  - name: second
-    action: core.noop
+  - {name: only, action: core.noop}
 """
 
 
@@ -48,8 +44,8 @@ def statements() -> Iterator[list[str]]:
 
 @pytest.fixture
 def started(client: Client) -> Client:
-    client.register(load_workflow_text(FLOW, "demo/pair.yaml"))
-    client.start("demo.pair")  # the first start reads what later ones keep
+    client.register(load_workflow_text(FLOW, "demo/single.yaml"))
+    client.start("demo.single")  # the first start reads what later ones keep
     return client
 
 
@@ -57,19 +53,19 @@ def test_a_start_neither_locks_its_new_run_nor_opens_a_savepoint(
     started: Client, statements: list[str]
 ) -> None:
     statements.clear()
-    run_id = started.start("demo.pair")
+    run_id = started.start("demo.single")
 
     assert not [s for s in statements if "FOR UPDATE" in s]
     assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert [(t.name, t.status.value) for t in started.get(run_id).tasks] == [("first", "running")]
+    assert [(t.name, t.status.value) for t in started.get(run_id).tasks] == [("only", "running")]
 
 
 def test_a_taken_idempotency_key_returns_the_first_run_and_stores_nothing_more(
     started: Client,
 ) -> None:
-    first = started.start("demo.pair", idempotency_key="order-7")
+    first = started.start("demo.single", idempotency_key="order-7")
     before = len(started.list_runs().runs)
-    assert started.start("demo.pair", idempotency_key="order-7") == first
+    assert started.start("demo.single", idempotency_key="order-7") == first
     assert len(started.list_runs().runs) == before
 
 
@@ -83,7 +79,7 @@ def test_the_schedulers_are_woken_by_a_notice_riding_on_the_dispatch_insert(
         connection.autocommit = True
         connection.cursor().execute("LISTEN treadle_outbox")
         statements.clear()
-        started.start("demo.pair")
+        started.start("demo.single")
         ready, _, _ = select_module.select([connection], [], [], 5)
         assert ready, "no notice within 5 s"
         connection.poll()
