@@ -3,22 +3,17 @@
 ``store`` is a migrated store on a fresh database of each kind (``fresh_database_url``
 comes from ``tests/conftest.py``), with a fake clock. ``realistic_state`` builds a run state
 like one the core produces mid-run. ``save_one`` saves one run the way the services do
-(``lock_runs``, then ``save_runs``). ``WriteLog`` counts the rows each INSERT/UPDATE/DELETE
-statement sent to the database carried, per table, so tests can prove what a save wrote.
+(``lock_runs``, then ``save_runs``). ``statements`` and ``write_log`` watch what a test's
+store sends (``statement_log``).
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Insert, TextClause, event
 
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
@@ -37,7 +32,9 @@ from treadle.scheduler.core.state import (
     Units,
 )
 from treadle.scheduler.service.commands import CommandHandlers
-from treadle.scheduler.store import RunChange, Store, UnitOfWork, prepared
+from treadle.scheduler.store import RunChange, Store, UnitOfWork
+
+from .statement_log import WriteLog, sent_statements
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 DATABASE_KINDS = ("sqlite", "postgresql")
@@ -55,111 +52,6 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-_CHANGE = re.compile(r'^\s*(UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
-# One statement inserting and updating rows (``bulk_upsert`` on PostgreSQL), counted as upsert.
-_UPSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?(\w+)"?.*\sON CONFLICT\b.*\sDO UPDATE\s', re.S)
-# A single ``INSERT ... SELECT * FROM unnest(...)`` (``bulk_insert`` queued alone).
-_UNNEST_INSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?\w+"?\s*\([^)]*\)\s+SELECT \* FROM unnest')
-_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE)\s+"?(\w+)"?')
-
-
-def batch_parts(statement: str) -> list[str] | None:
-    """The parts of a save's writes sent as one statement (``write_batch``, PostgreSQL:
-    ``WITH w0 AS (...), w1 AS (...) <last>``), or a lone unnest insert; else None."""
-    if not statement.startswith("WITH w0 AS ("):
-        return [statement] if _UNNEST_INSERT.match(statement) else None
-    parts: list[str] = []
-    rest = statement[len("WITH ") :]
-    while rest.startswith(f"w{len(parts)} AS ("):
-        depth, opened = 0, rest.index("(")
-        for end in range(opened, len(rest)):
-            depth += {"(": 1, ")": -1}.get(rest[end], 0)
-            if depth == 0:
-                break
-        parts.append(rest[opened + 1 : end])
-        rest = rest[end + 1 :].lstrip().removeprefix(",").lstrip()
-    parts.append(rest)
-    return parts
-
-
-class WriteLog:
-    """Rows each data-changing statement wrote, as ``(operation, table) -> rows``.
-
-    UPDATE and DELETE count the rows the database reports it changed (the cursor's
-    ``rowcount``), whatever the statement's shape (one per row, ``executemany``, one
-    ``UPDATE ... FROM unnest(...)``); INSERT counts the rows sent.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.rows: Counter[tuple[str, str]] = Counter()
-        event.listen(engine, "after_execute", self._inserted)
-        event.listen(engine, "after_cursor_execute", self._changed)
-
-    def _inserted(
-        self, _conn: Any, clause: Any, multiparams: Any, _params: Any, _opts: Any, _result: Any
-    ) -> None:
-        if isinstance(clause, Insert):
-            self.rows[("insert", clause.table.name)] += len(multiparams) if multiparams else 1
-
-    def _changed(
-        self,
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        _context: Any,
-        executemany: bool,
-    ) -> None:
-        if statement.startswith(f"PREPARE {prepared.PREFIX}"):
-            return  # writes nothing: its EXECUTEs do
-        statement = " ".join(prepared.original(statement).split())
-        if self._batched(statement, parameters):
-            return
-        upsert = _UPSERT.match(statement)
-        compiled = getattr(_context, "compiled", None)
-        if upsert is not None and isinstance(getattr(compiled, "statement", None), TextClause):
-            # (``Insert`` constructs are counted as inserts by ``_inserted``.)
-            self.rows[("upsert", upsert.group(1))] += cursor.rowcount
-            return
-        match = _CHANGE.match(statement)
-        if match is None:
-            return
-        operation = match.group(1).split()[0].lower()
-        if " RETURNING " in statement.upper() or (
-            executemany and conn.dialect.name == "postgresql"  # execute_batch: no rowcount
-        ):
-            count = len(parameters) if executemany else 1
-        else:
-            count = cursor.rowcount
-            assert count >= 0, f"no rowcount for {statement[:60]}"
-        self.rows[(operation, match.group(2))] += count
-
-    def _batched(self, statement: str, parameters: Any) -> bool:
-        """A save's writes sent as one statement: each part counts the rows it was sent
-        (its ``unnest`` arrays' length); the database reports a count for the last only."""
-        parts = batch_parts(statement)
-        if parts is None:
-            return False
-        for index, part in enumerate(parts):
-            found = _WRITE.match(part)
-            assert found is not None, f"not a write: {part[:60]}"
-            operation = "upsert" if " ON CONFLICT " in part else found.group(1).split()[0].lower()
-            prefix = f"w{index}_" if len(parts) > 1 else ""
-            self.rows[(operation, found.group(2))] += len(parameters[f"{prefix}p0"])
-        return True
-
-    def clear(self) -> None:
-        self.rows.clear()
-
-    def of(self, table: str) -> dict[str, int]:
-        return {op: n for (op, name), n in self.rows.items() if name == table and n}
-
-    def close(self) -> None:
-        event.remove(self.engine, "after_execute", self._inserted)
-        event.remove(self.engine, "after_cursor_execute", self._changed)
 
 
 @pytest.fixture(params=DATABASE_KINDS)
@@ -205,27 +97,6 @@ def save_one(
 @pytest.fixture(name="save_one")
 def save_one_fixture() -> Callable[..., int]:
     return save_one
-
-
-@contextmanager
-def sent_statements(engine: Engine, *, as_prepared: bool = False) -> Iterator[list[str]]:
-    """Every statement ``engine`` sends meanwhile, whitespace collapsed: a prepared one as
-    the text it runs, a connection's one-time ``PREPARE`` left out (``as_prepared``:
-    both as they are sent)."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not as_prepared:
-            if statement.startswith(f"PREPARE {prepared.PREFIX}"):
-                return
-            statement = prepared.original(statement)
-        sent.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from treadle.scheduler.core.endings import AttemptEnding
 from treadle.scheduler.store import Store
 from treadle.scheduler.store.prepared import execute
 
-from .conftest import T0, sent_statements
+from .conftest import T0
+from .statement_log import sent_statements
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from treadle.scheduler.store.models import (
     task_units,
 )
 
-from .conftest import T0, batch_parts
+from .conftest import T0
+from .statement_log import batch_parts
 
 
 def inserted_run(store: Store, build):  # type: ignore[no-untyped-def]
