@@ -95,7 +95,9 @@ class CommandRows(Repository):
         super().__init__(connection, clock)
         #: The save's other writes (PostgreSQL), sent by :meth:`flush` with the attempts.
         self._writes = writes
-        #: Whether writing outbox rows wakes the schedulers (``QueueRepository.notify_outbox``).
+        #: Whether writing outbox rows wakes the schedulers (PostgreSQL ``NOTIFY`` at
+        #: commit): a client that starts a run writes its first dispatches to the outbox,
+        #: and a listening scheduler relays them at once instead of at its next poll.
         self._notify_outbox = notify_outbox
         self._state: RunState | None = None
         self.now = clock()

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, TextClause
 
 #: A named parameter in a ``text()`` statement (not a ``::`` cast).
-_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 #: Where a connection's ``info`` lists the statements its session has prepared.
 _HELD = "treadle_prepared"
 #: The prefix of every statement name; ``EXECUTE <name>`` and ``PREPARE <name>`` start so.
@@ -61,7 +61,7 @@ def _prepared(sql: str) -> _Prepared:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    body = _PARAMETER.sub(numbered, sql)
+    body = NAMED_PARAMETER.sub(numbered, sql)
     # EXECUTE coerces its arguments only implicitly: each is cast as the statement casts it
     # (a list arrives as ARRAY[...] of text, which becomes json[] only by a cast).
     types = dict(_CAST.findall(sql))
@@ -107,4 +107,4 @@ def original(statement: str) -> str:
     return statement
 
 
-__all__ = ["PREFIX", "execute", "original"]
+__all__ = ["NAMED_PARAMETER", "PREFIX", "execute", "original"]

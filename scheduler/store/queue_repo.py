@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Dialect
 
 from treadle.common.emergency_stop import EMERGENCY_STOP
@@ -30,7 +30,8 @@ from treadle.scheduler.store.results_statement import results_statement
 
 _OPEN = (AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value)
 
-#: The PostgreSQL channel :meth:`QueueRepository.notify_outbox` notifies.
+#: The PostgreSQL channel a save writing outbox rows for the schedulers notifies (a
+#: client's save: ``notify_outbox``, :mod:`.command_rows`); schedulers LISTEN on it.
 OUTBOX_CHANNEL = "treadle_outbox"
 
 
@@ -128,16 +129,6 @@ class QueueRepository(Repository):
         return [
             OutboxEntry(id=row["id"], run_id=row["run_id"], payload=row["payload"]) for row in rows
         ]
-
-    def notify_outbox(self) -> None:
-        """Wake schedulers waiting for new outbox rows (PostgreSQL ``NOTIFY`` at commit).
-
-        A client that starts a run writes its first dispatches to the outbox; the notice
-        lets a listening scheduler relay them at once instead of at its next poll. On
-        SQLite there is nobody to notify.
-        """
-        if self._postgres:
-            self._conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
 
     def mark_outbox_sent(self, ids: Sequence[int], at: datetime) -> None:
         """Mark published entries sent and count the publish (a failed publish rolls back)."""
@@ -324,18 +315,15 @@ class QueueRepository(Repository):
             params["sent_ids"] = [row_id for ids, _ in sent for row_id in ids]
             params["sent_at"] = [processors[0](at) for ids, at in sent for _ in ids]
         locking = self._not_locked(lock)
-        rows: list[tuple[Any, ...]]
-        if not locking:
-            statement = results_statement(marking=bool(sent), locking=False)
-            done = self._execute_prepared(statement, params)
-            rows = [(row[0], None, None, row[1], row[2]) for row in done]
-        else:
+        if locking:
             params["lock_ids"] = locking
-            statement = results_statement(marking=bool(sent), locking=True)
-            done = self._execute_prepared(statement, params)
-            rows = [tuple(row) for row in done]
+        statement = results_statement(marking=bool(sent), locking=bool(locking))
         fresh: set[str] = set()
-        for key, version, last_seq, action_ref, dispatched_at in rows:
+        for row in self._execute_prepared(statement, params):
+            # (id, version, last_seq, action_ref, dispatched_at) when locking, else the
+            # attempt's three (see results_statement)
+            values: tuple[Any, ...] = row if locking else (row[0], None, None, row[1], row[2])
+            key, version, last_seq, action_ref, dispatched_at = values
             if version is not None:
                 self._note_locked(key, version, last_seq)
                 continue

@@ -237,7 +237,7 @@ class RunRepository(Repository):
         commands into rows. Returns the runs' new versions, whether the outbox got work,
         and, with ``hold_outgoing``, the outbox rows held for the caller to publish after
         commit (see :mod:`.command_rows`). With ``notify_outbox``, outbox rows written
-        wake the schedulers at commit, as ``notify_outbox`` does (PostgreSQL).
+        wake the schedulers at commit (PostgreSQL ``NOTIFY`` on ``OUTBOX_CHANNEL``).
         """
         if not changes:
             return SavedRuns({}, wrote_outbox=False)

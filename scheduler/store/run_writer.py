@@ -109,12 +109,12 @@ class RunWriter:
         self._hold_outgoing = hold_outgoing
         #: Whether outbox rows written wake the schedulers (a client's saves).
         self._notify_outbox = notify_outbox
+        postgres = connection.dialect.name == "postgresql"
         #: NOTIFY the saved runs (PostgreSQL only; ``TREADLE_RUN_CHANGE_NOTICES``).
-        self._notify = notify and connection.dialect.name == "postgresql"
+        self._notify = notify and postgres
         #: Each changed run's last event seq before this save (``write_locked_rows``).
         self._first_seqs: dict[str, int] = {}
         #: PostgreSQL: the save's writes, sent as one statement (:mod:`.write_batch`).
-        postgres = connection.dialect.name == "postgresql"
         self._writes = WriteBatch(prepared=prepared) if postgres else None
 
     def write_locked_rows(

@@ -21,7 +21,6 @@ on the parts' texts, so it is built once per shape and the server sees few disti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -29,9 +28,6 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, TextClause, text
 
 from treadle.scheduler.store import prepared
-
-#: A named parameter in a ``text()`` statement (not a ``::`` cast).
-_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 class WriteBatch:
@@ -90,7 +86,7 @@ def _combined(texts: tuple[str, ...]) -> TextClause:
 
 
 def _renamed(sql: str, prefix: str) -> str:
-    return _PARAMETER.sub(lambda found: f":{prefix}{found.group(1)}", sql)
+    return prepared.NAMED_PARAMETER.sub(lambda found: f":{prefix}{found.group(1)}", sql)
 
 
 __all__ = ["WriteBatch"]

@@ -421,24 +421,6 @@ def test_each_start_of_an_attempt_is_counted(store: Store, build, run) -> None:
     assert late is None  # an ended attempt is not started again
 
 
-def test_a_new_outbox_row_wakes_a_listening_scheduler_on_postgresql(pg_store: Store) -> None:
-    import select as select_module
-
-    raw = pg_store.engine.raw_connection()
-    try:
-        listener = raw.driver_connection  # psycopg2 connection
-        listener.autocommit = True
-        listener.cursor().execute("LISTEN treadle_outbox")
-        with pg_store.unit_of_work() as uow:
-            uow.notify_outbox()
-        ready, _, _ = select_module.select([listener], [], [], 5)
-        assert ready, "no notification within 5 s"
-        listener.poll()
-        assert [n.channel for n in listener.notifies] == ["treadle_outbox"]
-    finally:
-        raw.close()
-
-
 def test_several_attempts_in_flight_are_canceled_together(store: Store, build, run) -> None:
     """A canceled with_items task cancels every item's attempt in one batch."""
     run(*(build.dispatch("run-1", 2, position, item_index=position) for position in range(3)))
