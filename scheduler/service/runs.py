@@ -189,8 +189,13 @@ class RunService:
         changes: list[RunChange] = []
         lifecycle = self.lifecycle
         decided: list[Decided] | None = None if lifecycle is None else []
+        known_here = {
+            run_id: self._known_at(uow, run_id, versions[run_id], known) for run_id in by_run
+        }
+        unknown = [run_id for run_id, state in known_here.items() if state is None]
+        read = uow.load_runs(unknown) if unknown else {}  # in one go, not one run at a time
         for run_id, events in by_run.items():
-            state = self._state_at(uow, run_id, versions[run_id], known)
+            state = known_here[run_id] or read[run_id]
             old = state
             graph = self.definitions.pinned(
                 state.workflow, state.definition_version, uow, workspace=state.workspace
@@ -233,13 +238,15 @@ class RunService:
             observer.saved(uow, changes, saved)
         return states
 
-    def _state_at(
+    def _known_at(
         self,
         uow: UnitOfWork,
         run_id: str,
         version: int,
         known: Mapping[str, RunState] | None,
-    ) -> RunState:
+    ) -> RunState | None:
+        """The run's state at ``version`` if known without reading it: given, written
+        earlier in this transaction, or cached; None if it must be read."""
         if known is not None and run_id in known:
             return known[run_id]
         held = self._uncommitted.get(run_id)
@@ -250,7 +257,7 @@ class RunService:
         cached = self._cache.get(run_id)
         if cached is not None and cached[1] == version:
             return cached[0]
-        return uow.load_run(run_id)
+        return None
 
     def _hold(self, uow: UnitOfWork, run_id: str, state: RunState, version: int) -> None:
         """Keep a saved state for this transaction; it joins the cache only once committed.

@@ -256,3 +256,43 @@ def test_marks_of_a_rolled_back_transaction_are_written_by_the_next(
     scheduler.finish(second)
     assert scheduler.direct.unmarked == 0
     assert scheduler.unsent() == []
+
+
+def test_runs_a_batch_names_for_the_first_time_are_read_together(scheduler: Scheduler) -> None:
+    """Runs started by clients are new to the scheduler: the batch applying their first
+    results reads them in one statement per table, not three statements per run."""
+    client = RunService(
+        scheduler.store,
+        scheduler.runs.definitions,
+        clock=scheduler.clock,
+        write_commands=CommandHandlers("treadle.tasks").write,
+    )
+    for _ in range(3):
+        RunStarter(client).start(CHAIN, {})
+    assert scheduler.relay.drain() == 3
+    firsts = scheduler.publisher.attempts()
+    statements: list[str] = []
+
+    def sent(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    endings = [
+        AttemptEnding.reported(
+            TaskResult(attempt_id=a, outcome=AttemptStatus.SUCCEEDED, finished_at=scheduler.clock())
+        )
+        for a in firsts
+    ]
+    event.listen(scheduler.store.engine, "before_cursor_execute", sent)
+    try:
+        with scheduler.store.unit_of_work() as uow:
+            scheduler.runs.settle(uow, endings)
+    finally:
+        event.remove(scheduler.store.engine, "before_cursor_execute", sent)
+
+    selects = [s for s in statements if s.startswith("SELECT")]
+    states = [s for s in selects if "runs.core" in s]  # whole run rows, not the lock's
+    units = [s for s in selects if " FROM task_units " in s]
+    executions = [s for s in selects if " FROM task_executions " in s]
+    assert (len(states), len(units), len(executions)) == (1, 1, 1), selects
+    scheduler.direct.flush()
+    assert len(scheduler.publisher.attempts()) == 6  # each run's second task dispatched

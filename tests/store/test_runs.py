@@ -167,6 +167,39 @@ def test_events_are_appended_in_order_across_saves(store: Store, build, clock, s
     assert [entry.seq for entry in tail] == [2, 3]
 
 
+def test_runs_held_by_a_transaction_are_read_together(store: Store, build, statements) -> None:
+    # A scheduler's batch often names runs it has never seen: three statements for all of
+    # them, not three per run, and each run exactly as load_run reads it.
+    states = [build.realistic_state(f"run-{n}", items=3 + n) for n in range(3)]
+    with store.unit_of_work() as uow:
+        for state in states:
+            uow.insert_run(state, definition_version=1)
+    with store.unit_of_work() as uow:
+        one_by_one = {s.run_id: uow.load_run(s.run_id) for s in states}
+    with store.unit_of_work() as uow:
+        uow.lock_runs([s.run_id for s in states])
+        statements.clear()
+        together = uow.load_runs(["run-2", "run-0", "run-1"])
+        reads = list(statements)
+    assert together == one_by_one
+    assert list(together) == ["run-2", "run-0", "run-1"]
+    assert len(reads) == 3, reads
+    assert len(together["run-2"].executions[2].units) == 5
+
+
+def test_runs_not_held_are_read_one_by_one_and_missing_ones_are_not_found(
+    store: Store, build
+) -> None:
+    state = build.realistic_state("run-1", items=2)
+    with store.unit_of_work() as uow:
+        uow.insert_run(state, definition_version=1)
+    with store.unit_of_work() as uow:
+        assert uow.load_runs(["run-1"]) == {"run-1": uow.load_run("run-1")}  # not locked
+        uow.lock_runs(["run-1"])
+        with pytest.raises(NotFound, match="run nope not found"):
+            uow.load_runs(["run-1", "nope"])
+
+
 def test_unknown_runs_are_not_found(store: Store) -> None:
     with store.unit_of_work() as uow:
         with pytest.raises(NotFound, match="nope"):
