@@ -70,11 +70,13 @@ def apply_embedded(
     from treadle.clientlib.audit import database_principal
     from treadle.clientlib.changes import control_run
     from treadle.common.errors import NotFound, ParameterError
+    from treadle.common.heap import freeze_start_up
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.controls import ControlRefused, UnknownTask
 
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
+        freeze_start_up()  # this process's start-up is done: common/heap.py
         by = runner.auditor(database_principal(identity()))  # cli:<login>
         why = _reason(control, reason)
         try:

@@ -126,11 +126,13 @@ def _send_embedded(
     from treadle.clientlib.audit import database_principal
     from treadle.clientlib.changes import send_event
     from treadle.common.errors import LimitExceeded, ParameterError
+    from treadle.common.heap import freeze_start_up
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.events import EventRouter
 
     catalog = load_catalog(settings, pack_paths)
     with EmbeddedRunner.open(settings, catalog) as runner:
+        freeze_start_up()  # this process's start-up is done: common/heap.py
         _publish_triggered(runner)
         router = EventRouter(runner.starter, identity=identity())
         by = runner.auditor(database_principal(identity()))  # event.send by cli:<login>

@@ -136,6 +136,7 @@ def respond(
     from treadle.cli.clients import api_url
     from treadle.cli.run_cmd import follow_and_report
     from treadle.common.errors import ConflictError, NotFound, ParameterError
+    from treadle.common.heap import freeze_start_up
     from treadle.embedded import EmbeddedRunner
 
     try:
@@ -155,6 +156,7 @@ def respond(
     settings = load_settings()
     catalog = load_catalog(settings, pack_path or [])
     with EmbeddedRunner.open(settings, catalog) as runner:
+        freeze_start_up()  # this process's start-up is done: common/heap.py
         try:
             inquiry = _answer_here(runner, inquiry_id, response, identity().get("login"))
         except NotFound:

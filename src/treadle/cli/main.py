@@ -37,4 +37,7 @@ def build_app(args: Sequence[str] = ()) -> typer.Typer:
 def main() -> None:
     import sys
 
+    from treadle.common.heap import claim_process
+
+    claim_process()  # this process is treadle's own: its start-up objects may be frozen
     build_app(sys.argv[1:])()

@@ -164,12 +164,14 @@ def run(
 
     from treadle.clientlib.audit import database_principal
     from treadle.common.errors import ParameterError
+    from treadle.common.heap import freeze_start_up
     from treadle.embedded import EmbeddedRunner
     from treadle.scheduler.service.starting import RunOptions
 
     options = RunOptions(identity=identity(), priority=priority, seed=seed, budget=limits)
     by = database_principal(identity())  # cli:<login>
     with EmbeddedRunner.open(settings, catalog) as runner:
+        freeze_start_up()  # this process's start-up is done: common/heap.py
         try:
             run_id = runner.start(spec, parameters, options, graph=graph, by=by)
         except ParameterError as exc:

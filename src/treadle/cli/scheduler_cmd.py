@@ -57,6 +57,7 @@ def scheduler(
 ) -> None:
     """Run a scheduler: apply worker results, dispatch successors, fire timers, reconcile."""
     from treadle.cli.trace_setup import start_traces
+    from treadle.common.heap import freeze_start_up
     from treadle.common.heartbeat import HeartbeatWriter, ServiceName
     from treadle.common.tracing import TracedProcess
     from treadle.scheduler.service.heartbeats import HeartbeatingScheduler
@@ -83,6 +84,7 @@ def scheduler(
     try:
         with service_start_up(log, stop, received):
             process.start(stop)
+        freeze_start_up()  # common/heap.py
         process.run(stop)
         log.info("stopping (%s): the current step finished", ", ".join(received) or "stop")
     finally:

@@ -134,6 +134,7 @@ def worker(
     from treadle.cli.log_setup import format_celery_handlers
     from treadle.cli.trace_setup import start_traces
     from treadle.common.errors import ConfigurationError
+    from treadle.common.heap import freeze_start_up
     from treadle.common.heartbeat import HeartbeatWriter, ServiceName
     from treadle.common.secret_box import Keyring
     from treadle.common.tracing import TracedProcess
@@ -179,6 +180,7 @@ def worker(
         logger.info("metrics at %s%s", endpoint.url, where)
     catalog.catalog()  # load now: pack problems are reported at start, not at first task
     start_traces(settings, TracedProcess.WORKER, logger)  # before the pool forks
+    freeze_start_up()  # before the pool forks: common/heap.py
     try:
         celery_worker.start()
     finally:
