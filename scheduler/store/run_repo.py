@@ -187,12 +187,12 @@ class RunRepository(Repository):
         read again.
         """
         if self._read_only or run_id in self._locked:
-            return self._read_run(run_id)
+            return self._read_together([run_id])[run_id]
         for _ in range(_CONSISTENT_READ_TRIES):
             row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} not found")
-            executions = self._load_executions(run_id)
+            executions = self._executions_of([run_id]).get(run_id, {})
             if self.run_version(run_id) == row["version"]:
                 return run_from_row(row, executions)
         raise ConflictError(
@@ -209,8 +209,14 @@ class RunRepository(Repository):
         :meth:`load_run`). Raises :class:`NotFound` for a run that does not exist.
         """
         together = [r for r in dict.fromkeys(run_ids) if self._read_only or r in self._locked]
+        loaded = self._read_together(together)
+        return {r: loaded[r] if r in loaded else self.load_run(r) for r in run_ids}
+
+    def _read_together(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        """Runs whose reads are consistent as they are (held, or in a snapshot): three
+        statements per chunk of runs. Raises :class:`NotFound` for a missing run."""
         loaded: dict[str, RunState] = {}
-        for part in chunks(together):
+        for part in chunks(run_ids):
             rows = {
                 row["id"]: row
                 for row in self._conn.execute(_RUNS_BY_ID, {"run_ids": list(part)}).mappings()
@@ -220,16 +226,7 @@ class RunRepository(Repository):
                 if run_id not in rows:
                     raise NotFound(f"run {run_id} not found")
                 loaded[run_id] = run_from_row(rows[run_id], executions.get(run_id, {}))
-        return {r: loaded[r] if r in loaded else self.load_run(r) for r in run_ids}
-
-    def _read_run(self, run_id: str) -> RunState:
-        row = self._conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"run {run_id} not found")
-        return run_from_row(row, self._load_executions(run_id))
-
-    def _load_executions(self, run_id: str) -> dict[int, Execution]:
-        return self._executions_of([run_id]).get(run_id, {})
+        return loaded
 
     def _executions_of(self, run_ids: Sequence[str]) -> dict[str, dict[int, Execution]]:
         """The executions (with their units) of each of ``run_ids``, in two statements."""
