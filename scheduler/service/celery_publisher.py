@@ -5,8 +5,9 @@ outbox rows and marks them sent only after it returns, so ``publish`` must not r
 the broker holds every message. On RabbitMQ that means publisher confirms; rather than wait
 for one confirm per message (about 2 ms each on a quorum queue, which fsyncs), the channel
 is put in confirm mode, the whole batch is written, and then the broker's (usually
-cumulative) acknowledgements are awaited once. A nack or a broken connection raises: the
-transaction rolls back and the rows are published again later (duplicates are harmless).
+cumulative) acknowledgements are awaited once (:mod:`.publish_confirms`). A nack raises, as
+does a broken connection that a second try on a new one does not mend: the transaction
+rolls back and the rows are published again later (duplicates are harmless).
 
 The scheduler builds its own Celery app from the shared wire settings
 (:func:`treadle.common.transport.celery_settings`); it never imports the worker. Each
@@ -33,7 +34,7 @@ from celery import Celery
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 
-from treadle.common.errors import ConfigurationError, TreadleError
+from treadle.common.errors import ConfigurationError
 from treadle.common.messages import TaskDispatch
 from treadle.common.settings import Settings
 from treadle.common.spec import RunnerType
@@ -53,6 +54,7 @@ from treadle.common.transport import (
 )
 from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
 from treadle.scheduler.service.broker_state import held_attempts, reserved_before, run_id
+from treadle.scheduler.service.publish_confirms import PublishConfirms
 from treadle.scheduler.service.task_messages import (
     HARD_LIMIT_GRACE_SECONDS,
     TaskMessages,
@@ -70,10 +72,6 @@ class PublishCounts(Protocol):
     def sent(self, tasks: Sequence[tuple[str, str]]) -> None: ...
 
     def revoked(self, attempt_ids: Sequence[str]) -> None: ...
-
-
-class PublishNotConfirmed(TreadleError):
-    """The broker refused (nacked) a message, or did not confirm it in time."""
 
 
 def make_celery_app(settings: Settings) -> Celery:
@@ -138,74 +136,13 @@ def declare(queue: Queue, channel: Any, connection: Connection | None) -> None:
         ) from exc
 
 
-class PublishConfirms:
-    """Counts publishes on a channel in confirm mode and waits for the broker to confirm them.
-
-    The broker numbers a channel's publishes 1, 2, 3 ... and acknowledges them singly or
-    cumulatively (``multiple``); ``confirmed`` is the highest number below which every
-    publish is acknowledged.
-    """
-
-    def __init__(self, channel: Any) -> None:
-        channel.confirm_select()
-        self._published = 0
-        self.confirmed = 0
-        self._singles: set[int] = set()
-        self._nacked = 0
-        channel.events["basic_ack"].add(self._on_ack)
-        channel.events["basic_nack"].add(self._on_nack)
-        send = channel.basic_publish
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self._published += 1
-            return send(*args, **kwargs)
-
-        # Celery's and kombu's producers publish through this attribute (py-amqp itself
-        # swaps it the same way for its one-confirm-per-message mode).
-        channel.basic_publish = counted
-
-    @property
-    def outstanding(self) -> int:
-        return self._published - self.confirmed
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            if tag > self.confirmed:
-                self.confirmed = tag
-                self._singles = {t for t in self._singles if t > tag}
-        else:
-            self._singles.add(tag)
-        while self.confirmed + 1 in self._singles:
-            self.confirmed += 1
-            self._singles.remove(self.confirmed)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._nacked += 1
-        self._on_ack(tag, multiple)
-
-    def wait(self, connection: Connection, timeout: float) -> None:
-        """Return once every publish so far is acknowledged; raise if one was nacked."""
-        deadline = time.monotonic() + timeout
-        while self.confirmed < self._published:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PublishNotConfirmed(
-                    f"the broker did not confirm {self.outstanding} message(s) within {timeout:g} s"
-                )
-            try:
-                connection.drain_events(timeout=remaining)
-            except TimeoutError:  # socket.timeout: loop to report the deadline
-                continue
-        if self._nacked:
-            nacked, self._nacked = self._nacked, 0
-            raise PublishNotConfirmed(f"the broker refused {nacked} message(s)")
-
-
 class CeleryPublisher:
     """Sends dispatches as Celery tasks and cancellations as revokes.
 
     One connection and producer are kept open between batches; a failure drops them, and
-    the next call reconnects. Each dispatch names its runner and queue (pinned with the
+    the next call reconnects. A kept connection found broken by a batch (the broker
+    restarted while it was idle) is replaced at once and the batch sent again, once; any
+    other failure raises. Each dispatch names its runner and queue (pinned with the
     run's definition version); a dispatch without a runner (from an older scheduler) runs
     as python, one without a queue goes to the default queue.
     """
@@ -231,6 +168,8 @@ class CeleryPublisher:
         self._producer: Any = None
         self._confirms: PublishConfirms | None = None
         self._declared: set[str] = set()
+        #: The transport's errors that mean the connection broke (known once connected).
+        self._connection_errors: tuple[type[BaseException], ...] = ()
         self._messages = TaskMessages(app)
         self.published = 0
         #: Told each confirmed batch and each revoke (None: nobody counts).
@@ -253,7 +192,7 @@ class CeleryPublisher:
             return
         # Confirms are managed here per batch, so py-amqp's per-message mode is turned off;
         # heartbeats are off too: an idle publisher reads nothing, and a dead connection
-        # shows at the next publish, which then rolls back and retries.
+        # shows at the next publish, which then reconnects and sends its batch again.
         connection = self.app.connection_for_write(
             transport_options={"confirm_publish": False}, heartbeat=0
         )
@@ -271,6 +210,7 @@ class CeleryPublisher:
         self._confirms = confirms
         self._producer = self.app.amqp.Producer(channel, auto_declare=False)
         self._declared = set()
+        self._connection_errors = tuple(connection.connection_errors)
 
     def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
@@ -316,20 +256,36 @@ class CeleryPublisher:
             if not isinstance(command, DispatchTask | CancelTask):
                 log.warning("the publisher ignores a %s command", type(command).__name__)
         if dispatches:
-            self.connect()
+            kept_open = self._connection is not None
             try:
-                for dispatch in dispatches:
-                    self._send(dispatch.dispatch, dispatch.priority)
-                if self._confirms is not None and self._connection is not None:
-                    self._confirms.wait(self._connection, self._confirm_timeout)
-            except BaseException:
-                self._disconnect()
-                raise
+                self._send_confirmed(dispatches)
+            except self._connection_errors as exc:
+                if not kept_open:
+                    raise
+                # The connection kept from an earlier batch died meanwhile (a broker
+                # restart, an idle timeout): heartbeats are off, so this is where it shows.
+                # The batch goes again once on a new connection; what reached the broker
+                # before the break is then sent twice, which results make harmless.
+                log.info("the publishing connection was lost (%s); sending again", exc)
+                self._send_confirmed(dispatches)
             self.published += len(dispatches)
             if self.counts is not None:  # the logical queue, as workers count it
                 self.counts.sent([self._labels(d.dispatch) for d in dispatches])
         if cancels:
             self.revoke(cancels)
+
+    def _send_confirmed(self, dispatches: Sequence[DispatchTask]) -> None:
+        """Send ``dispatches`` on the kept connection (opened if need be) and wait for the
+        broker's confirms; a failure drops the connection and raises."""
+        self.connect()
+        try:
+            for dispatch in dispatches:
+                self._send(dispatch.dispatch, dispatch.priority)
+            if self._confirms is not None and self._connection is not None:
+                self._confirms.wait(self._connection, self._confirm_timeout)
+        except BaseException:
+            self._disconnect()
+            raise
 
     def _labels(self, dispatch: TaskDispatch) -> tuple[str, str]:
         runner = dispatch.runner if dispatch.runner in WORKER_RUNNERS else RunnerType.PYTHON
@@ -437,9 +393,7 @@ class CeleryPublisher:
 __all__ = [
     "HARD_LIMIT_GRACE_SECONDS",
     "CeleryPublisher",
-    "PublishConfirms",
     "PublishCounts",
-    "PublishNotConfirmed",
     "dead_letter_queue",
     "kombu_queue",
     "make_celery_app",

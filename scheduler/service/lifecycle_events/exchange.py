@@ -27,8 +27,8 @@ from kombu.entity import Exchange
 from kombu.messaging import Producer
 
 from treadle.common.transport import is_rabbitmq
-from treadle.scheduler.service.celery_publisher import PublishConfirms
 from treadle.scheduler.service.lifecycle_events.cloudevents import CLOUDEVENTS_JSON
+from treadle.scheduler.service.publish_confirms import PublishConfirms
 from treadle.scheduler.store.lifecycle_repo import LifecycleEventEntry
 
 __all__ = ["EventExchange", "event_body"]

@@ -15,8 +15,8 @@ from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import RunStatus
 from treadle.common.transport import ATTEMPT_HEADER
 from treadle.scheduler.core.commands import DispatchTask
-from treadle.scheduler.service.celery_publisher import PublishConfirms
 from treadle.scheduler.service.controls import Control, apply_control
+from treadle.scheduler.service.publish_confirms import PublishConfirms
 
 from .conftest import (
     SPECIAL_QUEUE,

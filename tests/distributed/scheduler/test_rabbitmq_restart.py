@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from kombu import Connection
 from kombu.message import Message
 
 from treadle.common.limits import Limits
+from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, RunStatus
+from treadle.scheduler.core.commands import DispatchTask
+from treadle.scheduler.service.celery_publisher import CeleryPublisher
 from treadle.testing import RabbitMQNode, rabbitmq_node
 
 from .conftest import (
@@ -79,3 +83,40 @@ def test_a_run_in_flight_survives_a_rabbitmq_restart(
         attempts = uow.list_attempts(run_id)
     assert sorted(a.position for a in attempts) == list(range(ITEMS))  # each item once
     assert {(a.attempt, a.status) for a in attempts} == {(1, AttemptStatus.SUCCEEDED)}
+
+
+def dispatch(run_id: str, queue: str) -> DispatchTask:
+    return DispatchTask(
+        TaskDispatch(
+            attempt_id=f"{run_id}/1/t/1",
+            run_id=run_id,
+            task="t",
+            execution=1,
+            attempt=1,
+            action_ref="core.noop",
+            queue=queue,
+        )
+    )
+
+
+def test_a_publisher_whose_connection_the_restart_closed_sends_its_next_batch(
+    private_rabbitmq: RabbitMQNode, make_settings: SettingsFactory
+) -> None:
+    """The scheduler's publishing connection is kept between batches without heartbeats, so
+    a restart shows only at the next publish: that batch still reaches the broker, without
+    failing the scheduler's step (which would be logged as an error and backed off)."""
+    settings = make_settings(broker_url=private_rabbitmq.url)
+    publisher = CeleryPublisher.from_settings(settings)
+    try:
+        publisher.publish([dispatch("r-before", settings.default_queue)])
+
+        private_rabbitmq.stop_app()
+        private_rabbitmq.start_app()
+
+        publisher.publish([dispatch("r-after", settings.default_queue)])
+        with Connection(settings.broker_url) as connection:
+            queue = publisher.queue(settings.default_queue).bind(connection.default_channel)
+            _, ready, _ = queue.queue_declare(passive=True)
+    finally:
+        publisher.close()
+    assert ready == 2  # the one from before the restart (a quorum queue keeps it) and the new
