@@ -19,6 +19,8 @@ one side's processes run at a time, and each round starts them afresh:
   (``PATH/.venv/bin/treadle`` and ``python``) exactly as this one, to compare two versions.
 * **multi** (``--also-schedulers N``): this checkout with N ``treadle scheduler`` processes
   sharing the work (``--schedulers N`` runs every Treadle side so), for docs/scaling.md.
+* **classic** (``--also-classic-results``): this checkout with
+  ``TREADLE_RESULTS_QUEUE_TYPE=classic`` (an opt-in: a results queue without replication).
 
 Workloads, Treadle vs Celery: a with_items of 2000 no-ops vs a group of 2000 (tasks/s); a
 chain of 200 vs a chain of 200 (wall); 100 runs of a 10-task chain started at once vs 100
@@ -40,6 +42,7 @@ Process logs go to ``/tmp/treadle-bench-distributed/``.
     .venv/bin/python bench/distributed.py --quick        # tiny sizes, one round: a smoke test
     .venv/bin/python bench/distributed.py --treadle-only
     .venv/bin/python bench/distributed.py --treadle-only --also-schedulers 2
+    .venv/bin/python bench/distributed.py --also-classic-results
 """
 
 from __future__ import annotations
@@ -140,10 +143,17 @@ def revision(checkout: Path) -> str:
 
 
 def treadle_side(
-    name: str, checkout: Path, stack: ExitStack, sizes: Sizes, schedulers: int = 1
+    name: str,
+    checkout: Path,
+    stack: ExitStack,
+    sizes: Sizes,
+    schedulers: int = 1,
+    *,
+    results_queue_type: str = "quorum",
 ) -> Side:
     """Treadle from ``checkout``'s venv: its ``treadle`` services (``schedulers`` scheduler
-    processes sharing the database and broker), driven by its Python."""
+    processes sharing the database and broker, ``TREADLE_RESULTS_QUEUE_TYPE`` set to
+    ``results_queue_type`` unless it is the default), driven by its Python."""
     binaries = checkout / ".venv" / "bin"
     if not (binaries / "treadle").exists():
         raise SystemExit(f"no Treadle venv at {binaries} (expected treadle and python there)")
@@ -152,8 +162,13 @@ def treadle_side(
     def run(tag: str) -> dict[str, Any]:
         treadle = str(binaries / "treadle")
         with throwaway_postgres_database(f"{name}_bench") as database_url:
+            chosen = {"results_queue_type": results_queue_type}
             env = treadle_environment(
-                None, database_url=database_url, broker_url=broker_url, log_level="WARNING"
+                None,
+                database_url=database_url,
+                broker_url=broker_url,
+                log_level="WARNING",
+                **(chosen if results_queue_type != "quorum" else {}),
             )
             subprocess.run([treadle, "db", "upgrade"], env=env, check=True, capture_output=True)
             worker = [treadle, "worker", "--concurrency", "2", "--loglevel", "WARNING"]
@@ -179,6 +194,7 @@ def treadle_side(
         return json.loads(driven.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
     label = f"{name} {revision(checkout)}" + (f" x{schedulers} sched" if schedulers > 1 else "")
+    label += f" {results_queue_type} results" if results_queue_type != "quorum" else ""
     return Side(name, label, run)
 
 
@@ -378,6 +394,11 @@ def main() -> None:
         metavar="N",
         help="one more side: this checkout with N scheduler processes (docs/scaling.md)",
     )
+    parser.add_argument(
+        "--also-classic-results",
+        action="store_true",
+        help="one more side: this checkout with TREADLE_RESULTS_QUEUE_TYPE=classic",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     repeat = args.repeat or (1 if args.quick else 5)
@@ -390,6 +411,12 @@ def main() -> None:
             sides.append(treadle_side("other", other, stack, sizes, args.schedulers))
         if args.also_schedulers:
             sides.append(treadle_side("multi", ROOT, stack, sizes, args.also_schedulers))
+        if args.also_classic_results:
+            sides.append(
+                treadle_side(
+                    "classic", ROOT, stack, sizes, args.schedulers, results_queue_type="classic"
+                )
+            )
         rounds: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
         for index in range(repeat):
             for side in sides:

@@ -13,6 +13,8 @@ What each reliability setting protects against (also in ``docs/deployment.md``):
 * ``confirm_publish`` (RabbitMQ): a publish returns only once the broker has the message.
 * quorum queues with ``x-delivery-limit`` and a dead-letter exchange (RabbitMQ): replicated
   queues, and a message that keeps killing workers is dead-lettered instead of looping.
+  The results queue is a quorum queue too, unless ``TREADLE_RESULTS_QUEUE_TYPE=classic``
+  (:class:`QueueType`) trades its replication for a faster delivery to the scheduler.
 * ``visibility_timeout`` (Redis): above the longest task, so a running task is not handed
   to a second worker while the first still works on it.
 * no ETA or countdown anywhere: delays are scheduler timers in the database.
@@ -115,11 +117,27 @@ def task_queue(name: str, broker_url: str, delivery_limit: int) -> QueueDeclarat
     )
 
 
-def plain_queue(name: str, broker_url: str) -> QueueDeclaration:
-    """A durable queue without a delivery limit (results, dead letters)."""
+class QueueType(StrEnum):
+    """The RabbitMQ queue type of a queue without a delivery limit (results, dead letters).
+
+    Quorum queues are replicated over a cluster's nodes and hand a message to a consumer
+    once a majority has written it. A classic queue lives on one node and hands it over
+    at once (a confirmed message is still on disk): on a single-node broker it loses
+    nothing and saves a disk write on the way to the consumer, see ``docs/scaling.md``.
+    """
+
+    QUORUM = "quorum"
+    CLASSIC = "classic"
+
+
+def plain_queue(
+    name: str, broker_url: str, queue_type: QueueType = QueueType.QUORUM
+) -> QueueDeclaration:
+    """A durable queue without a delivery limit (results, dead letters), of ``queue_type``
+    on RabbitMQ (plain on Redis)."""
     if not is_rabbitmq(broker_url):
         return QueueDeclaration(name)
-    return QueueDeclaration(name, {"x-queue-type": "quorum"})
+    return QueueDeclaration(name, {"x-queue-type": str(queue_type)})
 
 
 # -- priorities ------------------------------------------------------------------------------

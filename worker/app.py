@@ -92,7 +92,9 @@ def worker_queues(settings: Settings, queues: Iterable[str] = ()) -> list[str]:
 def results_queue(settings: Settings) -> Queue:
     """The queue workers report to: reports are published to the default exchange with
     the queue's name as routing key, so it needs no exchange binding of its own."""
-    declaration = plain_queue(settings.results_queue, settings.broker_url)
+    declaration = plain_queue(
+        settings.results_queue, settings.broker_url, settings.results_queue_type
+    )
     default_exchange = Exchange("")
     return _kombu_queue(declaration, default_exchange, settings.results_queue)
 
@@ -205,7 +207,8 @@ class DeclareBrokerEntities(bootsteps.StartStopStep):  # type: ignore[misc]
                         f"cannot declare queue '{queue.name}' with arguments {arguments}: "
                         f"{exc}. A queue or exchange of that name exists with other "
                         "arguments: delete it, or align the settings (broker URL, "
-                        "TREADLE_DELIVERY_LIMIT) with the other Treadle processes"
+                        "TREADLE_DELIVERY_LIMIT, TREADLE_RESULTS_QUEUE_TYPE) with the "
+                        "other Treadle processes"
                     ) from exc
         finally:
             channel.close()

@@ -132,7 +132,7 @@ def declare(queue: Queue, channel: Any, connection: Connection | None) -> None:
         raise ConfigurationError(
             f"queue '{queue.name}' exists on the broker with other arguments than "
             f"{arguments}: {exc}. Delete it, or use the settings it was declared with "
-            "(TREADLE_DELIVERY_LIMIT, the broker type)"
+            "(TREADLE_DELIVERY_LIMIT, TREADLE_RESULTS_QUEUE_TYPE, the broker type)"
         ) from exc
 
 

@@ -108,6 +108,7 @@ class SchedulerProcess:
             broker_url=settings.broker_url,
             results_queue=settings.results_queue,
             prefetch=settings.result_batch_size,
+            results_queue_type=settings.results_queue_type,
             redis_visibility_timeout=settings.redis_report_visibility_timeout,
         )
         self.liveness = WorkerLiveness(since=clock())

@@ -28,7 +28,7 @@ from kombu.messaging import Consumer
 from pydantic import ValidationError
 
 from treadle.common.messages import AttemptStarted, TaskResult, WorkerReport
-from treadle.common.transport import ATTEMPT_HEADER, is_rabbitmq, plain_queue
+from treadle.common.transport import ATTEMPT_HEADER, QueueType, is_rabbitmq, plain_queue
 from treadle.scheduler.service.celery_publisher import dead_letter_queue, declare, kombu_queue
 
 log = logging.getLogger("treadle.scheduler")
@@ -168,12 +168,13 @@ class ReportConsumer:
         broker_url: str,
         results_queue: str,
         prefetch: int,
+        results_queue_type: QueueType = QueueType.QUORUM,
         redis_visibility_timeout: int = 60,
     ) -> None:
         self.app = app
         self._visibility_timeout = redis_visibility_timeout
         self._rabbitmq = is_rabbitmq(broker_url)
-        self._results = kombu_queue(plain_queue(results_queue, broker_url))
+        self._results = kombu_queue(plain_queue(results_queue, broker_url, results_queue_type))
         self._dead = dead_letter_queue(broker_url) if self._rabbitmq else None
         self._prefetch = prefetch
         self._connection: Connection | None = None

@@ -244,7 +244,9 @@ class StandInWorker:
             )
             for name in consumed_queues([queue_name], settings.broker_url)
         ]
-        self.results = kombu_queue(plain_queue(settings.results_queue, settings.broker_url))
+        self.results = kombu_queue(
+            plain_queue(settings.results_queue, settings.broker_url, settings.results_queue_type)
+        )
         self.connection = Connection(
             settings.broker_url,
             # Redis: every priority its own list, as every Treadle process reads them

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.message import Message
 
@@ -24,6 +25,7 @@ from .conftest import (
     SettingsFactory,
     WorkerFactory,
     client_runs,
+    finish,
 )
 
 pytestmark = pytest.mark.services
@@ -226,3 +228,20 @@ def test_a_queue_declared_with_other_arguments_is_a_configuration_error(
         Queue(settings.results_queue, durable=True).bind(connection.default_channel).declare()
     with pytest.raises(ConfigurationError, match=f"queue '{settings.results_queue}' exists"):
         start_scheduler(settings)
+
+
+def test_a_scheduler_set_to_classic_takes_reports_from_a_classic_results_queue(
+    make_settings: SettingsFactory, start_scheduler: ProcessFactory, stand_in_worker: WorkerFactory
+) -> None:
+    settings = make_settings(results_queue_type="classic")
+    process = start_scheduler(settings)
+    run_id = client_runs(process).start(process.catalog.workflow("schedtest.echo_once"), {})
+    finish(process, stand_in_worker(settings), run_id)
+
+    assert process.runs.load(run_id).status is RunStatus.SUCCEEDED
+    quorum = Queue(settings.results_queue, durable=True, queue_arguments={"x-queue-type": "quorum"})
+    with (  # the broker holds a classic one: a quorum one of that name is refused
+        Connection(settings.broker_url) as connection,
+        pytest.raises(PreconditionFailed, match="x-queue-type"),
+    ):
+        quorum.bind(connection.default_channel).declare()
