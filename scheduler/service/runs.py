@@ -168,6 +168,15 @@ class RunService:
         )
         return applied[state.run_id]
 
+    def apply_new_many(
+        self, uow: UnitOfWork, first: Sequence[tuple[RunState, Event]]
+    ) -> dict[str, RunState]:
+        """:meth:`apply_new` for runs inserted together: decided and saved as one batch."""
+        known = {state.run_id: state for state, _ in first}
+        return self._apply_batch(
+            uow, {state.run_id: [event] for state, event in first}, self.clock(), known=known
+        )
+
     def _apply_batch(
         self,
         uow: UnitOfWork,

@@ -10,7 +10,7 @@ started. Child runs are created the same way, inside the relay's transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from treadle.common.sandbox_policy import SandboxPolicies, SandboxPolicy
 from treadle.common.settings import Settings
 from treadle.common.spec import WorkflowSpec
 from treadle.scheduler.core.events import RunRequested
-from treadle.scheduler.core.state import RunContext, initial_state
+from treadle.scheduler.core.state import RunContext, RunState, initial_state
 from treadle.scheduler.service.definitions import PinnedDefinition, owner_when_publishing
 from treadle.scheduler.service.deletions import check_startable
 from treadle.scheduler.service.runs import RunService
@@ -36,7 +36,7 @@ from treadle.scheduler.service.secret_context import (
     new_secret_tag,
     seal_parameters,
 )
-from treadle.scheduler.store import DuplicateRunError, UnitOfWork
+from treadle.scheduler.store import DuplicateRunError, KeyValue, UnitOfWork
 
 
 def new_run_id() -> str:
@@ -84,6 +84,15 @@ class RunOptions:
     def __post_init__(self) -> None:
         checked_priority(self.priority)  # a ParameterError naming it, before anything starts
         checked_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class SharedReads:
+    """What the contexts of runs started in one transaction read alike: the workspace's
+    keystore entries and the pack's configuration (read once for a batch)."""
+
+    keystore: Sequence[KeyValue]
+    config: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,55 @@ class RunStarter:
         with self.runs.store.unit_of_work() as uow:
             return self._create_in(uow, pinned, resolved, options, policy).run_id
 
+    def start_many_in(
+        self,
+        uow: UnitOfWork,
+        pinned: PinnedDefinition,
+        parameter_sets: Sequence[Mapping[str, Any]],
+        options: RunOptions | None = None,
+    ) -> list[str]:
+        """Start one run of ``pinned`` per parameter set in the caller's transaction, their
+        first steps decided and saved together (one statement per table for all of them,
+        as the scheduler saves a batch of results). Every set is checked before anything
+        is stored: a bad one raises ParameterError (or SandboxRefusal) naming its position.
+        Idempotency keys are per run, so a batch takes none."""
+        options = options or RunOptions()
+        if options.idempotency_key is not None:
+            raise ParameterError(
+                ["a batch of runs takes no idempotency key"], subject="batch start"
+            )
+        checked: list[tuple[dict[str, Any], SandboxPolicy | None]] = []
+        for position, parameters in enumerate(parameter_sets):
+            try:
+                resolved = self.prepare_parameters(pinned.spec, parameters)
+                policy = self.check_sandbox(pinned.spec, resolved, options.workspace, pinned.graph)
+            except ParameterError as exc:  # (a SandboxRefusal too, its report kept)
+                exc.subject = f"{exc.subject} [{position}]"
+                exc.args = (f"invalid {exc.subject}: " + "; ".join(exc.problems),)
+                raise
+            checked.append((resolved, policy))
+        ceiling = self._admit(pinned, options)
+        check_startable(uow, pinned.ref, pinned.workspace)
+        shared = self.shared_reads(uow, pinned.spec, options.workspace)
+        first = [
+            self._insert_in(
+                uow, pinned, resolved, options, policy=policy, ceiling=ceiling, shared=shared
+            )
+            for resolved, policy in checked
+        ]
+        if first:
+            self.runs.apply_new_many(uow, first)
+        return [state.run_id for state, _ in first]
+
+    def _admit(self, pinned: PinnedDefinition, options: RunOptions) -> Budget | None:
+        """The workspace's budget ceiling, after checking the start's budget against it."""
+        ceiling = self.budgets.for_workspace(options.workspace)
+        if options.budget is not None:
+            above = options.budget.above(ceiling)
+            if above:
+                raise ParameterError(above, subject=f"budget of the run of '{pinned.ref}'")
+        return ceiling
+
     def _create_in(
         self,
         uow: UnitOfWork,
@@ -255,30 +313,45 @@ class RunStarter:
         options: RunOptions,
         policy: SandboxPolicy | None,
     ) -> StartedRun:
-        now = self.runs.clock()
-        ceiling = self.budgets.for_workspace(options.workspace)
-        if options.budget is not None:
-            above = options.budget.above(ceiling)
-            if above:
-                raise ParameterError(above, subject=f"budget of the run of '{pinned.ref}'")
+        ceiling = self._admit(pinned, options)
         if options.idempotency_key is not None:
             existing = uow.find_run_by_idempotency_key(options.idempotency_key, options.workspace)
             if existing is not None:
                 return StartedRun(existing, created=False)
         check_startable(uow, pinned.ref, pinned.workspace)  # a deleted workflow starts no run
-        run_id = self._run_ids()
-        state = initial_state(run_id, pinned.ref, now, pinned.version, options.workspace)
-        try:  # a savepoint: a duplicate leaves the caller's transaction usable
-            uow.insert_run(
-                state,
-                definition_version=pinned.version,
-                idempotency_key=options.idempotency_key,
-                trigger_event_id=options.trigger_event_id,
+        try:  # a duplicate leaves the caller's transaction usable
+            state, event = self._insert_in(
+                uow, pinned, resolved, options, policy=policy, ceiling=ceiling
             )
         except DuplicateRunError as exc:
             if exc.existing_run_id is None:
                 raise
             return StartedRun(exc.existing_run_id, created=False)
+        self.runs.apply_new(uow, state, event)
+        return StartedRun(state.run_id, created=True)
+
+    def _insert_in(
+        self,
+        uow: UnitOfWork,
+        pinned: PinnedDefinition,
+        resolved: Mapping[str, Any],
+        options: RunOptions,
+        *,
+        policy: SandboxPolicy | None,
+        ceiling: Budget | None,
+        shared: SharedReads | None = None,
+    ) -> tuple[RunState, RunRequested]:
+        """Insert the run's row and fix its context: the run and its first event, to apply."""
+        run_id = self._run_ids()
+        state = initial_state(
+            run_id, pinned.ref, self.runs.clock(), pinned.version, options.workspace
+        )
+        uow.insert_run(
+            state,
+            definition_version=pinned.version,
+            idempotency_key=options.idempotency_key,
+            trigger_event_id=options.trigger_event_id,
+        )
         context = self.context(
             uow,
             pinned.spec,
@@ -287,6 +360,7 @@ class RunStarter:
             depth=0,
             run_id=run_id,
             workspace=options.workspace,
+            shared=shared,
         )
         if options.schedule is not None:
             context = replace(context, schedule=dict(options.schedule))
@@ -295,8 +369,7 @@ class RunStarter:
         if options.seed is not None:
             context = replace(context, seed=options.seed)
         context = replace(context, budget=options.budget, budget_ceiling=ceiling)
-        self.runs.apply_new(uow, state, RunRequested(context=replace(context, sandbox=policy)))
-        return StartedRun(run_id, created=True)
+        return state, RunRequested(context=replace(context, sandbox=policy))
 
     def start_child(
         self,
@@ -331,6 +404,12 @@ class RunStarter:
         )
         self.runs.apply_new(uow, state, RunRequested(context=context))
 
+    def shared_reads(self, uow: UnitOfWork, spec: WorkflowSpec, workspace: str) -> SharedReads:
+        """What every run of ``spec`` in ``workspace`` started in ``uow`` reads alike."""
+        return SharedReads(
+            uow.kv_list(workspace=workspace), self.definitions.pack_config(spec.pack, uow)
+        )
+
     def context(
         self,
         uow: UnitOfWork,
@@ -344,18 +423,21 @@ class RunStarter:
         run_id: str = "",
         secret_tag: str = "",
         workspace: str = DEFAULT_WORKSPACE,
+        shared: SharedReads | None = None,
     ) -> RunContext:
         """What the run's templates may read besides results, fixed now.
 
         Secrets enter it as references only (``secret_context``): the values of secret
         parameters of run ``run_id`` are encrypted into its ``run_secrets`` rows.
+        ``shared``: the keystore and pack configuration read once for a batch of runs.
         """
+        shared = shared or self.shared_reads(uow, spec, workspace)
         tag = secret_tag or self._secret_tags()
-        keystore, secret_keys = keystore_snapshot(uow.kv_list(workspace=workspace), tag)
+        keystore, secret_keys = keystore_snapshot(shared.keystore, tag)
         sealed = seal_parameters(uow, spec.parameters, parameters, run_id=run_id, tag=tag)
         return RunContext(
             parameters=sealed,
-            config=self.definitions.pack_config(spec.pack, uow),
+            config=shared.config,
             keystore=keystore,
             identity=dict(identity or {}),
             secrets=secret_names(spec.parameters) + secret_keys,
