@@ -15,10 +15,6 @@ broker connection and no packs, only ``TREADLE_DATABASE_URL``::
 Runs start from the definition versions published in the database (by the scheduler from
 its packs, by ``treadle workflows register``, or by :meth:`Client.register`). A client is
 safe to share between threads; each call uses its own short transaction.
-
-The module is longer than most for one reason: :class:`Client` is the public facade, one
-short method per operation, each delegating to ``treadle.clientlib`` and the scheduler's
-services, and a user reads it as one page.
 """
 
 from __future__ import annotations
@@ -35,8 +31,9 @@ from treadle.clientlib.changes import answer, control_run, publish_and_start, se
 from treadle.clientlib.connection import check_schema, database_location, open_client_store
 from treadle.clientlib.connection import reaching as _reaching
 from treadle.clientlib.control_shortcuts import BudgetLike, ControlShortcuts, budget_of
-from treadle.clientlib.publishing import Registered, publish_all
+from treadle.clientlib.publishing import Registered
 from treadle.clientlib.reading import document_after_control, read_items, read_run, wait_for_end
+from treadle.clientlib.registering import DefinitionRegistration
 from treadle.clientlib.starting import run_starter, unknown_definition_message
 from treadle.clientlib.versions import VersionInfo, definition_text, list_versions
 from treadle.clientlib.views import (
@@ -97,7 +94,7 @@ def default_identity() -> dict[str, Any]:
     return {"login": os_login(), "via": "client"}
 
 
-class Client(ControlShortcuts):
+class Client(ControlShortcuts, DefinitionRegistration):
     """Starts runs of published workflows and reads them back; see the module docstring.
 
     ``database_url`` defaults to ``settings.database_url`` (``TREADLE_DATABASE_URL``).
@@ -433,37 +430,3 @@ class Client(ControlShortcuts):
             )
 
     # -- publishing definitions ----------------------------------------------------------------
-
-    def register(self, spec: WorkflowSpec, *, catalog: Catalog | None = None) -> int:
-        """Publish ``spec`` as the next version of its ref unless unchanged; returns the version.
-
-        See :meth:`register_all` for ``catalog`` and validation.
-        """
-        [registered] = self.register_all([spec], catalog=catalog)
-        return registered.version
-
-    def register_all(
-        self, specs: Sequence[WorkflowSpec], *, catalog: Catalog | None = None
-    ) -> list[Registered]:
-        """Publish several definitions in one transaction: all of them, or none.
-
-        Each is validated against the actions the scheduler registered, ``catalog`` (e.g.
-        loaded packs; it wins on clashes) and the specs themselves; any error raises
-        DefinitionError with every problem and publishes nothing. Unknown actions are
-        allowed (a worker may know them), and run as Python actions.
-        """
-        noted: list[dict[str, Any]] = [{} for _ in specs]  # filled once published
-        changes = [Change("workflow.publish", s.ref, d) for s, d in zip(specs, noted, strict=True)]
-        with self._session(), self._auditor.audited(*changes) as uow:
-            registered = self._publish(uow, specs, catalog)
-            for details, item in zip(noted, registered, strict=True):
-                details.update(version=item.version, new=item.new)
-        for item in registered:
-            log.info("%s v%d %s", item.ref, item.version, "published" if item.new else "unchanged")
-        return registered
-
-    def _publish(
-        self, uow: UnitOfWork, specs: Sequence[WorkflowSpec], catalog: Catalog | None
-    ) -> list[Registered]:
-        author = str(self._identity.get("login") or "") or None
-        return publish_all(self._store, uow, specs, catalog=catalog, author=author, clock=utc_now)
