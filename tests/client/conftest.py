@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from treadle.client import Client
 from treadle.common.catalog import Catalog
 from treadle.common.loader import load_packs
 from treadle.common.settings import Settings
 from treadle.embedded import EmbeddedRunner
-from treadle.scheduler.store import RunSummary, Store
+from treadle.scheduler.store import RunSummary, Store, prepared
 from treadle.testing import throwaway_postgres_database
 from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.processes import treadle_environment
@@ -121,3 +123,18 @@ def stored_runs(database_url: str) -> Callable[[], list[RunSummary]]:
             store.close()
 
     return read
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every statement any engine sends while the test runs, whitespace collapsed (a
+    prepared one as the text it runs; a connection's one-time PREPARE left out)."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):
+            sent.append(" ".join(prepared.original(statement).split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(Engine, "before_cursor_execute", record)

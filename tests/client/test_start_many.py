@@ -9,18 +9,15 @@ table. Every parameter set is checked before anything is stored.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from treadle import Client
 from treadle.common.errors import NotFound, ParameterError
 from treadle.common.loader import load_workflow_text
 from treadle.common.statuses import RunStatus
 from treadle.embedded import EmbeddedRunner
-from treadle.scheduler.store import Store, prepared
+from treadle.scheduler.store import Store
 
 pytestmark = pytest.mark.services
 
@@ -41,21 +38,6 @@ output_map:
 def greeting(client: Client) -> Client:
     client.register(load_workflow_text(textwrap.dedent(GREET), "batch/greet.yaml"))
     return client
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every statement sent while the test runs, as the text it runs (a connection's
-    one-time PREPARE left out)."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):
-            sent.append(" ".join(prepared.original(statement).split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(Engine, "before_cursor_execute", record)
 
 
 def runs_in(store: Store) -> int:

@@ -10,36 +10,18 @@ with what a user sees too: the run, the duplicate refused, the notice received.
 from __future__ import annotations
 
 import select as select_module
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine
 
 from treadle import Client
 from treadle.common.loader import load_workflow_text
-from treadle.scheduler.store import prepared
 
 FLOW = """\
 ref: demo.single
 tasks:
   - {name: only, action: core.noop}
 """
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every statement any engine sends while the test runs, whitespace collapsed (a
-    prepared one as the text it runs; a connection's one-time PREPARE left out)."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.startswith(f"PREPARE {prepared.PREFIX}"):
-            sent.append(" ".join(prepared.original(statement).split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(Engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
