@@ -122,8 +122,8 @@ class QueueType(StrEnum):
 
     Quorum queues are replicated over a cluster's nodes and hand a message to a consumer
     once a majority has written it. A classic queue lives on one node and hands it over
-    at once (a confirmed message is still on disk): on a single-node broker it loses
-    nothing and saves a disk write on the way to the consumer, see ``docs/scaling.md``.
+    without waiting for its disk write (a confirmed message is still on disk): on a
+    single-node broker it loses nothing and delivers sooner, see ``docs/scaling.md``.
     """
 
     QUORUM = "quorum"
