@@ -429,4 +429,4 @@ class Client(ControlShortcuts, DefinitionRegistration):
                 self._auditor, router, event_type, subject=subject, data=data, event_id=event_id
             )
 
-    # -- publishing definitions ----------------------------------------------------------------
+    # -- publishing definitions: register, register_all (clientlib/registering.py) -------------
