@@ -54,7 +54,7 @@ from treadle.common.transport import (
 )
 from treadle.scheduler.core.commands import CancelTask, Command, DispatchTask
 from treadle.scheduler.service.broker_state import held_attempts, reserved_before, run_id
-from treadle.scheduler.service.publish_confirms import PublishConfirms
+from treadle.scheduler.service.publish_confirms import PublishConfirms, send_on_kept_connection
 from treadle.scheduler.service.task_messages import (
     HARD_LIMIT_GRACE_SECONDS,
     TaskMessages,
@@ -256,18 +256,12 @@ class CeleryPublisher:
             if not isinstance(command, DispatchTask | CancelTask):
                 log.warning("the publisher ignores a %s command", type(command).__name__)
         if dispatches:
-            kept_open = self._connection is not None
-            try:
-                self._send_confirmed(dispatches)
-            except self._connection_errors as exc:
-                if not kept_open:
-                    raise
-                # The connection kept from an earlier batch died meanwhile (a broker
-                # restart, an idle timeout): heartbeats are off, so this is where it shows.
-                # The batch goes again once on a new connection; what reached the broker
-                # before the break is then sent twice, which results make harmless.
-                log.info("the publishing connection was lost (%s); sending again", exc)
-                self._send_confirmed(dispatches)
+            send_on_kept_connection(
+                lambda: self._send_confirmed(dispatches),
+                kept_open=self._connection is not None,
+                broken=self._connection_errors,
+                what="publishing",
+            )
             self.published += len(dispatches)
             if self.counts is not None:  # the logical queue, as workers count it
                 self.counts.sent([self._labels(d.dispatch) for d in dispatches])

@@ -3,17 +3,24 @@
 Waiting for one confirm per message costs about 2 ms each on a quorum queue (which fsyncs);
 putting the channel in confirm mode, writing the batch and then awaiting the broker's
 (usually cumulative) acknowledgements costs one wait per batch. Used by the dispatch
-publisher (:mod:`.celery_publisher`) and the lifecycle-event exchange.
+publisher (:mod:`.celery_publisher`) and the lifecycle-event exchange, which both keep
+their connection open between batches without heartbeats (an idle publisher reads
+nothing): :func:`send_on_kept_connection` is how both get past a connection that died
+while idle, as after a broker restart.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kombu.connection import Connection
 
 from treadle.common.errors import TreadleError
+
+log = logging.getLogger("treadle.scheduler")
 
 
 class PublishNotConfirmed(TreadleError):
@@ -83,4 +90,26 @@ class PublishConfirms:
             raise PublishNotConfirmed(f"the broker refused {nacked} message(s)")
 
 
-__all__ = ["PublishConfirms", "PublishNotConfirmed"]
+def send_on_kept_connection(
+    send: Callable[[], None],
+    *,
+    kept_open: bool,
+    broken: tuple[type[BaseException], ...],
+    what: str,
+) -> None:
+    """Call ``send``, which writes a whole batch on the publisher's connection (opening it
+    if need be) and drops that connection when it fails. When the connection was
+    ``kept_open`` from an earlier batch and fails with one of ``broken`` (the transport's
+    connection errors), it died while idle: ``send`` is called once more, on a new one.
+    What reached the broker before the break is then sent twice, which every consumer of
+    these messages tolerates. Any other failure, or a second one, raises."""
+    try:
+        send()
+    except broken as exc:
+        if not kept_open:
+            raise
+        log.info("the %s connection was lost (%s); sending again", what, exc)
+        send()
+
+
+__all__ = ["PublishConfirms", "PublishNotConfirmed", "send_on_kept_connection"]

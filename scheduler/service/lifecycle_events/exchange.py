@@ -11,7 +11,9 @@ Like the dispatches (``celery_publisher.py``), a batch is written whole and the 
 confirms are awaited once (RabbitMQ); a refusal or a broken connection raises, the batch
 stays unpublished and goes again later (consumers drop copies by id). The connection comes
 from the scheduler's Celery app, with the same wire settings as its dispatches; it is its
-own (the publishing thread owns it) and kept open between batches.
+own (the publishing thread owns it) and kept open between batches; one found broken (the
+broker restarted meanwhile) is replaced and the batch sent again once
+(:func:`~treadle.scheduler.service.publish_confirms.send_on_kept_connection`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from kombu.messaging import Producer
 
 from treadle.common.transport import is_rabbitmq
 from treadle.scheduler.service.lifecycle_events.cloudevents import CLOUDEVENTS_JSON
-from treadle.scheduler.service.publish_confirms import PublishConfirms
+from treadle.scheduler.service.publish_confirms import PublishConfirms, send_on_kept_connection
 from treadle.scheduler.store.lifecycle_repo import LifecycleEventEntry
 
 __all__ = ["EventExchange", "event_body"]
@@ -54,11 +56,23 @@ class EventExchange:
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self._confirms: PublishConfirms | None = None
+        #: The transport's errors that mean the connection broke (known once connected).
+        self._broken: tuple[type[BaseException], ...] = ()
 
     def publish(self, events: Sequence[LifecycleEventEntry]) -> None:
         """Publish ``events`` in order and return once the broker holds every one."""
         if not events:
             return
+        send_on_kept_connection(
+            lambda: self._send(events),
+            kept_open=self._connection is not None,
+            broken=self._broken,
+            what="lifecycle events",
+        )
+
+    def _send(self, events: Sequence[LifecycleEventEntry]) -> None:
+        """Write ``events`` on the kept connection (opened if need be) and await the
+        broker's confirms; a failure closes the connection and raises."""
         self._connect()
         try:
             producer = self._producer
@@ -95,6 +109,7 @@ class EventExchange:
             connection.release()
             raise
         self._connection, self._producer, self._confirms = connection, producer, confirms
+        self._broken = tuple(connection.connection_errors)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

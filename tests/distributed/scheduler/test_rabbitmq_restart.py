@@ -8,16 +8,19 @@ closes every connection and keeps the durable queues with their persistent messa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 from kombu.message import Message
 
 from treadle.common.limits import Limits
 from treadle.common.messages import TaskDispatch
 from treadle.common.statuses import AttemptStatus, RunStatus
 from treadle.scheduler.core.commands import DispatchTask
-from treadle.scheduler.service.celery_publisher import CeleryPublisher
+from treadle.scheduler.service.celery_publisher import CeleryPublisher, make_celery_app
+from treadle.scheduler.service.lifecycle_events.exchange import EventExchange
+from treadle.scheduler.store.lifecycle_repo import LifecycleEventEntry
 from treadle.testing import RabbitMQNode, rabbitmq_node
 
 from .conftest import (
@@ -120,3 +123,51 @@ def test_a_publisher_whose_connection_the_restart_closed_sends_its_next_batch(
     finally:
         publisher.close()
     assert ready == 2  # the one from before the restart (a quorum queue keeps it) and the new
+
+
+def lifecycle_event(number: int) -> LifecycleEventEntry:
+    event_id = f"e-restart-{number}"
+    return LifecycleEventEntry(
+        id=number,
+        event_id=event_id,
+        run_id="r-restart",
+        type="workflows.changes.run.start",
+        cloudevent={"id": event_id, "type": "workflows.changes.run.start"},
+        created_at=datetime.now(UTC),
+        published_at=None,
+    )
+
+
+def test_the_lifecycle_exchange_sends_its_next_batch_after_a_restart(
+    private_rabbitmq: RabbitMQNode, make_settings: SettingsFactory
+) -> None:
+    """The event exchange keeps its connection the same way; a restart between two batches
+    does not fail the second (its publishing thread would log it and pause)."""
+    settings = make_settings(broker_url=private_rabbitmq.url)
+    app = make_celery_app(settings)
+    exchange = EventExchange(app, name="treadle.events", broker_url=settings.broker_url)
+    bound = Queue(
+        "test.restart.events",
+        Exchange("treadle.events", type="topic", durable=True),
+        "workflows.changes.#",
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},  # keeps its messages over the restart
+    )
+    try:
+        with Connection(settings.broker_url) as connection:
+            bound(connection.default_channel).declare()
+        exchange.publish([lifecycle_event(1)])
+
+        private_rabbitmq.stop_app()
+        private_rabbitmq.start_app()
+
+        exchange.publish([lifecycle_event(2)])
+        with Connection(settings.broker_url) as connection:
+            queue = bound(connection.default_channel)
+            ids = []
+            while (message := queue.get(no_ack=True)) is not None:
+                ids.append(message.properties["message_id"])
+    finally:
+        exchange.close()
+        app.close()
+    assert ids == ["e-restart-1", "e-restart-2"]
