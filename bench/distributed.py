@@ -19,8 +19,7 @@ one side's processes run at a time, and each round starts them afresh:
   (``PATH/.venv/bin/treadle`` and ``python``) exactly as this one, to compare two versions.
 * **multi** (``--also-schedulers N``): this checkout with N ``treadle scheduler`` processes
   sharing the work (``--schedulers N`` runs every Treadle side so), for docs/scaling.md.
-* **classic** (``--also-classic-results``): this checkout with
-  ``TREADLE_RESULTS_QUEUE_TYPE=classic`` (an opt-in: a results queue without replication).
+* **classic** (``--also-classic-results``): this checkout, ``TREADLE_RESULTS_QUEUE_TYPE=classic``.
 
 Workloads, Treadle vs Celery: a with_items of 2000 no-ops vs a group of 2000 (tasks/s); a
 chain of 200 vs a chain of 200 (wall); 100 runs of a 10-task chain started at once vs 100
@@ -152,8 +151,8 @@ def treadle_side(
     results_queue_type: str = "quorum",
 ) -> Side:
     """Treadle from ``checkout``'s venv: its ``treadle`` services (``schedulers`` scheduler
-    processes sharing the database and broker, ``TREADLE_RESULTS_QUEUE_TYPE`` set to
-    ``results_queue_type`` unless it is the default), driven by its Python."""
+    processes sharing the database and broker, ``TREADLE_RESULTS_QUEUE_TYPE`` =
+    ``results_queue_type``), driven by its Python."""
     binaries = checkout / ".venv" / "bin"
     if not (binaries / "treadle").exists():
         raise SystemExit(f"no Treadle venv at {binaries} (expected treadle and python there)")
@@ -162,13 +161,12 @@ def treadle_side(
     def run(tag: str) -> dict[str, Any]:
         treadle = str(binaries / "treadle")
         with throwaway_postgres_database(f"{name}_bench") as database_url:
-            chosen = {"results_queue_type": results_queue_type}
-            env = treadle_environment(
+            env = treadle_environment(  # (a checkout without the setting ignores it)
                 None,
                 database_url=database_url,
                 broker_url=broker_url,
                 log_level="WARNING",
-                **(chosen if results_queue_type != "quorum" else {}),
+                results_queue_type=results_queue_type,
             )
             subprocess.run([treadle, "db", "upgrade"], env=env, check=True, capture_output=True)
             worker = [treadle, "worker", "--concurrency", "2", "--loglevel", "WARNING"]
@@ -395,9 +393,7 @@ def main() -> None:
         help="one more side: this checkout with N scheduler processes (docs/scaling.md)",
     )
     parser.add_argument(
-        "--also-classic-results",
-        action="store_true",
-        help="one more side: this checkout with TREADLE_RESULTS_QUEUE_TYPE=classic",
+        "--also-classic-results", action="store_true", help="one more side, classic results"
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
