@@ -168,8 +168,6 @@ class CeleryPublisher:
         self._producer: Any = None
         self._confirms: PublishConfirms | None = None
         self._declared: set[str] = set()
-        #: The transport's errors that mean the connection broke (known once connected).
-        self._connection_errors: tuple[type[BaseException], ...] = ()
         self._messages = TaskMessages(app)
         self.published = 0
         #: Told each confirmed batch and each revoke (None: nobody counts).
@@ -210,7 +208,6 @@ class CeleryPublisher:
         self._confirms = confirms
         self._producer = self.app.amqp.Producer(channel, auto_declare=False)
         self._declared = set()
-        self._connection_errors = tuple(connection.connection_errors)
 
     def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
@@ -257,10 +254,7 @@ class CeleryPublisher:
                 log.warning("the publisher ignores a %s command", type(command).__name__)
         if dispatches:
             send_on_kept_connection(
-                lambda: self._send_confirmed(dispatches),
-                kept_open=self._connection is not None,
-                broken=self._connection_errors,
-                what="publishing",
+                lambda: self._send_confirmed(dispatches), self._connection, what="publishing"
             )
             self.published += len(dispatches)
             if self.counts is not None:  # the logical queue, as workers count it

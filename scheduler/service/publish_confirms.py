@@ -91,23 +91,21 @@ class PublishConfirms:
 
 
 def send_on_kept_connection(
-    send: Callable[[], None],
-    *,
-    kept_open: bool,
-    broken: tuple[type[BaseException], ...],
-    what: str,
+    send: Callable[[], None], kept: Connection | None, *, what: str
 ) -> None:
     """Call ``send``, which writes a whole batch on the publisher's connection (opening it
-    if need be) and drops that connection when it fails. When the connection was
-    ``kept_open`` from an earlier batch and fails with one of ``broken`` (the transport's
-    connection errors), it died while idle: ``send`` is called once more, on a new one.
-    What reached the broker before the break is then sent twice, which every consumer of
-    these messages tolerates. Any other failure, or a second one, raises."""
+    if need be) and drops that connection when it fails. When the connection is ``kept``
+    from an earlier batch and fails with one of its transport's connection errors, it died
+    while idle: ``send`` is called once more, on a new one. What reached the broker before
+    the break is then sent twice, which every consumer of these messages tolerates. Any
+    other failure, a second one, or one on a connection just opened, raises."""
+    if kept is None:
+        send()
+        return
+    broken = tuple(kept.connection_errors)  # read now: a failed send releases ``kept``
     try:
         send()
     except broken as exc:
-        if not kept_open:
-            raise
         log.info("the %s connection was lost (%s); sending again", what, exc)
         send()
 

@@ -56,18 +56,13 @@ class EventExchange:
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self._confirms: PublishConfirms | None = None
-        #: The transport's errors that mean the connection broke (known once connected).
-        self._broken: tuple[type[BaseException], ...] = ()
 
     def publish(self, events: Sequence[LifecycleEventEntry]) -> None:
         """Publish ``events`` in order and return once the broker holds every one."""
         if not events:
             return
         send_on_kept_connection(
-            lambda: self._send(events),
-            kept_open=self._connection is not None,
-            broken=self._broken,
-            what="lifecycle events",
+            lambda: self._send(events), self._connection, what="lifecycle events"
         )
 
     def _send(self, events: Sequence[LifecycleEventEntry]) -> None:
@@ -109,7 +104,6 @@ class EventExchange:
             connection.release()
             raise
         self._connection, self._producer, self._confirms = connection, producer, confirms
-        self._broken = tuple(connection.connection_errors)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
