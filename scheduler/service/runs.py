@@ -163,10 +163,7 @@ class RunService:
 
     def apply_new(self, uow: UnitOfWork, state: RunState, event: Event) -> RunState:
         """Apply the first event of a run just inserted as ``state`` (nothing to load)."""
-        applied = self._apply_batch(
-            uow, {state.run_id: [event]}, self.clock(), known={state.run_id: state}
-        )
-        return applied[state.run_id]
+        return self.apply_new_many(uow, [(state, event)])[state.run_id]
 
     def apply_new_many(
         self, uow: UnitOfWork, first: Sequence[tuple[RunState, Event]]
