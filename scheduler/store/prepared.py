@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, TextClause
 
+from treadle.scheduler.store.array_literals import CAST, with_array_literals
+
 #: A named parameter in a ``text()`` statement (not a ``::`` cast).
 NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 #: Where a connection's ``info`` lists the statements its session has prepared.
@@ -45,10 +47,6 @@ class _Prepared:
     name: str
 
 
-#: ``CAST(:name AS type)``: the type a parameter is given (``VARCHAR(32)[]`` included).
-_CAST = re.compile(r"CAST\(:(\w+) AS ((?:[^()]|\([^()]*\))+)\)")
-
-
 @cache
 def _prepared(sql: str) -> _Prepared:
     if "%" in sql:  # psycopg2 would read it as a placeholder
@@ -64,7 +62,7 @@ def _prepared(sql: str) -> _Prepared:
     body = NAMED_PARAMETER.sub(numbered, sql)
     # EXECUTE coerces its arguments only implicitly: each is cast as the statement casts it
     # (a list arrives as ARRAY[...] of text, which becomes json[] only by a cast).
-    types = dict(_CAST.findall(sql))
+    types = dict(CAST.findall(sql))
     arguments = ", ".join(
         f"CAST(%({n})s AS {types[n]})" if n in types else f"%({n})s" for n in names
     )
@@ -85,15 +83,19 @@ def execute(
     prepared: bool,
 ) -> CursorResult[Any]:
     """Run ``statement`` (a ``text()`` with named parameters) with ``params``: prepared
-    on PostgreSQL when ``prepared``, else as it is."""
-    if not prepared or connection.dialect.name != "postgresql":
+    on PostgreSQL when ``prepared``, else as it is. On PostgreSQL the lists it casts to
+    array types go as array literals either way (:mod:`.array_literals`)."""
+    if connection.dialect.name != "postgresql":
         return connection.execute(statement, dict(params))
+    params = with_array_literals(statement.text, params)
+    if not prepared:
+        return connection.execute(statement, params)
     found = _prepared(statement.text)
     held: set[str] = connection.connection.info.setdefault(_HELD, set())
     if found.name not in held:
         connection.exec_driver_sql(found.prepare)
         held.add(found.name)
-    return connection.exec_driver_sql(found.execute, dict(params))
+    return connection.exec_driver_sql(found.execute, params)
 
 
 def original(statement: str) -> str:

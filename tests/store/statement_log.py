@@ -26,6 +26,18 @@ _UNNEST_INSERT = re.compile(r'^\s*INSERT\s+INTO\s+"?\w+"?\s*\([^)]*\)\s+SELECT \
 _WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE)\s+"?(\w+)"?')
 
 
+# One element of an array literal (``array_literals``): quoted, with escapes, or bare.
+_ELEMENT = re.compile(r'"(?:[^"\\]|\\.)*"|[^,{}"]+')
+
+
+def _length(values: Any) -> int:
+    """How many rows an ``unnest`` array parameter carries: a list, or the array literal
+    it is sent as (``{"a","b"}``)."""
+    if isinstance(values, str):
+        return len(_ELEMENT.findall(values[1:-1]))
+    return len(values)
+
+
 def batch_parts(statement: str) -> list[str] | None:
     """The parts of a save's writes sent as one statement (``write_batch``, PostgreSQL:
     ``WITH w0 AS (...), w1 AS (...) <last>``), or a lone unnest insert; else None."""
@@ -109,7 +121,7 @@ class WriteLog:
             assert found is not None, f"not a write: {part[:60]}"
             operation = "upsert" if " ON CONFLICT " in part else found.group(1).split()[0].lower()
             prefix = f"w{index}_" if len(parts) > 1 else ""
-            self.rows[(operation, found.group(2))] += len(parameters[f"{prefix}p0"])
+            self.rows[(operation, found.group(2))] += _length(parameters[f"{prefix}p0"])
         return True
 
     def clear(self) -> None:
