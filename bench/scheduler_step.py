@@ -14,6 +14,7 @@ package (``PATH/.venv/bin/python``), alternating rounds with this one, and print
 ratio of medians. Needs PostgreSQL (``treadle.testing.services``; 127.0.0.1 by default).
 
     .venv/bin/python bench/scheduler_step.py [--chain 300] [--rounds 6] [--compare-with PATH]
+    .venv/bin/python bench/scheduler_step.py --runs 50 --chain 10   # batches of 50 results
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class _Clock:
         return self.now
 
 
-def one_round(chain: int) -> dict[str, float]:
-    """A chain of ``chain`` no-ops on a fresh database; wall and CPU ms per step."""
+def one_round(chain: int, runs_at_once: int) -> dict[str, float]:
+    """``runs_at_once`` chains of ``chain`` no-ops on a fresh database, each step applying
+    one result of every run together (as a batch of reports); wall and CPU ms per step."""
     import treadle
     from treadle.common.loader import load_packs, load_workflow_text
     from treadle.common.messages import TaskResult
@@ -92,7 +94,8 @@ def one_round(chain: int) -> dict[str, float]:
             relay = Relay(RunStarter(runs), publisher, handlers, clock=clock)
             client = RunService(store, runs.definitions, clock=clock,
                                 write_commands=handlers.write)  # fmt: skip
-            RunStarter(client).start(spec, {})  # as a client starts it: its row is relayed
+            for _ in range(runs_at_once):  # as a client starts them: their rows are relayed
+                RunStarter(client).start(spec, {})
             relay.drain()
             began, cpu = time.perf_counter(), time.process_time()
             steps = 0
@@ -101,12 +104,18 @@ def one_round(chain: int) -> dict[str, float]:
                 if not dispatches:
                     break
                 publisher.published.clear()
-                attempt = dispatches[-1].dispatch.attempt_id
-                result = TaskResult(
-                    attempt_id=attempt, outcome=AttemptStatus.SUCCEEDED, finished_at=clock()
-                )
+                endings = [
+                    AttemptEnding.reported(
+                        TaskResult(
+                            attempt_id=d.dispatch.attempt_id,
+                            outcome=AttemptStatus.SUCCEEDED,
+                            finished_at=clock(),
+                        )
+                    )
+                    for d in dispatches
+                ]
                 with store.unit_of_work() as uow:
-                    runs.settle(uow, [AttemptEnding.reported(result)])
+                    runs.settle(uow, endings)
                 direct.flush()
                 steps += 1
             wall = time.perf_counter() - began
@@ -122,11 +131,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chain", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="chains stepping together (a batch of this many)"
+    )
     parser.add_argument("--compare-with", type=Path, metavar="PATH")
     parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_round:
-        print(json.dumps(one_round(args.chain)))
+        print(json.dumps(one_round(args.chain, args.runs)))
         return
     sides = {"this": Path(sys.executable)}
     if args.compare_with:
@@ -135,8 +147,9 @@ def main() -> None:
     for index in range(args.rounds):
         order = list(sides) if index % 2 == 0 else list(reversed(sides))
         for name in order:
+            command = [str(sides[name]), str(HERE), "--one-round", "--chain", str(args.chain)]
             done = subprocess.run(
-                [str(sides[name]), str(HERE), "--one-round", "--chain", str(args.chain)],
+                [*command, "--runs", str(args.runs)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -151,7 +164,8 @@ def main() -> None:
             medians[name][key] = statistics.median(values)
             print(
                 f"{name:<6} {key:<7} {statistics.median(values):6.3f} "
-                f"[{min(values):.3f}-{max(values):.3f}] per step ({args.chain}-task chain)"
+                f"[{min(values):.3f}-{max(values):.3f}] per step "
+                f"({args.runs} x {args.chain}-task chain)"
             )
     if "other" in medians:
         # Each round's pair ran back to back: the median of their ratios drifts less with
