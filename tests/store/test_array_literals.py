@@ -154,3 +154,19 @@ def test_a_step_sends_its_arrays_as_literals(connection: Connection) -> None:
     finally:
         event.remove(connection, "before_cursor_execute", record)
     assert {"ids": '{"a","b"}', "n": "{1,2}"} in seen
+
+
+def test_backslashes_survive_a_server_without_standard_conforming_strings(
+    connection: Connection,
+) -> None:
+    values = ["a\\b", 'c"d', "e'f", '\\"', "{x,y}", "NULL", None]
+    connection.exec_driver_sql("SET standard_conforming_strings = off")
+    connection.commit()  # (a rollback would undo the SET)
+    try:
+        for prepared in (True, False):
+            show = connection.exec_driver_sql("SHOW standard_conforming_strings").scalar()
+            assert show == "off"
+            assert round_trip(connection, "VARCHAR", values, prepared=prepared) == values
+    finally:
+        connection.exec_driver_sql("RESET standard_conforming_strings")
+        connection.commit()
