@@ -61,7 +61,8 @@ def _prepared(sql: str) -> _Prepared:
 
     body = NAMED_PARAMETER.sub(numbered, sql)
     # EXECUTE coerces its arguments only implicitly: each is cast as the statement casts it
-    # (a list arrives as ARRAY[...] of text, which becomes json[] only by a cast).
+    # (a list arrives as an array literal, or as ARRAY[...], of text, which becomes json[]
+    # only by a cast).
     types = dict(CAST.findall(sql))
     arguments = ", ".join(
         f"CAST(%({n})s AS {types[n]})" if n in types else f"%({n})s" for n in names
