@@ -59,7 +59,7 @@ def one_round(chain: int, runs_at_once: int) -> dict[str, float]:
     """``runs_at_once`` chains of ``chain`` no-ops on a fresh database, each step applying
     one result of every run together (as a batch of reports); wall and CPU ms per step."""
     import treadle
-    from treadle.common.loader import load_packs, load_workflow_text
+    from treadle.common.loader import load_packs
     from treadle.common.messages import TaskResult
     from treadle.common.statuses import AttemptStatus
     from treadle.scheduler.core.commands import DispatchTask
@@ -72,13 +72,9 @@ def one_round(chain: int, runs_at_once: int) -> dict[str, float]:
     from treadle.scheduler.service.starting import RunStarter
     from treadle.scheduler.store import Store
     from treadle.testing import throwaway_postgres_database
+    from treadle_driver import chain as chain_spec  # (this folder: the same chain as there)
 
-    lines = ["ref: bench.step_chain", "tasks:"]
-    for i in range(chain):
-        lines.append(f"  - name: t{i}\n    action: core.noop")
-        if i + 1 < chain:
-            lines.append(f"    on_success: t{i + 1}")
-    spec = load_workflow_text("\n".join(lines) + "\n", "bench/step_chain.yaml")
+    spec = chain_spec(chain, "bench.step_chain")
     catalog = load_packs([Path(treadle.__file__).parent / "packs"])
     catalog.workflows[spec.ref] = spec
     clock = _Clock()
