@@ -23,7 +23,8 @@ from treadle.scheduler.store import Store
 from treadle.scheduler.store.models import timers
 from treadle.testing.processes import wait_until
 
-from .conftest import Background, Command, read_log, task_entry
+from .conftest import Background, Command, task_entry
+from .lifecycle_pack import read_log
 
 #: Exit codes of ``treadle`` (docs/cli.md).
 OK, FAILED, REFUSED, STOPPED = 0, 1, 2, 3

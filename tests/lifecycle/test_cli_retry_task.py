@@ -14,7 +14,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import Background, Command, read_log, task_entry
+from .conftest import Background, Command, task_entry
+from .lifecycle_pack import read_log
 from .test_cli_controls import FAILED, OK, REFUSED, show, started
 
 BRANCHES = """\

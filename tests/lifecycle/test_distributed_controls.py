@@ -21,7 +21,8 @@ from treadle.scheduler.service.controls import ControlRefused
 from treadle.scheduler.store.models import timers as timers_table
 from treadle.testing.processes import wait_until
 
-from .conftest import Background, Command, Services, process_alive, read_log, task_entry
+from .conftest import Background, Command, Services, process_alive, task_entry
+from .lifecycle_pack import read_log
 
 #: Exit codes of ``treadle`` (docs/cli.md).
 OK, REFUSED = 0, 2

@@ -20,7 +20,8 @@ from treadle.scheduler.core.events import PauseRequested, ResumeRequested
 from treadle.scheduler.service.controls import Control, ControlRefused, apply_control
 from treadle.testing.processes import wait_until
 
-from .conftest import Embedded, read_log, task_entry
+from .conftest import Embedded, task_entry
+from .lifecycle_pack import read_log
 
 
 class Driver:
