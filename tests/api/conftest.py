@@ -100,8 +100,8 @@ def issue_token(
 
 
 @pytest.fixture
-def database_url(fresh_database_url: Callable[[str], str]) -> str:
-    return fresh_database_url("sqlite")
+def database_url(migrated_database_url: Callable[[str], str]) -> str:
+    return migrated_database_url("sqlite")
 
 
 @pytest.fixture

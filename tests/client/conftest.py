@@ -23,7 +23,6 @@ from treadle.common.loader import load_packs
 from treadle.common.settings import Settings
 from treadle.embedded import EmbeddedRunner
 from treadle.scheduler.store import RunSummary, Store, prepared
-from treadle.testing import throwaway_postgres_database
 from treadle.testing.cli import CliResult, TreadleCli
 from treadle.testing.processes import treadle_environment
 
@@ -37,11 +36,9 @@ def shipped_catalog() -> Catalog:
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
+def database_url(migrated_database_url: Callable[[str], str]) -> str:
     """An empty PostgreSQL database with Treadle's schema (as `treadle db upgrade` leaves it)."""
-    with throwaway_postgres_database("treadle_client") as url:
-        Store.open(url).close()
-        yield url
+    return migrated_database_url("postgresql")
 
 
 @pytest.fixture

@@ -207,7 +207,7 @@ def test_unknown_workflows_versions_and_runs_are_named(client: Client) -> None:
         f"workflow 'demo.nope' has no published version in {client.database}; start "
         "`treadle scheduler` with its packs, or `treadle workflows register FILE`"
     )
-    assert client.database.startswith("127.0.0.1:5432/treadle_client_")
+    assert client.database.startswith("127.0.0.1:5432/treadle_test_")
 
     client.register(workflow(GREET))
     with pytest.raises(NotFound, match=r"'demo.greet' has no version 7 .*published versions: 1"):

@@ -18,9 +18,9 @@ T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(
-    request: pytest.FixtureRequest, fresh_database_url: Callable[[str], str]
+    request: pytest.FixtureRequest, migrated_database_url: Callable[[str], str]
 ) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url(request.param))
+    opened = Store.open(migrated_database_url(request.param))
     try:
         yield opened
     finally:

@@ -23,9 +23,9 @@ def _event(event_id: str, run_id: str | None) -> NewLifecycleEvent:
 
 
 def test_a_claim_keeps_each_runs_order_while_another_holds_part_of_it(
-    fresh_database_url: DatabaseFactory,
+    migrated_database_url: DatabaseFactory,
 ) -> None:
-    store = Store.open(fresh_database_url("postgresql"))
+    store = Store.open(migrated_database_url("postgresql"))
     try:
         with store.unit_of_work() as uow:
             uow.add_lifecycle_events(

@@ -25,9 +25,9 @@ REFUSED = "invalid, expired or revoked token"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(
-    request: pytest.FixtureRequest, fresh_database_url: Callable[[str], str]
+    request: pytest.FixtureRequest, migrated_database_url: Callable[[str], str]
 ) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url(request.param))
+    opened = Store.open(migrated_database_url(request.param))
     yield opened
     opened.close()
 

@@ -138,9 +138,9 @@ class World:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(
-    request: pytest.FixtureRequest, tmp_path: Path, fresh_database_url: Callable[[str], str]
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_database_url: Callable[[str], str]
 ) -> Iterator[World]:
-    made = World(tmp_path, fresh_database_url(request.param))
+    made = World(tmp_path, migrated_database_url(request.param))
     try:
         yield made
     finally:

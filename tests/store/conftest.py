@@ -1,10 +1,11 @@
 """Fixtures for the store tests: every test runs on SQLite and on PostgreSQL.
 
-``store`` is a migrated store on a fresh database of each kind (``fresh_database_url``
-comes from ``tests/conftest.py``), with a fake clock. ``realistic_state`` builds a run state
-like one the core produces mid-run. ``save_one`` saves one run the way the services do
-(``lock_runs``, then ``save_runs``). ``statements`` and ``write_log`` watch what a test's
-store sends (``statement_log``).
+``store`` is a migrated store on a database of its own of each kind (``store_url``, a copy
+of one migrated once: ``migrated_database_url`` in ``tests/conftest.py``), with a fake
+clock; ``db_url`` is an empty database of each kind, for the migrations' own tests.
+``realistic_state`` builds a run state like one the core produces mid-run. ``save_one``
+saves one run the way the services do (``lock_runs``, then ``save_runs``). ``statements``
+and ``write_log`` watch what a test's store sends (``statement_log``).
 """
 
 from __future__ import annotations
@@ -71,8 +72,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
-    opened = Store.open(db_url, clock=clock)
+def store_url(db_kind: str, migrated_database_url: Callable[[str], str]) -> str:
+    return migrated_database_url(db_kind)
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    opened = Store.open(store_url, clock=clock)
     yield opened
     opened.close()
 
@@ -334,8 +340,8 @@ def build() -> Builders:
 
 
 @pytest.fixture
-def pg_store(fresh_database_url: Callable[[str], str], clock: FakeClock) -> Iterator[Store]:
+def pg_store(migrated_database_url: Callable[[str], str], clock: FakeClock) -> Iterator[Store]:
     """A store on PostgreSQL only, for row locks and SKIP LOCKED (SQLite has neither)."""
-    opened = Store.open(fresh_database_url("postgresql"), clock=clock)
+    opened = Store.open(migrated_database_url("postgresql"), clock=clock)
     yield opened
     opened.close()

@@ -166,7 +166,7 @@ def _append_only_guards(store: Store) -> set[str]:
 
 
 def test_migration_0009_goes_down_and_up_again_with_its_triggers(
-    store: Store, db_url: str, db_kind: str
+    store: Store, store_url: str, db_kind: str
 ) -> None:
     expected = (
         {"audit_log_append_only", "audit_log_no_truncate", "treadle_audit_log_append_only"}
@@ -175,13 +175,13 @@ def test_migration_0009_goes_down_and_up_again_with_its_triggers(
     )
     assert _append_only_guards(store) == expected
 
-    command.downgrade(alembic_config(url=db_url), "0008")
+    command.downgrade(alembic_config(url=store_url), "0008")
     tables = set(inspect(store.engine).get_table_names())
     assert {"api_tokens", "audit_log"}.isdisjoint(tables)
     assert "broker_incarnations" in tables  # 0008 stays
     assert _append_only_guards(store) == set()
 
-    command.upgrade(alembic_config(url=db_url), "head")
+    command.upgrade(alembic_config(url=store_url), "head")
     assert current_revision(store.engine) == head_revision()
     assert _append_only_guards(store) == expected
     record_all(store, [entry(1)])

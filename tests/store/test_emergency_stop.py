@@ -425,10 +425,10 @@ def test_an_emergency_stop_loss_is_not_counted_against_the_delivery_limit(
 
 
 def test_setting_and_lifting_a_stop_wake_listening_schedulers_at_once(
-    fresh_database_url: Callable[[str], str], clock: FakeClock
+    migrated_database_url: Callable[[str], str], clock: FakeClock
 ) -> None:
     """PostgreSQL ``NOTIFY``: a waiting scheduler step wakes and reads the stops again."""
-    store = Store.open(fresh_database_url("postgresql"), clock=clock)
+    store = Store.open(migrated_database_url("postgresql"), clock=clock)
     wakeups = Wakeups()
     try:
         wakeups.listen(store.engine)

@@ -12,9 +12,9 @@ from treadle.common.secret_box import generate_key
 from treadle.scheduler.store import Store
 
 
-def test_values_are_set_read_replaced_listed_and_deleted(db_url: str, build) -> None:
+def test_values_are_set_read_replaced_listed_and_deleted(store_url: str, build) -> None:
     t0 = build.t0
-    store = Store.open(db_url, secret_key=generate_key())
+    store = Store.open(store_url, secret_key=generate_key())
     with store.unit_of_work() as uow:
         uow.kv_set("region", "eu-west-1", secret=False, at=t0)
         uow.kv_set("limits", {"cpu": 2, "tags": ["a"]}, secret=False, at=t0)

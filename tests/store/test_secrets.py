@@ -49,9 +49,9 @@ def _with_run(store: Store, run_id: str, build) -> None:
         uow.insert_run(initial_state(run_id, "tests.flow", build.t0))
 
 
-def test_a_secret_entry_and_a_run_secret_hold_only_ciphertext(db_url: str, build) -> None:
+def test_a_secret_entry_and_a_run_secret_hold_only_ciphertext(store_url: str, build) -> None:
     key = generate_key()
-    with Store.open(db_url, secret_key=key) as store:
+    with Store.open(store_url, secret_key=key) as store:
         _with_run(store, "r-1", build)
         with store.unit_of_work() as uow:
             uow.kv_set("db.password", PLAIN, secret=True, at=build.t0)
@@ -76,9 +76,9 @@ def test_a_secret_entry_and_a_run_secret_hold_only_ciphertext(db_url: str, build
 
 
 def test_postgresql_without_a_key_refuses_a_secret_and_stores_nothing(
-    fresh_database_url: Callable[[str], str], build
+    migrated_database_url: Callable[[str], str], build
 ) -> None:
-    with Store.open(fresh_database_url("postgresql")) as store:
+    with Store.open(migrated_database_url("postgresql")) as store:
         with store.unit_of_work() as uow:
             uow.kv_set("region", "eu-west-1", secret=False, at=build.t0)  # needs no key
         refused = pytest.raises(SecretKeyMissing, match=f"{SECRET_KEY_VARIABLE} is not set")
@@ -87,11 +87,15 @@ def test_postgresql_without_a_key_refuses_a_secret_and_stores_nothing(
         assert [row["key"] for row in _rows(store, keystore)] == ["region"]
 
 
-def test_a_bad_key_is_a_clear_configuration_error(db_url: str, build) -> None:
+def test_a_bad_key_is_a_clear_configuration_error(store_url: str, build) -> None:
     refused = pytest.raises(
         ConfigurationError, match=f"{SECRET_KEY_VARIABLE}: key 1 of 1 is not a Fernet"
     )
-    with Store.open(db_url, secret_key="not-a-key") as store, refused, store.unit_of_work() as uow:
+    with (
+        Store.open(store_url, secret_key="not-a-key") as store,
+        refused,
+        store.unit_of_work() as uow,
+    ):
         uow.kv_set("db.password", PLAIN, secret=True, at=build.t0)
 
 
@@ -111,10 +115,10 @@ def test_sqlite_generates_a_key_file_only_its_owner_can_read(tmp_path: Path, bui
 
 
 def test_rotate_key_reencrypts_everything_and_the_old_key_alone_no_longer_decrypts(
-    db_url: str, build
+    store_url: str, build
 ) -> None:
     old, new = generate_key(), generate_key()
-    with Store.open(db_url, secret_key=old) as store:
+    with Store.open(store_url, secret_key=old) as store:
         _with_run(store, "r-1", build)
         with store.unit_of_work() as uow:
             uow.kv_set("db.password", PLAIN, secret=True, at=build.t0)
@@ -179,10 +183,10 @@ def uow_webhooks(store: Store) -> list[Any]:
 
 
 def test_rotating_without_the_old_key_names_the_secret_and_changes_nothing(
-    db_url: str, build
+    store_url: str, build
 ) -> None:
     old = generate_key()
-    with Store.open(db_url, secret_key=old) as store:
+    with Store.open(store_url, secret_key=old) as store:
         with store.unit_of_work() as uow:
             uow.kv_set("db.password", PLAIN, secret=True, at=build.t0)
         before = _rows(store, keystore)

@@ -21,9 +21,9 @@ SECRET = "shared-secret-0123456"
 
 
 @pytest.fixture
-def keyed(db_url: str) -> Iterator[Store]:
+def keyed(store_url: str) -> Iterator[Store]:
     """A store with a key (PostgreSQL needs one to store any secret)."""
-    with Store.open(db_url, secret_key=generate_key()) as opened:
+    with Store.open(store_url, secret_key=generate_key()) as opened:
         yield opened
 
 

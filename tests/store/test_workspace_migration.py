@@ -24,9 +24,9 @@ def _rows(store: Store, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_rows_from_before_workspaces_belong_to_the_default_workspace(
-    store: Store, db_url: str
+    store: Store, store_url: str
 ) -> None:
-    command.downgrade(alembic_config(url=db_url), "0011")
+    command.downgrade(alembic_config(url=store_url), "0011")
     with store.engine.begin() as connection:
         for ref, author in (("pack.flow", None), ("api.flow", "token:deployer")):
             connection.execute(
@@ -47,7 +47,7 @@ def test_rows_from_before_workspaces_belong_to_the_default_workspace(
             {"f": False, "at": T0},
         )
 
-    command.upgrade(alembic_config(url=db_url), "head")
+    command.upgrade(alembic_config(url=store_url), "head")
 
     assert current_revision(store.engine) == head_revision()
     owners = dict(_rows(store, "SELECT ref, workspace FROM definitions"))  # type: ignore[arg-type]

@@ -202,8 +202,8 @@ def log_in(page: Any, deployment: Deployment, role: str) -> None:
 
 
 @pytest.fixture
-def store(fresh_database_url: Callable[[str], str]) -> Iterator[Store]:
-    opened = Store.open(fresh_database_url("sqlite"))
+def store(migrated_database_url: Callable[[str], str]) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url("sqlite"))
     yield opened
     opened.close()
 

@@ -30,13 +30,21 @@ def unique_name(prefix: str) -> str:
 
 
 @contextmanager
-def throwaway_postgres_database(prefix: str = "treadle_test") -> Iterator[str]:
-    """A new, empty PostgreSQL database; its URL is yielded, and it is dropped afterwards."""
+def throwaway_postgres_database(
+    prefix: str = "treadle_test", *, template: str | None = None
+) -> Iterator[str]:
+    """A new PostgreSQL database; its URL is yielded, and it is dropped afterwards.
+
+    It is empty, or with ``template`` (the name of a database nobody is connected to) a
+    copy of that database: copying one migrated once is several times faster than
+    migrating each new database.
+    """
     name = unique_name(prefix)
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    copy_of = f' TEMPLATE "{template}"' if template is not None else ""
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
         try:
             yield (
                 make_url(POSTGRES_ADMIN_URL)
