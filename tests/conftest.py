@@ -70,7 +70,7 @@ def fresh_database_url(tmp_path: Path) -> Iterator[DatabaseFactory]:
 class MigratedTemplates:
     """One database of each kind migrated to the newest revision, made on first use and
     copied for each test that asks (``migrated_database_url``); the PostgreSQL one is
-    dropped when the test process ends (:meth:`close`)."""
+    dropped when the test process ends (``cleanup``, the session fixture's)."""
 
     def __init__(self, folder: Path, cleanup: ExitStack) -> None:
         self._folder = folder
